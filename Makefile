@@ -1,0 +1,39 @@
+# Entry points for users and CI (the README's commands). Every target that needs the project's
+# environment builds it first: `make setup` is quick when nothing changed.
+# Copyright 2026 The rtmdnet_ros Authors; SPDX-License-Identifier: Apache-2.0
+
+SHELL := /bin/bash
+# Any CPython 3.11 works (the ROS 2 Kilted wheels are cp311); setup_env.py also finds python3.11.
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+# Tests use DDS on this machine only: no traffic to (or from) other hosts on the network.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+.PHONY: setup test lint bench clean
+
+## setup: create/refresh .venv (ROS 2 Kilted wheels, torch CPU, interfaces, console scripts)
+setup:
+	@$(PYTHON) tools/setup_env.py
+
+## test: lint, then every test under test/ (exit 5 = no tests collected also fails)
+test: setup
+	@status=0; \
+	$(VPY) -m ruff check . || status=1; \
+	$(VPY) -m pytest test || status=1; \
+	exit $$status
+
+## lint: ruff (flake8/pep257/import order/licence headers), as configured in pyproject.toml
+lint: setup
+	@$(VPY) -m ruff check .
+
+## bench: run every benchmark script in bench/ with the project's environment
+bench: setup
+	@set -e; scripts=$$(ls bench/*.py 2>/dev/null || true); \
+	if [ -z "$$scripts" ]; then echo "bench/ holds no benchmark scripts" >&2; exit 1; fi; \
+	for script in $$scripts; do echo "== $$script"; $(VPY) $$script; done
+
+## clean: remove the environment and build/test leftovers (sources are never touched)
+clean:
+	rm -rf $(VENV) build install log .pytest_cache .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

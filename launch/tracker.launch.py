@@ -1,0 +1,65 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Launch the rtmdnet_tracker node: ``ros2 launch rtmdnet_ros tracker.launch.py``.
+
+Kept to plain launch_ros so it runs on any distro that has it. Topic names are relative, so
+``namespace:=cam1`` gives /cam1/image -> /cam1/rtmdnet_tracker/detections, and several cameras run
+side by side.
+"""
+
+import os  # noqa: I001 (ruff takes launch/ for this repo's own package)
+
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def _default_params_file() -> str:
+    """Installed config when the package is installed, else the source tree's copy."""
+    try:
+        return os.path.join(get_package_share_directory("rtmdnet_ros"), "config", "tracker.yaml")
+    except PackageNotFoundError:
+        return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "config", "tracker.yaml")
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the arguments and the one node."""
+    args = [
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="Namespace of the node and its topics"),
+        DeclareLaunchArgument("params_file", default_value=_default_params_file(),
+                              description="YAML with rtmdnet_tracker: ros__parameters:"),
+        DeclareLaunchArgument("image_topic", default_value="image",
+                              description="Camera topic remapped onto the node's 'image' input"),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              description="raw (sensor_msgs/Image) or compressed "
+                                          "(<image_topic>/compressed)"),
+        DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda"),
+        DeclareLaunchArgument("publish_debug", default_value="true",
+                              description="Publish ~/debug_image while subscribed"),
+    ]
+    image_topic = LaunchConfiguration("image_topic")
+    node = Node(
+        package="rtmdnet_ros",
+        executable="tracker_node",
+        name="rtmdnet_tracker",
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        emulate_tty=True,
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {
+                "image_transport": LaunchConfiguration("image_transport"),
+                "device": LaunchConfiguration("device"),
+                "publish_debug": LaunchConfiguration("publish_debug"),
+            },
+        ],
+        remappings=[
+            ("image", image_topic),
+            ("image/compressed", [image_topic, "/compressed"]),
+        ],
+    )
+    return LaunchDescription([*args, node])

@@ -1,0 +1,173 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Sequence folders in the shared format: ``NAME/img/NNNN.jpg`` + ``NAME/groundtruth_rect.txt``.
+
+Coordinates are kept exactly as the benchmark gives them. OTB boxes are 1-based MATLAB pixel
+coordinates, VOT/UAV boxes 0-based; we do not shift either. Trackers are initialised from the
+ground truth as given and report boxes in the same frame of reference, so ground truth and
+predictions are always compared in one convention; the at most 1 px offset between the box and
+the image content is the same for every tracker and below annotation noise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+GROUNDTRUTH_FILE = "groundtruth_rect.txt"
+IMAGE_DIR = "img"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+# The data split decided once in docs/design.md (truck4_1/truck4_2 are one video: both dev).
+SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("Diving", "car1", "person11", "building4", "wakeboard10", "wakeboard7"),
+    "dev": ("Crossing", "Human3", "bag", "boat1", "truck4_1", "truck4_2"),
+}
+SPLITS["all"] = tuple(sorted(SPLITS["train"] + SPLITS["dev"], key=str.lower))
+
+_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+class DatasetError(ValueError):
+    """Bad evaluation input (missing folder, unreadable frame, ground-truth mismatch)."""
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One sequence: its frame files and one ground-truth box (x, y, w, h) per frame."""
+
+    name: str
+    path: Path
+    frame_paths: tuple[Path, ...]
+    groundtruth: np.ndarray  # (N, 4) float64, NaN rows = target not annotated
+
+    def __len__(self) -> int:
+        return len(self.frame_paths)
+
+
+def default_data_dir() -> Path:
+    """Return the shared sequences folder: $RTMDNET_DATA, else ../shared/data by the repo."""
+    env = os.environ.get("RTMDNET_DATA")
+    root = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    return root / "sequences"
+
+
+def resolve_data_dir(path: str | Path | None) -> Path:
+    """Accept either the sequences folder or the data root that contains ``sequences/``."""
+    data = Path(path) if path is not None else default_data_dir()
+    if not data.is_dir():
+        raise DatasetError(f"data folder not found: {data}")
+    if not any((p / GROUNDTRUTH_FILE).exists() for p in data.iterdir() if p.is_dir()):
+        if (data / "sequences").is_dir():
+            return data / "sequences"
+    return data
+
+
+def polygon_to_box(values: np.ndarray) -> np.ndarray:
+    """Turn a VOT 8-value polygon (x1 y1 ... x4 y4) into its axis-aligned (x, y, w, h) box."""
+    xs, ys = values[0::2], values[1::2]
+    x0, y0 = float(np.min(xs)), float(np.min(ys))
+    return np.array([x0, y0, float(np.max(xs)) - x0, float(np.max(ys)) - y0])
+
+
+def parse_groundtruth(text: str, source: str = "ground truth") -> np.ndarray:
+    """Parse one box per line; comma, whitespace or tab separated; 4 values or an 8-value polygon.
+
+    Blank lines are ignored (trailing newlines are common). ``NaN`` is accepted and kept: UAV123
+    marks frames where the target is fully occluded that way, and the metrics skip them.
+    """
+    boxes = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        fields = [f for f in _SEPARATORS.split(line) if f]
+        try:
+            values = np.array([float(f) for f in fields], dtype=np.float64)
+        except ValueError as exc:
+            raise DatasetError(f"{source}:{number}: not a number in {line!r}") from exc
+        if values.size == 4:
+            boxes.append(values)
+        elif values.size == 8:
+            boxes.append(polygon_to_box(values))
+        else:
+            raise DatasetError(
+                f"{source}:{number}: expected 4 values (x,y,w,h) or 8 (polygon), "
+                f"got {values.size}: {line!r}"
+            )
+    if not boxes:
+        raise DatasetError(f"{source}: no boxes")
+    return np.stack(boxes)
+
+
+def load_sequence(path: str | Path) -> Sequence:
+    """Index one sequence folder and check it: frames present, one box per frame."""
+    path = Path(path)
+    name = path.name
+    if not path.is_dir():
+        raise DatasetError(f"sequence {name}: folder not found: {path}")
+    img_dir = path / IMAGE_DIR
+    if not img_dir.is_dir():
+        raise DatasetError(f"sequence {name}: image folder not found: {img_dir}")
+    frames = tuple(sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+    if not frames:
+        raise DatasetError(f"sequence {name}: no images in {img_dir}")
+    gt_file = path / GROUNDTRUTH_FILE
+    if not gt_file.is_file():
+        raise DatasetError(f"sequence {name}: ground truth not found: {gt_file}")
+    gt = parse_groundtruth(gt_file.read_text(), source=f"sequence {name}: {gt_file}")
+    if len(gt) != len(frames):
+        raise DatasetError(
+            f"sequence {name}: {len(gt)} ground-truth boxes but {len(frames)} frames in {img_dir}"
+        )
+    first = gt[0]
+    if not (np.all(np.isfinite(first)) and first[2] > 0 and first[3] > 0):
+        raise DatasetError(f"sequence {name}: first ground-truth box is not valid: {first}")
+    return Sequence(name=name, path=path, frame_paths=frames, groundtruth=gt)
+
+
+def select_sequences(
+    data_dir: str | Path | None, names: list[str] | None = None, split: str | None = None
+) -> list[Sequence]:
+    """Return the requested sequences, all checked before any tracker runs.
+
+    Explicit ``names`` win over ``split``; with neither, every sequence folder is taken.
+    """
+    data = resolve_data_dir(data_dir)
+    if names:
+        wanted = list(dict.fromkeys(names))
+    elif split:
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        wanted = list(SPLITS[split])
+    else:
+        wanted = sorted(
+            (p.name for p in data.iterdir() if (p / GROUNDTRUTH_FILE).exists()), key=str.lower
+        )
+        if not wanted:
+            raise DatasetError(f"no sequences (NAME/{GROUNDTRUTH_FILE}) found in {data}")
+    return [load_sequence(data / n) for n in wanted]
+
+
+def decode_frames(sequence: Sequence) -> np.ndarray:
+    """Decode every frame once into one (N, H, W, 3) BGR uint8 array shared by all trackers."""
+    frames: np.ndarray | None = None
+    for i, frame_path in enumerate(sequence.frame_paths):
+        image = cv2.imread(str(frame_path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise DatasetError(f"sequence {sequence.name}: unreadable frame {frame_path}")
+        if frames is None:
+            frames = np.empty((len(sequence),) + image.shape, dtype=np.uint8)
+        elif image.shape != frames.shape[1:]:
+            raise DatasetError(
+                f"sequence {sequence.name}: frame {frame_path.name} is {image.shape[1]}x"
+                f"{image.shape[0]}, earlier frames {frames.shape[2]}x{frames.shape[1]}"
+            )
+        frames[i] = image
+    assert frames is not None  # load_sequence guarantees at least one frame
+    return frames

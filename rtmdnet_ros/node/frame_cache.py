@@ -1,0 +1,136 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The newest-frame slot and the short stamp-keyed history behind the tracker node.
+
+Why a separate, ROS-free module: the image callback must only store a frame and return, the
+worker must always get the newest frame (never a backlog), and the init service must find the
+frame a user drew a box on. All three touch the same small structure under one lock; keeping it
+free of rclpy makes that logic testable on its own.
+
+Frames are stored as received (raw message objects): converting every frame would cost time for
+frames that are then dropped. The worker converts the one it takes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CachedFrame:
+    """One received frame: its stamp in nanoseconds, its header and the untouched message."""
+
+    stamp_ns: int
+    header: Any
+    msg: Any
+    compressed: bool
+    sequence: int  # arrival order, to tell frames with equal stamps apart
+
+
+class FrameCache:
+    """Newest-frame slot + bounded history, safe to use from several threads.
+
+    ``put`` replaces the pending newest frame; if the worker had not taken the previous one yet,
+    that frame counts as dropped (the node never queues). ``take_newest`` hands the worker the
+    pending frame once. ``find`` looks a stamp up in the history for a stamped init.
+    """
+
+    def __init__(self, length: int) -> None:
+        if length < 1:
+            raise ValueError(f"frame cache length must be >= 1, got {length}")
+        self._lock = threading.Condition()
+        self._history: deque[CachedFrame] = deque(maxlen=length)
+        self._pending: CachedFrame | None = None
+        self._sequence = 0
+        self._received = 0
+        self._dropped = 0
+        self._closed = False
+
+    @property
+    def length(self) -> int:
+        """Maximum number of frames kept for stamped init."""
+        return self._history.maxlen or 0
+
+    def resize(self, length: int) -> None:
+        """Change the history length, keeping the newest frames."""
+        if length < 1:
+            raise ValueError(f"frame cache length must be >= 1, got {length}")
+        with self._lock:
+            self._history = deque(self._history, maxlen=length)
+
+    def put(self, stamp_ns: int, header: Any, msg: Any, compressed: bool = False) -> bool:
+        """Store a new frame as the pending newest one; return True when one was dropped."""
+        with self._lock:
+            self._sequence += 1
+            frame = CachedFrame(stamp_ns, header, msg, compressed, self._sequence)
+            self._history.append(frame)
+            dropped = self._pending is not None
+            if dropped:
+                self._dropped += 1
+            self._pending = frame
+            self._received += 1
+            self._lock.notify_all()
+            return dropped
+
+    def take_newest(self, timeout: float | None = None) -> CachedFrame | None:
+        """Wait for and return the pending newest frame (each frame is handed out once)."""
+        with self._lock:
+            if self._pending is None and not self._closed:
+                self._lock.wait(timeout)
+            frame, self._pending = self._pending, None
+            return frame
+
+    def wake(self) -> None:
+        """Wake a waiting worker (for shutdown or for work queued elsewhere)."""
+        with self._lock:
+            self._lock.notify_all()
+
+    def close(self) -> None:
+        """Make every current and future wait return at once."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+
+    def newest(self) -> CachedFrame | None:
+        """Return the most recent frame in the history, without consuming it."""
+        with self._lock:
+            return self._history[-1] if self._history else None
+
+    def find(self, stamp_ns: int) -> CachedFrame | None:
+        """Return the newest cached frame with exactly this stamp, or None."""
+        with self._lock:
+            for frame in reversed(self._history):
+                if frame.stamp_ns == stamp_ns:
+                    return frame
+            return None
+
+    def after(self, frame: CachedFrame) -> list[CachedFrame]:
+        """Return the cached frames that arrived after ``frame``, oldest first."""
+        with self._lock:
+            return [f for f in self._history if f.sequence > frame.sequence]
+
+    def discard_pending_up_to(self, sequence: int) -> None:
+        """Forget the pending frame if it is not newer than ``sequence`` (already tracked)."""
+        with self._lock:
+            if self._pending is not None and self._pending.sequence <= sequence:
+                self._pending = None
+
+    def stamp_range(self) -> tuple[int, int, int]:
+        """Return (count, oldest stamp, newest stamp) for messages that explain a refusal."""
+        with self._lock:
+            if not self._history:
+                return 0, 0, 0
+            return len(self._history), self._history[0].stamp_ns, self._history[-1].stamp_ns
+
+    @property
+    def received(self) -> int:
+        """Frames stored since start."""
+        return self._received
+
+    @property
+    def dropped(self) -> int:
+        """Frames replaced before the worker took them."""
+        return self._dropped

@@ -1,0 +1,178 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Building the node's output messages: detections, status and the debug image.
+
+Kept apart from the node so the per-frame cost can be benchmarked and the field conventions
+(header copied, box centre in pixels, score in [0, 1]) are in one place. vision_msgs changed
+between distros (Foxy/Galactic: ``BoundingBox2D.center`` was ``geometry_msgs/Pose2D`` with
+``center.x``; ``ObjectHypothesisWithPose`` carried ``id``/``score`` directly), so the field
+access goes through small helpers that accept both layouts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import Image
+from vision_msgs.msg import (
+    Detection2D,
+    Detection2DArray,
+    ObjectHypothesisWithPose,
+)
+
+from rtmdnet_ros.msg import TrackerStatus
+from rtmdnet_ros.node.image_conversion import fill_image_msg
+
+STATE_NAMES = {
+    TrackerStatus.IDLE: "IDLE",
+    TrackerStatus.TRACKING: "TRACKING",
+    TrackerStatus.LOST: "LOST",
+}
+
+
+def confidence_to_score(raw: float) -> float:
+    """Map RT-MDNet's raw confidence (mean of the top-5 positive logits) onto [0, 1].
+
+    The map is the logistic sigmoid 1 / (1 + exp(-raw)): monotone, so thresholds carry over, and
+    the reference success rule ``raw > 0`` becomes ``score > 0.5``. NaN maps to 0 (no target).
+    """
+    if not math.isfinite(raw):
+        return 0.0 if math.isnan(raw) or raw < 0 else 1.0
+    if raw >= 0:
+        return 1.0 / (1.0 + math.exp(-raw))
+    e = math.exp(raw)
+    return e / (1.0 + e)
+
+
+def score_to_confidence(score: float) -> float:
+    """Inverse of :func:`confidence_to_score` (the logit), for documenting thresholds."""
+    score = min(max(score, 1e-12), 1.0 - 1e-12)
+    return math.log(score / (1.0 - score))
+
+
+def set_bbox(bbox: Any, box_xywh: Sequence[float]) -> Any:
+    """Fill a ``vision_msgs/BoundingBox2D`` from (x, y, w, h), top-left corner, in pixels."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    centre = bbox.center
+    point = getattr(centre, "position", centre)  # 4.x: center.position.x; Foxy: center.x
+    point.x = x + 0.5 * w
+    point.y = y + 0.5 * h
+    centre.theta = 0.0
+    bbox.size_x = w
+    bbox.size_y = h
+    return bbox
+
+
+def bbox_to_xywh(bbox: Any) -> tuple[float, float, float, float]:
+    """Return (x, y, w, h) of a ``BoundingBox2D`` given by its centre and size (any distro)."""
+    centre = bbox.center
+    point = getattr(centre, "position", centre)
+    w, h = float(bbox.size_x), float(bbox.size_y)
+    return float(point.x) - 0.5 * w, float(point.y) - 0.5 * h, w, h
+
+
+def _set_hypothesis(result: Any, class_id: str, score: float) -> None:
+    hypothesis = getattr(result, "hypothesis", None)
+    if hypothesis is not None:  # vision_msgs >= 3
+        hypothesis.class_id = class_id
+        hypothesis.score = score
+    else:  # pragma: no cover - Foxy layout
+        result.id = class_id
+        result.score = score
+
+
+def build_detections(
+    header: Any,
+    box_xywh: Sequence[float] | None,
+    score: float,
+    label: str,
+    track_id: str,
+) -> Detection2DArray:
+    """Return the array for one frame: one detection while tracking, empty otherwise.
+
+    The image header (stamp and frame_id) goes into the array and into the detection, so rviz
+    and message filters can match it to the image.
+    """
+    array = Detection2DArray()
+    array.header = header
+    if box_xywh is None:
+        return array
+    detection = Detection2D()
+    detection.header = header
+    set_bbox(detection.bbox, box_xywh)
+    result = ObjectHypothesisWithPose()
+    _set_hypothesis(result, label, float(score))
+    detection.results = [result]
+    detection.id = track_id
+    array.detections = [detection]
+    return array
+
+
+def build_status(
+    header: Any,
+    state: int,
+    raw_score: float,
+    track_id: str,
+    processing_ms: float,
+    frames_processed: int,
+    frames_dropped: int,
+    device: str,
+) -> TrackerStatus:
+    """Return a filled ``TrackerStatus`` (raw score, as the message definition documents)."""
+    status = TrackerStatus()
+    status.header = header
+    status.state = int(state)
+    status.score = float(raw_score) if math.isfinite(raw_score) else 0.0
+    status.track_id = track_id
+    status.processing_ms = float(processing_ms)
+    status.frames_processed = int(frames_processed)
+    status.frames_dropped = int(frames_dropped)
+    status.device = device
+    return status
+
+
+_COLOURS = {  # BGR
+    TrackerStatus.TRACKING: (0, 220, 0),
+    TrackerStatus.LOST: (0, 0, 255),
+    TrackerStatus.IDLE: (200, 200, 200),
+}
+
+
+def draw_debug(
+    bgr: np.ndarray,
+    state: int,
+    box_xywh: Sequence[float] | None,
+    score: float,
+    track_id: str,
+    label: str,
+) -> np.ndarray:
+    """Draw the box, score and state onto a BGR image in place and return it.
+
+    The box is drawn while lost too (dashed look is not worth the time; red instead of green),
+    because seeing where the tracker last was is what people debug with.
+    """
+    colour = _COLOURS.get(state, (255, 255, 255))
+    name = STATE_NAMES.get(state, str(state))
+    height, width = bgr.shape[:2]
+    thickness = max(1, round(min(height, width) / 240))
+    font_scale = max(0.4, min(height, width) / 600)
+    if box_xywh is not None and state != TrackerStatus.IDLE:
+        x, y, w, h = box_xywh
+        cv2.rectangle(bgr, (round(x), round(y)), (round(x + w), round(y + h)), colour, thickness)
+        tag = f"{label} {track_id} {score:.2f}"
+        org = (max(0, round(x)), max(12, round(y) - 4))
+        cv2.putText(bgr, tag, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness,
+                    cv2.LINE_AA)
+    text = name if state == TrackerStatus.IDLE else f"{name} score {score:.2f}"
+    cv2.putText(bgr, text, (6, round(22 * font_scale / 0.5)), cv2.FONT_HERSHEY_SIMPLEX,
+                font_scale, colour, thickness, cv2.LINE_AA)
+    return bgr
+
+
+def build_image(bgr: np.ndarray, header: Any) -> Image:
+    """Return a ``bgr8`` ``sensor_msgs/Image`` carrying the given header."""
+    return fill_image_msg(Image(), bgr, header)

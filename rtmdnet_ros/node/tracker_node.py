@@ -1,0 +1,674 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The ``rtmdnet_tracker`` ROS 2 node: camera images in, Detection2DArray + debug image out.
+
+Threading model (why it looks like this):
+- The image callback only stores the message in :class:`FrameCache` and returns, so DDS never
+  backs up and the node always works on the newest frame; frames replaced before the worker took
+  them are counted as dropped.
+- One worker thread converts and tracks the newest frame, then publishes. Tracking can take
+  longer than a frame period, and keeping it off the executor means services and parameter
+  changes are answered while a frame is being tracked.
+- Services live in their own callback group on a MultiThreadedExecutor. ``~/reset`` never waits
+  for the tracker (it bumps a generation counter the worker checks); ``~/init`` takes the tracker
+  lock, so it waits at most for the one tracking step in progress.
+
+Start it with ``tracker_node --ros-args --params-file config/tracker.yaml`` or the launch file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
+from rclpy.qos_event import SubscriptionEventCallbacks
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2DArray
+
+from rtmdnet_ros.msg import TrackerStatus
+from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache
+from rtmdnet_ros.node.image_conversion import (
+    ImageConversionError,
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+    rgb_to_bgr,
+)
+from rtmdnet_ros.node.messages import (
+    STATE_NAMES,
+    bbox_to_xywh,
+    build_detections,
+    build_image,
+    build_status,
+    confidence_to_score,
+    draw_debug,
+)
+from rtmdnet_ros.srv import InitTarget
+
+NODE_NAME = "rtmdnet_tracker"
+
+# Sensor-data QoS with depth 1: BEST_EFFORT accepts both reliable and best-effort publishers and
+# a single-slot history means a slow node sees the newest frame, never a queue.
+IMAGE_QOS = QoSProfile(
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+)
+# Outputs are RELIABLE so every subscriber (reliable or best-effort) matches.
+OUTPUT_QOS = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+)
+DEBUG_QOS = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=2,
+)
+
+NO_IMAGE_WARN_S = 5.0  # how long without images before the node explains what it listens to
+LOG_REPEAT_S = 5.0  # the same input problem is logged at most once per this many seconds
+
+
+def stamp_to_ns(stamp: Any) -> int:
+    """Return a ``builtin_interfaces/Time`` as integer nanoseconds (the frame-cache key)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def format_stamp(stamp_ns: int) -> str:
+    """Write a stamp as ``sec.nanosec`` the way ``ros2 topic echo`` users read it."""
+    return f"{stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d}"
+
+
+class NodeSetupError(RuntimeError):
+    """The node cannot start as configured (e.g. cuda requested without CUDA, no fallback)."""
+
+
+def _descriptor(
+    description: str,
+    *,
+    read_only: bool = False,
+    float_range: tuple[float, float] | None = None,
+    int_range: tuple[int, int] | None = None,
+    constraints: str = "",
+) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=description, read_only=read_only,
+                               additional_constraints=constraints)
+    if float_range is not None:
+        desc.floating_point_range = [
+            FloatingPointRange(from_value=float(float_range[0]), to_value=float(float_range[1]),
+                               step=0.0)
+        ]
+    if int_range is not None:
+        desc.integer_range = [IntegerRange(from_value=int(int_range[0]),
+                                           to_value=int(int_range[1]), step=1)]
+    return desc
+
+
+def resolve_device(requested: str, cuda_fallback: bool) -> tuple[str, str]:
+    """Pick the torch device; return (device, sentence to log). Never a silent CPU fallback."""
+    import torch
+
+    available = torch.cuda.is_available()
+    if requested == "cpu":
+        return "cpu", "device cpu (requested cpu)"
+    if requested not in ("auto", "cuda") and not requested.startswith("cuda:"):
+        raise NodeSetupError(f"parameter device must be auto, cpu or cuda, not '{requested}'")
+    if available:
+        device = "cuda" if requested == "auto" else requested
+        return device, f"device {device} ({torch.cuda.get_device_name(0)}; requested {requested})"
+    if requested == "auto":
+        return "cpu", "device cpu (requested auto; CUDA is not available here)"
+    if cuda_fallback:
+        return "cpu", (f"device cpu: requested {requested} but CUDA is not available; "
+                       "falling back to CPU because cuda_fallback is true")
+    raise NodeSetupError(
+        f"device '{requested}' requested but CUDA is not available (torch {torch.__version__}); "
+        "set device:=cpu or cuda_fallback:=true"
+    )
+
+
+class TrackerNode(Node):
+    """RT-MDNet single-object tracker as a ROS 2 node (see the module docstring)."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._declare_parameters()
+        p = self._params()
+
+        self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
+        self.get_logger().info(f"RT-MDNet tracker on {device_sentence}")
+        self._tracker_lock = threading.Lock()  # guards self._tracker
+        self._state_lock = threading.Lock()  # guards the small state below
+        self._tracker = self._make_tracker(p)
+        self._state = TrackerStatus.IDLE
+        self._generation = 0  # bumped by init/reset; a result from an older generation is void
+        self._track_id = ""
+        self._track_label = ""
+        self._track_shape: tuple[int, int] | None = None
+        self._next_track_number = 1
+        self._last_box: np.ndarray | None = None
+        self._last_raw_score = 0.0
+        self._last_header = Header()
+        self._catch_up: list[CachedFrame] = []
+        self._frames_processed = 0
+        self._last_processing_ms = 0.0
+        self._log_times: dict[str, float] = {}
+        self._pending_options: dict[str, Any] = {}
+        self._label = p["label"]
+        self._publish_debug = p["publish_debug"]
+        self._lost_threshold = p["lost_score_threshold"]
+        self._catch_up_frames = p["init_catch_up_frames"]
+        self._start_time = time.monotonic()
+
+        self._cache = FrameCache(p["frame_cache_length"])
+        self._image_group = MutuallyExclusiveCallbackGroup()
+        self._service_group = MutuallyExclusiveCallbackGroup()
+        self._compressed = p["image_transport"] == "compressed"
+        topic = "image/compressed" if self._compressed else "image"
+        msg_type = CompressedImage if self._compressed else Image
+        self._image_sub = self.create_subscription(
+            msg_type,
+            topic,
+            self._on_image,
+            IMAGE_QOS,
+            callback_group=self._image_group,
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+        )
+        self._det_pub = self.create_publisher(
+            Detection2DArray, "~/detections", OUTPUT_QOS,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._status_pub = self.create_publisher(TrackerStatus, "~/status", OUTPUT_QOS)
+        self._debug_pub = self.create_publisher(Image, "~/debug_image", DEBUG_QOS)
+        self._init_srv = self.create_service(InitTarget, "~/init", self._on_init,
+                                             callback_group=self._service_group)
+        self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset,
+                                              callback_group=self._service_group)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._hint_timer = self.create_timer(NO_IMAGE_WARN_S, self._no_image_hint,
+                                             callback_group=self._image_group)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="rtmdnet_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"listening on {self._image_sub.topic_name} ({p['image_transport']}, BEST_EFFORT "
+            f"depth 1); publishing {self._det_pub.topic_name}, {self._status_pub.topic_name}, "
+            f"{self._debug_pub.topic_name}; services {self._init_srv.srv_name}, "
+            f"{self._reset_srv.srv_name}"
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def _declare_parameters(self) -> None:
+        from rtmdnet_ros.options import TrackerOptions
+
+        defaults = TrackerOptions()
+        self.declare_parameter("device", "auto", _descriptor(
+            "Torch device: auto (cuda when available), cpu or cuda. Fixed at start.",
+            read_only=True, constraints="auto | cpu | cuda"))
+        self.declare_parameter("cuda_fallback", True, _descriptor(
+            "When device is cuda but CUDA is missing: true = log a warning and use the CPU, "
+            "false = refuse to start.", read_only=True))
+        self.declare_parameter("model_path", "", _descriptor(
+            "Model file (*.pt, rtmdnet_ros format); empty = the packaged default model.",
+            read_only=True))
+        self.declare_parameter("seed", 0, _descriptor(
+            "Random seed of the tracker's sampling (-1 = unseeded). Fixed at start.",
+            read_only=True, int_range=(-1, 2**31 - 1)))
+        self.declare_parameter("torch_threads", 0, _descriptor(
+            "CPU threads torch may use (0 = torch's default). Fixed at start.",
+            read_only=True, int_range=(0, 256)))
+        self.declare_parameter("label", "object", _descriptor(
+            "class_id written into results[0].hypothesis.class_id (an init request may give "
+            "its own)."))
+        self.declare_parameter("image_transport", "raw", _descriptor(
+            "raw: subscribe to sensor_msgs/Image on 'image'; compressed: "
+            "sensor_msgs/CompressedImage on 'image/compressed'. Fixed at start.",
+            read_only=True, constraints="raw | compressed"))
+        self.declare_parameter("publish_debug", True, _descriptor(
+            "Publish ~/debug_image (drawn only while someone subscribes)."))
+        self.declare_parameter("lost_score_threshold", 0.5, _descriptor(
+            "State is TRACKING while the detection score (sigmoid of the tracker's raw "
+            "confidence) is above this, else LOST. 0.5 = RT-MDNet's own rule (raw > 0).",
+            float_range=(0.0, 1.0)))
+        self.declare_parameter("frame_cache_length", 30, _descriptor(
+            "Recent frames kept so ~/init can start on the frame a box was drawn on.",
+            int_range=(1, 300)))
+        self.declare_parameter("init_catch_up_frames", 3, _descriptor(
+            "After an init on a cached (older) frame, how many of the frames between it and "
+            "the newest are tracked (evenly spaced) before the newest; 0 = jump straight there.",
+            int_range=(0, 300)))
+        self.declare_parameter("n_candidates", 0, _descriptor(
+            f"Candidate boxes scored per frame (0 = the model's value; RT-MDNet: "
+            f"{defaults.n_candidates}). Applies from the next init.", int_range=(0, 4096)))
+        self.declare_parameter("long_term_interval", 0, _descriptor(
+            f"Frames between long-term model updates (0 = the model's value; RT-MDNet: "
+            f"{defaults.long_term_interval}). Applies from the next init.",
+            int_range=(0, 1000)))
+
+    def _params(self) -> dict[str, Any]:
+        names = ("device", "cuda_fallback", "model_path", "seed", "torch_threads", "label",
+                 "image_transport", "publish_debug", "lost_score_threshold",
+                 "frame_cache_length", "init_catch_up_frames", "n_candidates",
+                 "long_term_interval")
+        values = {name: self.get_parameter(name).value for name in names}
+        if values["image_transport"] not in ("raw", "compressed"):
+            raise NodeSetupError(
+                f"parameter image_transport must be raw or compressed, not "
+                f"'{values['image_transport']}'")
+        return values
+
+    def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
+        """Apply a run-time change or refuse it with a reason; nothing is silently ignored."""
+        changes: dict[str, Any] = {}
+        for param in params:
+            name, value = param.name, param.value
+            if name == "label":
+                if param.type_ != Parameter.Type.STRING or not str(value).strip():
+                    return SetParametersResult(successful=False,
+                                               reason="label must be a non-empty string")
+            elif name == "publish_debug":
+                if param.type_ != Parameter.Type.BOOL:
+                    return SetParametersResult(successful=False,
+                                               reason="publish_debug must be true or false")
+            elif name == "lost_score_threshold":
+                if param.type_ not in (Parameter.Type.DOUBLE, Parameter.Type.INTEGER) or not (
+                        0.0 <= float(value) <= 1.0):
+                    return SetParametersResult(
+                        successful=False, reason="lost_score_threshold must be in [0, 1]")
+            elif name in ("frame_cache_length", "init_catch_up_frames", "n_candidates",
+                          "long_term_interval"):
+                if param.type_ != Parameter.Type.INTEGER:
+                    return SetParametersResult(successful=False,
+                                               reason=f"{name} must be an integer")
+            elif name.startswith("qos_overrides."):
+                continue  # read-only by construction; rclpy refuses changes itself
+            elif name in ("device", "cuda_fallback", "model_path", "seed", "torch_threads",
+                          "image_transport"):
+                return SetParametersResult(
+                    successful=False, reason=f"{name} is fixed at start; restart the node")
+            elif name == "use_sim_time":
+                continue
+            changes[name] = value
+        # Everything validated: apply all together.
+        notes = []
+        for name, value in changes.items():
+            if name == "label":
+                self._label = str(value)
+            elif name == "publish_debug":
+                self._publish_debug = bool(value)
+            elif name == "lost_score_threshold":
+                self._lost_threshold = float(value)
+            elif name == "frame_cache_length":
+                self._cache.resize(int(value))
+            elif name == "init_catch_up_frames":
+                self._catch_up_frames = int(value)
+            elif name in ("n_candidates", "long_term_interval"):
+                if int(value) > 0:
+                    self._pending_options[name] = int(value)
+                    notes.append(f"{name}={value} applies from the next ~/init")
+                else:
+                    notes.append(f"{name}=0 keeps the current value until restart")
+            self.get_logger().info(f"parameter {name} set to {value!r}")
+        return SetParametersResult(successful=True, reason="; ".join(notes))
+
+    # ------------------------------------------------------------------ tracker
+    @staticmethod
+    def _option_overrides(p: dict[str, Any]) -> dict[str, Any]:
+        """Tracker options the parameters set (0 = keep the model's / reference value)."""
+        return {name: int(p[name]) for name in ("n_candidates", "long_term_interval")
+                if int(p[name]) > 0}
+
+    def _make_tracker(self, p: dict[str, Any]) -> Any:
+        import torch
+
+        from rtmdnet_ros.tracker import Tracker
+
+        if p["torch_threads"] > 0:
+            torch.set_num_threads(int(p["torch_threads"]))
+        model = p["model_path"] or None
+        if model is not None and not Path(model).is_file():
+            raise NodeSetupError(f"model_path '{model}' does not exist")
+        seed = None if p["seed"] < 0 else int(p["seed"])
+        started = time.perf_counter()
+        try:
+            # options=None keeps the tracker options stored in the model file; the parameters
+            # then override only what they set.
+            tracker = Tracker(options=None, model=model, device=self._device, seed=seed)
+        except ValueError as exc:
+            raise NodeSetupError(f"cannot load the tracker: {exc}") from exc
+        overrides = self._option_overrides(p)
+        if overrides:
+            tracker.options = tracker.options.replace(**overrides)
+        self.get_logger().info(
+            f"model {'packaged default' if model is None else model} loaded in "
+            f"{time.perf_counter() - started:.1f} s; {tracker.options.n_candidates} candidates, "
+            f"long-term update every {tracker.options.long_term_interval} frames")
+        self._device = str(tracker.device)
+        return tracker
+
+    def _apply_pending_options(self) -> None:
+        """Swap in run-time changed tracker options before an init (the tracker is idle)."""
+        if self._pending_options:
+            self._tracker.options = self._tracker.options.replace(**self._pending_options)
+            self._pending_options = {}
+
+    # ------------------------------------------------------------------ input
+    def _on_image(self, msg: Any) -> None:
+        """Store the frame and return: the worker decides what to track."""
+        self._cache.put(stamp_to_ns(msg.header.stamp), msg.header, msg, self._compressed)
+
+    def _on_incompatible_qos(self, event: Any) -> None:
+        self.get_logger().error(
+            f"a publisher on {self._image_sub.topic_name} has QoS incompatible with this "
+            f"subscription (policy id {event.last_policy_kind}, {event.total_count} so far); "
+            "override with qos_overrides.<topic>.subscription.* parameters")
+
+    def _no_image_hint(self) -> None:
+        """Explain, once per period, why nothing arrives: the top complaint about nodes."""
+        if self._cache.received:
+            return
+        topic = self._image_sub.topic_name
+        other = topic[: -len("/compressed")] if self._compressed else topic + "/compressed"
+        here = self.count_publishers(topic)
+        there = self.count_publishers(other)
+        hint = (f"no image received on {topic} after "
+                f"{time.monotonic() - self._start_time:.0f} s: {here} publisher(s) on it")
+        if there and not here:
+            hint += (f"; {there} publisher(s) on {other}: set image_transport:="
+                     f"{'raw' if self._compressed else 'compressed'} or remap 'image'")
+        elif not here:
+            hint += "; check the topic name/remapping (image:=/your/camera/topic) and namespace"
+        self.get_logger().warning(hint)
+
+    def _log_problem(self, key: str, text: str) -> None:
+        """Log an input problem clearly, but not 30 times a second."""
+        now = time.monotonic()
+        if now - self._log_times.get(key, -math.inf) >= LOG_REPEAT_S:
+            self._log_times[key] = now
+            self.get_logger().error(text)
+
+    def _convert(self, frame: CachedFrame) -> np.ndarray:
+        if frame.compressed:
+            return compressed_msg_to_rgb(frame.msg)
+        return image_msg_to_rgb(frame.msg)
+
+    # ------------------------------------------------------------------ worker
+    def _next_frame(self) -> CachedFrame | None:
+        with self._state_lock:
+            if self._catch_up:
+                return self._catch_up.pop(0)
+        return self._cache.take_newest(timeout=0.1)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            frame = self._next_frame()
+            if frame is None or self._stop.is_set():
+                continue
+            try:
+                self._process(frame)
+            except Exception as exc:  # the node must stay up whatever one frame does
+                self.get_logger().error(
+                    f"frame {format_stamp(frame.stamp_ns)} failed: {type(exc).__name__}: {exc}")
+
+    def _process(self, frame: CachedFrame) -> None:
+        started = time.perf_counter()
+        stamp = format_stamp(frame.stamp_ns)
+        try:
+            rgb = self._convert(frame)
+        except ImageConversionError as exc:
+            self._log_problem(
+                f"convert:{str(exc)[:40]}",
+                f"dropping frame {stamp} (frame_id '{frame.header.frame_id}'): {exc}")
+            return
+        header = frame.header
+        with self._state_lock:
+            generation, state = self._generation, self._state
+            track_id, label, shape = self._track_id, self._track_label, self._track_shape
+        box: np.ndarray | None = None
+        raw = 0.0
+        if state != TrackerStatus.IDLE:
+            if rgb.shape[:2] != shape:
+                self._log_problem(
+                    "size",
+                    f"frame {stamp} is {rgb.shape[1]}x{rgb.shape[0]} but track {track_id} "
+                    f"started on {shape[1]}x{shape[0]}: frame skipped; call ~/init for the new "
+                    "size or ~/reset")
+                return
+            with self._tracker_lock:
+                with self._state_lock:
+                    if generation != self._generation:
+                        return  # reset or re-init while we waited: this result would be stale
+                result = self._tracker.update(rgb)
+            raw = float(result.score)
+            box = np.asarray(result.box_xywh, dtype=np.float64)
+        score = confidence_to_score(raw) if state != TrackerStatus.IDLE else 0.0
+        with self._state_lock:
+            if generation != self._generation:
+                return
+            if state != TrackerStatus.IDLE:
+                state = (TrackerStatus.TRACKING if score > self._lost_threshold
+                         else TrackerStatus.LOST)
+                self._frames_processed += 1
+            previous, self._state = self._state, state
+            self._last_box, self._last_raw_score, self._last_header = box, raw, header
+            self._last_processing_ms = (time.perf_counter() - started) * 1000.0
+        if previous != state:
+            self.get_logger().info(
+                f"track {track_id}: {STATE_NAMES[previous]} -> {STATE_NAMES[state]} "
+                f"(score {score:.2f}, raw {raw:+.2f}) at {stamp}")
+        published_box = box if state == TrackerStatus.TRACKING else None
+        self._det_pub.publish(build_detections(header, published_box, score, label, track_id))
+        self._publish_status(header)
+        self._publish_debug_image(rgb, header, state, box, score, track_id, label)
+
+    def _publish_status(self, header: Any) -> None:
+        with self._state_lock:
+            status = build_status(header, self._state, self._last_raw_score, self._track_id,
+                                  self._last_processing_ms, self._frames_processed,
+                                  self._cache.dropped, self._device)
+        self._status_pub.publish(status)
+
+    def _publish_debug_image(self, rgb: np.ndarray, header: Any, state: int,
+                             box: np.ndarray | None, score: float, track_id: str,
+                             label: str) -> None:
+        if not self._publish_debug or self._debug_pub.get_subscription_count() == 0:
+            return
+        bgr = draw_debug(rgb_to_bgr(rgb), state, box, score, track_id, label)
+        self._debug_pub.publish(build_image(bgr, header))
+
+    # ------------------------------------------------------------------ services
+    def _refuse(self, response: Any, reason: str) -> Any:
+        self.get_logger().warning(f"~/init refused: {reason}")
+        response.success = False
+        response.message = reason
+        response.track_id = ""
+        return response
+
+    def _on_init(self, request: Any, response: Any) -> Any:
+        """Start tracking the requested box, on the frame it was drawn on when a stamp is given."""
+        x, y, w, h = bbox_to_xywh(request.box)
+        if not all(math.isfinite(v) for v in (x, y, w, h)):
+            return self._refuse(response, f"box has a non-finite value: x={x} y={y} w={w} h={h}")
+        if w <= 0 or h <= 0:
+            return self._refuse(response, f"box size must be positive, got {w} x {h} px")
+        stamp_ns = stamp_to_ns(request.stamp)
+        if self._cache.received == 0:
+            return self._refuse(
+                response,
+                f"no image received yet on {self._image_sub.topic_name}: start the camera "
+                "(or check the topic name and image_transport) and call ~/init again")
+        if stamp_ns == 0:
+            frame = self._cache.newest()
+        else:
+            frame = self._cache.find(stamp_ns)
+        if frame is None:
+            count, oldest, newest = self._cache.stamp_range()
+            return self._refuse(
+                response,
+                f"stamp {format_stamp(stamp_ns)} is not in the frame cache ({count} frames from "
+                f"{format_stamp(oldest)} to {format_stamp(newest)}); use a recent stamp, zero "
+                "for the newest frame, or raise frame_cache_length")
+        try:
+            rgb = self._convert(frame)
+        except ImageConversionError as exc:
+            return self._refuse(response, f"the frame {format_stamp(frame.stamp_ns)} "
+                                          f"cannot be read: {exc}")
+        height, width = rgb.shape[:2]
+        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+            return self._refuse(
+                response, f"box (x={x:.1f}, y={y:.1f}, w={w:.1f}, h={h:.1f}) lies outside "
+                          f"the {width}x{height} image")
+        label = request.label.strip() or self._label
+        started = time.perf_counter()
+        with self._tracker_lock:
+            with self._state_lock:
+                self._generation += 1
+                self._catch_up = []
+                self._state = TrackerStatus.IDLE
+            try:
+                self._apply_pending_options()
+                self._tracker.init(rgb, (x, y, w, h))
+            except ValueError as exc:
+                return self._refuse(response, f"tracker rejected the box: {exc}")
+            later = self._cache.after(frame)
+            with self._state_lock:
+                track_id = str(self._next_track_number)
+                self._next_track_number += 1
+                self._track_id, self._track_label = track_id, label
+                self._track_shape = (height, width)
+                self._state = TrackerStatus.TRACKING
+                self._last_box = np.array([x, y, w, h], dtype=np.float64)
+                self._last_raw_score = 0.0
+                self._last_header = frame.header
+                self._frames_processed += 1
+                self._catch_up = self._pick_catch_up(later)
+            if later:
+                self._cache.discard_pending_up_to(later[-1].sequence)
+            else:
+                self._cache.discard_pending_up_to(frame.sequence)
+        elapsed = time.perf_counter() - started
+        # The init frame's own answer: the given box, score 1 (it is the user's ground truth).
+        self._det_pub.publish(build_detections(frame.header, (x, y, w, h), 1.0, label, track_id))
+        self._publish_status(frame.header)
+        self._cache.wake()
+        where = "newest frame" if stamp_ns == 0 else "cached frame"
+        self.get_logger().info(
+            f"track {track_id} ({label}) started on the {where} {format_stamp(frame.stamp_ns)} "
+            f"at x={x:.1f} y={y:.1f} w={w:.1f} h={h:.1f} in {elapsed:.2f} s; "
+            f"{len(self._catch_up)} cached frame(s) to catch up")
+        response.success = True
+        response.message = (f"tracking started on the {where} {format_stamp(frame.stamp_ns)} "
+                            f"(initialisation {elapsed:.2f} s)")
+        response.track_id = track_id
+        return response
+
+    def _pick_catch_up(self, later: list[CachedFrame]) -> list[CachedFrame]:
+        """Evenly spaced frames from those after the init frame, always ending at the newest."""
+        if not later:
+            return []
+        n = min(self._catch_up_frames, len(later))
+        if n <= 0:
+            return [later[-1]]
+        idx = sorted({round(i) for i in np.linspace(0, len(later) - 1, n + 1)[1:]})
+        return [later[i] for i in idx]
+
+    def _on_reset(self, request: Any, response: Any) -> Any:
+        """Stop tracking without waiting for the tracking step in progress."""
+        with self._state_lock:
+            was, track_id = self._state, self._track_id
+            self._generation += 1
+            self._catch_up = []
+            self._state = TrackerStatus.IDLE
+            self._track_id = ""
+            self._track_shape = None
+            self._last_box = None
+            self._last_raw_score = 0.0
+            header = self._last_header
+        response.success = True
+        if was == TrackerStatus.IDLE:
+            response.message = "already idle: no target was being tracked"
+            self.get_logger().info("~/reset while idle: nothing to stop")
+        else:
+            response.message = f"track {track_id} stopped ({STATE_NAMES[was]} -> IDLE)"
+            self.get_logger().info(f"track {track_id}: {STATE_NAMES[was]} -> IDLE (reset)")
+            self._publish_status(header)
+            self._det_pub.publish(build_detections(header, None, 0.0, "", ""))
+        return response
+
+    # ------------------------------------------------------------------ state for tests/tools
+    @property
+    def device(self) -> str:
+        """The torch device the tracker runs on."""
+        return self._device
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames replaced before the worker took them."""
+        return self._cache.dropped
+
+    def destroy_node(self) -> None:
+        """Stop the worker before the publishers it uses go away."""
+        self._stop.set()
+        self._cache.close()
+        if self._worker.is_alive() and self._worker is not threading.current_thread():
+            self._worker.join(timeout=10.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point ``tracker_node``: spin the node on a MultiThreadedExecutor."""
+    # The core logs through `logging` (model loading, seeds): show it beside the ROS log.
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")
+    rclpy.init(args=args)
+    try:
+        node = TrackerNode()
+    except NodeSetupError as exc:
+        print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

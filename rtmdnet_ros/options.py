@@ -1,0 +1,221 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Every tunable number of the tracker and of offline pretraining, in one place.
+
+Each field carries the reference value (docs/rtmdnet-reference.md, section given in the comment).
+Where a CPU-speed default differs from the reference, the reference value is kept in a comment and
+the deviation, with the measurement that motivated it, is documented in docs/tracker.md. Options
+travel inside model files and YAML files as plain dicts (``to_dict`` / ``from_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# A jitter entry is (dx px, dy px, scale) applied to the first-frame scene crop (reference 3).
+Jitter = tuple[float, float, float]
+
+REFERENCE_JITTER: tuple[Jitter, ...] = (
+    (0.0, 0.0, 1.0),
+    (-4.0, 0.0, 1.0),
+    (0.0, -4.0, 1.0),
+    (0.0, 0.0, 1.1**-1),
+    (0.0, 0.0, 1.1),
+    (0.0, 0.0, 1.1**-2),
+    (0.0, 0.0, 1.1**2),
+)
+
+
+def _tuple_fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls) if "tuple" in str(f.type)}
+
+
+def _to_tuple(value: Any) -> Any:
+    """Turn nested lists (as YAML and torch.save round-trips give them) back into tuples."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_to_tuple(v) for v in value)
+    return value
+
+
+class _DictMixin:
+    """Plain-dict round trip so options can be stored in model files and YAML."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a dict of plain Python values (tuples become lists for YAML)."""
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, tuple):
+                return [plain(x) for x in v]
+            return v
+
+        return {k: plain(v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, strict: bool = True):
+        """Build options from a dict; unknown keys raise unless ``strict`` is False.
+
+        Unknown keys are an error by default because a typo in a YAML file would otherwise be
+        silently ignored and the reference value used instead.
+        """
+        data = dict(data or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown and strict:
+            raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+        tuples = _tuple_fields(cls)
+        kwargs = {k: (_to_tuple(v) if k in tuples else v) for k, v in data.items() if k in names}
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any):
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrackerOptions(_DictMixin):
+    """Online tracking options (reference sections 3-8)."""
+
+    # --- runtime -------------------------------------------------------------------------------
+    device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
+    torch_threads: int = 0  # 0 = leave torch's thread count alone
+    backbone: str = "efficientnet_lite0"  # default network when no model file is given (issue 3)
+    roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
+
+    # --- 3. boxes -> RoIs and the crop ----------------------------------------------------------
+    img_size: int = 107  # reference 3: the unpadded target becomes 107 px in the crop
+    padding: float = 1.2  # reference 3: samples are enlarged by 1.2 (0.1*w each side)
+    # Reference 3: first-frame jitter crops (original, x1-4, y1-4, scales 1.1^-1, 1.1, 1.1^-2,
+    # 1.1^2). CPU default: the same seven (see docs/tracker.md).
+    jitter: tuple[Jitter, ...] = REFERENCE_JITTER
+
+    # --- 4. sample generators (trans, scale, aspect, n, filter) ---------------------------------
+    cand_trans: float = 0.6  # reference 4: candidates, gaussian, valid
+    cand_trans_failure: float = 1.4  # reference 4/7: search widened after a failure
+    cand_scale: float = 1.05  # reference 4
+    n_candidates: int = 256  # reference 4/7
+
+    init_pos_trans: float = 0.1  # reference 4: init positives, gaussian
+    init_pos_scale: float = 1.2  # reference 4
+    init_pos_iou: float = 0.7  # reference 4: IoU >= 0.7
+    init_neg_trans: float = 1.0  # reference 4: init negatives, uniform
+    init_neg_scale: float = 2.0  # reference 4
+    init_neg_aspect: float = 1.1  # reference 4
+    init_neg_iou: float = 0.5  # reference 4: IoU <= 0.5
+    bbreg_trans: float = 0.3  # reference 4: bbox-regression samples, uniform
+    bbreg_scale: float = 1.5  # reference 4
+    bbreg_aspect: float = 1.1  # reference 4
+    bbreg_iou: float = 0.6  # reference 4/8: IoU >= 0.6
+    bbreg_area: tuple[float, float] = (1.0, 2.0)  # reference 4/8: area(sample)/area(gt) in [1, 2]
+
+    update_pos_trans: float = 0.1  # reference 4: update positives, gaussian
+    update_pos_scale: float = 1.2  # reference 4
+    update_pos_iou: float = 0.7  # reference 4: IoU >= 0.7
+    update_neg_trans: float = 1.5  # reference 4: update negatives, uniform
+    update_neg_scale: float = 1.2  # reference 4
+    update_neg_iou: float = 0.3  # reference 4: IoU <= 0.3
+    n_pos_update: int = 50  # reference 4/7: positives collected per successful frame
+    n_neg_update: int = 200  # reference 4/7: negatives collected per successful frame
+    min_box_size: float = 5.0  # reference 4: sample sizes clipped to [5, img - 5]
+
+    # --- 5. first frame -------------------------------------------------------------------------
+    n_pos_init: int = 500  # reference 5
+    n_neg_init: int = 5000  # reference 5
+    n_bbreg: int = 1000  # reference 5
+    init_iterations: int = 50  # reference 5
+    lr_init: float = 1e-4  # reference 5: fc4/fc5
+    lr_fc6_mult: float = 10.0  # reference 5/7: fc6 learns 10x faster
+    momentum: float = 0.9  # reference 5
+    weight_decay: float = 5e-4  # reference 5
+    grad_clip: float = 10.0  # reference 5: gradient-norm clip
+    n_pos_memory_seed: int = 50  # reference 5: memories seeded with 50 random positives
+    n_neg_memory_seed: int = 200  # reference 5: ... and 200 random negatives
+    # Reference 5, authors' extra augmentation (100 crops at 192 px). Off by default: too slow
+    # for the 2.0 s first-frame budget on CPU (docs/tracker.md).
+    first_frame_augmentation: bool = False
+    aug_crops: int = 100  # reference 5
+    aug_context: float = 1.8  # reference 5: crop size = target * 1.8 * 1.1^clip(N, -2, 2)
+    aug_scale_base: float = 1.1  # reference 5
+    aug_scale_clip: float = 2.0  # reference 5
+    aug_shift_std: float = 2.0  # reference 5: shift clip(2N, -4, 4) px
+    aug_shift_clip: float = 4.0  # reference 5
+    aug_crop_size: int = 192  # reference 5: rendered at 192x192
+    aug_pos_per_crop: int = 5  # reference 5
+    aug_neg_per_crop: int = 12  # reference 5
+    aug_bbreg_per_crop: int = 2  # reference 5
+    aug_neg_trans: float = 0.3  # reference 5: uniform 0.3 / 2 / 1.1, IoU <= 0.5
+    aug_neg_scale: float = 2.0  # reference 5
+    aug_neg_aspect: float = 1.1  # reference 5
+    aug_neg_iou: float = 0.5  # reference 5
+
+    # --- 6. training step -----------------------------------------------------------------------
+    batch_pos: int = 32  # reference 6
+    batch_neg_candidates: int = 1024  # reference 6: scored in eval mode for hard mining
+    batch_hard_neg: int = 96  # reference 6: top-96 kept
+    eval_chunk: int = 256  # reference 6: scoring chunk size
+
+    # --- 7. online loop -------------------------------------------------------------------------
+    top_k: int = 5  # reference 7: score = mean of the top-5 logits
+    success_threshold: float = 0.0  # reference 7: success = score > 0
+    pos_memory_frames: int = 100  # reference 7: positive memory, last 100 frames
+    neg_memory_frames: int = 20  # reference 7: negative memory, last 20 frames
+    short_term_frames: int = 20  # reference 7: short-term update uses the last min(20, n) frames
+    update_iterations: int = 15  # reference 7
+    lr_update: float = 3e-4  # reference 7 (fc6: x lr_fc6_mult = 3e-3)
+    long_term_interval: int = 10  # reference 7: long-term update every 10 frames on success
+    # Speed knob (not in the reference): pool the 50/200 update samples from the candidate
+    # crop's feature map instead of a second crop + backbone pass. False = reference behaviour.
+    reuse_candidate_crop: bool = False
+
+    # --- 8. bounding-box regression -------------------------------------------------------------
+    bbox_regression: bool = True  # reference 8 / paper ablation
+    bbreg_alpha: float = 1000.0  # reference 8: ridge alpha
+    bbreg_accept_iou: float = 0.6  # reference 8: IoU(orig, pred) >= 0.6
+    bbreg_accept_area: tuple[float, float] = (1.0, 2.0)  # reference 8: area orig/pred in [1, 2]
+
+    def __post_init__(self) -> None:
+        if self.roi_mode not in ("adaptive", "align", "pool"):
+            raise ValueError(f"roi_mode must be adaptive, align or pool, not {self.roi_mode!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if not self.jitter:
+            raise ValueError("jitter needs at least one entry (the original crop)")
+        for name in ("n_candidates", "top_k", "batch_pos", "eval_chunk"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.top_k > self.n_candidates:
+            raise ValueError("top_k cannot exceed n_candidates")
+
+
+@dataclass(frozen=True)
+class TrainOptions(_DictMixin):
+    """Offline multi-domain pretraining options (reference section 9)."""
+
+    frames_per_step: int = 8  # reference 9: 8 frames per step, one domain
+    n_pos: int = 64  # reference 9 (authors' code; the paper describes 32)
+    n_neg: int = 196  # reference 9 (authors' code; the paper describes 96)
+    pos_trans: float = 0.1  # reference 9: positives gaussian 0.1 / 1.2 / aspect 1.1
+    pos_scale: float = 1.2  # reference 9
+    pos_aspect: float = 1.1  # reference 9
+    pos_iou: float = 0.7  # reference 9: IoU >= 0.7
+    neg_trans: float = 1.0  # reference 9: negatives uniform 1 / 1.2 / 1.1
+    neg_scale: float = 1.2  # reference 9
+    neg_aspect: float = 1.1  # reference 9
+    neg_iou: float = 0.5  # reference 9: IoU <= 0.5
+    scale_jitter_base: float = 1.1  # reference 9: frame scale jitter 1.1^clip(3N, -2, 2)
+    scale_jitter_std: float = 3.0  # reference 9
+    scale_jitter_clip: float = 2.0  # reference 9
+    img_size: int = 107  # reference 3
+    padding: float = 1.2  # reference 3
+    instance_alpha: float = 0.1  # reference 9: loss = binary + 0.1 * instance loss
+    instance_max_other: int = 100  # reference 9: own branch + up to 100 random other branches
+    lr: float = 1e-4  # reference 9
+    momentum: float = 0.9  # reference 9
+    weight_decay: float = 5e-4  # reference 9
+    accumulate_domains: int = 50  # reference 9: gradients accumulated over 50 domains
+    grad_clip: float = 10.0  # reference 9
+    roi_mode: str = "adaptive"  # reference 2
+    backbone: str = "efficientnet_lite0"
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes for the recipe

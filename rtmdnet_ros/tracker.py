@@ -1,0 +1,505 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The RT-MDNet tracker: first-frame training, the online loop and its updates (reference 5-8).
+
+One scene crop per frame goes through the backbone once; every candidate is pooled from that map
+(the "real-time" in RT-MDNet). The fc head is fine-tuned on cached RoI features, so training
+never runs the backbone. All randomness comes from generators owned by the tracker and re-seeded
+at every ``init``, so the same seed and input give the same boxes on CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .bbox_regression import BBoxRegressor
+from .crop import crop_scene, jitter_scene_boxes, to_tensor
+from .geometry import crop_size, samples_to_rois, scene_box, validate_box
+from .options import TrackerOptions
+from .sampling import SampleGenerator, gen_samples
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
+TIMING_STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update", "init")
+
+
+@dataclass
+class TrackResult:
+    """One frame's answer: the box (x, y, w, h), the raw logit mean, and whether score > 0."""
+
+    box_xywh: np.ndarray
+    score: float
+    success: bool
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Map "auto"/None to cuda when available, else cpu; refuse cuda when there is none."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    return dev
+
+
+def check_image(image: Any) -> np.ndarray:
+    """Refuse anything but an HxWx3 uint8 array; the caller owns the colour conversion."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array (HxWx3 uint8 RGB), got {type(image)!r}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (HxWx3 RGB), got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be HxWx3 (RGB), got shape {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]}")
+    return image
+
+
+class Tracker:
+    """Single-object RT-MDNet tracker (see docs/tracker.md for the defaults and deviations)."""
+
+    def __init__(
+        self,
+        options: TrackerOptions | None = None,
+        model: Any = None,
+        device: str | torch.device | None = None,
+        seed: int | None = None,
+    ) -> None:
+        dev_request = device if device is not None else (options.device if options else "auto")
+        self.device = resolve_device(dev_request)
+        LOG.info("RT-MDNet tracker on %s", self.device)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+            LOG.info("no seed given; using %d (pass seed= to reproduce)", seed)
+        self.seed = int(seed)
+        self.net, model_options = self._load_network(model, options)
+        self.options = options if options is not None else model_options
+        if self.options.torch_threads > 0:
+            torch.set_num_threads(self.options.torch_threads)
+        for p in self._backbone_params():
+            p.requires_grad_(False)
+        self.net.eval()
+        # The untrained default head is drawn from our seed; a trained fc4/fc5 is restored at
+        # every init so re-initialising on a new target starts from the same weights.
+        self._head_state = {k: v.detach().clone() for k, v in self._head_named_state().items()}
+        self.timings: dict[str, float] = dict.fromkeys(TIMING_STAGES, 0.0)
+        self.counters: dict[str, int] = {"frames": 0, "short_updates": 0, "long_updates": 0}
+        self.bbreg = BBoxRegressor(
+            self.options.bbreg_alpha, self.options.bbreg_accept_iou, self.options.bbreg_accept_area
+        )
+        self._initialised = False
+
+    # ------------------------------------------------------------------ network plumbing ------
+    def _load_network(self, model: Any, options: TrackerOptions | None):
+        """Return (network, options): options come from the caller, else the model file."""
+        from .network import RTMDNet
+
+        overrides: dict[str, Any] = {}
+        if isinstance(model, RTMDNet):
+            net = model.to(self.device)
+        elif model is None and not DEFAULT_MODEL.exists():
+            backbone = options.backbone if options else TrackerOptions.backbone
+            roi_mode = options.roi_mode if options else TrackerOptions.roi_mode
+            LOG.info("no trained model: %s ImageNet backbone + seeded random head", backbone)
+            gen = torch.Generator().manual_seed(self.seed)
+            net = RTMDNet(backbone=backbone, num_domains=1, roi_mode=roi_mode, generator=gen)
+            net = net.to(self.device)
+        else:
+            from . import model_file as mf
+
+            if model is None:
+                LOG.info("using the packaged model %s", DEFAULT_MODEL)
+                model = DEFAULT_MODEL
+            if isinstance(model, (str, Path)):
+                model = mf.load_model(model, self.device)
+            elif not isinstance(model, mf.ModelFile):
+                raise ValueError(f"model must be a path, a ModelFile or None, got {type(model)!r}")
+            net = mf.build_network(model, self.device)
+            overrides = dict(getattr(model, "tracker_options", None) or {})
+        if options is None:
+            options = TrackerOptions.from_dict(overrides, strict=False)
+        if getattr(net, "roi_mode", options.roi_mode) != options.roi_mode:
+            net.roi_mode = options.roi_mode
+        return net, options
+
+    def _backbone_params(self):
+        return [p for n, p in self.net.named_parameters() if n.startswith("backbone")]
+
+    def _head_named_state(self) -> dict[str, torch.Tensor]:
+        return {n: p for n, p in self.net.named_parameters() if not n.startswith("backbone")}
+
+    def _param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """fc4/fc5 at ``lr``, the domain branch (fc6) at ``lr * lr_fc6_mult`` (reference 5/7)."""
+        fc45, fc6 = [], []
+        for name, p in self._head_named_state().items():
+            if not p.requires_grad:
+                continue
+            (fc6 if _is_branch(name) else fc45).append(p)
+        return [
+            {"params": fc45, "lr": lr},
+            {"params": fc6, "lr": lr * self.options.lr_fc6_mult},
+        ]
+
+    def _optimizer(self, lr: float) -> torch.optim.Optimizer:
+        o = self.options
+        return torch.optim.SGD(
+            self._param_groups(lr), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay
+        )
+
+    @contextmanager
+    def _timed(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.timings[stage] += time.perf_counter() - start
+
+    # ------------------------------------------------------------------ features -------------
+    def _feature_map(self, image: np.ndarray, scene: np.ndarray, out_wh) -> torch.Tensor:
+        with self._timed("crop"):
+            crop = crop_scene(image, scene, out_wh)
+            x = to_tensor(crop, self.device)
+        with self._timed("backbone"), torch.no_grad():
+            return self.net.feature_map(x)
+
+    def _pool(self, fmap: torch.Tensor, rois: np.ndarray, batch_idx=None) -> torch.Tensor:
+        with self._timed("roi"), torch.no_grad():
+            idx = np.zeros((len(rois), 1)) if batch_idx is None else batch_idx[:, None]
+            r = torch.as_tensor(np.concatenate([idx, rois], axis=1), dtype=torch.float32)
+            return self.net.pool_rois(fmap, r.to(self.device))
+
+    def _sample_features(
+        self,
+        image: np.ndarray,
+        sample_sets: list[np.ndarray],
+        target_wh: np.ndarray,
+        jitter=((0.0, 0.0, 1.0),),
+    ) -> list[torch.Tensor]:
+        """RoI features of several sample sets from one scene crop per jitter entry.
+
+        Returns one tensor per set, stacking the jitter crops (len(jitter) * len(set) rows, crop
+        by crop), so callers can map rows back to boxes with ``np.tile``.
+        """
+        o = self.options
+        allsamples = np.concatenate([s for s in sample_sets if len(s)], axis=0)
+        scene = scene_box(allsamples, o.padding)
+        per_set: list[list[torch.Tensor]] = [[] for _ in sample_sets]
+        for box, scale in jitter_scene_boxes(scene, jitter):
+            fmap = self._feature_map(image, box, crop_size(box[2:], target_wh, o.img_size, scale))
+            rois = samples_to_rois(
+                allsamples, box[:2], target_wh, o.img_size * scale, o.padding, self.net.rf_offset
+            )
+            feats = self._pool(fmap, rois)
+            start = 0
+            for i, s in enumerate(sample_sets):
+                per_set[i].append(feats[start : start + len(s)])
+                start += len(s)
+        return [torch.cat(f, 0) for f in per_set]
+
+    # ------------------------------------------------------------------ training -------------
+    def _scores(self, feats: torch.Tensor) -> torch.Tensor:
+        """Positive logits in eval mode, chunked (reference 6: chunks of 256)."""
+        chunk = self.options.eval_chunk
+        with torch.no_grad():
+            return torch.cat(
+                [self.net.head(feats[i : i + chunk])[:, 1] for i in range(0, len(feats), chunk)]
+            )
+
+    def _index_stream(self, n: int, total: int) -> np.ndarray:
+        """Concatenated random permutations of range(n), long enough for ``total`` draws."""
+        reps = -(-total // n)
+        return np.concatenate([self._rng.permutation(n) for _ in range(reps)])[:total]
+
+    def _train(
+        self,
+        optimizer: torch.optim.Optimizer,
+        pos: torch.Tensor,
+        neg: torch.Tensor,
+        iterations: int,
+    ) -> float:
+        """Hard-negative-mined SGD on cached features (reference 6); returns the last loss."""
+        o = self.options
+        if len(pos) == 0 or len(neg) == 0 or iterations <= 0:
+            return float("nan")
+        n_pos = min(o.batch_pos, len(pos))
+        n_cand = min(o.batch_neg_candidates, len(neg))
+        n_hard = min(o.batch_hard_neg, n_cand)
+        pos_idx = self._index_stream(len(pos), iterations * n_pos)
+        neg_idx = self._index_stream(len(neg), iterations * n_cand)
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        loss_value = float("nan")
+        # Dropout draws from torch's global RNG: fork it and seed it from our own generator so
+        # training is reproducible without leaving any trace on the caller's RNG state.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(self._rng.integers(2**62)))
+            for it in range(iterations):
+                p = pos[torch.as_tensor(pos_idx[it * n_pos : (it + 1) * n_pos])]
+                cand = neg[torch.as_tensor(neg_idx[it * n_cand : (it + 1) * n_cand])]
+                if n_hard < n_cand:
+                    self.net.eval()
+                    hard = torch.topk(self._scores(cand), n_hard).indices
+                    cand = cand[hard]
+                self.net.train()
+                out = self.net.head(torch.cat([p, cand], 0))
+                labels = torch.cat(
+                    [
+                        torch.ones(len(p), dtype=torch.long, device=out.device),
+                        torch.zeros(len(cand), dtype=torch.long, device=out.device),
+                    ]
+                )
+                # Mean over pos + neg of -log softmax (reference 6).
+                loss = F.cross_entropy(out, labels, reduction="sum") / len(labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
+                optimizer.step()
+                loss_value = float(loss.detach())
+        self.net.eval()
+        return loss_value
+
+    # ------------------------------------------------------------------ public API -----------
+    def init(self, image: np.ndarray, box_xywh) -> None:
+        """Learn the target from the first frame (reference 5)."""
+        start = time.perf_counter()
+        image = check_image(image)
+        h, w = image.shape[:2]
+        target = validate_box(box_xywh, w, h)
+        o = self.options
+        self._rng = np.random.default_rng(self.seed)
+        self._torch_gen = torch.Generator().manual_seed(self.seed)
+        self._restore_head()
+        img_wh = (w, h)
+
+        pos = gen_samples(
+            SampleGenerator("gaussian", img_wh, o.init_pos_trans, o.init_pos_scale,
+                            min_size=o.min_box_size),
+            target, o.n_pos_init, self._rng, (o.init_pos_iou, 1.0),
+        )
+        neg = gen_samples(
+            SampleGenerator("uniform", img_wh, o.init_neg_trans, o.init_neg_scale,
+                            o.init_neg_aspect, min_size=o.min_box_size),
+            target, o.n_neg_init, self._rng, (0.0, o.init_neg_iou),
+        )
+        sets = [pos, neg]
+        if o.bbox_regression:
+            sets.append(
+                gen_samples(
+                    SampleGenerator("uniform", img_wh, o.bbreg_trans, o.bbreg_scale,
+                                    o.bbreg_aspect, min_size=o.min_box_size),
+                    target, o.n_bbreg, self._rng, (o.bbreg_iou, 1.0), o.bbreg_area,
+                )
+            )
+        if len(pos) == 0 or len(neg) == 0:
+            raise ValueError(
+                f"cannot draw training samples around box {target.tolist()} in a {w}x{h} image"
+            )
+        feats = self._sample_features(image, sets, target[2:], o.jitter)
+        pos_f, neg_f = feats[0], feats[1]
+        n_jit = len(o.jitter)
+        if o.first_frame_augmentation:
+            aug_pos, aug_neg, aug_bb, aug_bb_boxes = self._augmentation_features(image, target)
+            pos_f = torch.cat([pos_f, aug_pos])
+            neg_f = torch.cat([neg_f, aug_neg])
+        pos_f = pos_f[self._subsample(len(pos_f), o.n_pos_init)]
+        neg_f = neg_f[self._subsample(len(neg_f), o.n_neg_init)]
+
+        self._init_optimizer = self._optimizer(o.lr_init)
+        self._train(self._init_optimizer, pos_f, neg_f, o.init_iterations)
+
+        if o.bbox_regression:
+            with self._timed("bbreg"):
+                bb_f = feats[2]
+                bb_boxes = np.tile(sets[2], (n_jit, 1))
+                if o.first_frame_augmentation and len(aug_bb):
+                    bb_f = torch.cat([bb_f, aug_bb])
+                    bb_boxes = np.concatenate([bb_boxes, aug_bb_boxes])
+                keep = self._subsample(len(bb_f), o.n_bbreg)
+                self.bbreg.fit(bb_f[keep], bb_boxes[keep.numpy()], target)
+
+        self._pos_memory: deque[torch.Tensor] = deque(maxlen=o.pos_memory_frames)
+        self._neg_memory: deque[torch.Tensor] = deque(maxlen=o.neg_memory_frames)
+        self._pos_memory.append(pos_f[self._subsample(len(pos_f), o.n_pos_memory_seed)])
+        self._neg_memory.append(neg_f[self._subsample(len(neg_f), o.n_neg_memory_seed)])
+        self._update_optimizer = self._optimizer(o.lr_update)
+        self._target = target.copy()
+        self._trans = o.cand_trans
+        self._frame = 0
+        self._initialised = True
+        self.timings["init"] += time.perf_counter() - start
+
+    def update(self, image: np.ndarray) -> TrackResult:
+        """Track one frame (reference 7) and return the box, its score and success."""
+        if not getattr(self, "_initialised", False):
+            raise ValueError("update() called before init(): give the first frame and box first")
+        image = check_image(image)
+        o = self.options
+        h, w = image.shape[:2]
+        img_wh = (w, h)
+        self._frame += 1
+        self.counters["frames"] += 1
+
+        gen = SampleGenerator("gaussian", img_wh, self._trans, o.cand_scale, valid=True,
+                              min_size=o.min_box_size)
+        samples = gen(self._target, o.n_candidates, self._rng)
+        target_wh = self._target[2:].copy()
+        scene = scene_box(samples, o.padding)
+        fmap = self._feature_map(image, scene, crop_size(scene[2:], target_wh, o.img_size))
+        rois = samples_to_rois(samples, scene[:2], target_wh, o.img_size, o.padding,
+                               self.net.rf_offset)
+        feats = self._pool(fmap, rois)
+        with self._timed("head"):
+            scores = self._scores(feats)
+            top = torch.topk(scores, o.top_k).indices.cpu().numpy()
+            score = float(scores[top].mean())
+        success = score > o.success_threshold
+        target = samples[top].mean(axis=0)
+        result = target.copy()
+        if success and o.bbox_regression and self.bbreg.fitted:
+            with self._timed("bbreg"):
+                reg = self.bbreg.predict(feats[torch.as_tensor(top)], samples[top], img_wh)
+                result = reg.mean(axis=0)
+        self._trans = o.cand_trans if success else o.cand_trans_failure
+        self._target = target
+
+        if success:
+            self._collect(image, target, fmap, scene, target_wh)
+        with self._timed("update"):
+            if not success:
+                n = min(o.short_term_frames, len(self._pos_memory))
+                pos = torch.cat(list(self._pos_memory)[-n:]) if n else None
+                self._update(pos, "short_updates")
+            elif self._frame % o.long_term_interval == 0:
+                self._update(torch.cat(list(self._pos_memory)), "long_updates")
+        return TrackResult(np.asarray(result, dtype=np.float64), score, bool(success))
+
+    # ------------------------------------------------------------------ internals ------------
+    def _collect(self, image, target, fmap, scene, target_wh) -> None:
+        """Store 50 positives / 200 negatives of a successful frame (reference 7.4)."""
+        o = self.options
+        img_wh = (image.shape[1], image.shape[0])
+        pos = gen_samples(
+            SampleGenerator("gaussian", img_wh, o.update_pos_trans, o.update_pos_scale,
+                            min_size=o.min_box_size),
+            target, o.n_pos_update, self._rng, (o.update_pos_iou, 1.0),
+        )
+        neg = gen_samples(
+            SampleGenerator("uniform", img_wh, o.update_neg_trans, o.update_neg_scale,
+                            min_size=o.min_box_size),
+            target, o.n_neg_update, self._rng, (0.0, o.update_neg_iou),
+        )
+        if len(pos) == 0 or len(neg) == 0:
+            return
+        if o.reuse_candidate_crop:
+            both = np.concatenate([pos, neg])
+            rois = samples_to_rois(both, scene[:2], target_wh, o.img_size, o.padding,
+                                   self.net.rf_offset)
+            feats = self._pool(fmap, rois)
+            pos_f, neg_f = feats[: len(pos)], feats[len(pos) :]
+        else:
+            pos_f, neg_f = self._sample_features(image, [pos, neg], target[2:])
+        self._pos_memory.append(pos_f)
+        self._neg_memory.append(neg_f)
+
+    def _update(self, pos: torch.Tensor | None, counter: str) -> None:
+        if pos is None or len(pos) == 0 or len(self._neg_memory) == 0:
+            return
+        neg = torch.cat(list(self._neg_memory))
+        self._train(self._update_optimizer, pos, neg, self.options.update_iterations)
+        self.counters[counter] += 1
+
+    def _subsample(self, n: int, k: int) -> torch.Tensor:
+        """Random subset of k indices out of n (all of them, shuffled, if n <= k)."""
+        idx = self._rng.permutation(n)[: min(n, k)]
+        return torch.as_tensor(idx, dtype=torch.long)
+
+    def _restore_head(self) -> None:
+        with torch.no_grad():
+            named = self._head_named_state()
+            for name, value in self._head_state.items():
+                if not _is_branch(name) and name in named:
+                    named[name].copy_(value)
+        if hasattr(self.net, "reset_domains"):
+            self.net.reset_domains(1, self._torch_gen)
+            self.net.to(self.device)
+        for p in self._head_named_state().values():
+            p.requires_grad_(True)
+
+    def _augmentation_features(self, image: np.ndarray, target: np.ndarray):
+        """Pool features from the authors' extra first-frame crops (reference 5), batched.
+
+        Each crop is centred on the target (shifted a few px), target * 1.8 * 1.1^k in size and
+        rendered at a fixed size; pos/neg/bbreg samples are pooled from it.
+        """
+        o = self.options
+        h, w = image.shape[:2]
+        img_wh = (w, h)
+        size = o.aug_crop_size
+        crops, pos_r, neg_r, bb_r, bb_boxes = [], [], [], [], []
+        centre = target[:2] + target[2:] / 2.0
+        pos_gen = SampleGenerator("gaussian", img_wh, o.init_pos_trans, o.init_pos_scale,
+                                  min_size=o.min_box_size)
+        neg_gen = SampleGenerator("uniform", img_wh, o.aug_neg_trans, o.aug_neg_scale,
+                                  o.aug_neg_aspect, min_size=o.min_box_size)
+        bb_gen = SampleGenerator("uniform", img_wh, o.bbreg_trans, o.bbreg_scale, o.bbreg_aspect,
+                                 min_size=o.min_box_size)
+        for i in range(o.aug_crops):
+            k = np.clip(self._rng.standard_normal(), -o.aug_scale_clip, o.aug_scale_clip)
+            shift = np.clip(o.aug_shift_std * self._rng.standard_normal(2),
+                            -o.aug_shift_clip, o.aug_shift_clip)
+            wh = target[2:] * o.aug_context * o.aug_scale_base**k
+            box = np.concatenate([centre + shift - wh / 2.0, wh])
+            with self._timed("crop"):
+                crops.append(crop_scene(image, box, (size, size)))
+
+            def rois_of(samples, box=box, wh=wh, i=i):
+                r = samples_to_rois(samples, box[:2], wh, size, o.padding, self.net.rf_offset)
+                return np.concatenate([np.full((len(r), 1), i), r], axis=1)
+
+            pos_r.append(rois_of(gen_samples(pos_gen, target, o.aug_pos_per_crop, self._rng,
+                                             (o.init_pos_iou, 1.0))))
+            neg_r.append(rois_of(gen_samples(neg_gen, target, o.aug_neg_per_crop, self._rng,
+                                             (0.0, o.aug_neg_iou))))
+            if o.bbox_regression:
+                bb = gen_samples(bb_gen, target, o.aug_bbreg_per_crop, self._rng,
+                                 (o.bbreg_iou, 1.0), o.bbreg_area)
+                bb_r.append(rois_of(bb))
+                bb_boxes.append(bb)
+        pos_l, neg_l, bb_l = [], [], []
+        batch = 25
+        for b0 in range(0, len(crops), batch):
+            x = to_tensor(crops[b0 : b0 + batch], self.device)
+            with self._timed("backbone"), torch.no_grad():
+                fmap = self.net.feature_map(x)
+            for src, dst in ((pos_r, pos_l), (neg_r, neg_l), (bb_r, bb_l)):
+                if not src:
+                    continue
+                r = np.concatenate(src[b0 : b0 + batch])
+                r[:, 0] -= b0
+                dst.append(self._pool(fmap, r[:, 1:], r[:, 0]))
+        empty = torch.zeros((0, self.net.feature_dim), device=self.device)
+        bb_all = np.concatenate(bb_boxes) if bb_boxes else np.zeros((0, 4))
+        return (
+            torch.cat(pos_l) if pos_l else empty,
+            torch.cat(neg_l) if neg_l else empty,
+            torch.cat(bb_l) if bb_l else empty,
+            bb_all,
+        )
+
+
+def _is_branch(name: str) -> bool:
+    """Whether a head parameter belongs to the per-domain branch (fc6)."""
+    return "fc6" in name or "branch" in name

@@ -1,0 +1,138 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Training domains: one labelled video (sequence folder) is one domain with its own fc6 branch.
+
+The evaluation split is held back here, in one place, so no command line can train on it by
+accident (truck4_1 and truck4_2 are two halves of one video, both stay on the evaluation side).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+LOG = logging.getLogger(__name__)
+
+# The project's data split (docs/design.md): decided once, before any training.
+TRAIN_SEQUENCES: tuple[str, ...] = (
+    "Diving",
+    "car1",
+    "person11",
+    "building4",
+    "wakeboard10",
+    "wakeboard7",
+)
+EVAL_SEQUENCES: tuple[str, ...] = ("Crossing", "Human3", "bag", "boat1", "truck4_1", "truck4_2")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One training video: its frames on disk and one ground-truth box (x, y, w, h) per frame."""
+
+    name: str
+    frames: tuple[Path, ...]
+    boxes: np.ndarray  # (N, 4) float64, 0-based pixel coordinates, top-left corner + size
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def image(self, index: int) -> np.ndarray:
+        """Read frame `index` as HxWx3 uint8 RGB (the core's colour order)."""
+        bgr = cv2.imread(str(self.frames[index]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"cannot read image {self.frames[index]}")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def default_data_root() -> Path:
+    """Return $RTMDNET_DATA, else ../shared/data beside the repository root (design.md)."""
+    env = os.environ.get("RTMDNET_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def _annotation_kinds(sequences_dir: Path) -> dict[str, str]:
+    meta = sequences_dir / "sequences.json"
+    if not meta.is_file():
+        return {}
+    with meta.open() as handle:
+        info = json.load(handle)
+    return {name: str(entry.get("original_annotation", "")) for name, entry in info.items()}
+
+
+def _read_boxes(path: Path) -> np.ndarray:
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        rows.append([float(v) for v in line.replace("\t", ",").replace(" ", ",").split(",") if v])
+    boxes = np.asarray(rows, dtype=np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{path}: expected one 'x,y,w,h' line per frame")
+    return boxes
+
+
+def load_domain(sequence_dir: Path, annotation: str = "") -> Domain:
+    """Load one sequence folder (img/*.jpg + groundtruth_rect.txt) as a domain.
+
+    OTB boxes are 1-based MATLAB coordinates; they are shifted to 0-based so the training crops
+    line up with the pixels the tracker sees. Frames whose box is empty or not finite (target
+    absent) are dropped: they cannot give positives.
+    """
+    sequence_dir = Path(sequence_dir)
+    frames = sorted((sequence_dir / "img").glob("*.jpg"))
+    boxes = _read_boxes(sequence_dir / "groundtruth_rect.txt")
+    if len(frames) != len(boxes):
+        raise ValueError(
+            f"{sequence_dir}: {len(frames)} images but {len(boxes)} ground-truth boxes"
+        )
+    if annotation == "otb":
+        boxes = boxes.copy()
+        boxes[:, :2] -= 1.0
+    keep = np.all(np.isfinite(boxes), axis=1) & (boxes[:, 2] >= 1.0) & (boxes[:, 3] >= 1.0)
+    if not keep.any():
+        raise ValueError(f"{sequence_dir}: no frame with a usable ground-truth box")
+    kept_frames = tuple(f for f, k in zip(frames, keep, strict=True) if k)
+    return Domain(name=sequence_dir.name, frames=kept_frames, boxes=boxes[keep])
+
+
+def load_domains(
+    names: Sequence[str] = TRAIN_SEQUENCES,
+    data_root: Path | None = None,
+    allow_eval: bool = False,
+) -> list[Domain]:
+    """Load the named training sequences; refuse evaluation-split sequences.
+
+    `allow_eval` exists only so a user with other data can reuse a name; the shipped recipe never
+    sets it and the CLI exposes it under an explicit flag.
+    """
+    if not names:
+        raise ValueError("no training sequences given")
+    forbidden = sorted(set(names) & set(EVAL_SEQUENCES))
+    if forbidden and not allow_eval:
+        raise ValueError(
+            f"refusing to train on evaluation-split sequences {forbidden}; "
+            f"the evaluation split is {list(EVAL_SEQUENCES)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate training sequences in {list(names)}")
+    root = Path(data_root) if data_root is not None else default_data_root()
+    sequences_dir = root / "sequences" if (root / "sequences").is_dir() else root
+    kinds = _annotation_kinds(sequences_dir)
+    domains = []
+    for name in names:
+        path = sequences_dir / name
+        if not path.is_dir():
+            raise ValueError(f"training sequence {name!r} not found in {sequences_dir}")
+        domains.append(load_domain(path, kinds.get(name, "")))
+        LOG.info("domain %s: %d frames", name, len(domains[-1]))
+    return domains

@@ -1,0 +1,534 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Multi-domain pretraining loop (reference section 9), seeded and resumable.
+
+Each step takes one domain (video), 8 of its frames, 64 positive and 196 negative boxes per frame,
+and adds binary loss + alpha * instance loss to the accumulated gradient; every
+`accumulate_domains` steps the summed gradient is clipped and applied (SGD). Domains are visited
+in shuffled cycles so each accumulation window sees every domain equally often.
+
+With a frozen backbone the conv features of a frame do not change during training, so they are
+computed once per (frame, jitter scale) and kept in memory (and on disk, for the next run): the
+steps then cost only RoI pooling and the fc head, which makes hours of CPU work minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..crop import crop_scene, to_tensor
+from ..geometry import samples_to_rois, xywh_to_x1y1x2y2
+from ..options import TrainOptions
+from ..sampling import SampleGenerator, gen_samples
+from .data import Domain
+from .losses import binary_loss, instance_loss, pick_instance_branches, step_accuracy
+
+LOG = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Knobs of one training run that TrainOptions (the reference numbers) does not hold.
+
+    None of these is a reference number: they choose how long, what trains, and how the CPU
+    budget is spent. Every one is recorded in the model file's recipe.
+    """
+
+    steps: int = 3000  # domain-steps (one domain, frames_per_step frames each)
+    # "frozen": backbone fixed, features cached; "last": only the backbone's last stage trains;
+    # "all": every conv layer trains (the paper's setting; slow on CPU).
+    backbone_mode: str = "frozen"
+    pretrained_backbone: bool = True  # ImageNet weights for EfficientNet-Lite0 (none for VGG-M)
+    dense: bool = True  # dense (dilated, stride-8) feature map, the paper's "dense map"
+    # Cached jitter scales, as exponents of scale_jitter_base; drawn with the probabilities that
+    # round(clip(3N, -2, 2)) gives, so the cache reproduces the reference jitter distribution.
+    cache_scales: tuple[int, ...] = (-2, -1, 0, 1, 2)
+    cache_frame_stride: int = 1  # cache every n-th frame (consecutive frames are near-duplicates)
+    cache_dir: str = ""  # where feature caches persist between runs ("" = in memory only)
+    max_crop_side: int = 640  # crops of very elongated targets are narrowed to this many px
+    fc6_lr_mult: float = 1.0  # multiplier of lr for the per-domain branches
+    checkpoint_every: int = 200  # steps between checkpoints (and at the end)
+    log_every: int = 10  # steps between log lines
+    device: str = "auto"
+    threads: int = 2  # torch threads on CPU (the dev machine has 2 shared cores)
+    roi_mode: str = ""  # "" = TrainOptions.roi_mode
+
+    def __post_init__(self) -> None:
+        if self.backbone_mode not in ("frozen", "last", "all"):
+            raise ValueError(f"backbone_mode must be frozen, last or all: {self.backbone_mode!r}")
+        if self.steps < 1:
+            raise ValueError("steps must be >= 1")
+        if not self.cache_scales:
+            raise ValueError("cache_scales needs at least one exponent")
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or resumed-and-finished) run leaves behind."""
+
+    net: torch.nn.Module
+    step: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' = CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def jitter_exponent_probs(opts: TrainOptions, exponents: Sequence[int]) -> np.ndarray:
+    """P(round(clip(std*N, -clip, clip)) == e) for each cached exponent e (renormalised).
+
+    The reference draws a continuous jitter 1.1^clip(3N, -2, 2); about half of the mass sits on
+    the clipped ends. A cache can only hold a few scales, so each gets the probability of the
+    continuous draws that round to it.
+    """
+    from statistics import NormalDist
+
+    nd = NormalDist()
+    c, s = opts.scale_jitter_clip, opts.scale_jitter_std
+    probs = []
+    for e in exponents:
+        lo, hi = e - 0.5, e + 0.5
+        lo_p = 0.0 if lo <= -c else nd.cdf(lo / s)
+        hi_p = 1.0 if hi >= c else nd.cdf(hi / s)
+        probs.append(max(hi_p - lo_p, 0.0))
+    p = np.asarray(probs, dtype=np.float64)
+    if p.sum() <= 0:
+        p = np.ones(len(exponents))
+    return p / p.sum()
+
+
+def context_scene_box(box_xywh: np.ndarray, opts: TrainOptions, img_wh) -> np.ndarray:
+    """Region that holds every positive and negative sample of a frame, fixed per frame.
+
+    The reference crops the union of the step's padded samples; fixing the region to its largest
+    possible extent (negatives move up to neg_trans*mean(w,h), grow by neg_scale*sqrt(aspect),
+    then padding) gives the same pixels-per-target scale and lets the crop be cached. Samples are
+    kept inside the image (`valid`), so the region never needs to reach past it.
+    """
+    x, y, w, h = (float(v) for v in box_xywh)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    m = (w + h) / 2.0
+    grow = opts.neg_scale * math.sqrt(opts.neg_aspect) * opts.padding / 2.0
+    half_w = opts.neg_trans * m + grow * w
+    half_h = opts.neg_trans * m + grow * h
+    x1, x2 = max(cx - half_w, 0.0), min(cx + half_w, float(img_wh[0]))
+    y1, y2 = max(cy - half_h, 0.0), min(cy + half_h, float(img_wh[1]))
+    # The target itself (padded) must always be inside, even when it leaves the image.
+    pad = xywh_to_x1y1x2y2(np.array([x - w * 0.1, y - h * 0.1, w * 1.2, h * 1.2]))
+    x1, y1 = min(x1, pad[0]), min(y1, pad[1])
+    x2, y2 = max(x2, pad[2]), max(y2, pad[3])
+    return np.array([x1, y1, x2 - x1, y2 - y1])
+
+
+def limit_scene(scene: np.ndarray, box_xywh, target_scale, max_side: int) -> np.ndarray:
+    """Narrow the scene around the target so no crop side exceeds `max_side` px."""
+    out = scene.copy()
+    x, y, w, h = (float(v) for v in box_xywh)
+    centre = (x + w / 2.0, y + h / 2.0)
+    for axis in (0, 1):
+        side_px = out[2 + axis] * target_scale[axis]
+        if side_px > max_side:
+            keep = max_side / target_scale[axis]
+            lo = min(max(out[axis], centre[axis] - keep / 2.0), out[axis] + out[2 + axis] - keep)
+            out[axis] = lo
+            out[2 + axis] = keep
+    return out
+
+
+@dataclass
+class FrameView:
+    """One frame at one scale as the head sees it: a feature map and how to map boxes into it."""
+
+    fmap: torch.Tensor  # (1, C, H, W) float
+    scene: np.ndarray  # xywh image region that the crop covers
+    target_wh: np.ndarray  # gt box size, image px
+    img_size: float  # px the unpadded target spans in the crop (107 * jitter)
+
+
+class FeatureSource:
+    """Turns (domain, frame, jitter exponent) into a FrameView, running or caching the backbone."""
+
+    def __init__(
+        self,
+        net,
+        domains: Sequence[Domain],
+        opts: TrainOptions,
+        run: RunOptions,
+        device: torch.device,
+    ) -> None:
+        self.net = net
+        self.domains = domains
+        self.opts = opts
+        self.run = run
+        self.device = device
+        self.cached = run.backbone_mode == "frozen"
+        self._cache: dict[tuple[int, int, int], tuple] = {}
+        self._img_wh = [self._image_wh(d) for d in domains]
+
+    @staticmethod
+    def _image_wh(domain: Domain) -> tuple[int, int]:
+        img = domain.image(0)
+        return img.shape[1], img.shape[0]
+
+    def frame_indices(self, d: int) -> np.ndarray:
+        """Frames of domain d that steps may draw (all, or every n-th when caching)."""
+        n = len(self.domains[d])
+        stride = self.run.cache_frame_stride if self.cached else 1
+        return np.arange(0, n, max(1, stride))
+
+    def _geometry(self, d: int, f: int, scale: float):
+        box = self.domains[d].boxes[f]
+        opts = self.opts
+        scene = context_scene_box(box, opts, self._img_wh[d])
+        img_size = opts.img_size * scale
+        target_scale = img_size / box[2:]
+        scene = limit_scene(scene, box, target_scale, self.run.max_crop_side)
+        out_w = max(int(math.floor(scene[2] * target_scale[0])), 2)
+        out_h = max(int(math.floor(scene[3] * target_scale[1])), 2)
+        return box, scene, img_size, (out_w, out_h)
+
+    def _compute(self, d: int, f: int, scale: float, image: np.ndarray | None = None):
+        box, scene, img_size, out_wh = self._geometry(d, f, scale)
+        if image is None:
+            image = self.domains[d].image(f)
+        crop = crop_scene(image, scene, out_wh)
+        fmap = self.net.feature_map(to_tensor(crop, self.device))
+        return fmap, scene, np.asarray(box[2:], dtype=np.float64), img_size
+
+    def build_cache(self, progress: Callable | None = None) -> None:
+        """Run the frozen backbone once over every (cached frame, scale); reuse a disk copy."""
+        if not self.cached:
+            return
+        path = self._cache_file()
+        if path is not None and path.is_file():
+            blob = torch.load(path, map_location="cpu", weights_only=False)
+            self._cache = blob["entries"]
+            LOG.info("feature cache loaded from %s (%d entries)", path, len(self._cache))
+            return
+        jobs = [(d, int(f)) for d in range(len(self.domains)) for f in self.frame_indices(d)]
+        bar = progress(total=len(jobs), desc="feature cache") if progress else None
+        with torch.no_grad():
+            for d, f in jobs:
+                image = self.domains[d].image(f)
+                for e in self.run.cache_scales:
+                    scale = self.opts.scale_jitter_base ** e
+                    fmap, scene, twh, img_size = self._compute(d, f, scale, image)
+                    self._cache[(d, f, e)] = (fmap.to("cpu", torch.float16), scene, twh, img_size)
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save({"key": self.cache_key(), "entries": self._cache}, tmp)
+            os.replace(tmp, path)
+            LOG.info("feature cache saved to %s", path)
+
+    def cache_key(self) -> dict[str, Any]:
+        """Everything the cached features depend on; a different key means a different file."""
+        return {
+            "backbone": self.opts.backbone,
+            "pretrained": self.run.pretrained_backbone,
+            "dense": self.run.dense,
+            "domains": [(d.name, len(d)) for d in self.domains],
+            "scales": list(self.run.cache_scales),
+            "stride": self.run.cache_frame_stride,
+            "max_crop_side": self.run.max_crop_side,
+            "img_size": self.opts.img_size,
+            "padding": self.opts.padding,
+            "neg": [self.opts.neg_trans, self.opts.neg_scale, self.opts.neg_aspect],
+        }
+
+    def _cache_file(self) -> Path | None:
+        if not self.run.cache_dir:
+            return None
+        import hashlib
+
+        digest = hashlib.sha1(json.dumps(self.cache_key(), sort_keys=True).encode()).hexdigest()
+        return Path(self.run.cache_dir) / f"features-{digest[:12]}.pt"
+
+    def view(self, d: int, f: int, rng: np.random.Generator) -> FrameView:
+        """Frame f of domain d at a random jitter scale (reference 9)."""
+        opts = self.opts
+        if self.cached:
+            probs = jitter_exponent_probs(opts, self.run.cache_scales)
+            e = int(self.run.cache_scales[rng.choice(len(probs), p=probs)])
+            fmap, scene, twh, img_size = self._cache[(d, f, e)]
+            return FrameView(fmap.to(self.device, torch.float32), scene, twh, img_size)
+        expo = float(np.clip(opts.scale_jitter_std * rng.standard_normal(),
+                             -opts.scale_jitter_clip, opts.scale_jitter_clip))
+        fmap, scene, twh, img_size = self._compute(d, f, opts.scale_jitter_base**expo)
+        return FrameView(fmap, scene, twh, img_size)
+
+    def image_wh(self, d: int) -> tuple[int, int]:
+        """Frame size of domain d (all frames of a video share it)."""
+        return self._img_wh[d]
+
+
+def _inside(samples: np.ndarray, scene: np.ndarray, padding: float) -> np.ndarray:
+    """Samples whose padded box lies in the scene region (1 px tolerance)."""
+    c = samples.copy()
+    margin = c[:, 2:] * (padding - 1.0) / 2.0
+    x1 = c[:, 0] - margin[:, 0]
+    y1 = c[:, 1] - margin[:, 1]
+    x2 = c[:, 0] + c[:, 2] + margin[:, 0]
+    y2 = c[:, 1] + c[:, 3] + margin[:, 1]
+    return (
+        (x1 >= scene[0] - 1) & (y1 >= scene[1] - 1)
+        & (x2 <= scene[0] + scene[2] + 1) & (y2 <= scene[1] + scene[3] + 1)
+    )
+
+
+class Trainer:
+    """Owns the network, the optimizer, the RNGs and the output folder of one training run."""
+
+    def __init__(
+        self,
+        net,
+        domains: Sequence[Domain],
+        out_dir: Path,
+        opts: TrainOptions | None = None,
+        run: RunOptions | None = None,
+        rf_offset: float = 0.0,
+    ) -> None:
+        if len(domains) < 1:
+            raise ValueError("need at least one training domain")
+        self.opts = opts or TrainOptions()
+        self.run = run or RunOptions()
+        self.device = pick_device(self.run.device)
+        self.net = net.to(self.device)
+        self.domains = list(domains)
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.rf_offset = float(rf_offset)
+        self.rng = np.random.default_rng(self.opts.seed)
+        torch.manual_seed(self.opts.seed)
+        self.step = 0
+        self._set_trainable()
+        self.optimizer = self._make_optimizer()
+        self.source = FeatureSource(self.net, self.domains, self.opts, self.run, self.device)
+        self._order: list[int] = []
+        self._acc_sum = np.zeros((len(self.domains), 2))  # per domain: sum acc, count
+
+    # ----------------------------------------------------------------- parameters
+    def _backbone_params(self) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(n, p) for n, p in self.net.named_parameters() if n.startswith("backbone.")]
+
+    def _set_trainable(self) -> None:
+        mode = self.run.backbone_mode
+        named = self._backbone_params()
+        for _, p in named:
+            p.requires_grad_(mode == "all")
+        if mode == "last":
+            last = self._last_stage_names([n for n, _ in named])
+            for n, p in named:
+                p.requires_grad_(n in last)
+
+    @staticmethod
+    def _last_stage_names(names: list[str]) -> set[str]:
+        """Parameters of the backbone's last stage: EfficientNet's last block, VGG-M's conv3."""
+        blocks = [int(m.group(1)) for n in names if (m := re.search(r"_blocks\.(\d+)\.", n))]
+        prefix = f"backbone._blocks.{max(blocks)}." if blocks else "backbone.conv3."
+        return {n for n in names if n.startswith(prefix)}
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        fc6, rest = [], []
+        for n, p in self.net.named_parameters():
+            if not p.requires_grad:
+                continue
+            (fc6 if ".fc6" in f".{n}" or n.startswith("branches") else rest).append(p)
+        groups = [{"params": rest, "lr": self.opts.lr}]
+        if fc6:
+            groups.append({"params": fc6, "lr": self.opts.lr * self.run.fc6_lr_mult})
+        return torch.optim.SGD(
+            groups, lr=self.opts.lr, momentum=self.opts.momentum,
+            weight_decay=self.opts.weight_decay,
+        )
+
+    # ----------------------------------------------------------------- one step
+    def _next_domain(self) -> int:
+        if not self._order:
+            self._order = [int(d) for d in self.rng.permutation(len(self.domains))]
+        return self._order.pop(0)
+
+    def _samples(self, d: int, box: np.ndarray):
+        o = self.opts
+        img_wh = self.source.image_wh(d)
+        pos_gen = SampleGenerator("gaussian", img_wh, o.pos_trans, o.pos_scale, o.pos_aspect,
+                                  valid=True)
+        neg_gen = SampleGenerator("uniform", img_wh, o.neg_trans, o.neg_scale, o.neg_aspect,
+                                  valid=True)
+        pos = gen_samples(pos_gen, box, o.n_pos, self.rng, iou_range=(o.pos_iou, 1.0))
+        neg = gen_samples(neg_gen, box, o.n_neg, self.rng, iou_range=(0.0, o.neg_iou))
+        return pos, neg
+
+    def _features(self, d: int, frames: Sequence[int]):
+        pos_feats, neg_feats = [], []
+        for f in frames:
+            view = self.source.view(d, int(f), self.rng)
+            box = self.domains[d].boxes[int(f)]
+            pos, neg = self._samples(d, box)
+            pos = pos[_inside(pos, view.scene, self.opts.padding)]
+            neg = neg[_inside(neg, view.scene, self.opts.padding)]
+            both = np.concatenate([pos, neg], axis=0)
+            if len(both) == 0:
+                continue
+            rois = samples_to_rois(both, view.scene[:2], view.target_wh, view.img_size,
+                                   self.opts.padding, self.rf_offset)
+            rois = np.concatenate([np.zeros((len(rois), 1)), rois], axis=1)
+            feats = self.net.pool_rois(
+                view.fmap, torch.as_tensor(rois, dtype=torch.float32, device=self.device)
+            )
+            pos_feats.append(feats[: len(pos)])
+            neg_feats.append(feats[len(pos):])
+        return torch.cat(pos_feats), torch.cat(neg_feats)
+
+    def train_step(self) -> dict[str, Any]:
+        """One domain, frames_per_step frames: forward, loss, backward (accumulated)."""
+        d = self._next_domain()
+        idx = self.source.frame_indices(d)
+        frames = self.rng.choice(idx, min(self.opts.frames_per_step, len(idx)), replace=False)
+        self.net.train()
+        if self.run.backbone_mode == "frozen":
+            self.net.backbone.eval()  # batch-norm statistics stay the ImageNet ones
+        pos_feats, neg_feats = self._features(d, frames)
+        n_pos = len(pos_feats)
+        hidden = self.net.shared_head(torch.cat([pos_feats, neg_feats]))
+        logits = self.net.fc6[d](hidden)
+        pos_logits, neg_logits = logits[:n_pos], logits[n_pos:]
+        cls = binary_loss(pos_logits, neg_logits)
+        inst = torch.zeros((), device=self.device)
+        if self.opts.instance_alpha > 0 and len(self.domains) > 1 and n_pos:
+            branches = pick_instance_branches(
+                d, len(self.domains), self.opts.instance_max_other, self.rng
+            )
+            cols = [pos_logits[:, 1]] + [self.net.fc6[b](hidden[:n_pos])[:, 1]
+                                         for b in branches[1:]]
+            inst = instance_loss(torch.stack(cols, dim=1), 0)
+        loss = cls + self.opts.instance_alpha * inst
+        loss.backward()
+        self.step += 1
+        if self.step % max(1, min(self.opts.accumulate_domains, self.run.steps)) == 0:
+            self._apply()
+        acc = step_accuracy(pos_logits, neg_logits)
+        self._acc_sum[d] += (acc["acc"], 1)
+        return {
+            "step": self.step,
+            "domain": self.domains[d].name,
+            "loss": float(loss.detach()),
+            "cls": float(cls),
+            "inst": float(inst),
+            **acc,
+            "n_pos": int(len(pos_feats)),
+            "n_neg": int(len(neg_feats)),
+        }
+
+    def _apply(self) -> None:
+        params = [p for p in self.net.parameters() if p.grad is not None]
+        if params:
+            torch.nn.utils.clip_grad_norm_(params, self.opts.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # ----------------------------------------------------------------- checkpoints
+    def checkpoint_path(self) -> Path:
+        """The single rolling checkpoint file in the output folder."""
+        return self.out_dir / CHECKPOINT_NAME
+
+    def save_checkpoint(self) -> Path:
+        """Write model, optimizer, RNG states and step atomically (tmp file, then rename)."""
+        blob = {
+            "step": self.step,
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "order": list(self._order),
+            "acc_sum": self._acc_sum.copy(),
+            "train_options": self.opts.to_dict(),
+            "run_options": asdict(self.run),
+            "domains": [d.name for d in self.domains],
+        }
+        path = self.checkpoint_path()
+        tmp = path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load_checkpoint(self, path: Path | None = None) -> int:
+        """Continue from a checkpoint: same domains required; returns the step reached."""
+        path = Path(path) if path is not None else self.checkpoint_path()
+        blob = torch.load(path, map_location=self.device, weights_only=False)
+        names = [d.name for d in self.domains]
+        if blob["domains"] != names:
+            raise ValueError(f"checkpoint {path} was trained on {blob['domains']}, not {names}")
+        self.net.load_state_dict(blob["net"])
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.rng.bit_generator.state = blob["numpy_rng"]
+        torch.set_rng_state(blob["torch_rng"].cpu())
+        self._order = list(blob["order"])
+        self._acc_sum = np.asarray(blob["acc_sum"], dtype=np.float64)
+        self.step = int(blob["step"])
+        return self.step
+
+    # ----------------------------------------------------------------- the loop
+    def train(self, progress: Callable | None = None) -> TrainResult:
+        """Run until `run.steps`, logging to JSONL and checkpointing; returns the network."""
+        self.source.build_cache(progress)
+        log_path = self.out_dir / LOG_NAME
+        history: list[dict[str, Any]] = []
+        bar = progress(total=self.run.steps, initial=self.step, desc="train") if progress else None
+        window: list[dict[str, Any]] = []
+        t0 = time.monotonic()
+        with log_path.open("a") as log:
+            while self.step < self.run.steps:
+                rec = self.train_step()
+                window.append(rec)
+                if bar is not None:
+                    bar.update(1)
+                if self.step % self.run.log_every == 0 or self.step == self.run.steps:
+                    line = self._summary(window, time.monotonic() - t0)
+                    log.write(json.dumps(line) + "\n")
+                    log.flush()
+                    history.append(line)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{line['loss']:.3f}", acc=f"{line['acc']:.3f}")
+                    window = []
+                if self.step % self.run.checkpoint_every == 0 or self.step == self.run.steps:
+                    self.save_checkpoint()
+        if bar is not None:
+            bar.close()
+        return TrainResult(net=self.net, step=self.step, history=history)
+
+    def _summary(self, window: list[dict[str, Any]], elapsed: float) -> dict[str, Any]:
+        keys = ("loss", "cls", "inst", "acc", "pos_acc", "neg_acc")
+        line: dict[str, Any] = {"step": self.step, "seconds": round(elapsed, 2)}
+        for k in keys:
+            line[k] = float(np.mean([r[k] for r in window])) if window else float("nan")
+        counts = self._acc_sum[:, 1]
+        line["domain_acc"] = {
+            d.name: (float(self._acc_sum[i, 0] / counts[i]) if counts[i] else None)
+            for i, d in enumerate(self.domains)
+        }
+        self._acc_sum[:] = 0.0
+        return line

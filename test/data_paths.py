@@ -1,0 +1,44 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Where tests find the shared sequences, and how they react when they are missing.
+
+A user's own clone may not have the shared data: tests skip and say why. Under CI (CI=true) the
+data must be there, so its absence fails instead of hiding behind a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path:
+    """Return the shared data folder ($RTMDNET_DATA, else ../shared/data beside the repo)."""
+    env = os.environ.get("RTMDNET_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def sequences_dir() -> Path:
+    """Return the sequences folder, skipping (or failing under CI) when it is absent."""
+    path = data_root() / "sequences"
+    if not path.is_dir():
+        reason = f"shared sequences not found at {path} (set RTMDNET_DATA to the data folder)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return path
+
+
+def sequence_dir(name: str) -> Path:
+    """Return one sequence folder (img/ + groundtruth_rect.txt), with the same skip/fail rule."""
+    path = sequences_dir() / name
+    if not path.is_dir():
+        reason = f"sequence {name} not found in {path.parent}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path

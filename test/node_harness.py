@@ -1,0 +1,323 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Shared plumbing of the ROS node tests: the node in its own process, a client on real DDS.
+
+The tracker node runs as a subprocess started exactly as a user would start it
+(``python -m rtmdnet_ros.node.tracker_node --ros-args --params-file config/tracker.yaml``), so its
+log lines, memory and crashes are observed from outside. Each test session gets its own
+ROS_DOMAIN_ID and localhost-only discovery, so parallel runs on one machine do not see each other.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PARAMS_FILE = REPO_ROOT / "config" / "tracker.yaml"
+
+# One domain per test process: 0 is everyone's default; stay in the range Fast DDS maps to ports.
+DOMAIN_ID = random.Random(os.getpid() ^ time.time_ns()).randint(30, 200)
+
+
+def ros_env() -> dict[str, str]:
+    """Environment for node subprocesses: our domain, localhost only, unbuffered logs."""
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(DOMAIN_ID), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0",
+               RCUTILS_COLORIZED_OUTPUT="0")
+    return env
+
+
+def stamp_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class NodeProcess:
+    """The tracker node in a subprocess, with its stderr/stdout collected line by line."""
+
+    def __init__(self, params: dict[str, Any] | None = None, name: str = "rtmdnet_tracker",
+                 namespace: str = "") -> None:
+        cmd = [sys.executable, "-m", "rtmdnet_ros.node.tracker_node", "--ros-args",
+               "--params-file", str(PARAMS_FILE)]
+        for key, value in (params or {}).items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            cmd += ["-p", f"{key}:={text}"]
+        if namespace:
+            cmd += ["-r", f"__ns:={namespace}"]
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def log(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def log_count(self, pattern: str) -> int:
+        regex = re.compile(pattern)
+        with self._lock:
+            return sum(bool(regex.search(line)) for line in self.lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 30.0, after: int = 0) -> str:
+        """Wait for a log line matching ``pattern`` (searching from line ``after``)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for line in self.lines[after:]:
+                    if regex.search(line):
+                        return line
+            if self.proc.poll() is not None:
+                raise AssertionError(f"node exited ({self.proc.returncode}):\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no log line matching {pattern!r} within {timeout} s:\n"
+                             f"{self.log()[-4000:]}")
+
+    def line_count(self) -> int:
+        with self._lock:
+            return len(self.lines)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def rss_mb(self) -> float:
+        text = Path(f"/proc/{self.proc.pid}/status").read_text()
+        match = re.search(r"VmRSS:\s+(\d+) kB", text)
+        assert match, text
+        return int(match.group(1)) / 1024.0
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._reader.join(timeout=5)
+        return self.proc.returncode
+
+
+class GraphClient:
+    """A test-side rclpy node: publishes images, records outputs, calls the services."""
+
+    def __init__(self, tracker: str = "/rtmdnet_tracker", image_topic: str = "/image") -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CompressedImage, Image
+        from std_srvs.srv import Trigger
+        from vision_msgs.msg import Detection2DArray
+
+        from rtmdnet_ros.msg import TrackerStatus
+        from rtmdnet_ros.srv import InitTarget
+
+        self._saved_env = {k: os.environ.get(k) for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE",)}
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=DOMAIN_ID)
+        self.node = rclpy.create_node("test_client", context=self.context)
+        reliable = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.VOLATILE,
+                              history=HistoryPolicy.KEEP_LAST, depth=1000)
+        self.image_pub = self.node.create_publisher(Image, image_topic, 5)
+        self.compressed_pub = self.node.create_publisher(CompressedImage,
+                                                         image_topic + "/compressed", 5)
+        self.lock = threading.Lock()
+        self.detections: list[tuple[float, Any]] = []
+        self.statuses: list[tuple[float, Any]] = []
+        self.debug_images: list[tuple[float, Any]] = []
+        self.node.create_subscription(Detection2DArray, f"{tracker}/detections",
+                                      lambda m: self._store(self.detections, m), reliable)
+        self.node.create_subscription(TrackerStatus, f"{tracker}/status",
+                                      lambda m: self._store(self.statuses, m), reliable)
+        self._debug_sub = None
+        self._debug_topic = f"{tracker}/debug_image"
+        self._reliable = reliable
+        self.init_client = self.node.create_client(InitTarget, f"{tracker}/init")
+        self.reset_client = self.node.create_client(Trigger, f"{tracker}/reset")
+        self.InitTarget = InitTarget
+        self.Trigger = Trigger
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._running = True
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self._running:
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # shutting down
+                if self._running:
+                    raise
+
+    def _store(self, bucket: list, msg: Any) -> None:
+        with self.lock:
+            bucket.append((time.time(), msg))
+
+    def subscribe_debug(self) -> None:
+        from sensor_msgs.msg import Image
+
+        if self._debug_sub is None:
+            self._debug_sub = self.node.create_subscription(
+                Image, self._debug_topic, lambda m: self._store(self.debug_images, m),
+                self._reliable)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.detections.clear()
+            self.statuses.clear()
+            self.debug_images.clear()
+
+    def wait_connected(self, timeout: float = 30.0, compressed: bool = False) -> None:
+        pub = self.compressed_pub if compressed else self.image_pub
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (pub.get_subscription_count() > 0 and self.init_client.service_is_ready()
+                    and self.reset_client.service_is_ready()):
+                return
+            time.sleep(0.05)
+        raise AssertionError("tracker node not discovered (subscription/services)")
+
+    def header(self, frame_id: str = "camera", stamp_ns_value: int | None = None) -> Any:
+        from builtin_interfaces.msg import Time
+        from std_msgs.msg import Header
+
+        if stamp_ns_value is None:
+            stamp_ns_value = time.time_ns()
+        return Header(stamp=Time(sec=stamp_ns_value // 1_000_000_000,
+                                 nanosec=stamp_ns_value % 1_000_000_000), frame_id=frame_id)
+
+    def publish_bgr(self, bgr: np.ndarray, frame_id: str = "camera") -> Any:
+        from rtmdnet_ros.node.image_conversion import fill_image_msg
+        from sensor_msgs.msg import Image
+
+        header = self.header(frame_id)
+        self.image_pub.publish(fill_image_msg(Image(), bgr, header))
+        return header
+
+    def publish_raw(self, *, height: int, width: int, encoding: str, step: int, data: bytes,
+                    is_bigendian: int = 0, frame_id: str = "camera") -> Any:
+        from sensor_msgs.msg import Image
+
+        msg = Image()
+        msg.header = self.header(frame_id)
+        msg.height, msg.width, msg.encoding = height, width, encoding
+        msg.is_bigendian, msg.step = is_bigendian, step
+        msg.data = array.array("B", data)
+        self.image_pub.publish(msg)
+        return msg.header
+
+    def publish_compressed(self, data: bytes, fmt: str = "bgr8; jpeg compressed bgr8") -> Any:
+        from sensor_msgs.msg import CompressedImage
+
+        msg = CompressedImage()
+        msg.header = self.header()
+        msg.format = fmt
+        msg.data = array.array("B", data)
+        self.compressed_pub.publish(msg)
+        return msg.header
+
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = 30.0,
+                   what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                value = predicate()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def detection_for(self, header: Any, timeout: float = 30.0) -> Any:
+        key = stamp_ns(header.stamp)
+
+        def find() -> Any:
+            for _, msg in reversed(self.detections):
+                if stamp_ns(msg.header.stamp) == key:
+                    return msg
+            return None
+
+        return self.wait_until(find, timeout, f"detections for stamp {key}")
+
+    def status_for(self, header: Any, timeout: float = 30.0) -> Any:
+        key = stamp_ns(header.stamp)
+
+        def find() -> Any:
+            for _, msg in reversed(self.statuses):
+                if stamp_ns(msg.header.stamp) == key:
+                    return msg
+            return None
+
+        return self.wait_until(find, timeout, f"status for stamp {key}")
+
+    def debug_for(self, header: Any, timeout: float = 30.0) -> Any:
+        key = stamp_ns(header.stamp)
+
+        def find() -> Any:
+            for _, msg in reversed(self.debug_images):
+                if stamp_ns(msg.header.stamp) == key:
+                    return msg
+            return None
+
+        return self.wait_until(find, timeout, f"debug image for stamp {key}")
+
+    def _call(self, client: Any, request: Any, timeout: float) -> Any:
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"service {client.srv_name} did not answer in {timeout} s")
+            time.sleep(0.01)
+        return future.result()
+
+    def init(self, box_xywh: tuple[float, float, float, float], stamp: Any = None,
+             label: str = "", timeout: float = 120.0) -> Any:
+        from rtmdnet_ros.node.messages import set_bbox
+
+        request = self.InitTarget.Request()
+        set_bbox(request.box, box_xywh)
+        if stamp is not None:
+            request.stamp = stamp
+        request.label = label
+        return self._call(self.init_client, request, timeout)
+
+    def reset(self, timeout: float = 30.0) -> Any:
+        return self._call(self.reset_client, self.Trigger.Request(), timeout)
+
+    def close(self) -> None:
+        import rclpy
+
+        self._running = False
+        self._thread.join(timeout=5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
