@@ -48,6 +48,7 @@ class ElementwiseLRN(nn.Module):
         self.beta = beta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise each element by its own magnitude (no cross-channel sum)."""
         return x / (self.k + self.alpha * x * x).pow(self.beta)
 
 
@@ -136,6 +137,7 @@ class VGGM(nn.Module):
                     m.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map normalised images (B, 3, H, W) to conv3 features (B, 512, H', W')."""
         return self.conv3(self.conv2(self.conv1(x)))
 
 
@@ -213,6 +215,7 @@ class MBConv(nn.Module):
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Expand (1x1) -> depthwise -> linear project (1x1), + identity when shapes match."""
         y = x
         if self.has_expand:
             y = self.act(self._bn0(self._expand_conv(y)))
@@ -235,7 +238,9 @@ class EfficientNetLite0(nn.Module):
     def __init__(self, cut: str = DEFAULT_EFFNET_CUT, folded: bool = True) -> None:
         super().__init__()
         if cut not in EFFNET_CUTS:
-            raise ValueError(f"unknown EfficientNet-Lite0 cut {cut!r}; use one of {list(EFFNET_CUTS)}")
+            raise ValueError(
+                f"unknown EfficientNet-Lite0 cut {cut!r}; use one of {list(EFFNET_CUTS)}"
+            )
         self.cut = cut
         self.folded = folded
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=folded)
@@ -266,6 +271,7 @@ class EfficientNetLite0(nn.Module):
         return (x - EFFNET_MEAN) / EFFNET_STD
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map normalised images (B, 3, H, W) to the cut's stride-8 map (B, C, H', W')."""
         x = self.act(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
@@ -374,7 +380,9 @@ def build_backbone(
         return net
     if name == "efficientnet_lite0":
         if not dense:
-            raise ValueError("efficientnet_lite0 is always dense (stride 8); dense=False is VGG-M only")
+            raise ValueError(
+                "efficientnet_lite0 is always dense (stride 8); dense=False is for VGG-M only"
+            )
         if pretrained:
             return load_imagenet_effnet(cut)
         net = EfficientNetLite0(cut, folded=True)

@@ -170,3 +170,13 @@ def validate_box(box, img_w: int, img_h: int) -> np.ndarray:
     if clipped[2] <= 0 or clipped[3] <= 0:
         raise ValueError(f"box {b.tolist()} lies entirely outside the {img_w}x{img_h} image")
     return clipped
+
+
+def fraction_inside(boxes, region_xywh) -> np.ndarray:
+    """Share of each xywh box's area that lies inside ``region_xywh`` (0 for empty boxes)."""
+    b = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
+    r = np.asarray(region_xywh, dtype=np.float64)
+    iw = np.clip(np.minimum(b[:, 0] + b[:, 2], r[0] + r[2]) - np.maximum(b[:, 0], r[0]), 0, None)
+    ih = np.clip(np.minimum(b[:, 1] + b[:, 3], r[1] + r[3]) - np.maximum(b[:, 1], r[1]), 0, None)
+    area = b[:, 2] * b[:, 3]
+    return np.where(area > 0, iw * ih / np.where(area > 0, area, 1.0), 0.0)

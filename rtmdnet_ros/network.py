@@ -71,18 +71,22 @@ class RTMDNet(nn.Module):
     # -- properties the geometry and the tracker rely on -------------------------------------
     @property
     def stride(self) -> int:
+        """Input pixels per feature cell (8 for the dense backbones)."""
         return int(self.backbone.stride)
 
     @property
     def rf_offset(self) -> int:
+        """Pixels the box -> RoI mapping subtracts from the far box edge (reference 3)."""
         return int(self.backbone.rf_offset)
 
     @property
     def receptive_field(self) -> int:
+        """Theoretical receptive field of one feature cell, in input pixels."""
         return int(self.backbone.receptive_field)
 
     @property
     def out_channels(self) -> int:
+        """Channels of the feature map."""
         return int(self.backbone.out_channels)
 
     @property
@@ -92,6 +96,7 @@ class RTMDNet(nn.Module):
 
     @property
     def num_domains(self) -> int:
+        """Number of fc6 branches."""
         return len(self.fc6)
 
     @property
@@ -155,5 +160,5 @@ class RTMDNet(nn.Module):
         return self.fc5(self.fc4(feats))
 
     def forward(self, images: torch.Tensor, rois: torch.Tensor, domain: int = 0) -> torch.Tensor:
-        """Convenience: images (B, 3, H, W) RGB 0..255 and RoIs in crop pixels -> logits."""
+        """Score RoIs (crop pixels) on RGB 0..255 images (B, 3, H, W): (N, 2) logits."""
         return self.head(self.pool_rois(self.feature_map(images), rois), domain)

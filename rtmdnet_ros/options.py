@@ -39,6 +39,19 @@ def _to_tuple(value: Any) -> Any:
     return value
 
 
+CPU_JITTER: tuple[Jitter, ...] = (REFERENCE_JITTER[0], REFERENCE_JITTER[3], REFERENCE_JITTER[4])
+
+# The reference value of every field whose CPU default differs (docs/tracker.md explains each).
+REFERENCE_VALUES: dict[str, Any] = {
+    "jitter": REFERENCE_JITTER,
+    "n_neg_init": 5000,
+    "init_iterations": 50,
+    "batch_neg_candidates": 1024,
+    "update_iterations": 15,
+    "reuse_candidate_crop": False,
+}
+
+
 class _DictMixin:
     """Plain-dict round trip so options can be stored in model files and YAML."""
 
@@ -86,9 +99,9 @@ class TrackerOptions(_DictMixin):
     # --- 3. boxes -> RoIs and the crop ----------------------------------------------------------
     img_size: int = 107  # reference 3: the unpadded target becomes 107 px in the crop
     padding: float = 1.2  # reference 3: samples are enlarged by 1.2 (0.1*w each side)
-    # Reference 3: first-frame jitter crops (original, x1-4, y1-4, scales 1.1^-1, 1.1, 1.1^-2,
-    # 1.1^2). CPU default: the same seven (see docs/tracker.md).
-    jitter: tuple[Jitter, ...] = REFERENCE_JITTER
+    # Reference 3: seven first-frame jitter crops (REFERENCE_JITTER). CPU default: original and
+    # the two 1.1^+-1 scales, since each crop is a full backbone pass (docs/tracker.md).
+    jitter: tuple[Jitter, ...] = CPU_JITTER
 
     # --- 4. sample generators (trans, scale, aspect, n, filter) ---------------------------------
     cand_trans: float = 0.6  # reference 4: candidates, gaussian, valid
@@ -121,9 +134,9 @@ class TrackerOptions(_DictMixin):
 
     # --- 5. first frame -------------------------------------------------------------------------
     n_pos_init: int = 500  # reference 5
-    n_neg_init: int = 5000  # reference 5
+    n_neg_init: int = 2000  # reference 5: 5000; CPU default 2000 (RoI work, docs/tracker.md)
     n_bbreg: int = 1000  # reference 5
-    init_iterations: int = 50  # reference 5
+    init_iterations: int = 30  # reference 5: 50; CPU default 30 (first-frame budget)
     lr_init: float = 1e-4  # reference 5: fc4/fc5
     lr_fc6_mult: float = 10.0  # reference 5/7: fc6 learns 10x faster
     momentum: float = 0.9  # reference 5
@@ -151,7 +164,9 @@ class TrackerOptions(_DictMixin):
 
     # --- 6. training step -----------------------------------------------------------------------
     batch_pos: int = 32  # reference 6
-    batch_neg_candidates: int = 1024  # reference 6: scored in eval mode for hard mining
+    # Reference 6: 1024 negatives scored in eval mode per iteration for hard mining; CPU default
+    # 256 (that scoring is half of each training step, docs/tracker.md).
+    batch_neg_candidates: int = 256
     batch_hard_neg: int = 96  # reference 6: top-96 kept
     eval_chunk: int = 256  # reference 6: scoring chunk size
 
@@ -161,18 +176,25 @@ class TrackerOptions(_DictMixin):
     pos_memory_frames: int = 100  # reference 7: positive memory, last 100 frames
     neg_memory_frames: int = 20  # reference 7: negative memory, last 20 frames
     short_term_frames: int = 20  # reference 7: short-term update uses the last min(20, n) frames
-    update_iterations: int = 15  # reference 7
+    update_iterations: int = 8  # reference 7: 15; CPU default 8 (updates cost, docs/tracker.md)
     lr_update: float = 3e-4  # reference 7 (fc6: x lr_fc6_mult = 3e-3)
     long_term_interval: int = 10  # reference 7: long-term update every 10 frames on success
     # Speed knob (not in the reference): pool the 50/200 update samples from the candidate
-    # crop's feature map instead of a second crop + backbone pass. False = reference behaviour.
-    reuse_candidate_crop: bool = False
+    # crop's feature map instead of a second crop + backbone pass, keeping only samples whose
+    # padded box lies at least reuse_min_inside inside that crop. False = reference behaviour.
+    reuse_candidate_crop: bool = True  # reference: False (a second crop per frame)
+    reuse_min_inside: float = 0.7
 
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation
     bbreg_alpha: float = 1000.0  # reference 8: ridge alpha
     bbreg_accept_iou: float = 0.6  # reference 8: IoU(orig, pred) >= 0.6
     bbreg_accept_area: tuple[float, float] = (1.0, 2.0)  # reference 8: area orig/pred in [1, 2]
+
+    @classmethod
+    def reference(cls, **changes: Any) -> TrackerOptions:
+        """Options with every number at its reference value (slower on CPU than the defaults)."""
+        return cls(**{**REFERENCE_VALUES, **changes})
 
     def __post_init__(self) -> None:
         if self.roi_mode not in ("adaptive", "align", "pool"):

@@ -7,6 +7,7 @@ No global RNG: every draw comes from the ``rng`` argument so a seeded tracker re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,17 +67,19 @@ def gen_samples(
     rng: np.random.Generator,
     iou_range: tuple[float, float] | None = None,
     area_range: tuple[float, float] | None = None,
+    accept: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Draw up to ``n`` samples passing the IoU / area-ratio filters (reference 4).
 
     Draws ``n*2``, then ``n*4``, then ``n*8`` candidates until ``n`` have passed; keeps a random
     subset of the passing ones each round. May return fewer than ``n`` (a target filling the
     image has few negatives with low IoU); callers must cope with that. The area ratio is
-    area(sample) / area(box). Without filters it returns exactly ``n`` draws.
+    area(sample) / area(box). ``accept`` is an optional extra filter (boxes -> bool mask).
+    Without filters it returns exactly ``n`` draws.
     """
     if n <= 0:
         return np.zeros((0, 4))
-    if iou_range is None and area_range is None:
+    if iou_range is None and area_range is None and accept is None:
         return generator(box_xywh, n, rng)
     box = np.asarray(box_xywh, dtype=np.float64)
     kept: list[np.ndarray] = []
@@ -90,6 +93,8 @@ def gen_samples(
         if area_range is not None:
             ar = area_ratio(cand, box)
             ok &= (ar >= area_range[0]) & (ar <= area_range[1])
+        if accept is not None:
+            ok &= np.asarray(accept(cand), dtype=bool)
         cand = cand[ok]
         if len(cand) > remain:
             cand = cand[rng.choice(len(cand), remain, replace=False)]

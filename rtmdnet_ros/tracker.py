@@ -24,7 +24,14 @@ import torch.nn.functional as F
 
 from .bbox_regression import BBoxRegressor
 from .crop import crop_scene, jitter_scene_boxes, to_tensor
-from .geometry import crop_size, samples_to_rois, scene_box, validate_box
+from .geometry import (
+    crop_size,
+    fraction_inside,
+    pad_boxes,
+    samples_to_rois,
+    scene_box,
+    validate_box,
+)
 from .options import TrackerOptions
 from .sampling import SampleGenerator, gen_samples
 
@@ -64,6 +71,54 @@ def check_image(image: Any) -> np.ndarray:
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]}")
     return image
+
+
+class MomentumSGD:
+    """SGD with momentum and weight decay, with torch.optim.SGD's update rule.
+
+    torch.optim imports torch._dynamo on first use, which costs ~4 s of the first-frame budget
+    on this CPU; the rule is four lines, so the tracker carries its own (tested against
+    torch.optim.SGD): d = g + wd * p; buf = momentum * buf + d (buf = d at first); p -= lr * buf.
+    """
+
+    def __init__(self, param_groups: list[dict[str, Any]], momentum: float, weight_decay: float):
+        self.param_groups = param_groups
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self._buffers: dict[int, torch.Tensor] = {}
+
+    def zero_grad(self) -> None:
+        """Drop the gradients (set to None, as torch does by default)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.grad.add(p, alpha=self.weight_decay) if self.weight_decay else p.grad
+                buf = self._buffers.get(id(p))
+                if buf is None:
+                    buf = self._buffers[id(p)] = d.detach().clone()
+                else:
+                    buf.mul_(self.momentum).add_(d)
+                p.add_(buf, alpha=-group["lr"])
+
+
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> float:
+    """Scale gradients so their joint L2 norm is at most ``max_norm`` (torch's rule)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(coef)
+    return float(total)
 
 
 class Tracker:
@@ -151,11 +206,9 @@ class Tracker:
             {"params": fc6, "lr": lr * self.options.lr_fc6_mult},
         ]
 
-    def _optimizer(self, lr: float) -> torch.optim.Optimizer:
+    def _optimizer(self, lr: float) -> MomentumSGD:
         o = self.options
-        return torch.optim.SGD(
-            self._param_groups(lr), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay
-        )
+        return MomentumSGD(self._param_groups(lr), o.momentum, o.weight_decay)
 
     @contextmanager
     def _timed(self, stage: str):
@@ -187,27 +240,54 @@ class Tracker:
         sample_sets: list[np.ndarray],
         target_wh: np.ndarray,
         jitter=((0.0, 0.0, 1.0),),
-    ) -> list[torch.Tensor]:
-        """RoI features of several sample sets from one scene crop per jitter entry.
+        keep: list[int] | None = None,
+    ) -> list[tuple[torch.Tensor, np.ndarray]]:
+        """RoI features of several sample sets, pooled from one scene crop per jitter entry.
 
-        Returns one tensor per set, stacking the jitter crops (len(jitter) * len(set) rows, crop
-        by crop), so callers can map rows back to boxes with ``np.tile``.
+        Reference 5 pools every sample from every jitter crop and then keeps a random subset.
+        Drawing the (crop, sample) pairs first and pooling only those gives the same
+        distribution for a fraction of the RoI work (7x less with seven crops). ``keep[i]``
+        bounds how many rows set ``i`` returns (None = all pairs). Returns per set the
+        features and the matching sample boxes.
         """
         o = self.options
+        n_jit = len(jitter)
+        chosen: list[np.ndarray] = []  # per set: flat indices crop * n + sample
+        for i, s in enumerate(sample_sets):
+            total = n_jit * len(s)
+            k = total if keep is None or keep[i] is None else min(total, keep[i])
+            idx = np.arange(total) if k == total else self._rng.choice(total, k, replace=False)
+            chosen.append(np.sort(idx))
         allsamples = np.concatenate([s for s in sample_sets if len(s)], axis=0)
         scene = scene_box(allsamples, o.padding)
-        per_set: list[list[torch.Tensor]] = [[] for _ in sample_sets]
-        for box, scale in jitter_scene_boxes(scene, jitter):
+        feats: list[list[torch.Tensor]] = [[] for _ in sample_sets]
+        boxes: list[list[np.ndarray]] = [[] for _ in sample_sets]
+        for j, (box, scale) in enumerate(jitter_scene_boxes(scene, jitter)):
+            picks = [c[(c // max(len(s), 1)) == j] % max(len(s), 1)
+                     for c, s in zip(chosen, sample_sets, strict=True)]
+            if not any(len(p) for p in picks):
+                continue
+            subset = np.concatenate(
+                [s[p] for s, p in zip(sample_sets, picks, strict=True)], axis=0
+            )
             fmap = self._feature_map(image, box, crop_size(box[2:], target_wh, o.img_size, scale))
             rois = samples_to_rois(
-                allsamples, box[:2], target_wh, o.img_size * scale, o.padding, self.net.rf_offset
+                subset, box[:2], target_wh, o.img_size * scale, o.padding, self.net.rf_offset
             )
-            feats = self._pool(fmap, rois)
+            pooled = self._pool(fmap, rois)
             start = 0
-            for i, s in enumerate(sample_sets):
-                per_set[i].append(feats[start : start + len(s)])
-                start += len(s)
-        return [torch.cat(f, 0) for f in per_set]
+            for i, (s, p) in enumerate(zip(sample_sets, picks, strict=True)):
+                feats[i].append(pooled[start : start + len(p)])
+                boxes[i].append(s[p])
+                start += len(p)
+        dim = self.net.feature_dim
+        return [
+            (
+                torch.cat(f, 0) if f else torch.zeros((0, dim), device=self.device),
+                np.concatenate(b, 0) if b else np.zeros((0, 4)),
+            )
+            for f, b in zip(feats, boxes, strict=True)
+        ]
 
     # ------------------------------------------------------------------ training -------------
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
@@ -225,7 +305,7 @@ class Tracker:
 
     def _train(
         self,
-        optimizer: torch.optim.Optimizer,
+        optimizer: MomentumSGD,
         pos: torch.Tensor,
         neg: torch.Tensor,
         iterations: int,
@@ -263,9 +343,9 @@ class Tracker:
                 )
                 # Mean over pos + neg of -log softmax (reference 6).
                 loss = F.cross_entropy(out, labels, reduction="sum") / len(labels)
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
+                clip_grad_norm(params, o.grad_clip)
                 optimizer.step()
                 loss_value = float(loss.detach())
         self.net.eval()
@@ -307,28 +387,28 @@ class Tracker:
             raise ValueError(
                 f"cannot draw training samples around box {target.tolist()} in a {w}x{h} image"
             )
-        feats = self._sample_features(image, sets, target[2:], o.jitter)
-        pos_f, neg_f = feats[0], feats[1]
-        n_jit = len(o.jitter)
+        keep = [o.n_pos_init, o.n_neg_init, o.n_bbreg][: len(sets)]
+        feats = self._sample_features(image, sets, target[2:], o.jitter, keep)
+        pos_f, neg_f = feats[0][0], feats[1][0]
         if o.first_frame_augmentation:
             aug_pos, aug_neg, aug_bb, aug_bb_boxes = self._augmentation_features(image, target)
             pos_f = torch.cat([pos_f, aug_pos])
             neg_f = torch.cat([neg_f, aug_neg])
-        pos_f = pos_f[self._subsample(len(pos_f), o.n_pos_init)]
-        neg_f = neg_f[self._subsample(len(neg_f), o.n_neg_init)]
+            pos_f = pos_f[self._subsample(len(pos_f), o.n_pos_init)]
+            neg_f = neg_f[self._subsample(len(neg_f), o.n_neg_init)]
 
         self._init_optimizer = self._optimizer(o.lr_init)
         self._train(self._init_optimizer, pos_f, neg_f, o.init_iterations)
 
         if o.bbox_regression:
             with self._timed("bbreg"):
-                bb_f = feats[2]
-                bb_boxes = np.tile(sets[2], (n_jit, 1))
+                bb_f, bb_boxes = feats[2]
                 if o.first_frame_augmentation and len(aug_bb):
                     bb_f = torch.cat([bb_f, aug_bb])
                     bb_boxes = np.concatenate([bb_boxes, aug_bb_boxes])
-                keep = self._subsample(len(bb_f), o.n_bbreg)
-                self.bbreg.fit(bb_f[keep], bb_boxes[keep.numpy()], target)
+                    sel = self._subsample(len(bb_f), o.n_bbreg)
+                    bb_f, bb_boxes = bb_f[sel], bb_boxes[sel.numpy()]
+                self.bbreg.fit(bb_f, bb_boxes, target)
 
         self._pos_memory: deque[torch.Tensor] = deque(maxlen=o.pos_memory_frames)
         self._neg_memory: deque[torch.Tensor] = deque(maxlen=o.neg_memory_frames)
@@ -391,15 +471,21 @@ class Tracker:
         """Store 50 positives / 200 negatives of a successful frame (reference 7.4)."""
         o = self.options
         img_wh = (image.shape[1], image.shape[0])
+        accept = None
+        if o.reuse_candidate_crop:
+
+            def accept(boxes: np.ndarray) -> np.ndarray:
+                return fraction_inside(pad_boxes(boxes, o.padding), scene) >= o.reuse_min_inside
+
         pos = gen_samples(
             SampleGenerator("gaussian", img_wh, o.update_pos_trans, o.update_pos_scale,
                             min_size=o.min_box_size),
-            target, o.n_pos_update, self._rng, (o.update_pos_iou, 1.0),
+            target, o.n_pos_update, self._rng, (o.update_pos_iou, 1.0), accept=accept,
         )
         neg = gen_samples(
             SampleGenerator("uniform", img_wh, o.update_neg_trans, o.update_neg_scale,
                             min_size=o.min_box_size),
-            target, o.n_neg_update, self._rng, (0.0, o.update_neg_iou),
+            target, o.n_neg_update, self._rng, (0.0, o.update_neg_iou), accept=accept,
         )
         if len(pos) == 0 or len(neg) == 0:
             return
@@ -410,7 +496,7 @@ class Tracker:
             feats = self._pool(fmap, rois)
             pos_f, neg_f = feats[: len(pos)], feats[len(pos) :]
         else:
-            pos_f, neg_f = self._sample_features(image, [pos, neg], target[2:])
+            (pos_f, _), (neg_f, _) = self._sample_features(image, [pos, neg], target[2:])
         self._pos_memory.append(pos_f)
         self._neg_memory.append(neg_f)
 

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Offline pretraining: losses on hand-computed cases, real short runs, resume, the shipped model."""
+"""Offline pretraining: hand-computed losses, real short runs, resume, the shipped model."""
 
 from __future__ import annotations
 
@@ -68,3 +68,145 @@ def test_evaluation_sequences_are_refused():
     for name in EVAL_SEQUENCES:
         with pytest.raises(ValueError, match="evaluation-split"):
             load_domains(["Diving", name])
+
+
+# --------------------------------------------------------------------------- real short runs
+SMALL = ["wakeboard7", "Diving"]  # two training-split sequences, few frames cached
+SMALL_ARGS = [
+    "--sequences", ",".join(SMALL),
+    "--cache-stride", "40",  # wakeboard7: 2 frames, Diving: 6 frames
+    "--cache-scales", "0",
+    "--accumulate", "2",
+    "--set", "frames_per_step=2",
+    "--threads", "1",
+    "--no-progress",
+]
+
+
+def _need_data():
+    from data_paths import sequence_dir
+
+    for name in SMALL:
+        sequence_dir(name)
+
+
+def _run_cli(out: Path, *extra: str) -> int:
+    from rtmdnet_ros.training.cli import main
+
+    return main(["--out", str(out), *SMALL_ARGS, *extra])
+
+
+def test_cli_trains_and_writes_a_loadable_model(tmp_path):
+    _need_data()
+    from rtmdnet_ros.model_file import load_model
+
+    assert _run_cli(tmp_path / "run", "--steps", "4", "--log-every", "2") == 0
+    model = load_model(tmp_path / "run" / "model.pt")
+    assert model.backbone == "efficientnet_lite0"
+    recipe = model.recipe
+    assert recipe["seed"] == 0
+    assert [d["sequence"] for d in recipe["data"]] == SMALL
+    assert recipe["command"].startswith("rtmdnet-train ")
+    assert recipe["train_options"]["instance_alpha"] == pytest.approx(0.1)
+    assert recipe["steps_done"] == 4
+    log = (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()
+    assert len(log) == 2  # a line every 2 steps
+    import json
+
+    line = json.loads(log[-1])
+    assert set(line["domain_acc"]) == set(SMALL) and math.isfinite(line["loss"])
+
+
+def test_training_lowers_the_loss_on_fixed_samples():
+    _need_data()
+    from rtmdnet_ros.network import RTMDNet
+    from rtmdnet_ros.options import TrainOptions
+    from rtmdnet_ros.training.trainer import RunOptions, Trainer
+
+    torch.set_num_threads(1)
+    domains = load_domains(SMALL)
+    opts = TrainOptions(frames_per_step=2, accumulate_domains=2, lr=1e-3)
+    run = RunOptions(steps=30, cache_scales=(0,), cache_frame_stride=40, threads=1)
+    net = RTMDNet(num_domains=2, generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(net, domains, _tmp_dir(), opts, run,
+                      rf_offset=net.rf_offset)
+    trainer.source.build_cache()
+
+    def fixed_loss() -> float:
+        # Same frames, same boxes each time: a fresh generator with a fixed seed.
+        rng_state = trainer.rng.bit_generator.state
+        trainer.rng = np.random.default_rng(123)
+        net.eval()
+        total = 0.0
+        with torch.no_grad():
+            for d in range(2):
+                frames = trainer.source.frame_indices(d)[:2]
+                pos, neg = trainer._features(d, frames)
+                total += binary_loss(net.head(pos, d), net.head(neg, d)).item()
+        trainer.rng = np.random.default_rng()
+        trainer.rng.bit_generator.state = rng_state
+        return total / 2
+
+    before = fixed_loss()
+    trainer.train()
+    after = fixed_loss()
+    assert after < 0.8 * before, (before, after)
+
+
+def _tmp_dir() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="rtmdnet-train-test-"))
+
+
+def test_resume_continues_from_the_saved_step(tmp_path):
+    _need_data()
+    # Straight through 4 steps, versus 2 steps + resume to 4: the same weights, bit for bit.
+    assert _run_cli(tmp_path / "a", "--steps", "4") == 0
+    assert _run_cli(tmp_path / "b", "--steps", "2", "--checkpoint-every", "1") == 0
+    ckpt_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ckpt_b["step"] == 2
+    assert _run_cli(tmp_path / "b", "--steps", "4", "--resume") == 0
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for key, value in a["net"].items():
+        assert torch.equal(value, b["net"][key]), key
+    # The trained weights moved away from the 2-step state, so the comparison is not vacuous.
+    assert any(not torch.equal(ckpt_b["net"][k], a["net"][k]) for k in a["net"] if "fc4" in k)
+
+
+def test_resume_refuses_other_domains(tmp_path):
+    _need_data()
+    assert _run_cli(tmp_path / "c", "--steps", "1") == 0
+    from rtmdnet_ros.training.cli import main
+
+    with pytest.raises(ValueError, match="trained on"):
+        main(["--out", str(tmp_path / "c"), "--sequences", "wakeboard7", "--steps", "2",
+              "--resume", "--cache-stride", "40", "--cache-scales", "0", "--no-progress"])
+
+
+# --------------------------------------------------------------------------- shipped model
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model (models/default.pt)")
+def test_default_model_loads_and_tracks_the_synthetic_clip():
+    from synthetic_clip import make_clip
+
+    from rtmdnet_ros.geometry import iou
+    from rtmdnet_ros.model_file import load_model
+    from rtmdnet_ros.tracker import Tracker
+
+    model = load_model(DEFAULT_MODEL)
+    assert model.backbone in ("efficientnet_lite0", "vggm")
+    assert model.recipe and model.recipe["data"], "the shipped model must record its recipe"
+    trained_on = {d["sequence"] for d in model.recipe["data"]}
+    assert not trained_on & set(EVAL_SEQUENCES), "shipped model saw evaluation sequences"
+    assert DEFAULT_MODEL.stat().st_size <= 25 * 1024 * 1024
+    torch.set_num_threads(2)
+    frames, boxes = make_clip()
+    tracker = Tracker(model=DEFAULT_MODEL, device="cpu", seed=0)
+    tracker.init(frames[0], boxes[0])
+    ious = [
+        float(iou(tracker.update(f).box_xywh, b))
+        for f, b in zip(frames[1:], boxes[1:], strict=True)
+    ]
+    assert np.mean(np.asarray(ious) >= 0.5) >= 0.9, ious

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Build the project's virtualenv: a real ROS 2 (Kilted) runtime from PyPI wheels plus this package.
+"""Build the project's virtualenv: a real ROS 2 Kilted runtime from PyPI wheels plus this package.
 
 `make setup` runs this script. Its stages, each skipped when its inputs did not change since it
 last succeeded (hashes kept in ``.venv/.setup-state.json``):
@@ -12,7 +12,7 @@ last succeeded (hashes kept in ``.venv/.setup-state.json``):
 3. ``vision_msgs``: build ``tools/vision_msgs`` into the venv, only when no ``vision_msgs`` is
    importable (PyPI has none); a real one is never shadowed.
 4. ``interfaces``: build this package with CMake (``rosidl_generate_interfaces``) the way colcon
-   would, except that the Python modules are not copied: the venv imports them from the source tree.
+   would, except that the Python modules are not copied: the venv imports them from the source.
 5. ``dev``: a ``.pth`` file putting the source tree (then the generated ``msg``/``srv`` modules) on
    ``sys.path``, and console scripts in ``.venv/bin`` for the entry points declared in setup.py.
 
@@ -149,8 +149,11 @@ class Environment:
         tmp.replace(self.state_file)
 
     def venv_query(self, code: str) -> subprocess.CompletedProcess[str]:
-        """Run Python code in the venv from a neutral directory (the repo must not be on the path
-        through the current directory)."""
+        """Run Python code in the venv from a neutral directory.
+
+        The repository must not reach sys.path through the current directory, or a check could
+        pass here and fail for a user elsewhere.
+        """
         return subprocess.run(
             [str(self.python), "-c", code],
             capture_output=True,
@@ -186,8 +189,8 @@ def find_base_python(explicit: str | None) -> str:
         if probe.returncode == 0 and probe.stdout.strip() == wanted:
             return exe
     raise SetupError(
-        f"no Python {wanted} found (the ROS 2 Kilted wheels on PyPI are built for CPython {wanted} "
-        f"only); install python{wanted} or pass --python /path/to/python{wanted}"
+        f"no Python {wanted} found (the ROS 2 Kilted wheels on PyPI are built for "
+        f"CPython {wanted} only); install python{wanted} or pass --python /path/to/python{wanted}"
     )
 
 
@@ -237,12 +240,16 @@ def registry_problem() -> str | None:
 
 def requirement_paths() -> list[Path]:
     """Return the pinned requirement files, in install order."""
-    return [REQUIREMENTS / name for name in (*REQUIREMENT_FILES, OPTIONAL_REQUIREMENTS, CONSTRAINTS)]
+    names = (*REQUIREMENT_FILES, OPTIONAL_REQUIREMENTS, CONSTRAINTS)
+    return [REQUIREMENTS / name for name in names]
 
 
 def stage_venv(env: Environment) -> None:
-    """Create the venv with the chosen Python 3.11 (an existing one of the wrong version is an
-    error rather than silently replaced, since it may hold the user's own packages)."""
+    """Create the venv with the chosen Python 3.11.
+
+    An existing venv of another version is an error rather than silently replaced: it may hold
+    the user's own packages.
+    """
     if env.python.exists():
         version = env.venv_query("import sys; print('%d.%d' % sys.version_info[:2])")
         if version.stdout.strip() != "{}.{}".format(*REQUIRED_PYTHON):
@@ -299,7 +306,7 @@ def stage_packages(env: Environment) -> None:
 
 
 def check_cpu_torch(env: Environment) -> None:
-    """Refuse a CUDA build of torch: it is gigabytes and this project's CPU set-up never needs it."""
+    """Refuse a CUDA build of torch: gigabytes that this project's CPU set-up never needs."""
     probe = env.venv_query("import torch; print(torch.__version__, torch.version.cuda)")
     if probe.returncode != 0:
         raise SetupError("torch does not import in the venv:\n" + probe.stderr.strip()[-2000:])
@@ -316,7 +323,9 @@ def fix_cmake_paths(env: Environment) -> list[Path]:
     here, so every interface build would fail. Returns the files changed (none on a second run).
     """
     probe = env.venv_query(
-        "import sysconfig, numpy; print(sysconfig.get_paths()['include']); print(numpy.get_include())"
+        "import sysconfig, numpy\n"
+        "print(sysconfig.get_paths()['include'])\n"
+        "print(numpy.get_include())\n"
     )
     if probe.returncode != 0:
         raise SetupError("numpy does not import in the venv:\n" + probe.stderr.strip()[-2000:])
@@ -438,8 +447,9 @@ def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
 def stage_dev(env: Environment) -> None:
     """Expose the source tree to the venv and create the console scripts that run it."""
     pth = (
-        "# Written by rtmdnet_ros tools/setup_env.py: source tree first, generated interfaces next;\n"
-        "# rtmdnet_ros/__init__.py (pkgutil.extend_path) joins them into one package.\n"
+        "# Written by rtmdnet_ros tools/setup_env.py: source tree first, then the generated\n"
+        "# interfaces; rtmdnet_ros/__init__.py (pkgutil.extend_path) joins them as one package.\n"
+        "# The last line lets ament_index_python find the packages installed in this venv.\n"
         f"{REPO}\n"
         f"{env.venv / INTERFACES_PYTHON_DIR}\n"
         "import os, sys; os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)\n"
@@ -466,7 +476,8 @@ def verify(env: Environment) -> None:
         "import rtmdnet_ros, rtmdnet_ros.msg, rtmdnet_ros.srv\n"
         f"assert rtmdnet_ros.__path__[0] == {str(REPO / PACKAGE)!r}, rtmdnet_ros.__path__\n"
         "print('rclpy', rclpy.__file__)\n"
-        "print('torch', torch.__version__, 'numpy', numpy.__version__, 'opencv', cv2.__version__)\n"
+        "print('torch', torch.__version__, 'numpy', numpy.__version__)\n"
+        "print('opencv', cv2.__version__)\n"
         "print('rtmdnet_ros', *rtmdnet_ros.__path__)\n"
     )
     probe = env.venv_query(code)

@@ -206,8 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "notes": CONVENTIONS,
         "environment": report.environment(args.threads),
-        "rtmdnet": {"model": args.model, "overrides": settings.overrides, "device": args.device}
-        if "rtmdnet" in names
+        "rtmdnet": {
+            "model": args.model,
+            "model_description": _describe_model(args.model),
+            "overrides": settings.overrides,
+            "device": args.device,
+        }
+        if any(s.name == "rtmdnet" for s in specs)
         else None,
     }
     written = report.write(
@@ -222,6 +227,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     _print_summary(written, stats, skipped)
     return 0 if specs else 1
+
+
+def _describe_model(path: str | None) -> str:
+    """Name the model our tracker used, so a table never hides an untrained network."""
+    if path:
+        return f"`{path}`"
+    try:
+        from rtmdnet_ros.tracker import DEFAULT_MODEL
+    except ImportError:
+        return "packaged default"
+    if Path(DEFAULT_MODEL).exists():
+        return f"packaged default `{Path(DEFAULT_MODEL).name}`"
+    return (
+        "none shipped yet: the core's fallback (EfficientNet-Lite0 ImageNet backbone + fc4/fc5 "
+        "drawn from the seed, no offline tracking pretraining)"
+    )
 
 
 def _print_summary(

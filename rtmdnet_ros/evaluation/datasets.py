@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,20 +156,79 @@ def select_sequences(
     return [load_sequence(data / n) for n in wanted]
 
 
+class FrameStream:
+    """A sequence decoded once, frame by frame, into one preallocated (N, H, W, 3) array.
+
+    ``fill`` runs in a background thread; ``frame(i)`` waits only until frame i is there, so
+    tracking starts after the first frame and decoding hides behind any tracker slower than the
+    JPEG decoder. The RGB copy (for trackers that want RGB) is converted in the same pass, straight
+    into its own preallocated array.
+    """
+
+    def __init__(self, sequence: Sequence, want_rgb: bool):
+        self.sequence = sequence
+        self.want_rgb = want_rgb
+        self.bgr: np.ndarray | None = None
+        self.rgb: np.ndarray | None = None
+        self.decode_seconds = 0.0  # decoder work (mostly in the background)
+        self.wait_seconds = 0.0  # time a consumer spent waiting for a frame
+        self._ready = 0
+        self._error: Exception | None = None
+        self._cond = threading.Condition()
+
+    def fill(self) -> None:
+        """Decode every frame in order; record the first error instead of raising it here."""
+        start = time.perf_counter()
+        try:
+            self._decode_all()
+        except Exception as exc:  # handed to the consumer in frame()
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+        finally:
+            self.decode_seconds = time.perf_counter() - start
+
+    def _decode_all(self) -> None:
+        seq = self.sequence
+        for i, frame_path in enumerate(seq.frame_paths):
+            image = cv2.imread(str(frame_path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise DatasetError(f"sequence {seq.name}: unreadable frame {frame_path}")
+            if self.bgr is None:
+                self.bgr = np.empty((len(seq),) + image.shape, dtype=np.uint8)
+                if self.want_rgb:
+                    self.rgb = np.empty_like(self.bgr)
+            elif image.shape != self.bgr.shape[1:]:
+                raise DatasetError(
+                    f"sequence {seq.name}: frame {frame_path.name} is {image.shape[1]}x"
+                    f"{image.shape[0]}, earlier frames {self.bgr.shape[2]}x{self.bgr.shape[1]}"
+                )
+            self.bgr[i] = image
+            if self.rgb is not None:
+                cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=self.rgb[i])
+            with self._cond:
+                self._ready = i + 1
+                self._cond.notify_all()
+
+    def frame(self, index: int, rgb: bool = False) -> np.ndarray:
+        """Return frame ``index`` (a view into the shared array), waiting if not decoded yet."""
+        if index >= self._ready:
+            start = time.perf_counter()
+            with self._cond:
+                while index >= self._ready and self._error is None:
+                    self._cond.wait()
+            self.wait_seconds += time.perf_counter() - start
+        if index >= self._ready and self._error is not None:
+            raise self._error
+        arrays = self.rgb if rgb else self.bgr
+        assert arrays is not None, "RGB frames requested from a stream decoded without them"
+        return arrays[index]
+
+
 def decode_frames(sequence: Sequence) -> np.ndarray:
-    """Decode every frame once into one (N, H, W, 3) BGR uint8 array shared by all trackers."""
-    frames: np.ndarray | None = None
-    for i, frame_path in enumerate(sequence.frame_paths):
-        image = cv2.imread(str(frame_path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetError(f"sequence {sequence.name}: unreadable frame {frame_path}")
-        if frames is None:
-            frames = np.empty((len(sequence),) + image.shape, dtype=np.uint8)
-        elif image.shape != frames.shape[1:]:
-            raise DatasetError(
-                f"sequence {sequence.name}: frame {frame_path.name} is {image.shape[1]}x"
-                f"{image.shape[0]}, earlier frames {frames.shape[2]}x{frames.shape[1]}"
-            )
-        frames[i] = image
-    assert frames is not None  # load_sequence guarantees at least one frame
-    return frames
+    """Decode every frame now into one (N, H, W, 3) BGR uint8 array."""
+    stream = FrameStream(sequence, want_rgb=False)
+    stream.fill()
+    stream.frame(len(sequence) - 1)
+    assert stream.bgr is not None
+    return stream.bgr

@@ -330,12 +330,14 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
         )
     if name == "rtmdnet":
         try:
-            importlib.import_module("rtmdnet_ros.tracker")
-        except ImportError as exc:
+            core = importlib.import_module("rtmdnet_ros.tracker")
+        except Exception as exc:  # not built yet, or broken: report it, run the peers
             raise PeerUnavailable(f"rtmdnet_ros.tracker not importable: {exc}") from exc
+        default = getattr(core, "DEFAULT_MODEL", None)
+        model = settings.model or (str(default) if default and Path(default).exists() else None)
         config = {
             "code": _core_fingerprint(),
-            "model": _file_id(settings.model),
+            "model": _file_id(model),
             "overrides": dict(sorted(settings.overrides.items())),
             "device": settings.device,
         }

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rtmdnet_ros.evaluation import metrics
-from rtmdnet_ros.evaluation.datasets import Sequence
+from rtmdnet_ros.evaluation.datasets import SPLITS, Sequence
 from rtmdnet_ros.evaluation.runner import PairResult, RunStats
 
 
@@ -218,8 +218,25 @@ def markdown(
         lines += ["## Skipped trackers", ""]
         lines += [f"- `{name}`: {reason}" for name, reason in skipped.items()]
         lines.append("")
-    if meta.get("notes"):
-        lines += ["## Notes", "", meta["notes"], ""]
+    if meta.get("notes") or meta.get("split") or meta.get("rtmdnet"):
+        lines += ["## Set-up", ""]
+        if meta.get("split") in SPLITS:
+            lines.append(
+                f"- Split `{meta['split']}` (docs/design.md, decided once): training domains "
+                f"{', '.join(SPLITS['train'])}; development evaluation "
+                f"{', '.join(SPLITS['dev'])} (truck4_1/truck4_2 are one video, both kept on the "
+                "evaluation side)."
+            )
+        ours = meta.get("rtmdnet")
+        if ours:
+            lines.append(
+                f"- Our tracker (`rtmdnet`): model {ours.get('model_description')}; option "
+                f"overrides {ours.get('overrides') or 'none (reference values)'}; device "
+                f"{ours.get('device')}; seeds averaged per sequence."
+            )
+        if meta.get("notes"):
+            lines.append(f"- {meta['notes']}")
+        lines.append("")
     env = meta.get("environment", {})
     if env:
         lines += ["## Machine and versions", ""]

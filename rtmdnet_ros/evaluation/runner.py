@@ -3,10 +3,11 @@
 """Run trackers over sequences one-pass: decode once, time only the tracker, resume.
 
 Each sequence is decoded once into one array shared by every tracker of the run (the RGB copy is
-made once too, only if a tracker wants RGB), while the next sequence is decoded in a background
-thread. Each finished (tracker, sequence, seed) is written at once to
-``OUT/runs/TRACKER/SEQUENCE/seedK.json``; a later run reuses it unless ``force`` is set or the
-tracker's configuration (model file, options, library version) changed.
+made once too, only if a tracker wants RGB), frame by frame in a background thread that also
+decodes the next sequence while the current one is tracked. Each finished (tracker, sequence,
+seed) is written at once to ``OUT/runs/TRACKER/SEQUENCE/seedK.json``; a later run reuses it
+unless ``force`` is set or the tracker's configuration (model file, options, code and library
+version) changed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from rtmdnet_ros.evaluation.datasets import Sequence, decode_frames
+from rtmdnet_ros.evaluation.datasets import FrameStream, Sequence
 from rtmdnet_ros.evaluation.peers import TrackerSpec
 
 LOG = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def track(
     tracker_spec: TrackerSpec,
     seed: int,
     sequence: Sequence,
-    frames: np.ndarray,
+    frames: FrameStream,
     progress: tqdm | None = None,
 ) -> PairResult:
     """One-pass run: init on frame 0 from ground truth, then update on every later frame."""
@@ -149,18 +150,20 @@ def track(
     scores = np.full(n, np.nan)
     ok = np.ones(n, dtype=bool)
     seconds = np.empty(n, dtype=np.float64)
+    rgb = tracker_spec.wants_rgb
     clock = time.perf_counter
 
     start = clock()
     tracker = tracker_spec.make(seed)
     create_seconds = clock() - start
     first = sequence.groundtruth[0].copy()
+    frame = frames.frame(0, rgb)
     start = clock()
-    tracker.init(frames[0], first)
+    tracker.init(frame, first)
     seconds[0] = clock() - start
     boxes[0] = first
     for i in range(1, n):
-        frame = frames[i]
+        frame = frames.frame(i, rgb)
         start = clock()
         box, score, success = tracker.update(frame)
         seconds[i] = clock() - start
@@ -183,13 +186,6 @@ def track(
         create_seconds=create_seconds,
         config=tracker_spec.config,
     )
-
-
-def _decode(sequence: Sequence, want_rgb: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
-    start = time.perf_counter()
-    bgr = decode_frames(sequence)
-    rgb = np.ascontiguousarray(bgr[..., ::-1]) if want_rgb else None
-    return bgr, rgb, time.perf_counter() - start
 
 
 def run(
@@ -224,24 +220,23 @@ def run(
 
     total = sum(len(seq) * len(pending) for seq, pending in todo)
     bar = tqdm(total=total, unit="frame", disable=not progress or total == 0, dynamic_ncols=True)
+    # One decoder thread: the next sequence is decoded while the current one is tracked, and
+    # each sequence streams frame by frame; at most two sequences are in memory.
     with ThreadPoolExecutor(max_workers=1) as pool:
 
-        def submit(k: int) -> Future:
+        def start(k: int) -> tuple[FrameStream, Future]:
             seq, pending = todo[k]
-            return pool.submit(_decode, seq, any(s.wants_rgb for s, _ in pending))
+            stream = FrameStream(seq, want_rgb=any(s.wants_rgb for s, _ in pending))
+            return stream, pool.submit(stream.fill)
 
-        future = submit(0) if todo else None
+        upcoming = start(0) if todo else None
         for k, (seq, pending) in enumerate(todo):
-            wait_start = time.perf_counter()
-            assert future is not None
-            bgr, rgb, decode_seconds = future.result()
-            stats.decode_wait_seconds += time.perf_counter() - wait_start
-            stats.decode_seconds += decode_seconds
-            future = submit(k + 1) if k + 1 < len(todo) else None
+            assert upcoming is not None
+            stream, decoding = upcoming
+            upcoming = start(k + 1) if k + 1 < len(todo) else None
             for spec, seed in pending:
                 bar.set_description(f"{spec.name} {seq.name} s{seed}")
-                frames = rgb if spec.wants_rgb and rgb is not None else bgr
-                result = track(spec, seed, seq, frames, bar)
+                result = track(spec, seed, seq, stream, bar)
                 save_result(result_path(out_dir, spec.name, seq.name, seed), result)
                 results.append(result)
                 own = float(result.frame_seconds.sum())
@@ -250,7 +245,10 @@ def run(
                 stats.tracker_seconds += own
                 stats.create_seconds += result.create_seconds
                 stats.per_tracker[spec.name] = stats.per_tracker.get(spec.name, 0.0) + own
-            del bgr, rgb
+            decoding.result()
+            stats.decode_seconds += stream.decode_seconds
+            stats.decode_wait_seconds += stream.wait_seconds
+            del stream
     bar.close()
     stats.wall_seconds = time.perf_counter() - wall_start
     return results, stats

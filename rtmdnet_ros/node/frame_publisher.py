@@ -139,7 +139,10 @@ class FramePublisher(Node):
         self.stamps: dict[int, int] = {}  # stamp ns -> frame index
         self.headers: list[Any] = []
         self.done = threading.Event()
-        self._timer = self.create_timer(1.0 / rate, self._tick, autostart=autostart)
+        # (create_timer's own autostart argument is missing on Humble)
+        self._timer = self.create_timer(1.0 / rate, self._tick)
+        if not autostart:
+            self._timer.cancel()
         self.get_logger().info(
             f"publishing {len(source)} frames of '{source.name}' on {self._pub.topic_name} at "
             f"{rate:g} Hz, frame_id '{self.frame_id}'")

@@ -45,7 +45,6 @@ from rclpy.qos import (
     QoSProfile,
     ReliabilityPolicy,
 )
-from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -70,6 +69,11 @@ from rtmdnet_ros.node.messages import (
     draw_debug,
 )
 from rtmdnet_ros.srv import InitTarget
+
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 
 NODE_NAME = "rtmdnet_tracker"
 
@@ -96,6 +100,10 @@ DEBUG_QOS = QoSProfile(
 )
 
 NO_IMAGE_WARN_S = 5.0  # how long without images before the node explains what it listens to
+PARAMETER_NAMES = ("device", "cuda_fallback", "model_path", "seed", "torch_threads", "label",
+                   "image_transport", "publish_debug", "lost_score_threshold",
+                   "frame_cache_length", "init_catch_up_frames", "n_candidates",
+                   "long_term_interval")
 LOG_REPEAT_S = 5.0  # the same input problem is logged at most once per this many seconds
 
 
@@ -163,6 +171,7 @@ class TrackerNode(Node):
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._declare_parameters()
+        self._warn_unknown_parameters()
         p = self._params()
 
         self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
@@ -189,6 +198,7 @@ class TrackerNode(Node):
         self._lost_threshold = p["lost_score_threshold"]
         self._catch_up_frames = p["init_catch_up_frames"]
         self._start_time = time.monotonic()
+        self._next_hint = 0.0
 
         self._cache = FrameCache(p["frame_cache_length"])
         self._image_group = MutuallyExclusiveCallbackGroup()
@@ -224,8 +234,8 @@ class TrackerNode(Node):
         self.get_logger().info(
             f"listening on {self._image_sub.topic_name} ({p['image_transport']}, BEST_EFFORT "
             f"depth 1); publishing {self._det_pub.topic_name}, {self._status_pub.topic_name}, "
-            f"{self._debug_pub.topic_name}; services {self._init_srv.srv_name}, "
-            f"{self._reset_srv.srv_name}"
+            f"{self._debug_pub.topic_name}; services {self.resolve_service_name('~/init')}, "
+            f"{self.resolve_service_name('~/reset')}"
         )
 
     # ------------------------------------------------------------------ parameters
@@ -276,12 +286,23 @@ class TrackerNode(Node):
             f"{defaults.long_term_interval}). Applies from the next init.",
             int_range=(0, 1000)))
 
+    def _warn_unknown_parameters(self) -> None:
+        """Name YAML/command-line parameters this node does not have (a typo is otherwise silent).
+
+        rclpy keeps undeclared overrides without a word; ``_parameter_overrides`` is rclpy's own
+        record of them (read defensively, it is not public API).
+        """
+        overrides = getattr(self, "_parameter_overrides", {}) or {}
+        declared = set(self._parameters)
+        for name in sorted(set(overrides) - declared):
+            if name.startswith("qos_overrides."):
+                continue
+            self.get_logger().warning(
+                f"parameter '{name}' was given but {self.get_name()} has no such parameter "
+                f"(ignored; known: {', '.join(PARAMETER_NAMES)})")
+
     def _params(self) -> dict[str, Any]:
-        names = ("device", "cuda_fallback", "model_path", "seed", "torch_threads", "label",
-                 "image_transport", "publish_debug", "lost_score_threshold",
-                 "frame_cache_length", "init_catch_up_frames", "n_candidates",
-                 "long_term_interval")
-        values = {name: self.get_parameter(name).value for name in names}
+        values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
         if values["image_transport"] not in ("raw", "compressed"):
             raise NodeSetupError(
                 f"parameter image_transport must be raw or compressed, not "
@@ -323,6 +344,7 @@ class TrackerNode(Node):
         # Everything validated: apply all together.
         notes = []
         for name, value in changes.items():
+            note = ""
             if name == "label":
                 self._label = str(value)
             elif name == "publish_debug":
@@ -336,10 +358,11 @@ class TrackerNode(Node):
             elif name in ("n_candidates", "long_term_interval"):
                 if int(value) > 0:
                     self._pending_options[name] = int(value)
-                    notes.append(f"{name}={value} applies from the next ~/init")
+                    note = " (applies from the next ~/init)"
                 else:
-                    notes.append(f"{name}=0 keeps the current value until restart")
-            self.get_logger().info(f"parameter {name} set to {value!r}")
+                    note = " (0: the current value stays until restart)"
+            notes.append(f"{name}{note}")
+            self.get_logger().info(f"parameter {name} set to {value!r}{note}")
         return SetParametersResult(successful=True, reason="; ".join(notes))
 
     # ------------------------------------------------------------------ tracker
@@ -360,6 +383,14 @@ class TrackerNode(Node):
         if model is not None and not Path(model).is_file():
             raise NodeSetupError(f"model_path '{model}' does not exist")
         seed = None if p["seed"] < 0 else int(p["seed"])
+        from rtmdnet_ros.tracker import DEFAULT_MODEL
+
+        if model is not None:
+            what = model
+        elif DEFAULT_MODEL.exists():
+            what = f"packaged model {DEFAULT_MODEL}"
+        else:
+            what = "no trained model shipped yet: ImageNet backbone + seeded random head"
         started = time.perf_counter()
         try:
             # options=None keeps the tracker options stored in the model file; the parameters
@@ -371,7 +402,7 @@ class TrackerNode(Node):
         if overrides:
             tracker.options = tracker.options.replace(**overrides)
         self.get_logger().info(
-            f"model {'packaged default' if model is None else model} loaded in "
+            f"model: {what}; loaded in "
             f"{time.perf_counter() - started:.1f} s; {tracker.options.n_candidates} candidates, "
             f"long-term update every {tracker.options.long_term_interval} frames")
         self._device = str(tracker.device)
@@ -397,7 +428,12 @@ class TrackerNode(Node):
     def _no_image_hint(self) -> None:
         """Explain, once per period, why nothing arrives: the top complaint about nodes."""
         if self._cache.received:
+            self._hint_timer.cancel()
             return
+        now = time.monotonic()
+        if now < self._next_hint:
+            return
+        self._next_hint = now + 3.0 * (now - self._start_time)  # 5 s, 15 s, 45 s, ...
         topic = self._image_sub.topic_name
         other = topic[: -len("/compressed")] if self._compressed else topic + "/compressed"
         here = self.count_publishers(topic)

@@ -159,7 +159,7 @@ def make_options(args: argparse.Namespace, num_domains: int) -> tuple[TrainOptio
 
 
 def build_network(opts: TrainOptions, run: RunOptions, num_domains: int):
-    """The network to pretrain, initialised from the seed (fc6: one branch per domain)."""
+    """Build the network to pretrain, initialised from the seed (one fc6 branch per domain)."""
     from ..network import RTMDNet
 
     generator = torch.Generator().manual_seed(opts.seed)
@@ -175,7 +175,7 @@ def build_network(opts: TrainOptions, run: RunOptions, num_domains: int):
 
 def make_recipe(argv: list[str], domains, opts: TrainOptions, run: RunOptions,
                 steps_done: int, history: list[dict[str, Any]]) -> dict[str, Any]:
-    """The model file's recipe: enough to rerun the same training."""
+    """Collect the model file's recipe: enough to rerun the same training."""
     last = history[-1] if history else {}
     return {
         "command": "rtmdnet-train " + " ".join(shlex.quote(a) for a in argv),
@@ -186,7 +186,7 @@ def make_recipe(argv: list[str], domains, opts: TrainOptions, run: RunOptions,
         "run_options": asdict(run),
         "steps_done": steps_done,
         "final_log": last,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
 
 

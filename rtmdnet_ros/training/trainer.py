@@ -286,7 +286,7 @@ class FeatureSource:
 
 
 def _inside(samples: np.ndarray, scene: np.ndarray, padding: float) -> np.ndarray:
-    """Samples whose padded box lies in the scene region (1 px tolerance)."""
+    """Mask the samples whose padded box lies in the scene region (1 px tolerance)."""
     c = samples.copy()
     margin = c[:, 2:] * (padding - 1.0) / 2.0
     x1 = c[:, 0] - margin[:, 0]
@@ -436,8 +436,8 @@ class Trainer:
             "step": self.step,
             "domain": self.domains[d].name,
             "loss": float(loss.detach()),
-            "cls": float(cls),
-            "inst": float(inst),
+            "cls": float(cls.detach()),
+            "inst": float(inst.detach()),
             **acc,
             "n_pos": int(len(pos_feats)),
             "n_neg": int(len(neg_feats)),
@@ -452,7 +452,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- checkpoints
     def checkpoint_path(self) -> Path:
-        """The single rolling checkpoint file in the output folder."""
+        """Return the single rolling checkpoint file in the output folder."""
         return self.out_dir / CHECKPOINT_NAME
 
     def save_checkpoint(self) -> Path:

@@ -1,0 +1,175 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Speed and memory of the tracker core on CPU, per backbone, with OpenCV CSRT as the yardstick.
+
+Each backbone runs in its own child process so its peak RSS is its own. CSRT runs on the same
+frames in the same invocation, so the FPS ratio compares like with like on a shared machine.
+Frames are decoded before timing; FPS excludes the first frame of every sequence (the first
+frame's time is reported separately). Prints a Markdown table and the command that produced it.
+
+    python bench/bench_tracker.py --max-frames 60 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update")
+DEFAULT_SEQUENCES = ("Crossing", "Human3", "bag", "boat1", "truck4_1", "truck4_2")
+
+
+def data_root() -> Path:
+    env = os.environ.get("RTMDNET_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def load_sequence(name: str, max_frames: int | None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames as RGB uint8 (the core's colour order) and the ground-truth xywh boxes."""
+    folder = data_root() / "sequences" / name
+    files = sorted((folder / "img").glob("*.jpg"))
+    gt = np.loadtxt(folder / "groundtruth_rect.txt", delimiter=",", ndmin=2)
+    n = min(len(files), len(gt), max_frames or len(files))
+    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files[:n]]
+    return frames, gt[:n]
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        out[key] = json.loads(value) if value else True
+    return out
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """Track every sequence with one backbone; print a JSON line with the figures."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, str(REPO))
+    from rtmdnet_ros.options import TrackerOptions
+    from rtmdnet_ros.tracker import Tracker
+
+    opts = TrackerOptions.from_dict(
+        {**parse_overrides(args.set), "backbone": args.child, "device": "cpu"}
+    )
+    tracker = Tracker(options=opts, device="cpu", seed=args.seed)
+    stage = dict.fromkeys(STAGES, 0.0)
+    frames_done, track_s, init_times, ious = 0, 0.0, [], []
+    counters = {"short_updates": 0, "long_updates": 0}
+    for name in args.sequences:
+        frames, gt = load_sequence(name, args.max_frames)
+        t0 = time.perf_counter()
+        tracker.init(frames[0], gt[0])
+        init_times.append(time.perf_counter() - t0)
+        before = dict(tracker.timings)
+        c_before = dict(tracker.counters)
+        t0 = time.perf_counter()
+        for frame, box in zip(frames[1:], gt[1:], strict=True):
+            res = tracker.update(frame)
+            ious.append(iou(res.box_xywh, box))
+        track_s += time.perf_counter() - t0
+        frames_done += len(frames) - 1
+        for k in STAGES:
+            stage[k] += tracker.timings[k] - before[k]
+        for k in counters:
+            counters[k] += tracker.counters[k] - c_before[k]
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(
+        json.dumps(
+            {
+                "backbone": args.child,
+                "frames": frames_done,
+                "fps": frames_done / track_s if track_s else 0.0,
+                "init_mean": float(np.mean(init_times)),
+                "init_max": float(np.max(init_times)),
+                "stage_ms": {k: 1000.0 * v / max(frames_done, 1) for k, v in stage.items()},
+                "rss_mb": rss_mb,
+                "mean_iou": float(np.mean(ious)) if ious else 0.0,
+                "counters": counters,
+            }
+        )
+    )
+
+
+def run_csrt(sequences: list[str], max_frames: int | None) -> dict:
+    """OpenCV CSRT on the same frames (fed BGR, its own convention), FPS excluding init."""
+    frames_done, track_s, ious = 0, 0.0, []
+    for name in sequences:
+        frames, gt = load_sequence(name, max_frames)
+        bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
+        tracker = cv2.TrackerCSRT_create()
+        tracker.init(bgr[0], tuple(int(round(v)) for v in gt[0]))
+        t0 = time.perf_counter()
+        for frame, box in zip(bgr[1:], gt[1:], strict=True):
+            ok, b = tracker.update(frame)
+            ious.append(iou(np.asarray(b, float), box) if ok else 0.0)
+        track_s += time.perf_counter() - t0
+        frames_done += len(frames) - 1
+    return {"fps": frames_done / track_s, "frames": frames_done, "mean_iou": float(np.mean(ious))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", nargs="+", default=list(DEFAULT_SEQUENCES))
+    parser.add_argument("--max-frames", type=int, default=None, help="frames per sequence")
+    parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0", "vggm"])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="TrackerOptions override, e.g. --set update_iterations=10")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args)
+        return
+    cv2.setNumThreads(args.threads)
+    results = []
+    for backbone in args.backbones:
+        cmd = [sys.executable, __file__, "--child", backbone, "--threads", str(args.threads),
+               "--seed", str(args.seed), "--sequences", *args.sequences]
+        if args.max_frames:
+            cmd += ["--max-frames", str(args.max_frames)]
+        for s in args.set:
+            cmd += ["--set", s]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    csrt = run_csrt(args.sequences, args.max_frames)
+
+    print("| backbone | frames | tracking FPS | x CSRT | first frame s (mean / max) | "
+          + " | ".join(f"{s} ms" for s in STAGES) + " | peak RSS MB | mean IoU |")
+    print("|---" * (8 + len(STAGES)) + "|")
+    for r in results:
+        stage = " | ".join(f"{r['stage_ms'][s]:.1f}" for s in STAGES)
+        print(f"| {r['backbone']} | {r['frames']} | {r['fps']:.1f} | {r['fps'] / csrt['fps']:.2f}"
+              f" | {r['init_mean']:.2f} / {r['init_max']:.2f} | {stage} | {r['rss_mb']:.0f}"
+              f" | {r['mean_iou']:.3f} |")
+    print(f"| OpenCV CSRT | {csrt['frames']} | {csrt['fps']:.1f} | 1.00 | - |"
+          + " - |" * len(STAGES) + f" - | {csrt['mean_iou']:.3f} |")
+    for r in results:
+        print(f"updates ({r['backbone']}): {r['counters']}")
+    print()
+    print("command: python " + " ".join(["bench/bench_tracker.py", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()

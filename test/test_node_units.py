@@ -1,0 +1,158 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's building blocks on their own: frame cache, score map, messages, device choice."""
+
+from __future__ import annotations
+
+import math
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from node_harness import require_ros
+
+from rtmdnet_ros.node.frame_cache import FrameCache
+
+# ------------------------------------------------------------------ frame cache (no ROS needed)
+
+
+def test_frame_cache_hands_out_only_the_newest_and_counts_drops():
+    cache = FrameCache(5)
+    assert cache.take_newest(timeout=0.01) is None
+    for i in range(1, 5):
+        cache.put(i * 100, f"h{i}", f"m{i}")
+    frame = cache.take_newest(timeout=0.01)
+    assert frame.stamp_ns == 400 and frame.msg == "m4"
+    assert cache.dropped == 3 and cache.received == 4
+    assert cache.take_newest(timeout=0.01) is None  # handed out once
+    cache.put(500, "h5", "m5")
+    assert cache.take_newest(timeout=0.01).stamp_ns == 500
+    assert cache.dropped == 3
+
+
+def test_frame_cache_history_lookup_and_resize():
+    cache = FrameCache(3)
+    for i in range(1, 6):
+        cache.put(i, None, i)
+    assert cache.find(1) is None and cache.find(3).msg == 3
+    assert [f.stamp_ns for f in cache.after(cache.find(3))] == [4, 5]
+    assert cache.stamp_range() == (3, 3, 5)
+    cache.resize(2)
+    assert cache.stamp_range() == (2, 4, 5) and cache.length == 2
+    with pytest.raises(ValueError, match=">= 1"):
+        FrameCache(0)
+    cache.discard_pending_up_to(cache.find(5).sequence)
+    assert cache.take_newest(timeout=0.01) is None
+
+
+def test_frame_cache_memory_is_bounded_under_a_flood():
+    cache = FrameCache(4)
+    for i in range(10_000):
+        cache.put(i, None, bytearray(10))
+    assert cache.stamp_range()[0] == 4 and cache.dropped == 9_999
+
+
+def test_frame_cache_wakes_a_waiting_worker():
+    cache = FrameCache(2)
+    got = []
+    worker = threading.Thread(target=lambda: got.append(cache.take_newest(timeout=5)))
+    worker.start()
+    cache.put(7, None, "x")
+    worker.join(timeout=5)
+    assert got and got[0].stamp_ns == 7
+
+
+# ------------------------------------------------------------------ messages (need ROS types)
+
+
+@pytest.fixture(scope="module")
+def messages():
+    require_ros()
+    from rtmdnet_ros.node import messages as module
+
+    return module
+
+
+def test_score_map_is_monotone_and_matches_the_reference_rule(messages):
+    raw = np.linspace(-50, 50, 1001)
+    mapped = [messages.confidence_to_score(float(r)) for r in raw]
+    assert all(0.0 <= m <= 1.0 for m in mapped)
+    assert all(b >= a for a, b in zip(mapped, mapped[1:], strict=False))
+    assert messages.confidence_to_score(0.0) == 0.5  # RT-MDNet success: raw > 0
+    assert messages.confidence_to_score(2.0) == pytest.approx(1 / (1 + math.exp(-2)))
+    assert messages.confidence_to_score(-1000.0) == 0.0
+    assert messages.confidence_to_score(math.nan) == 0.0
+    assert messages.score_to_confidence(messages.confidence_to_score(1.7)) == pytest.approx(1.7)
+
+
+def test_detections_copy_the_header_and_use_pixel_centre(messages):
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+
+    header = Header(stamp=Time(sec=12, nanosec=345), frame_id="cam")
+    array = messages.build_detections(header, (10.0, 20.0, 30.0, 40.0), 0.8, "car", "7")
+    assert array.header.stamp.sec == 12 and array.header.frame_id == "cam"
+    (det,) = array.detections
+    assert det.header.stamp.nanosec == 345 and det.header.frame_id == "cam"
+    assert (det.bbox.center.position.x, det.bbox.center.position.y) == (25.0, 40.0)
+    assert (det.bbox.size_x, det.bbox.size_y, det.bbox.center.theta) == (30.0, 40.0, 0.0)
+    assert det.results[0].hypothesis.class_id == "car"
+    assert det.results[0].hypothesis.score == pytest.approx(0.8)
+    assert det.id == "7"
+    assert messages.bbox_to_xywh(det.bbox) == (10.0, 20.0, 30.0, 40.0)
+    empty = messages.build_detections(header, None, 0.0, "car", "7")
+    assert empty.detections == [] and empty.header.frame_id == "cam"
+
+
+def test_status_and_debug_image(messages):
+    from rtmdnet_ros.msg import TrackerStatus
+    from std_msgs.msg import Header
+
+    from rtmdnet_ros.node.image_conversion import image_msg_to_bgr
+
+    header = Header(frame_id="cam")
+    status = messages.build_status(header, TrackerStatus.LOST, -1.5, "3", 12.5, 10, 4, "cpu")
+    assert (status.state, status.score, status.track_id) == (TrackerStatus.LOST, -1.5, "3")
+    assert (status.frames_processed, status.frames_dropped, status.device) == (10, 4, "cpu")
+    bgr = np.zeros((120, 160, 3), np.uint8)
+    drawn = messages.draw_debug(bgr.copy(), TrackerStatus.TRACKING, (40, 30, 50, 40), 0.9, "3",
+                                "car")
+    assert drawn[30, 60].tolist() == [0, 220, 0]  # top edge of the box, green while tracking
+    lost = messages.draw_debug(bgr.copy(), TrackerStatus.LOST, (40, 30, 50, 40), 0.2, "3", "car")
+    assert lost[30, 60].tolist() == [0, 0, 255]  # red when lost
+    image = messages.build_image(drawn, header)
+    assert image.encoding == "bgr8" and image.header.frame_id == "cam"
+    assert np.array_equal(image_msg_to_bgr(image), drawn)
+
+
+def test_device_choice_is_never_a_silent_fallback(messages):
+    import torch
+
+    from rtmdnet_ros.node.tracker_node import NodeSetupError, resolve_device
+
+    device, sentence = resolve_device("cpu", True)
+    assert device == "cpu" and "cpu" in sentence
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the fallback paths cannot be exercised here")
+    device, sentence = resolve_device("auto", False)
+    assert device == "cpu" and "CUDA is not available" in sentence
+    device, sentence = resolve_device("cuda", True)
+    assert device == "cpu" and "falling back" in sentence
+    with pytest.raises(NodeSetupError, match="cuda_fallback"):
+        resolve_device("cuda", False)
+    with pytest.raises(NodeSetupError, match="auto, cpu or cuda"):
+        resolve_device("tpu", True)
+
+
+def test_init_request_box_reads_back(messages):
+    require_ros()
+    from rtmdnet_ros.srv import InitTarget
+
+    request = InitTarget.Request()
+    messages.set_bbox(request.box, (5, 6, 7, 8))
+    assert messages.bbox_to_xywh(request.box) == (5.0, 6.0, 7.0, 8.0)
+    foxy_style = SimpleNamespace(center=SimpleNamespace(x=0.0, y=0.0, theta=1.0), size_x=0.0,
+                                 size_y=0.0)
+    messages.set_bbox(foxy_style, (5, 6, 7, 8))
+    assert (foxy_style.center.x, foxy_style.center.theta) == (8.5, 0.0)

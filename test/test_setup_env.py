@@ -1,0 +1,249 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""`make setup` (tools/setup_env.py): idempotent, fast when nothing changed, clear when it fails,
+and the venv it builds sees the source tree and the generated interfaces as one package."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENV = REPO / ".venv"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def load_setup_env():
+    """Import tools/setup_env.py as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("setup_env", REPO / "tools" / "setup_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+setup_env = load_setup_env()
+
+
+def require_venv() -> None:
+    """Skip (fail under CI) when the project's venv was not built: these tests inspect it."""
+    if not (VENV / "bin" / "python").exists():
+        if IN_CI:
+            pytest.fail(f"{VENV} missing under CI: make test builds it first")
+        pytest.skip(f"{VENV} not built: run `make setup`")
+
+
+def venv_snapshot() -> dict[str, tuple[int, int]]:
+    """Map every file and link in the venv to (mtime_ns, size), bytecode caches aside (Python
+    writes those on first import of the CMake-installed modules, which is not set-up's doing)."""
+    snapshot = {}
+    for root, dirs, files in os.walk(VENV):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            path = os.path.join(root, name)
+            info = os.lstat(path)
+            snapshot[path] = (info.st_mtime_ns, info.st_size)
+    return snapshot
+
+
+def make_setup() -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run `make setup` in the repo as a user would; return the result and its wall time."""
+    start = time.monotonic()
+    result = subprocess.run(
+        ["make", "-s", "setup"], cwd=REPO, capture_output=True, text=True, timeout=1200
+    )
+    return result, time.monotonic() - start
+
+
+def test_second_make_setup_changes_nothing_and_takes_seconds():
+    require_venv()
+    first, _ = make_setup()  # brings the venv up to date if something changed since
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = venv_snapshot()
+    second, elapsed = make_setup()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "up to date" in second.stdout, second.stdout
+    assert elapsed < 10.0, f"no-op make setup took {elapsed:.1f} s"
+    after = venv_snapshot()
+    changed = [p for p in before.keys() | after.keys() if before.get(p) != after.get(p)]
+    assert changed == [], f"no-op make setup touched {sorted(changed)[:10]}"
+    assert len(before) > 1000  # the snapshot really covered the installed packages
+
+
+def test_cmake_path_fix_rewrites_wheel_paths_once(tmp_path):
+    require_venv()
+    cmake_dir = tmp_path / "share" / "std_msgs" / "cmake"
+    cmake_dir.mkdir(parents=True)
+    export = cmake_dir / "export_std_msgs__rosidl_generator_pyExport.cmake"
+    export.write_text(
+        'INTERFACE_INCLUDE_DIRECTORIES "/opt/python/cp311-cp311/include/python3.11;'
+        '/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include"\n'
+    )
+    untouched = cmake_dir / "other.cmake"
+    untouched.write_text("set(X 1)\n")
+    env = setup_env.Environment(tmp_path, None)
+    env.python = VENV / "bin" / "python"  # needs numpy for numpy.get_include()
+
+    assert setup_env.fix_cmake_paths(env) == [export]
+    text = export.read_text()
+    assert "/opt/python" not in text
+    includes = text.split('"')[1].split(";")
+    assert (Path(includes[0]) / "Python.h").is_file()
+    assert (Path(includes[1]) / "numpy" / "arrayobject.h").is_file()
+    assert untouched.read_text() == "set(X 1)\n"
+    mtime = export.stat().st_mtime_ns
+    assert setup_env.fix_cmake_paths(env) == []  # second run: nothing left to fix
+    assert export.stat().st_mtime_ns == mtime
+
+
+def test_installed_wheels_need_no_more_fixes():
+    require_venv()
+    env = setup_env.Environment(VENV, None)
+    offenders = [
+        p for p in (VENV / "share").rglob("*.cmake") if "/opt/python/" in p.read_text()
+    ]
+    assert offenders == []
+    assert setup_env.fix_cmake_paths(env) == []
+
+
+def isolated_path(tmp_path: Path, tools: list[str]) -> str:
+    """Return a PATH holding only the named tools (symlinked), to play a machine without others."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in tools:
+        found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        assert found, f"{tool} not on this machine's PATH"
+        (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+@pytest.mark.parametrize(
+    ("tools", "complaint"),
+    [
+        ([], "cmake not found on PATH"),
+        (["cmake", "make"], "no C compiler"),
+    ],
+)
+def test_missing_build_tool_is_named_before_anything_is_built(tmp_path, tools, complaint):
+    venv = tmp_path / "venv"
+    env = {**os.environ, "PATH": isolated_path(tmp_path, tools)}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "setup_env.py"), "--venv", str(venv)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert complaint in result.stderr, result.stderr
+    assert "FAILED" in result.stderr
+    assert not venv.exists()  # failed before creating (or downloading) anything
+
+
+def test_unreachable_registry_is_reported(monkeypatch):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # discard port: refused
+    problem = setup_env.registry_problem()
+    assert problem is not None and "registry unreachable" in problem
+    assert "127.0.0.1:9" in problem
+
+
+def test_stage_hash_follows_input_contents(tmp_path, monkeypatch):
+    monkeypatch.setattr(setup_env, "REPO", tmp_path)
+    a = tmp_path / "a.msg"
+    a.write_text("int32 x\n")
+    first = setup_env.file_digest([a])
+    assert setup_env.file_digest([a]) == first
+    a.write_text("int64 x\n")
+    assert setup_env.file_digest([a]) != first
+    assert setup_env.file_digest([a], extra="other stage") != setup_env.file_digest([a])
+
+
+def test_vision_msgs_fallback_never_shadows_a_real_one():
+    require_venv()
+    assert (REPO / "tools" / "vision_msgs" / "COLCON_IGNORE").is_file()
+    env = setup_env.Environment(VENV, None)
+    # vision_msgs imports here; without our own build record it counts as a real one: kept.
+    assert setup_env.stage_vision_msgs(env, {}, "digest") == "external"
+
+
+def test_source_tree_and_generated_interfaces_import_together(tmp_path):
+    """A new module in the source tree imports at once, beside the installed rtmdnet_ros.msg."""
+    require_venv()
+    token = uuid.uuid4().hex[:10]
+    probe = REPO / "rtmdnet_ros" / f"_probe_{token}.py"
+    probe.write_text(
+        "# Copyright 2026 The rtmdnet_ros Authors\n"
+        "# SPDX-License-Identifier: Apache-2.0\n"
+        f'"""Temporary module of test_setup_env."""\n\nTOKEN = "{token}"\n'
+    )
+    code = (
+        f"import rtmdnet_ros, rtmdnet_ros._probe_{token} as p\n"
+        "from rtmdnet_ros.msg import TrackerStatus\n"
+        "from rtmdnet_ros.srv import InitTarget\n"
+        "import rtmdnet_ros.msg as m\n"
+        "print(p.TOKEN); print(m.__file__); print(rtmdnet_ros.__file__)\n"
+    )
+    try:
+        result = subprocess.run(
+            [str(VENV / "bin" / "python"), "-c", code],
+            cwd=tmp_path,  # not the repo: the venv alone must find the source tree
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        probe.unlink()
+    assert result.returncode == 0, result.stderr
+    token_out, msg_file, init_file = result.stdout.split()
+    assert token_out == token
+    assert msg_file.startswith(str(VENV))
+    assert init_file == str(REPO / "rtmdnet_ros" / "__init__.py")  # source wins: package data
+
+
+def test_console_scripts_run_the_source_entry_points():
+    require_venv()
+    scripts = setup_env.console_scripts()
+    assert set(scripts) == {
+        "rtmdnet-eval",
+        "rtmdnet-train",
+        "tracker_node",
+        "frame_publisher",
+        "tracking_recorder",
+    }
+    for name, target in scripts.items():
+        script = VENV / "bin" / name
+        assert os.access(script, os.X_OK), script
+        text = script.read_text()
+        module, func = target.split(":")
+        assert text.startswith(f"#!{VENV / 'bin' / 'python'}\n")
+        assert f"from {module} import {func}" in text
+
+
+def test_package_is_installed_like_colcon_would():
+    """ament index, share/ files and lib/<package>/ executables, as `ros2 run` expects them."""
+    require_venv()
+    code = (
+        "from ament_index_python.packages import get_package_share_directory, "
+        "get_package_prefix\n"
+        "print(get_package_share_directory('rtmdnet_ros'))\n"
+        "print(get_package_prefix('rtmdnet_ros'))\n"
+    )
+    result = subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    share, prefix = (Path(line) for line in result.stdout.split())
+    assert prefix == VENV
+    assert (share / "package.xml").read_bytes() == (REPO / "package.xml").read_bytes()
+    assert (share / "srv" / "InitTarget.srv").is_file()
+    for name in ("tracker_node", "frame_publisher", "tracking_recorder"):
+        assert os.access(prefix / "lib" / "rtmdnet_ros" / name, os.X_OK)
+    for folder in ("launch", "config"):
+        for source in (REPO / folder).glob("*"):
+            assert (share / folder / source.name).read_bytes() == source.read_bytes()
