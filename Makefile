@@ -7,8 +7,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-# Tests use DDS on this machine only: no traffic to (or from) other hosts on the network.
-export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 .PHONY: setup test lint bench clean
 
@@ -17,6 +15,8 @@ setup:
 	@$(PYTHON) tools/setup_env.py
 
 ## test: lint, then every test under test/ (exit 5 = no tests collected also fails)
+# Test nodes discover peers on this machine only (test/conftest.py also picks a random domain).
+test: export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 test: setup
 	@status=0; \
 	$(VPY) -m ruff check . || status=1; \
@@ -27,11 +27,10 @@ test: setup
 lint: setup
 	@$(VPY) -m ruff check .
 
-## bench: run every benchmark script in bench/ with the project's environment
+## bench: tracker speed and memory on CPU (bench/bench_tracker.py); override with BENCH_ARGS=...
+BENCH_ARGS ?= --max-frames 60 --threads 1
 bench: setup
-	@set -e; scripts=$$(ls bench/*.py 2>/dev/null || true); \
-	if [ -z "$$scripts" ]; then echo "bench/ holds no benchmark scripts" >&2; exit 1; fi; \
-	for script in $$scripts; do echo "== $$script"; $(VPY) $$script; done
+	@$(VPY) bench/bench_tracker.py $(BENCH_ARGS)
 
 ## clean: remove the environment and build/test leftovers (sources are never touched)
 clean:

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 LOG = logging.getLogger(__name__)
@@ -52,21 +53,26 @@ class ElementwiseLRN(nn.Module):
         return x / (self.k + self.alpha * x * x).pow(self.beta)
 
 
-def receptive_field(layers: Iterable[nn.Module]) -> tuple[int, int]:
-    """Return (receptive field, stride) of a chain of conv/pool layers, walked in order.
+def field_geometry(layers: Iterable[nn.Module]) -> tuple[int, int, float]:
+    """Return (receptive field, stride, centre of cell 0) of a chain of conv/pool layers.
 
-    Each layer widens the field by (kernel - 1) * dilation * accumulated stride. Residual branches
-    of the same size do not widen it, so walking the main path is exact for our backbones.
+    Walked in order: each layer widens the field by (kernel - 1) * dilation * accumulated
+    stride and moves the centre of output cell 0 by accumulated stride * ((kernel - 1) *
+    dilation / 2 - left padding). Residual branches of the same size change neither, so walking
+    the main path is exact for our backbones. Cell i is then centred on input pixel
+    stride * i + centre.
     """
-    rf, jump = 1, 1
+    rf, jump, centre = 1, 1, 0.0
     for layer in layers:
         if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
             k = _first(layer.kernel_size)
             s = _first(layer.stride)
             d = _first(layer.dilation)
+            pad = layer.pad_before if isinstance(layer, SameConv2d) else _first(layer.padding)
             rf += (k - 1) * d * jump
+            centre += jump * ((k - 1) * d / 2.0 - pad)
             jump *= s
-    return rf, jump
+    return rf, jump, centre
 
 
 def _first(value: int | tuple[int, ...]) -> int:
@@ -116,9 +122,8 @@ class VGGM(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.out_channels = 512
-        self.receptive_field, self.stride = receptive_field(self.modules())
-        # No padding anywhere: cell 0's field starts at pixel 0, so it is centred on (rf - 1) / 2.
-        self.first_centre = (self.receptive_field - 1) / 2.0
+        # No padding anywhere: cell 0's field starts at pixel 0 and is centred on 37.
+        self.receptive_field, self.stride, self.first_centre = field_geometry(self.modules())
         # Reference section 3: the mapping subtracts the receptive field (75) from the far edge.
         self.rf_offset = 75
 
@@ -171,6 +176,28 @@ EFFNET_MEAN = 127.0
 EFFNET_STD = 128.0
 
 
+class SameConv2d(nn.Conv2d):
+    """Strided conv with TensorFlow's "SAME" padding for an input divisible by the stride.
+
+    That is (k - s) // 2 zeros before and the rest after, fixed: the weights were trained with
+    TF padding (for even sizes) and the ImageNet predictions are clearly better with it than
+    with symmetric padding (docs/backbones.md). Fixing it instead of recomputing it per input
+    size keeps the cell-to-pixel alignment independent of the crop size.
+    """
+
+    def __init__(
+        self, cin: int, cout: int, kernel: int, stride: int, groups: int = 1, bias: bool = False
+    ) -> None:
+        super().__init__(cin, cout, kernel, stride=stride, padding=0, groups=groups, bias=bias)
+        total = kernel - stride
+        self.pad_before = total // 2
+        self._pad = (self.pad_before, total - self.pad_before) * 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad asymmetrically, then convolve."""
+        return super().forward(F.pad(x, self._pad))
+
+
 def _bn(channels: int, folded: bool) -> nn.Module:
     return nn.Identity() if folded else nn.BatchNorm2d(channels, eps=_BN_EPS)
 
@@ -198,16 +225,18 @@ class MBConv(nn.Module):
         if self.has_expand:
             self._expand_conv = nn.Conv2d(cin, mid, 1, bias=folded)
             self._bn0 = _bn(mid, folded)
-        self._depthwise_conv = nn.Conv2d(
-            mid,
-            mid,
-            kernel,
-            stride=stride,
-            padding=dilation * (kernel - 1) // 2,
-            dilation=dilation,
-            groups=mid,
-            bias=folded,
-        )
+        if stride == 1:
+            self._depthwise_conv = nn.Conv2d(
+                mid,
+                mid,
+                kernel,
+                padding=dilation * (kernel - 1) // 2,
+                dilation=dilation,
+                groups=mid,
+                bias=folded,
+            )
+        else:
+            self._depthwise_conv = SameConv2d(mid, mid, kernel, stride, groups=mid, bias=folded)
         self._bn1 = _bn(mid, folded)
         self._project_conv = nn.Conv2d(mid, cout, 1, bias=folded)
         self._bn2 = _bn(cout, folded)
@@ -227,10 +256,9 @@ class MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 cut after ``cut`` and dilated so the output keeps stride 8.
 
-    Padding is symmetric ((k - 1) / 2 * dilation) instead of TensorFlow's input-size dependent
-    "SAME" padding: then feature cell i is centred exactly on input pixel 8 * i for any crop
-    size, which keeps the box -> RoI mapping exact; the half-pixel shift against the training
-    padding does not change ImageNet predictions noticeably (checked in docs/backbones.md).
+    The three stride-2 layers kept (stem, blocks 1 and 3) pad as TensorFlow does for even sizes
+    (``SameConv2d``); stride-1 and dilated layers pad symmetrically. Feature cell i is then
+    centred on input pixel 8 * i + 7 whatever the crop size, and the map is floor(size / 8).
     """
 
     name = "efficientnet_lite0"
@@ -243,7 +271,7 @@ class EfficientNetLite0(nn.Module):
             )
         self.cut = cut
         self.folded = folded
-        self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=folded)
+        self._conv_stem = SameConv2d(3, 32, 3, 2, bias=folded)
         self._bn0 = _bn(32, folded)
         self.act = nn.ReLU6(inplace=True)
         blocks = []
@@ -261,8 +289,7 @@ class EfficientNetLite0(nn.Module):
             blocks.append(MBConv(expand, kernel, stride, cin, cout, dilation, folded))
         self._blocks = nn.ModuleList(blocks)
         self.out_channels = _LITE0_BLOCKS[EFFNET_CUTS[cut] - 1][4]
-        self.receptive_field, self.stride = receptive_field(self.modules())
-        self.first_centre = 0.0  # symmetric padding: cell i is centred on pixel 8 * i
+        self.receptive_field, self.stride, self.first_centre = field_geometry(self.modules())
         self.rf_offset = _centred_rf_offset(self.first_centre, self.stride)
 
     @staticmethod

@@ -49,6 +49,7 @@ REFERENCE_VALUES: dict[str, Any] = {
     "batch_neg_candidates": 1024,
     "update_iterations": 15,
     "reuse_candidate_crop": False,
+    "bbreg_accept_area": (1.0, 2.0),
 }
 
 
@@ -179,6 +180,9 @@ class TrackerOptions(_DictMixin):
     update_iterations: int = 8  # reference 7: 15; CPU default 8 (updates cost, docs/tracker.md)
     lr_update: float = 3e-4  # reference 7 (fc6: x lr_fc6_mult = 3e-3)
     long_term_interval: int = 10  # reference 7: long-term update every 10 frames on success
+    # Speed knob (not in the reference, which updates on every failed frame): at most one
+    # short-term update per this many frames. 1 = reference behaviour.
+    short_term_interval: int = 1
     # Speed knob (not in the reference): pool the 50/200 update samples from the candidate
     # crop's feature map instead of a second crop + backbone pass, keeping only samples whose
     # padded box lies at least reuse_min_inside inside that crop. False = reference behaviour.
@@ -189,7 +193,9 @@ class TrackerOptions(_DictMixin):
     bbox_regression: bool = True  # reference 8 / paper ablation
     bbreg_alpha: float = 1000.0  # reference 8: ridge alpha
     bbreg_accept_iou: float = 0.6  # reference 8: IoU(orig, pred) >= 0.6
-    bbreg_accept_area: tuple[float, float] = (1.0, 2.0)  # reference 8: area orig/pred in [1, 2]
+    # Reference 8: area(orig)/area(pred) in [1, 2], i.e. predictions may only shrink the box.
+    # Default [0.5, 2] (symmetric) lets regression follow a growing target (docs/tracker.md).
+    bbreg_accept_area: tuple[float, float] = (0.5, 2.0)
 
     @classmethod
     def reference(cls, **changes: Any) -> TrackerOptions:

@@ -182,7 +182,8 @@ def _roi_pool(
         + ys[:, :, None, :, None] * w
         + xs[:, None, :, None, :]
     )  # (N, out, out, 2, 2)
-    cells = F.embedding_bag(index.reshape(n * out * out, 4), table, mode="max").view(n, out, out, c)
+    cells = F.embedding_bag(index.reshape(n * out * out, 4), table, mode="max")
+    cells = cells.view(n, out, out, c)
     empty = (yhi <= ylo)[:, :, None] | (xhi <= xlo)[:, None, :]
     cells = cells.masked_fill(empty[..., None], 0.0)
     return cells.permute(0, 3, 1, 2)

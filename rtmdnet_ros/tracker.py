@@ -180,7 +180,9 @@ class Tracker:
                 model = mf.load_model(model, self.device)
             elif not isinstance(model, mf.ModelFile):
                 raise ValueError(f"model must be a path, a ModelFile or None, got {type(model)!r}")
-            net = mf.build_network(model, self.device)
+            net = mf.build_network(
+                model, self.device, generator=torch.Generator().manual_seed(self.seed)
+            )
             overrides = dict(getattr(model, "tracker_options", None) or {})
         if options is None:
             options = TrackerOptions.from_dict(overrides, strict=False)
@@ -418,6 +420,7 @@ class Tracker:
         self._target = target.copy()
         self._trans = o.cand_trans
         self._frame = 0
+        self._last_short = -(10**9)
         self._initialised = True
         self.timings["init"] += time.perf_counter() - start
 
@@ -459,9 +462,11 @@ class Tracker:
             self._collect(image, target, fmap, scene, target_wh)
         with self._timed("update"):
             if not success:
-                n = min(o.short_term_frames, len(self._pos_memory))
-                pos = torch.cat(list(self._pos_memory)[-n:]) if n else None
-                self._update(pos, "short_updates")
+                if self._frame - self._last_short >= o.short_term_interval:
+                    n = min(o.short_term_frames, len(self._pos_memory))
+                    pos = torch.cat(list(self._pos_memory)[-n:]) if n else None
+                    self._update(pos, "short_updates")
+                    self._last_short = self._frame
             elif self._frame % o.long_term_interval == 0:
                 self._update(torch.cat(list(self._pos_memory)), "long_updates")
         return TrackResult(np.asarray(result, dtype=np.float64), score, bool(success))

@@ -92,18 +92,20 @@ def test_effnet_computed_receptive_fields() -> None:
 def test_effnet_receptive_field_measured(cut: str, rf: int) -> None:
     net = EfficientNetLite0(cut, folded=True)
     _positive_weights(net, 1e-3, 1e-2)  # small: keeps ReLU6 below its cap, gradients alive
-    size = rf + 8 * 8
+    size = rf + 24
     cell = size // 16
     first, last, centre = _gradient_support(net, size, cell)
     assert last - first + 1 == rf
-    assert centre == 8 * cell  # symmetric padding: cell i centred on pixel 8 i
+    assert net.first_centre == 7.0
+    assert centre == 8 * cell + 7  # TF-style stride-2 padding: cell i centred on pixel 8 i + 7
 
 
-def test_effnet_map_size_is_input_over_8() -> None:
+def test_effnet_map_size_is_floor_input_over_8() -> None:
     net = EfficientNetLite0("stage4").eval()
     with torch.no_grad():
         assert net(torch.zeros(1, 3, 280, 280)).shape == (1, 80, 35, 35)
-        assert net(torch.zeros(1, 3, 107, 131)).shape == (1, 80, 14, 17)
+        # Stride-2 layers pad as TF does for even sizes: floor(size / 8) cells.
+        assert net(torch.zeros(1, 3, 107, 131)).shape == (1, 80, 13, 16)
 
 
 def test_effnet_imagenet_weights_fold_exactly() -> None:

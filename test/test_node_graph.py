@@ -9,6 +9,7 @@ same seed, publishing in lockstep (next frame after the previous answer) so no f
 
 from __future__ import annotations
 
+import math
 import time
 
 import cv2
@@ -26,9 +27,15 @@ require_ros()
 SEQUENCE = "Crossing"  # 360x240: the shortest, smallest real clip
 N_FRAMES = 15
 SEED = 0
-OVERLOAD_SEQUENCE = "Crossing"  # 360x240: fits Fast DDS shared memory (see docs/node.md)
-OVERLOAD_RATE = 30.0
-OVERLOAD_SECONDS = 8.0
+OVERLOAD_SEQUENCE = "Crossing"
+# Frames stay below Fast DDS's 512 kB shared-memory segment: bigger ones go over loopback UDP,
+# where a best-effort flood loses most of them before any node sees them (docs/node.md).
+OVERLOAD_SIZE = (464, 336)
+OVERLOAD_RATE = 40.0
+OVERLOAD_SECONDS = 14.0
+# RSS is compared from here on: by then the tracker's own bounded memories (20 frames of
+# negatives) are full, so growth would come from queued frames.
+WARM_SECONDS = 5.0
 
 
 def load_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -131,7 +138,25 @@ def test_graph_matches_offline_tracker_and_copies_headers(graph):
 def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
     node, client = graph
     frames, gt = load_frames(OVERLOAD_SEQUENCE, 40)
+    sx, sy = OVERLOAD_SIZE[0] / frames[0].shape[1], OVERLOAD_SIZE[1] / frames[0].shape[0]
+    frames = [cv2.resize(f, OVERLOAD_SIZE) for f in frames]
+    gt = gt * np.array([sx, sy, sx, sy])
     client.reset()
+    client.subscribe_debug()  # the whole output path, debug image included, is exercised
+
+    # Idle flood: every frame is converted, answered and drawn; nothing may accumulate.
+    period = 1.0 / OVERLOAD_RATE
+    start = time.monotonic()
+    idle_rss = []
+    for i in range(int(4.0 * OVERLOAD_RATE)):
+        client.publish_bgr(frames[i % len(frames)])
+        if i in (int(1.0 * OVERLOAD_RATE), int(4.0 * OVERLOAD_RATE) - 1):
+            idle_rss.append(node.rss_mb())
+        time.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))
+    print(f"idle flood: RSS {idle_rss[0]:.0f} -> {idle_rss[1]:.0f} MB over 3 s "
+          f"({3 * OVERLOAD_RATE:.0f} frames of {frames[0].nbytes / 1024:.0f} kB)")
+    assert idle_rss[1] - idle_rss[0] < 10.0, "idle frames leak memory"
+
     first = client.publish_bgr(frames[0])
     client.status_for(first)
     response = client.init(tuple(gt[0]))
@@ -139,16 +164,21 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
     client.clear()
 
     published: list[tuple[float, int]] = []  # (publish time, stamp)
-    period = 1.0 / OVERLOAD_RATE
     start = time.monotonic()
     rss_warm = None
+    dropped_warm = 0
+    rss_samples = []
     i = 0
     while time.monotonic() - start < OVERLOAD_SECONDS:
         header = client.publish_bgr(frames[1 + i % (len(frames) - 1)])
         published.append((time.time(), stamp_ns(header.stamp)))
         i += 1
-        if rss_warm is None and time.monotonic() - start > 3.0:
+        if rss_warm is None and time.monotonic() - start > WARM_SECONDS:
             rss_warm = node.rss_mb()
+            with client.lock:
+                dropped_warm = client.statuses[-1][1].frames_dropped
+        if i % 15 == 0:
+            rss_samples.append(round(node.rss_mb()))
         time.sleep(max(0.0, start + i * period - time.monotonic()))
     # Wait until the node has worked off the last frame it got: no status for 3 s. (The last
     # published frame itself may never arrive: best-effort delivery of a 900 kB image can lose it.)
@@ -162,17 +192,18 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
     stamps = [stamp_ns(m.header.stamp) for _, m in detections]
     assert stamps == sorted(stamps), "the node answered an older frame after a newer one"
     processing = {stamp_ns(s.header.stamp): s.processing_ms for s in statuses}
-    latencies = []
+    latencies, ages = [], []
     for received, msg in detections:
         key = stamp_ns(msg.header.stamp)
-        latency = received - key / 1e9
-        latencies.append(latency)
-        # Tracked frame = the newest one when the worker started: latency is one step plus at
-        # most a frame period or two of waiting, never a queue.
-        newer_at_start = sum(1 for t, s in published
-                             if s > key and t < received - processing[key] / 1000.0 - 0.05)
-        assert newer_at_start <= 2, (f"frame {key} was {newer_at_start} frames old when its "
-                                     f"tracking started")
+        latencies.append(received - key / 1e9)
+        # How many newer frames existed when the answer arrived: one tracking step's worth
+        # (plus transport), never a queue that keeps growing.
+        age = sum(1 for t, s in published if s > key and t <= received)
+        ages.append(age)
+        bound = math.ceil(OVERLOAD_RATE * (processing[key] / 1000.0 + 0.3)) + 2
+        assert age <= bound, (f"frame {key} had {age} newer frames when answered "
+                              f"(tracking took {processing[key]:.0f} ms)")
+    print("newer frames at answer:", ages, "RSS samples:", rss_samples)
     third = max(1, len(latencies) // 3)
     early, late = np.mean(latencies[:third]), np.mean(latencies[-third:])
     dropped = [s.frames_dropped for s in statuses]
@@ -184,5 +215,12 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
     assert dropped[-1] >= 0.5 * (len(published) - len(detections))
     assert len(detections) < len(published)
     assert late <= 1.5 * early + 0.1, "latency grows: frames are queueing"
-    assert rss_end - rss_warm < 40.0, "memory grows while frames are dropped"
+    # A queue would hold every frame dropped since the warm-up sample. The tracker's own
+    # sample memory also grows with each successful frame until it holds 100 frames (reference
+    # 7), so the bound is what queueing would take, not zero; the idle flood above shows the
+    # node's own path does not grow at all.
+    queued_mb = (dropped[-1] - dropped_warm) * frames[0].nbytes / 2**20
+    print(f"RSS growth while tracking {rss_end - rss_warm:.0f} MB; a queue of the dropped "
+          f"frames: {queued_mb:.0f} MB")
+    assert rss_end - rss_warm < queued_mb, "memory grows with the dropped frames"
     assert node.alive()

@@ -173,7 +173,11 @@ def test_reference_values():
     o = TrackerOptions()
     assert (o.img_size, o.padding, o.n_candidates, o.top_k) == (107, 1.2, 256, 5)
     assert (o.cand_trans, o.cand_trans_failure, o.cand_scale) == (0.6, 1.4, 1.05)
-    assert (o.bbreg_alpha, o.bbreg_accept_iou, o.bbreg_accept_area) == (1000.0, 0.6, (1.0, 2.0))
+    assert (o.bbreg_alpha, o.bbreg_accept_iou) == (1000.0, 0.6)
+    r = TrackerOptions.reference()
+    assert r.bbreg_accept_area == (1.0, 2.0) and r.update_iterations == 15
+    assert r.n_neg_init == 5000 and r.init_iterations == 50 and len(r.jitter) == 7
+    assert r.batch_neg_candidates == 1024 and not r.reuse_candidate_crop
     assert (o.batch_pos, o.batch_hard_neg) == (32, 96)
     assert (o.lr_init, o.lr_update, o.lr_fc6_mult) == (1e-4, 3e-4, 10.0)
     assert (o.pos_memory_frames, o.neg_memory_frames, o.long_term_interval) == (100, 20, 10)

@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             "model_description": _describe_model(args.model),
             "overrides": settings.overrides,
             "device": args.device,
+            "code": next((s.config.get("code") for s in specs if s.name == "rtmdnet"), None),
         }
         if any(s.name == "rtmdnet" for s in specs)
         else None,

@@ -190,6 +190,8 @@ class TrackerNode(Node):
         self._last_header = Header()
         self._catch_up: list[CachedFrame] = []
         self._frames_processed = 0
+        self._late_frames = 0  # frames that waited out an init and were older than its frame
+        self._track_start_seq = 0
         self._last_processing_ms = 0.0
         self._log_times: dict[str, float] = {}
         self._pending_options: dict[str, Any] = {}
@@ -488,26 +490,29 @@ class TrackerNode(Node):
                 f"dropping frame {stamp} (frame_id '{frame.header.frame_id}'): {exc}")
             return
         header = frame.header
-        with self._state_lock:
-            generation, state = self._generation, self._state
-            track_id, label, shape = self._track_id, self._track_label, self._track_shape
         box: np.ndarray | None = None
         raw = 0.0
-        if state != TrackerStatus.IDLE:
-            if rgb.shape[:2] != shape:
-                self._log_problem(
-                    "size",
-                    f"frame {stamp} is {rgb.shape[1]}x{rgb.shape[0]} but track {track_id} "
-                    f"started on {shape[1]}x{shape[0]}: frame skipped; call ~/init for the new "
-                    "size or ~/reset")
-                return
-            with self._tracker_lock:
-                with self._state_lock:
-                    if generation != self._generation:
-                        return  # reset or re-init while we waited: this result would be stale
+        # Idle frames wait for the tracker lock too: frames arriving during an init are caught
+        # up from the cache afterwards instead of being answered "idle" first.
+        with self._tracker_lock:
+            with self._state_lock:
+                generation, state = self._generation, self._state
+                track_id, label, shape = self._track_id, self._track_label, self._track_shape
+                if state != TrackerStatus.IDLE and frame.sequence <= self._track_start_seq:
+                    # Taken before the init it then waited for: older than the track's start.
+                    self._late_frames += int(frame.sequence < self._track_start_seq)
+                    return
+            if state != TrackerStatus.IDLE:
+                if rgb.shape[:2] != shape:
+                    self._log_problem(
+                        "size",
+                        f"frame {stamp} is {rgb.shape[1]}x{rgb.shape[0]} but track {track_id} "
+                        f"started on {shape[1]}x{shape[0]}: frame skipped; call ~/init for the "
+                        "new size or ~/reset")
+                    return
                 result = self._tracker.update(rgb)
-            raw = float(result.score)
-            box = np.asarray(result.box_xywh, dtype=np.float64)
+                raw = float(result.score)
+                box = np.asarray(result.box_xywh, dtype=np.float64)
         score = confidence_to_score(raw) if state != TrackerStatus.IDLE else 0.0
         with self._state_lock:
             if generation != self._generation:
@@ -532,7 +537,7 @@ class TrackerNode(Node):
         with self._state_lock:
             status = build_status(header, self._state, self._last_raw_score, self._track_id,
                                   self._last_processing_ms, self._frames_processed,
-                                  self._cache.dropped, self._device)
+                                  self._cache.dropped + self._late_frames, self._device)
         self._status_pub.publish(status)
 
     def _publish_debug_image(self, rgb: np.ndarray, header: Any, state: int,
@@ -603,6 +608,7 @@ class TrackerNode(Node):
                 self._next_track_number += 1
                 self._track_id, self._track_label = track_id, label
                 self._track_shape = (height, width)
+                self._track_start_seq = frame.sequence
                 self._state = TrackerStatus.TRACKING
                 self._last_box = np.array([x, y, w, h], dtype=np.float64)
                 self._last_raw_score = 0.0
@@ -670,8 +676,8 @@ class TrackerNode(Node):
 
     @property
     def frames_dropped(self) -> int:
-        """Frames replaced before the worker took them."""
-        return self._cache.dropped
+        """Frames never tracked: replaced before the worker took them, or outdated by an init."""
+        return self._cache.dropped + self._late_frames
 
     def destroy_node(self) -> None:
         """Stop the worker before the publishers it uses go away."""
