@@ -69,8 +69,9 @@ def run_child(args: argparse.Namespace) -> None:
     from rtmdnet_ros.options import TrackerOptions
     from rtmdnet_ros.tracker import Tracker
 
+    base = TrackerOptions.reference() if args.reference else TrackerOptions()
     opts = TrackerOptions.from_dict(
-        {**parse_overrides(args.set), "backbone": args.child, "device": "cpu"}
+        {**base.to_dict(), **parse_overrides(args.set), "backbone": args.child, "device": "cpu"}
     )
     tracker = Tracker(options=opts, device="cpu", seed=args.seed)
     stage = dict.fromkeys(STAGES, 0.0)
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="TrackerOptions override, e.g. --set update_iterations=10")
+    parser.add_argument("--reference", action="store_true",
+                        help="start from TrackerOptions.reference() instead of the CPU defaults")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -151,6 +154,8 @@ def main() -> None:
             cmd += ["--max-frames", str(args.max_frames)]
         for s in args.set:
             cmd += ["--set", s]
+        if args.reference:
+            cmd.append("--reference")
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
     csrt = run_csrt(args.sequences, args.max_frames)

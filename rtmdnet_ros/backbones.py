@@ -191,11 +191,19 @@ class SameConv2d(nn.Conv2d):
         super().__init__(cin, cout, kernel, stride=stride, padding=0, groups=groups, bias=bias)
         total = kernel - stride
         self.pad_before = total // 2
-        self._pad = (self.pad_before, total - self.pad_before) * 2
+        self.pad_after = total - self.pad_before  # 0 or 1 more than pad_before
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Pad asymmetrically, then convolve."""
-        return super().forward(F.pad(x, self._pad))
+        """Convolve with pad_before zeros before and pad_after after each spatial axis.
+
+        Implemented as symmetric padding pad_after with a kernel that has one leading zero
+        row and column when the two differ: same result, but no padded copy of the input (the
+        copy made these layers up to 2x slower on CPU).
+        """
+        weight = self.weight
+        if self.pad_after != self.pad_before:
+            weight = F.pad(weight, (1, 0, 1, 0))
+        return F.conv2d(x, weight, self.bias, self.stride, self.pad_after, 1, self.groups)
 
 
 def _bn(channels: int, folded: bool) -> nn.Module:

@@ -77,13 +77,35 @@ def save_model(
         "backbone": net.backbone_name,
         "backbone_options": dict(net.backbone_options),
         "state_dict": state,
-        "tracker_options": dict(tracker_options or {}),
-        "recipe": dict(recipe or {}),
+        "tracker_options": _plain(dict(tracker_options or {})),
+        "recipe": _plain(dict(recipe or {})),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
     return path
+
+
+def _plain(value: Any) -> Any:
+    """Reduce options and recipes to types ``torch.load(weights_only=True)`` accepts.
+
+    Paths become strings, numpy scalars/arrays Python numbers/lists, dataclasses dicts; anything
+    else unknown is stored as its ``str``. Without this a recipe holding a Path would save fine
+    and then be refused on loading.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    return str(value)
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> ModelFile:

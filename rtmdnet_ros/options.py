@@ -50,6 +50,7 @@ REFERENCE_VALUES: dict[str, Any] = {
     "update_iterations": 15,
     "reuse_candidate_crop": False,
     "bbreg_accept_area": (1.0, 2.0),
+    "short_term_interval": 1,
 }
 
 
@@ -96,6 +97,8 @@ class TrackerOptions(_DictMixin):
     torch_threads: int = 0  # 0 = leave torch's thread count alone
     backbone: str = "efficientnet_lite0"  # default network when no model file is given (issue 3)
     roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
+    # RoIs pooled per call: bounds the pooling temporaries (peak RSS) without changing results.
+    roi_chunk: int = 512
 
     # --- 3. boxes -> RoIs and the crop ----------------------------------------------------------
     img_size: int = 107  # reference 3: the unpadded target becomes 107 px in the crop
@@ -177,12 +180,12 @@ class TrackerOptions(_DictMixin):
     pos_memory_frames: int = 100  # reference 7: positive memory, last 100 frames
     neg_memory_frames: int = 20  # reference 7: negative memory, last 20 frames
     short_term_frames: int = 20  # reference 7: short-term update uses the last min(20, n) frames
-    update_iterations: int = 8  # reference 7: 15; CPU default 8 (updates cost, docs/tracker.md)
+    update_iterations: int = 5  # reference 7: 15; CPU default 5 (updates cost, docs/tracker.md)
     lr_update: float = 3e-4  # reference 7 (fc6: x lr_fc6_mult = 3e-3)
     long_term_interval: int = 10  # reference 7: long-term update every 10 frames on success
     # Speed knob (not in the reference, which updates on every failed frame): at most one
     # short-term update per this many frames. 1 = reference behaviour.
-    short_term_interval: int = 1
+    short_term_interval: int = 3  # reference: 1 (docs/tracker.md)
     # Speed knob (not in the reference): pool the 50/200 update samples from the candidate
     # crop's feature map instead of a second crop + backbone pass, keeping only samples whose
     # padded box lies at least reuse_min_inside inside that crop. False = reference behaviour.
@@ -209,7 +212,7 @@ class TrackerOptions(_DictMixin):
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if not self.jitter:
             raise ValueError("jitter needs at least one entry (the original crop)")
-        for name in ("n_candidates", "top_k", "batch_pos", "eval_chunk"):
+        for name in ("n_candidates", "top_k", "batch_pos", "eval_chunk", "roi_chunk"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.top_k > self.n_candidates:

@@ -231,10 +231,17 @@ class Tracker:
             return self.net.feature_map(x)
 
     def _pool(self, fmap: torch.Tensor, rois: np.ndarray, batch_idx=None) -> torch.Tensor:
+        """Pool RoIs in chunks: RoI pooling's temporaries grow with N x C x 49 x 4 taps."""
+        chunk = self.options.roi_chunk
         with self._timed("roi"), torch.no_grad():
             idx = np.zeros((len(rois), 1)) if batch_idx is None else batch_idx[:, None]
             r = torch.as_tensor(np.concatenate([idx, rois], axis=1), dtype=torch.float32)
-            return self.net.pool_rois(fmap, r.to(self.device))
+            r = r.to(self.device)
+            if len(r) <= chunk:
+                return self.net.pool_rois(fmap, r)
+            return torch.cat(
+                [self.net.pool_rois(fmap, r[i : i + chunk]) for i in range(0, len(r), chunk)]
+            )
 
     def _sample_features(
         self,
@@ -361,6 +368,7 @@ class Tracker:
         h, w = image.shape[:2]
         target = validate_box(box_xywh, w, h)
         o = self.options
+        self._initialised = False  # a failed init must not leave a half-reset tracker usable
         self._rng = np.random.default_rng(self.seed)
         self._torch_gen = torch.Generator().manual_seed(self.seed)
         self._restore_head()

@@ -69,7 +69,7 @@ class NodeProcess:
     """The tracker node in a subprocess, with its stderr/stdout collected line by line."""
 
     def __init__(self, params: dict[str, Any] | None = None, name: str = "rtmdnet_tracker",
-                 namespace: str = "") -> None:
+                 namespace: str = "", extra_args: list[str] | None = None) -> None:
         cmd = [sys.executable, "-m", "rtmdnet_ros.node.tracker_node", "--ros-args",
                "--params-file", str(PARAMS_FILE)]
         for key, value in (params or {}).items():
@@ -77,6 +77,7 @@ class NodeProcess:
             cmd += ["-p", f"{key}:={text}"]
         if namespace:
             cmd += ["-r", f"__ns:={namespace}"]
+        cmd += extra_args or []
         self.lines: list[str] = []
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE,

@@ -24,11 +24,12 @@ def make_clip(
     size: tuple[int, int] = (320, 240),
     box: tuple[float, float, float, float] = (60.0, 80.0, 48.0, 40.0),
     seed: int = 0,
+    max_scale_change: float = 0.25,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Return (frames as HxWx3 uint8 RGB, ground-truth xywh boxes (n_frames, 4)).
 
-    The patch follows a smooth loop (up to ~3 px/frame) and grows to 1.4x then shrinks back,
-    so the tracker must follow both translation and scale.
+    The patch follows a smooth loop (up to ~7 px/frame) and grows to ``1 + max_scale_change``
+    times its size, then shrinks back, so the tracker must follow translation and scale.
     """
     rng = np.random.default_rng(seed)
     w, h = size
@@ -41,7 +42,7 @@ def make_clip(
     frames, boxes = [], []
     for t in range(n_frames):
         phase = 2 * np.pi * t / n_frames
-        scale = 1.0 + 0.4 * np.sin(phase / 2) ** 2
+        scale = 1.0 + max_scale_change * np.sin(phase / 2) ** 2
         cw, ch = bw * scale, bh * scale
         cx = x0 + bw / 2 + 140 * (1 - np.cos(phase)) / 2
         cy = y0 + bh / 2 + 50 * np.sin(phase)
@@ -49,7 +50,8 @@ def make_clip(
         frame = background.copy()
         pw, ph = round(cw), round(ch)
         xi, yi = round(x), round(y)
-        frame[yi : yi + ph, xi : xi + pw] = cv2.resize(patch, (pw, ph), interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(patch, (pw, ph), interpolation=cv2.INTER_AREA)
+        frame[yi : yi + ph, xi : xi + pw] = resized
         frames.append(frame)
         boxes.append((xi, yi, pw, ph))
     return frames, np.asarray(boxes, dtype=np.float64)

@@ -177,3 +177,15 @@ def test_our_tracker_through_the_adapter_with_overrides_and_seeds(tmp_path, caps
         }
         assert all(isinstance(s, float) for s in run["scores"][1:])  # our tracker gives scores
         assert len(run["boxes"]) == 4
+
+
+def test_report_only_tracks_nothing_and_names_missing_runs(tmp_path, capsys):
+    make_sequence(tmp_path / "data", "square", frames=5)
+    out = tmp_path / "out"
+    base = ("--data", str(tmp_path / "data"), "--out", str(out))
+    assert _main(*base, "--trackers", "kcf") == 0
+    assert _main(*base, "--trackers", "kcf,mosse", "--report-only") == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["overhead"]["computed"] == 0 and "kcf" in data["trackers"]
+    assert "no stored run for square" in data["skipped"]["mosse"]
+    assert not (out / "runs" / "mosse").exists()

@@ -75,6 +75,17 @@ def test_round_trip(tmp_path: Path, backbone: str, kw: dict) -> None:
         assert torch.allclose(net.eval().feature_map(x), rebuilt.eval().feature_map(x))
 
 
+def test_recipe_with_paths_and_numpy_values_loads_back(tmp_path: Path) -> None:
+    recipe = {"data": [tmp_path / "a", "b"], "lr": np.float32(1e-4), "seed": np.int64(3),
+              "jitter": ((0.0, -4.0, 1.0),), "opts": FakeOptions()}
+    path = save_model(tmp_path / "r.pt", _net("efficientnet_lite0", cut="stage3"), recipe=recipe)
+    got = load_model(path).recipe
+    assert got["data"] == [str(tmp_path / "a"), "b"]
+    assert got["lr"] == pytest.approx(1e-4) and got["seed"] == 3
+    assert got["jitter"] == ((0.0, -4.0, 1.0),)
+    assert got["opts"] == {"top_k": 5, "trans": 0.6}
+
+
 def _authors_checkpoint(net: RTMDNet, with_head: bool = True) -> dict:
     own = net.state_dict()
     shared = OrderedDict()

@@ -12,6 +12,7 @@ from rtmdnet_ros.backbones import (
     VGGM,
     EfficientNetLite0,
     ElementwiseLRN,
+    SameConv2d,
     build_backbone,
     load_imagenet_effnet,
 )
@@ -98,6 +99,21 @@ def test_effnet_receptive_field_measured(cut: str, rf: int) -> None:
     assert last - first + 1 == rf
     assert net.first_centre == 7.0
     assert centre == 8 * cell + 7  # TF-style stride-2 padding: cell i centred on pixel 8 i + 7
+
+
+@pytest.mark.parametrize(("kernel", "before", "after"), [(3, 0, 1), (5, 1, 2)])
+@pytest.mark.parametrize("size", [20, 21])
+def test_same_conv_equals_explicit_tf_padding(kernel: int, before: int, after: int,
+                                              size: int) -> None:
+    conv = SameConv2d(4, 4, kernel, 2, groups=4, bias=True)
+    x = torch.randn(1, 4, size, size)
+    want = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (before, after, before, after)), conv.weight, conv.bias,
+        stride=2, groups=4,
+    )
+    got = conv(x)
+    assert got.shape == want.shape == (1, 4, size // 2, size // 2)
+    assert torch.allclose(got, want, atol=1e-6)
 
 
 def test_effnet_map_size_is_floor_input_over_8() -> None:

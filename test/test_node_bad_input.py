@@ -14,7 +14,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from node_harness import GraphClient, NodeProcess, require_ros, stamp_ns
+from node_harness import REPO_ROOT, GraphClient, NodeProcess, require_ros, stamp_ns
 
 from rtmdnet_ros.node.image_conversion import image_msg_to_bgr
 
@@ -279,6 +279,32 @@ def test_init_with_cached_stamp_then_size_change_then_reset(graph):
     assert node.alive()
 
 
+def test_reset_is_answered_during_an_init(graph):
+    """Services never wait behind the tracker: reset returns while init is still training."""
+    import time
+
+    from rtmdnet_ros.node.messages import set_bbox
+
+    node, client = graph
+    client.status_for(client.publish_bgr(scene()))
+    request = client.InitTarget.Request()
+    set_bbox(request.box, (30, 20, 24, 24))
+    init_future = client.init_client.call_async(request)
+    node.wait_for_log(r"parameter|listening", timeout=5)  # (node is up)
+    time.sleep(0.5)  # the first-frame training takes seconds
+    assert not init_future.done(), "init finished too fast to test overlap"
+    started = time.monotonic()
+    response = client.reset()
+    reset_seconds = time.monotonic() - started
+    assert response.success and "cancelled" in response.message, response.message
+    assert reset_seconds < 1.0, f"reset waited {reset_seconds:.1f} s behind the init"
+    client.wait_until(init_future.done, timeout=120, what="the init answer")
+    answer = init_future.result()
+    assert not answer.success and "reset was called during initialisation" in answer.message
+    header = client.publish_bgr(scene())
+    assert client.status_for(header).state == 0  # IDLE: the cancelled track never started
+
+
 def test_parameters_applied_or_refused(graph):
     """Run-time parameter changes: applied, or refused with a reason (never ignored)."""
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -318,13 +344,23 @@ def test_parameters_applied_or_refused(graph):
     assert node.alive()
 
 
-def test_compressed_input_and_corrupt_data():
-    node = NodeProcess({"torch_threads": 1, "image_transport": "compressed"},
-                       namespace="/cam2")
+def test_compressed_input_and_corrupt_data(tmp_path):
+    # image_transport comes from a params file: config/tracker.yaml's key must reach a node
+    # in a namespace (a bare node-name key would not).
+    transport = tmp_path / "transport.yaml"
+    transport.write_text((REPO_ROOT / "config" / "tracker.yaml").read_text().replace(
+        "image_transport: raw", "image_transport: compressed"))
+    node = NodeProcess({"torch_threads": 1}, namespace="/cam2",
+                       extra_args=["--params-file", str(transport)])
     client = GraphClient(tracker="/cam2/rtmdnet_tracker", image_topic="/cam2/image")
     try:
         node.wait_for_log(r"listening on /cam2/image/compressed", timeout=120)
         client.wait_connected(compressed=True)
+        # Nothing arrives on the compressed topic while a raw publisher exists: the node says
+        # what it listens to and what to change (the "nothing received, no hint" complaint).
+        node.wait_for_log(r"no image received on /cam2/image/compressed after \d+ s: 1 "
+                          r"publisher\(s\) on it; 1 publisher\(s\) on /cam2/image: set "
+                          r"image_transport:=raw to read that one", timeout=20)
         ok, jpeg = cv2.imencode(".jpg", scene())
         header = client.publish_compressed(jpeg.tobytes())
         assert client.detection_for(header).header.frame_id == "camera"
@@ -338,6 +374,29 @@ def test_compressed_input_and_corrupt_data():
             stamps = {stamp_ns(m.header.stamp) for _, m in client.detections}
         assert stamp_ns(bad.stamp) not in stamps and stamp_ns(truncated.stamp) not in stamps
         assert node.alive()
+    finally:
+        client.close()
+        node.stop()
+
+
+def test_input_qos_is_overridable_from_a_params_file(tmp_path):
+    """QoSOverridingOptions: a YAML override turns the best-effort input into a reliable one."""
+    override = tmp_path / "qos.yaml"
+    override.write_text("/**/rtmdnet_tracker:\n  ros__parameters:\n    qos_overrides:\n"
+                        "      /cam3/image:\n        subscription:\n"
+                        "          reliability: reliable\n")
+    node = NodeProcess({"torch_threads": 1}, namespace="/cam3",
+                       extra_args=["--params-file", str(override)])
+    client = GraphClient(tracker="/cam3/rtmdnet_tracker", image_topic="/cam3/image")
+    try:
+        node.wait_for_log(r"listening on /cam3/image", timeout=120)
+        client.wait_connected()
+        from rclpy.qos import ReliabilityPolicy
+
+        infos = client.node.get_subscriptions_info_by_topic("/cam3/image")
+        assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.RELIABLE]
+        header = client.publish_bgr(scene())
+        assert client.detection_for(header).detections == []
     finally:
         client.close()
         node.stop()

@@ -164,12 +164,40 @@ def test_stage_hash_follows_input_contents(tmp_path, monkeypatch):
     assert setup_env.file_digest([a], extra="other stage") != setup_env.file_digest([a])
 
 
-def test_vision_msgs_fallback_never_shadows_a_real_one():
+def fake_venv_with_vision_msgs_manifest(tmp_path: Path, description: str):
+    """An Environment whose share/ holds a vision_msgs package.xml with the given description,
+    run by the project's venv Python (where a vision_msgs imports)."""
+    share = tmp_path / "share" / "vision_msgs"
+    share.mkdir(parents=True)
+    (share / "package.xml").write_text(
+        f"<package format='3'><name>vision_msgs</name><description>{description}"
+        "</description></package>\n"
+    )
+    env = setup_env.Environment(tmp_path, None)
+    env.python = VENV / "bin" / "python"
+    return env
+
+
+def test_vision_msgs_fallback_never_shadows_a_real_one(tmp_path):
     require_venv()
     assert (REPO / "tools" / "vision_msgs" / "COLCON_IGNORE").is_file()
-    env = setup_env.Environment(VENV, None)
-    # vision_msgs imports here; without our own build record it counts as a real one: kept.
-    assert setup_env.stage_vision_msgs(env, {}, "digest") == "external"
+    manifest = REPO / "tools" / "vision_msgs" / "package.xml"
+    assert setup_env.FALLBACK_MARKER in manifest.read_text()
+    # An importable vision_msgs whose manifest is not ours (a distro's): used, nothing built,
+    # whatever the state file says.
+    env = fake_venv_with_vision_msgs_manifest(tmp_path, "Messages for interfacing with vision.")
+    assert not setup_env.fallback_installed(env)
+    assert setup_env.stage_vision_msgs(env, {}, "d1") == "external"
+    assert setup_env.stage_vision_msgs(env, {"vision_msgs": "built:d0"}, "d1") == "external"
+    assert not (tmp_path / "build").exists()
+
+
+def test_vision_msgs_fallback_up_to_date_is_not_rebuilt(tmp_path):
+    require_venv()
+    env = fake_venv_with_vision_msgs_manifest(tmp_path, setup_env.FALLBACK_MARKER + " ...")
+    assert setup_env.fallback_installed(env)
+    assert setup_env.stage_vision_msgs(env, {"vision_msgs": "built:d1"}, "d1") == "built:d1"
+    assert not (tmp_path / "build").exists()
 
 
 def test_source_tree_and_generated_interfaces_import_together(tmp_path):
@@ -246,4 +274,6 @@ def test_package_is_installed_like_colcon_would():
         assert os.access(prefix / "lib" / "rtmdnet_ros" / name, os.X_OK)
     for folder in ("launch", "config"):
         for source in (REPO / folder).glob("*"):
-            assert (share / folder / source.name).read_bytes() == source.read_bytes()
+            if source.is_file():
+                assert (share / folder / source.name).read_bytes() == source.read_bytes()
+        assert not (share / folder / "__pycache__").exists()

@@ -47,6 +47,8 @@ REQUIREMENT_FILES = ("ros2-kilted.txt", "project.txt")
 OPTIONAL_REQUIREMENTS = "optional.txt"
 CONSTRAINTS = "constraints.txt"
 VISION_MSGS_SRC = REPO / "tools" / "vision_msgs"
+# Words of the fallback's package.xml description that tell it apart from a real vision_msgs.
+FALLBACK_MARKER = "Stand-in for the upstream vision_msgs"
 # Generated rtmdnet_ros.msg / .srv go here (relative to the venv), not into site-packages, so that
 # the source tree, listed first in the .pth file, always provides the package's own modules.
 INTERFACES_PYTHON_DIR = "lib/rtmdnet_ros_interfaces"
@@ -392,16 +394,28 @@ def cmake_build(env: Environment, source: Path, name: str, extra: list[str]) -> 
     log(f"built and installed {name} in {time.monotonic() - start:.1f} s (log: {log_file})")
 
 
+def fallback_installed(env: Environment) -> bool:
+    """Tell whether the vision_msgs in the venv is our fallback (its package.xml says so)."""
+    manifest = env.venv / "share" / "vision_msgs" / "package.xml"
+    return manifest.is_file() and FALLBACK_MARKER in manifest.read_text(errors="replace")
+
+
 def stage_vision_msgs(env: Environment, state: dict[str, str], digest: str) -> str:
-    """Build the fallback vision_msgs only when none imports; return what the state should say."""
-    ours = state.get("vision_msgs", "").startswith("built:")
+    """Build the fallback vision_msgs only when none imports; return what the state should say.
+
+    A vision_msgs that imports and is not our fallback (a ROS distro's, a user's) is used as it
+    is; our fallback is rebuilt when its definitions or the ROS toolchain changed.
+    """
     where = vision_msgs_importable(env)
-    if where and not ours:
+    if where and not fallback_installed(env):
         log(f"vision_msgs found at {where}: using it (fallback not built)")
         return "external"
     if where and state.get("vision_msgs") == f"built:{digest}":
         return f"built:{digest}"
-    log("vision_msgs not importable: building the fallback from tools/vision_msgs")
+    if where:
+        log("rebuilding the fallback vision_msgs (tools/vision_msgs or the ROS pins changed)")
+    else:
+        log("vision_msgs not importable: building the fallback from tools/vision_msgs")
     cmake_build(env, VISION_MSGS_SRC, "vision_msgs", [])
     if not vision_msgs_importable(env):
         raise SetupError("the fallback vision_msgs was built but does not import")
@@ -494,9 +508,10 @@ def stage_digests(env: Environment) -> dict[str, str]:
     """Hash every stage's inputs; a stage depends on the stages before it."""
     digests = {}
     digests["packages"] = file_digest(requirement_paths(), extra=str(env.python))
-    digests["vision_msgs"] = file_digest(
-        tree_files(VISION_MSGS_SRC), extra=digests["packages"]
-    )
+    # The CMake builds depend on the ROS toolchain only: adding a pure-Python package must not
+    # rebuild them.
+    ros = file_digest([REQUIREMENTS / REQUIREMENT_FILES[0]], extra=str(env.python))
+    digests["vision_msgs"] = file_digest(tree_files(VISION_MSGS_SRC), extra=ros)
     inputs = [
         REPO / "CMakeLists.txt",
         REPO / "package.xml",
@@ -534,11 +549,11 @@ def setup(env: Environment, force: bool) -> bool:
     stage_venv(env)
     if state.get("packages") != digests["packages"]:
         stage_packages(env)
-        state = {"packages": digests["packages"]}
+        state = {**state, "packages": digests["packages"]}
         env.save_state(state)
     vision_state = stage_vision_msgs(env, state, digests["vision_msgs"])
     if state.get("vision_msgs") != vision_state:
-        state = {"packages": state["packages"], "vision_msgs": vision_state}
+        state = {"packages": state["packages"], "vision_msgs": vision_state}  # rebuild the rest
         env.save_state(state)
     if state.get("interfaces") != digests["interfaces"]:
         stage_interfaces(env)

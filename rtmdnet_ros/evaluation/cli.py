@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-frames", type=int, help="only the first N frames of each sequence")
     p.add_argument("--force", action="store_true", help="recompute finished runs")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="track nothing: rebuild the report from the stored runs, whatever their "
+        "configuration (the page names the fingerprints they were made with)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -147,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     argv = sys.argv[1:] if argv is None else argv
-    command = "rtmdnet-eval " + shlex.join(argv)
+    # the command that reproduces the numbers: without the flags that only change the display
+    shown = [a for a in argv if a not in ("--report-only", "--no-progress", "-v", "--verbose")]
+    command = "rtmdnet-eval " + shlex.join(shown)
     try:
         names = parse_trackers(args.trackers)
         if args.seeds < 1:
@@ -190,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                 specs,
                 seeds,
                 out_dir,
-                force=args.force,
+                force=args.force and not args.report_only,
+                report_only=args.report_only,
                 progress=not args.no_progress,
             )
         except DatasetError as exc:
@@ -199,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as exc:
             print(f"rtmdnet-eval: error while tracking: {exc}", file=sys.stderr)
             return 2
+    done = {(r.tracker, r.sequence) for r in results}
+    for spec in specs:
+        missing = [q.name for q in sequences if (spec.name, q.name) not in done]
+        if missing:
+            skipped[spec.name] = (
+                f"no stored run for {', '.join(missing)} (run without --report-only)"
+            )
     meta = {
         "title": args.title or "Tracking evaluation (OTB one-pass)",
         "command": command,
@@ -211,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
             "model_description": _describe_model(args.model),
             "overrides": settings.overrides,
             "device": args.device,
-            "code": next((s.config.get("code") for s in specs if s.name == "rtmdnet"), None),
+            "code": ", ".join(
+                sorted({str(r.config.get("code")) for r in results if r.tracker == "rtmdnet"})
+            )
+            or None,
         }
         if any(s.name == "rtmdnet" for s in specs)
         else None,
@@ -220,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir,
         results,
         sequences,
-        [s.name for s in specs],
+        [s.name for s in specs if s.name not in skipped],
         skipped,
         stats,
         meta,

@@ -9,6 +9,7 @@ averaged per sequence first. FPS pools frames and seconds over all sequences and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -166,7 +167,8 @@ def markdown(
     if meta.get("intro"):
         lines += [meta["intro"], ""]
     lines += [
-        f"Regenerate with: `{meta.get('command', 'rtmdnet-eval')}`",
+        f"Regenerate with: `{meta.get('command', 'rtmdnet-eval')}` (report written "
+        f"{meta.get('date', '?')}; stored runs are reused, `--force` re-measures everything)",
         "",
         f"Sequences ({len(sequences)}, {sum(len(s) for s in sequences)} frames): "
         + ", ".join(f"{s.name} ({len(s)})" for s in sequences)
@@ -246,7 +248,7 @@ def markdown(
         lines.append("")
     if stats is not None and stats.computed:
         lines += [
-            "## Evaluation overhead (this run)",
+            f"## Evaluation overhead ({stats.label})",
             "",
             f"{stats.computed} runs computed ({stats.frames} frames), {stats.reused} reused. "
             f"Trackers' own time {stats.tracker_seconds:.2f} s; whole run "
@@ -270,9 +272,11 @@ def plot(summaries: list[TrackerSummary], out_dir: Path, title: str = "") -> lis
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    palette = plt.get_cmap("tab10").colors
-    names = sorted({s.name for s in summaries})
-    colour = {name: palette[i % len(palette)] for i, name in enumerate(names)}
+    ours_colour = "tab:red"
+    palette = [c for c in plt.get_cmap("tab10").colors if c != plt.get_cmap("tab10")(3)[:3]]
+    peers = sorted(s.name for s in summaries if not s.name.startswith("rtmdnet"))
+    colour = {name: palette[i % len(palette)] for i, name in enumerate(peers)}
+    colour.update({s.name: ours_colour for s in summaries if s.name.startswith("rtmdnet")})
     paths = []
     for kind in ("success", "precision"):
         fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100)
@@ -394,11 +398,18 @@ def write(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries = summarise(results, sequences, trackers)
+    last_run = out_dir / "last_run.json"
+    shown = stats  # the overhead shown on the page
+    if stats is not None and stats.computed:
+        last_run.write_text(json.dumps(dataclasses.asdict(stats)))
+    elif last_run.is_file():  # nothing computed now: show the cost of the run that did
+        shown = RunStats(**json.loads(last_run.read_text()))
+        shown.label = "the last run that computed something in this folder"
     written = {"json": out_dir / "results.json", "markdown": out_dir / "results.md"}
     written["json"].write_text(
         json.dumps(to_json(summaries, results, sequences, skipped, stats, meta))
     )
-    written["markdown"].write_text(markdown(summaries, sequences, skipped, stats, meta) + "\n")
+    written["markdown"].write_text(markdown(summaries, sequences, skipped, shown, meta) + "\n")
     if summaries:
         success, precision = plot(summaries, out_dir)
         written.update(success=success, precision=precision)
@@ -407,7 +418,7 @@ def write(
         report_path.parent.mkdir(parents=True, exist_ok=True)
         prefix = Path(_relative(out_dir, report_path.parent)).as_posix()
         report_path.write_text(
-            markdown(summaries, sequences, skipped, stats, meta, image_prefix=prefix + "/") + "\n"
+            markdown(summaries, sequences, skipped, shown, meta, image_prefix=prefix + "/") + "\n"
         )
         written["report"] = report_path
     return written

@@ -91,6 +91,7 @@ class RunStats:
     decode_wait_seconds: float = 0.0  # time the run waited for frames to be decoded
     decode_seconds: float = 0.0  # decode + colour conversion work (partly in the background)
     per_tracker: dict[str, float] = field(default_factory=dict)  # own seconds by tracker
+    label: str = "this run"
 
     @property
     def overhead(self) -> float:
@@ -195,8 +196,13 @@ def run(
     out_dir: Path,
     force: bool = False,
     progress: bool = True,
+    report_only: bool = False,
 ) -> tuple[list[PairResult], RunStats]:
-    """Run every (tracker, sequence, seed) not already finished; return all results + stats."""
+    """Run every (tracker, sequence, seed) not already finished; return all results + stats.
+
+    ``report_only``: run nothing and take whatever is stored, even from another configuration
+    (to re-render a report after the code moved on); missing pairs are simply absent.
+    """
     wall_start = time.perf_counter()
     stats = RunStats()
     results: list[PairResult] = []
@@ -208,12 +214,13 @@ def run(
                 stored = None
                 if not force:
                     stored = load_result(
-                        result_path(out_dir, spec.name, seq.name, seed), spec.config
+                        result_path(out_dir, spec.name, seq.name, seed),
+                        None if report_only else spec.config,
                     )
                 if stored is not None and len(stored.boxes) == len(seq):
                     results.append(stored)
                     stats.reused += 1
-                else:
+                elif not report_only:
                     pending.append((spec, seed))
         if pending:
             todo.append((seq, pending))

@@ -183,20 +183,32 @@ def run(argv: list[str] | None = None) -> int:
                 return 1
             time.sleep(0.05)
 
-        first = publisher.publish_next()
+        # Frame 0 until the tracker has it (best-effort delivery may lose one), then init on
+        # exactly that frame's stamp; playback continues from frame 1.
+        first = None
+        deadline = time.monotonic() + 30.0
+        while first is None and time.monotonic() < deadline:
+            header = publisher.publish_frame(0)
+            key = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+            until = time.monotonic() + 2.0
+            while time.monotonic() < until:
+                record = recorder.records.get(key)
+                if record is not None and record.answered:
+                    first = header
+                    break
+                time.sleep(0.02)
+        if first is None:
+            print("the tracker never answered the first frame within 30 s", file=sys.stderr)
+            return 1
+        publisher.skip_to(1)
         request = InitTarget.Request()
         set_bbox(request.box, box)
         request.stamp = first.stamp
-        response = None
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline:
-            future = init_client.call_async(request)
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            response = future.result()
-            if response is not None and (response.success or "not" not in response.message):
-                break
-            time.sleep(0.1)  # the first frame may not have reached the node yet
+        future = init_client.call_async(request)
+        deadline = time.monotonic() + 120.0
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        response = future.result() if future.done() else None
         if response is None or not response.success:
             print(f"init failed: {response.message if response else 'no answer'}",
                   file=sys.stderr)

@@ -157,6 +157,11 @@ class FramePublisher(Node):
             return FrameSource.from_video(video, limit)
         raise ValueError("set parameter 'sequence' (a sequence folder) or 'video' (a video file)")
 
+    def skip_to(self, index: int) -> None:
+        """Continue timer publishing from frame ``index``."""
+        with self._lock:
+            self._next = index
+
     def start(self) -> None:
         """Start (or resume) the timer-driven publishing."""
         self._timer.reset()
@@ -179,6 +184,13 @@ class FramePublisher(Node):
                 self._next = 0
             index = self._next
             self._next += 1
+        header = self.publish_frame(index)
+        if index == len(self.source) - 1 and not self.loop:
+            self.done.set()
+        return header
+
+    def publish_frame(self, index: int) -> Any:
+        """Publish frame ``index`` now with a fresh stamp (also used to repeat a frame)."""
         image = self.source.frame(index)
         header = self._make_header()
         if self.compressed:
@@ -196,8 +208,6 @@ class FramePublisher(Node):
             self.headers.append(header)
             self.published += 1
         self._pub.publish(msg)
-        if index == len(self.source) - 1 and not self.loop:
-            self.done.set()
         return header
 
     def _make_header(self) -> Any:

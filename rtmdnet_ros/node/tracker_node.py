@@ -35,7 +35,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -175,7 +175,10 @@ class TrackerNode(Node):
         p = self._params()
 
         self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
-        self.get_logger().info(f"RT-MDNet tracker on {device_sentence}")
+        if "falling back" in device_sentence:
+            self.get_logger().warning(f"RT-MDNet tracker on {device_sentence}")
+        else:
+            self.get_logger().info(f"RT-MDNet tracker on {device_sentence}")
         self._tracker_lock = threading.Lock()  # guards self._tracker
         self._state_lock = threading.Lock()  # guards the small state below
         self._tracker = self._make_tracker(p)
@@ -190,6 +193,7 @@ class TrackerNode(Node):
         self._last_header = Header()
         self._catch_up: list[CachedFrame] = []
         self._frames_processed = 0
+        self._initialising = False
         self._late_frames = 0  # frames that waited out an init and were older than its frame
         self._track_start_seq = 0
         self._last_processing_ms = 0.0
@@ -204,7 +208,8 @@ class TrackerNode(Node):
 
         self._cache = FrameCache(p["frame_cache_length"])
         self._image_group = MutuallyExclusiveCallbackGroup()
-        self._service_group = MutuallyExclusiveCallbackGroup()
+        # Reentrant: ~/reset is answered at once even while ~/init trains on the first frame.
+        self._service_group = ReentrantCallbackGroup()
         self._compressed = p["image_transport"] == "compressed"
         topic = "image/compressed" if self._compressed else "image"
         msg_type = CompressedImage if self._compressed else Image
@@ -442,10 +447,13 @@ class TrackerNode(Node):
         there = self.count_publishers(other)
         hint = (f"no image received on {topic} after "
                 f"{time.monotonic() - self._start_time:.0f} s: {here} publisher(s) on it")
-        if there and not here:
+        if there:
             hint += (f"; {there} publisher(s) on {other}: set image_transport:="
-                     f"{'raw' if self._compressed else 'compressed'} or remap 'image'")
-        elif not here:
+                     f"{'raw' if self._compressed else 'compressed'} to read that one")
+        if here:
+            hint += ("; publishers exist but send nothing that arrives: check that they "
+                     "publish, and their QoS (an incompatible-QoS error is logged if it is that)")
+        elif not there:
             hint += "; check the topic name/remapping (image:=/your/camera/topic) and namespace"
         self.get_logger().warning(hint)
 
@@ -595,15 +603,22 @@ class TrackerNode(Node):
         with self._tracker_lock:
             with self._state_lock:
                 self._generation += 1
+                generation = self._generation
                 self._catch_up = []
                 self._state = TrackerStatus.IDLE
+                self._initialising = True
             try:
                 self._apply_pending_options()
                 self._tracker.init(rgb, (x, y, w, h))
             except ValueError as exc:
                 return self._refuse(response, f"tracker rejected the box: {exc}")
+            finally:
+                with self._state_lock:
+                    self._initialising = False
             later = self._cache.after(frame)
             with self._state_lock:
+                if generation != self._generation:  # ~/reset arrived during the training
+                    return self._refuse(response, "~/reset was called during initialisation")
                 track_id = str(self._next_track_number)
                 self._next_track_number += 1
                 self._track_id, self._track_label = track_id, label
@@ -657,15 +672,18 @@ class TrackerNode(Node):
             self._last_box = None
             self._last_raw_score = 0.0
             header = self._last_header
+            initialising = self._initialising
         response.success = True
-        if was == TrackerStatus.IDLE:
+        if initialising:
+            response.message = "initialisation in progress cancelled; state IDLE"
+            self.get_logger().info("~/reset during ~/init: the new track will not start")
+        elif was == TrackerStatus.IDLE:
             response.message = "already idle: no target was being tracked"
             self.get_logger().info("~/reset while idle: nothing to stop")
         else:
             response.message = f"track {track_id} stopped ({STATE_NAMES[was]} -> IDLE)"
             self.get_logger().info(f"track {track_id}: {STATE_NAMES[was]} -> IDLE (reset)")
-            self._publish_status(header)
-            self._det_pub.publish(build_detections(header, None, 0.0, "", ""))
+            self._publish_status(header)  # the state change; the next frame's array is empty
         return response
 
     # ------------------------------------------------------------------ state for tests/tools
@@ -681,10 +699,12 @@ class TrackerNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the worker before the publishers it uses go away."""
-        self._stop.set()
-        self._cache.close()
-        if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join(timeout=10.0)
+        # The constructor may have failed half-way (e.g. no CUDA): stop only what exists.
+        if hasattr(self, "_stop"):
+            self._stop.set()
+            self._cache.close()
+            if self._worker.is_alive() and self._worker is not threading.current_thread():
+                self._worker.join(timeout=10.0)
         super().destroy_node()
 
 
