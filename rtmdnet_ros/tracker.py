@@ -369,6 +369,10 @@ class Tracker:
         target = validate_box(box_xywh, w, h)
         o = self.options
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
+        # Options may have been replaced since construction (the ROS node does): re-read them.
+        self.bbreg = BBoxRegressor(o.bbreg_alpha, o.bbreg_accept_iou, o.bbreg_accept_area)
+        if getattr(self.net, "roi_mode", o.roi_mode) != o.roi_mode:
+            self.net.roi_mode = o.roi_mode
         self._rng = np.random.default_rng(self.seed)
         self._torch_gen = torch.Generator().manual_seed(self.seed)
         self._restore_head()

@@ -285,12 +285,11 @@ def test_reset_is_answered_during_an_init(graph):
 
     from rtmdnet_ros.node.messages import set_bbox
 
-    node, client = graph
+    _, client = graph
     client.status_for(client.publish_bgr(scene()))
     request = client.InitTarget.Request()
     set_bbox(request.box, (30, 20, 24, 24))
     init_future = client.init_client.call_async(request)
-    node.wait_for_log(r"parameter|listening", timeout=5)  # (node is up)
     time.sleep(0.5)  # the first-frame training takes seconds
     assert not init_future.done(), "init finished too fast to test overlap"
     started = time.monotonic()
@@ -341,6 +340,22 @@ def test_parameters_applied_or_refused(graph):
     if det.detections:
         assert det.detections[0].results[0].hypothesis.class_id == "face"
     client.reset()
+
+    # publish_debug off: no debug image even with a subscriber; everything else continues.
+    off = set_param("publish_debug", ParameterValue(type=ParameterType.PARAMETER_BOOL,
+                                                    bool_value=False))
+    assert off.successful
+    header = client.publish_bgr(scene())
+    client.status_for(header)
+    import time
+
+    time.sleep(0.5)
+    with client.lock:
+        assert not any(stamp_ns(m.header.stamp) == stamp_ns(header.stamp)
+                       for _, m in client.debug_images)
+    set_param("publish_debug", ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True))
+    header = client.publish_bgr(scene())
+    client.debug_for(header)
     assert node.alive()
 
 

@@ -31,11 +31,11 @@ OVERLOAD_SEQUENCE = "Crossing"
 # Frames stay below Fast DDS's 512 kB shared-memory segment: bigger ones go over loopback UDP,
 # where a best-effort flood loses most of them before any node sees them (docs/node.md).
 OVERLOAD_SIZE = (464, 336)
-OVERLOAD_RATE = 40.0
+OVERLOAD_RATE = 60.0
 OVERLOAD_SECONDS = 14.0
 # RSS is compared from here on: by then the tracker's own bounded memories (20 frames of
 # negatives) are full, so growth would come from queued frames.
-WARM_SECONDS = 5.0
+WARM_SECONDS = 6.0
 
 
 def load_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -130,6 +130,14 @@ def test_graph_matches_offline_tracker_and_copies_headers(graph):
           f"{offline_mean:.3f} (same reporting rule), {offline_all.mean():.3f} (every box)")
     assert node_mean >= 0.9 * offline_mean
     assert offline_all.mean() > 0.3, "the core tracker itself failed on this clip"
+    # State follows the documented score map: TRACKING iff sigmoid(raw) > 0.5 (the default
+    # lost_score_threshold), and a LOST frame is answered with an empty array.
+    status_by_stamp = {stamp_ns(m.header.stamp): m for m in statuses}
+    for header in headers[1:]:
+        status = status_by_stamp[stamp_ns(header.stamp)]
+        tracking = 1.0 / (1.0 + np.exp(-status.score)) > 0.5
+        assert status.state == (status.TRACKING if tracking else status.LOST)
+        assert len(last[stamp_ns(header.stamp)].detections) == (1 if tracking else 0)
     final = statuses[-1]
     assert final.frames_dropped == 0 and final.frames_processed >= N_FRAMES
     assert final.processing_ms > 0 and final.device.startswith("cpu")
@@ -155,12 +163,14 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
         time.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))
     print(f"idle flood: RSS {idle_rss[0]:.0f} -> {idle_rss[1]:.0f} MB over 3 s "
           f"({3 * OVERLOAD_RATE:.0f} frames of {frames[0].nbytes / 1024:.0f} kB)")
-    assert idle_rss[1] - idle_rss[0] < 10.0, "idle frames leak memory"
+    leak_mb = 3 * OVERLOAD_RATE * frames[0].nbytes / 2**20  # if every frame stayed in memory
+    assert idle_rss[1] - idle_rss[0] < 0.25 * leak_mb, "idle frames leak memory"
 
     first = client.publish_bgr(frames[0])
     client.status_for(first)
     response = client.init(tuple(gt[0]))
     assert response.success, response.message
+    dropped_before = client.status_for(first).frames_dropped
     client.clear()
 
     published: list[tuple[float, int]] = []  # (publish time, stamp)
@@ -211,8 +221,12 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
           f"{len(detections)}, dropped {dropped[-1]}; latency early {early * 1000:.0f} ms, "
           f"late {late * 1000:.0f} ms; RSS {rss_warm:.0f} -> {rss_end:.0f} MB")
     assert dropped == sorted(dropped) and dropped[-1] > dropped[0]
-    # Frames overwritten inside DDS (history depth 1) never reach the node to be counted.
-    assert dropped[-1] >= 0.5 * (len(published) - len(detections))
+    # Every frame not answered is counted: replaced in the node, or lost inside DDS (history
+    # depth 1), which the node sees as gaps in the publisher's sequence numbers.
+    unanswered = len(published) - len(detections)
+    counted = dropped[-1] - dropped_before
+    print(f"unanswered {unanswered}, counted as dropped {counted}")
+    assert unanswered - 3 <= counted <= unanswered
     assert len(detections) < len(published)
     assert late <= 1.5 * early + 0.1, "latency grows: frames are queueing"
     # A queue would hold every frame dropped since the warm-up sample. The tracker's own

@@ -181,3 +181,18 @@ def test_reference_values():
     assert (o.batch_pos, o.batch_hard_neg) == (32, 96)
     assert (o.lr_init, o.lr_update, o.lr_fc6_mult) == (1e-4, 3e-4, 10.0)
     assert (o.pos_memory_frames, o.neg_memory_frames, o.long_term_interval) == (100, 20, 10)
+
+
+def test_first_frame_augmentation_path(clip):
+    frames, gt = clip
+    opts = OPTS.replace(first_frame_augmentation=True, aug_crops=6, init_iterations=5)
+    t = Tracker(options=opts, device="cpu", seed=2)
+    t.init(frames[0], gt[0])
+    pos, neg, bb, bb_boxes = t._augmentation_features(frames[0], gt[0])
+    dim = t.net.feature_dim
+    assert pos.shape == (6 * opts.aug_pos_per_crop, dim)
+    assert neg.shape == (6 * opts.aug_neg_per_crop, dim)
+    assert bb.shape == (len(bb_boxes), dim) and len(bb_boxes) == 6 * opts.aug_bbreg_per_crop
+    assert torch.all(torch.isfinite(pos)) and float(pos.abs().sum()) > 0
+    res = t.update(frames[1])
+    assert iou(res.box_xywh, gt[1]) > 0.3

@@ -254,7 +254,13 @@ class TrackingRecorder(Node):
 
     def _summary(self) -> Summary:
         records = [r for r in self.records.values() if r.index is not None or r.answered]
-        seen = [r for r in records if r.index is not None]
+        # One record per frame index (a frame re-sent with a new stamp counts once; the
+        # answered copy wins).
+        by_index: dict[int, FrameRecord] = {}
+        for r in records:
+            if r.index is not None and (r.index not in by_index or r.answered):
+                by_index[r.index] = r
+        seen = list(by_index.values())
         answered = [r for r in records if r.answered]
         latencies = np.array([r.latency_ms for r in answered if math.isfinite(r.latency_ms)])
         summary = Summary(

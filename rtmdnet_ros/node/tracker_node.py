@@ -74,6 +74,12 @@ try:  # Iron and later
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
+try:  # Iron and later hand a MessageInfo (publisher gid, sequence number) to 2-argument callbacks
+    from rclpy.subscription import MessageInfo  # noqa: F401
+
+    HAS_MESSAGE_INFO = True
+except ImportError:  # Humble
+    HAS_MESSAGE_INFO = False
 
 NODE_NAME = "rtmdnet_tracker"
 
@@ -195,6 +201,8 @@ class TrackerNode(Node):
         self._frames_processed = 0
         self._initialising = False
         self._late_frames = 0  # frames that waited out an init and were older than its frame
+        self._transport_lost = 0  # frames lost before the callback (publisher sequence gaps)
+        self._last_sequence: dict[bytes, int] = {}
         self._track_start_seq = 0
         self._last_processing_ms = 0.0
         self._log_times: dict[str, float] = {}
@@ -216,7 +224,7 @@ class TrackerNode(Node):
         self._image_sub = self.create_subscription(
             msg_type,
             topic,
-            self._on_image,
+            self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image,
             IMAGE_QOS,
             callback_group=self._image_group,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
@@ -238,12 +246,19 @@ class TrackerNode(Node):
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="rtmdnet_worker", daemon=True)
         self._worker.start()
+        qos = self._image_sub.qos_profile
         self.get_logger().info(
-            f"listening on {self._image_sub.topic_name} ({p['image_transport']}, BEST_EFFORT "
-            f"depth 1); publishing {self._det_pub.topic_name}, {self._status_pub.topic_name}, "
-            f"{self._debug_pub.topic_name}; services {self.resolve_service_name('~/init')}, "
-            f"{self.resolve_service_name('~/reset')}"
+            f"listening on {self._image_sub.topic_name} ({p['image_transport']}, "
+            f"{qos.reliability.name} depth {qos.depth}); publishing {self._det_pub.topic_name}, "
+            f"{self._status_pub.topic_name}, "
+            f"{self._debug_pub.topic_name}; services {self._service_name('~/init')}, "
+            f"{self._service_name('~/reset')}"
         )
+
+    def _service_name(self, name: str) -> str:
+        """Fully qualified service name for logs (resolve_service_name is missing on Humble)."""
+        resolve = getattr(self, "resolve_service_name", None)
+        return resolve(name) if resolve is not None else name
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
@@ -382,7 +397,7 @@ class TrackerNode(Node):
     def _make_tracker(self, p: dict[str, Any]) -> Any:
         import torch
 
-        from rtmdnet_ros.tracker import Tracker
+        from rtmdnet_ros.tracker import DEFAULT_MODEL, Tracker
 
         if p["torch_threads"] > 0:
             torch.set_num_threads(int(p["torch_threads"]))
@@ -390,8 +405,6 @@ class TrackerNode(Node):
         if model is not None and not Path(model).is_file():
             raise NodeSetupError(f"model_path '{model}' does not exist")
         seed = None if p["seed"] < 0 else int(p["seed"])
-        from rtmdnet_ros.tracker import DEFAULT_MODEL
-
         if model is not None:
             what = model
         elif DEFAULT_MODEL.exists():
@@ -426,6 +439,40 @@ class TrackerNode(Node):
         """Store the frame and return: the worker decides what to track."""
         self._cache.put(stamp_to_ns(msg.header.stamp), msg.header, msg, self._compressed)
 
+    def _on_image_with_info(self, msg: Any, info: Any) -> None:
+        """Iron and later: also see the publisher's sequence number (losses before the node)."""
+        self._on_image(msg)
+        self._count_transport_losses(info)
+
+    def _count_transport_losses(self, info: Any) -> None:
+        """Count frames lost before the callback from gaps in each publisher's sequence numbers.
+
+        Best-effort delivery with history depth 1 may discard frames inside DDS (overwritten, or
+        a fragment of a large image lost); they never reach the callback, but the publisher's
+        sequence numbers show them. Needs the message info of Iron and later.
+        """
+        try:
+            seq = info["publication_sequence_number"]
+            gid = bytes(info["publisher_gid"]["data"])
+        except (KeyError, TypeError):
+            return
+        if seq is None:
+            return
+        last = self._last_sequence.get(gid)
+        if len(self._last_sequence) > 64 and last is None:
+            self._last_sequence.clear()  # publishers come and go; keep the table small
+        self._last_sequence[gid] = int(seq)
+        if last is not None and 1 < seq - last < 1_000_000:
+            lost = int(seq - last - 1)
+            self._transport_lost += lost
+            self._log_problem(
+                "transport",
+                f"{self._transport_lost} frame(s) lost before reaching the node so far "
+                f"({lost} just now, from publisher sequence gaps); counted in frames_dropped. "
+                "Best-effort delivery drops frames the node is too busy to take, and large "
+                "images over UDP; a reliable input QoS override avoids the latter",
+                warning=True)
+
     def _on_incompatible_qos(self, event: Any) -> None:
         self.get_logger().error(
             f"a publisher on {self._image_sub.topic_name} has QoS incompatible with this "
@@ -457,12 +504,15 @@ class TrackerNode(Node):
             hint += "; check the topic name/remapping (image:=/your/camera/topic) and namespace"
         self.get_logger().warning(hint)
 
-    def _log_problem(self, key: str, text: str) -> None:
+    def _log_problem(self, key: str, text: str, warning: bool = False) -> None:
         """Log an input problem clearly, but not 30 times a second."""
         now = time.monotonic()
         if now - self._log_times.get(key, -math.inf) >= LOG_REPEAT_S:
             self._log_times[key] = now
-            self.get_logger().error(text)
+            if warning:
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().error(text)
 
     def _convert(self, frame: CachedFrame) -> np.ndarray:
         if frame.compressed:
@@ -484,7 +534,8 @@ class TrackerNode(Node):
             try:
                 self._process(frame)
             except Exception as exc:  # the node must stay up whatever one frame does
-                self.get_logger().error(
+                self._log_problem(
+                    f"failed:{type(exc).__name__}",
                     f"frame {format_stamp(frame.stamp_ns)} failed: {type(exc).__name__}: {exc}")
 
     def _process(self, frame: CachedFrame) -> None:
@@ -545,7 +596,7 @@ class TrackerNode(Node):
         with self._state_lock:
             status = build_status(header, self._state, self._last_raw_score, self._track_id,
                                   self._last_processing_ms, self._frames_processed,
-                                  self._cache.dropped + self._late_frames, self._device)
+                                  self.frames_dropped, self._device)
         self._status_pub.publish(status)
 
     def _publish_debug_image(self, rgb: np.ndarray, header: Any, state: int,
@@ -694,8 +745,12 @@ class TrackerNode(Node):
 
     @property
     def frames_dropped(self) -> int:
-        """Frames never tracked: replaced before the worker took them, or outdated by an init."""
-        return self._cache.dropped + self._late_frames
+        """Count the frames never tracked.
+
+        Replaced before the worker took them, outdated by an init, or lost before the callback
+        (publisher sequence gaps).
+        """
+        return self._cache.dropped + self._late_frames + self._transport_lost
 
     def destroy_node(self) -> None:
         """Stop the worker before the publishers it uses go away."""
