@@ -51,6 +51,39 @@ def timed(fn, repeats: int) -> float:
     return best
 
 
+def other_encodings(bgr: np.ndarray, header, repeats: int) -> dict[str, float]:
+    """Conversion cost of the other input kinds a camera may send, on one 640x480 frame."""
+    import array
+    from types import SimpleNamespace
+
+    from rtmdnet_ros.node.image_conversion import compressed_msg_to_rgb, image_msg_to_rgb
+
+    rgb = bgr[:, :, ::-1]
+    h, w = bgr.shape[:2]
+    mosaic = np.empty((h, w), np.uint8)
+    mosaic[0::2, 0::2], mosaic[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
+    mosaic[1::2, 0::2], mosaic[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
+    inputs = {
+        "rgb8": (rgb, "rgb8"),
+        "mono16": (cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257, "mono16"),
+        "rgba16": (np.dstack([rgb, rgb[:, :, :1]]).astype(np.uint16) * 257, "rgba16"),
+        "bayer_rggb8": (mosaic, "bayer_rggb8"),
+        "yuv422": (cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_UYVY), "yuv422"),
+    }
+    out = {}
+    for name, (pixels, encoding) in inputs.items():
+        data = np.ascontiguousarray(pixels).reshape(h, -1).view(np.uint8)
+        msg = SimpleNamespace(header=header, height=h, width=w, encoding=encoding,
+                              is_bigendian=0, step=data.shape[1],
+                              data=array.array("B", data.tobytes()))
+        out[name] = timed(lambda m=msg: image_msg_to_rgb(m), repeats)
+    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    compressed = SimpleNamespace(format="bgr8; jpeg compressed bgr8",
+                                 data=array.array("B", jpeg.tobytes()))
+    out["jpeg (compressed)"] = timed(lambda: compressed_msg_to_rgb(compressed), repeats)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30)
@@ -132,6 +165,7 @@ def main() -> int:
 
     repeats = max(20, n)
     t_convert = timed(convert, repeats)
+    other = other_encodings(frames[1], header, repeats)
     t_messages = timed(messages, repeats)
     t_debug = timed(debug, repeats)
     listener.destroy_node()
@@ -149,6 +183,8 @@ def main() -> int:
           f"{'met' if without <= 3.0 else 'NOT met'})")
     print(f"node overhead with debug image   : {with_debug:6.2f} ms  (target <= 8 ms: "
           f"{'met' if with_debug <= 8.0 else 'NOT met'})")
+    print("other inputs -> RGB (same frame): " + ", ".join(
+        f"{name} {ms:.2f} ms" for name, ms in other.items()))
     print(f"core Tracker.update              : {mean_update:6.1f} ms mean, "
           f"{np.median(update_ms):.1f} ms median, {np.max(update_ms):.1f} ms max "
           f"-> overhead {100 * without / mean_update:.1f}% / {100 * with_debug / mean_update:.1f}%"

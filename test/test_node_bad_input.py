@@ -10,11 +10,13 @@ first one needs a node that has never seen a frame.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
-from node_harness import REPO_ROOT, GraphClient, NodeProcess, require_ros, stamp_ns
+from node_harness import REPO_ROOT, GraphClient, NodeProcess, require_ros, ros_env, stamp_ns
 
 from rtmdnet_ros.node.image_conversion import image_msg_to_bgr
 
@@ -69,6 +71,12 @@ def test_reset_while_idle_says_so(graph):
     response = client.reset()
     assert response.success
     assert "already idle" in response.message
+    # The same through the shell tool (this runtime has no `ros2 service call`).
+    result = subprocess.run([sys.executable, "-m", "rtmdnet_ros.node.init_client", "--reset"],
+                            cwd=REPO_ROOT, env=ros_env(), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "ok: already idle" in result.stdout
 
 
 def test_idle_frame_gets_empty_detections_and_status(graph):
@@ -223,6 +231,11 @@ def test_stamp_not_in_cache_is_refused(graph):
     response = client.init((30, 20, 24, 24), stamp=old.stamp)
     assert not response.success
     assert "stamp 12.000000123 is not in the frame cache" in response.message
+    result = subprocess.run([sys.executable, "-m", "rtmdnet_ros.node.init_client", "--box",
+                             "30,20,24,24", "--stamp", "12.000000123"], cwd=REPO_ROOT,
+                            env=ros_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "refused: stamp 12.000000123 is not in the frame cache" in result.stdout
 
 
 def test_init_with_cached_stamp_then_size_change_then_reset(graph):

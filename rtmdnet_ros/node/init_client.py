@@ -1,0 +1,87 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Call the tracker's ``~/init`` or ``~/reset`` from a shell, where no ``ros2`` CLI exists.
+
+On a ROS 2 distro ``ros2 service call`` does the same; the pip-installed runtime of this project
+has no ``ros2`` command, so this is how a multi-process graph gets started by hand:
+
+    python -m rtmdnet_ros.node.init_client --box 120,80,60,90          # x,y,w,h, newest frame
+    python -m rtmdnet_ros.node.init_client --box 120,80,60,90 --stamp 1764000000.123456789
+    python -m rtmdnet_ros.node.init_client --reset
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line: the box (top-left x, y, width, height in pixels) or --reset."""
+    parser = argparse.ArgumentParser(prog="python -m rtmdnet_ros.node.init_client",
+                                     description=__doc__.splitlines()[0])
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--box", help="x,y,w,h in pixels (top-left corner)")
+    action.add_argument("--reset", action="store_true", help="stop tracking")
+    parser.add_argument("--stamp", default="0", help="image stamp sec.nanosec (0 = newest)")
+    parser.add_argument("--label", default="", help="class label (default: node parameter)")
+    parser.add_argument("--node", default="/rtmdnet_tracker", help="tracker node name")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Call the service once and print its answer; exit 0 only on success."""
+    args = parse_args(argv)
+    import rclpy
+    from builtin_interfaces.msg import Time
+    from std_srvs.srv import Trigger
+
+    from rtmdnet_ros.node.messages import set_bbox
+    from rtmdnet_ros.srv import InitTarget
+
+    if args.box:
+        try:
+            box = [float(v) for v in args.box.split(",")]
+            sec_text, _, nsec_text = args.stamp.partition(".")
+            stamp = Time(sec=int(sec_text), nanosec=int((nsec_text or "0").ljust(9, "0")[:9]))
+        except ValueError:
+            box, stamp = [], None
+        if len(box) != 4 or stamp is None:
+            print("--box needs x,y,w,h and --stamp sec.nanosec", file=sys.stderr)
+            return 2
+    rclpy.init()
+    node = rclpy.create_node("rtmdnet_init_client")
+    try:
+        if args.reset:
+            client = node.create_client(Trigger, f"{args.node}/reset")
+            request = Trigger.Request()
+        else:
+            client = node.create_client(InitTarget, f"{args.node}/init")
+            request = InitTarget.Request()
+            set_bbox(request.box, box)
+            request.stamp = stamp
+            request.label = args.label
+        if not client.wait_for_service(timeout_sec=min(args.timeout, 15.0)):
+            print(f"service {client.srv_name} not found (is the node running, same "
+                  "ROS_DOMAIN_ID?)", file=sys.stderr)
+            return 1
+        future = client.call_async(request)
+        deadline = time.monotonic() + args.timeout
+        while not future.done() and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        if not future.done():
+            print(f"no answer from {client.srv_name} within {args.timeout:g} s", file=sys.stderr)
+            return 1
+        response = future.result()
+        track = f" (track {response.track_id})" if getattr(response, "track_id", "") else ""
+        print(f"{'ok' if response.success else 'refused'}: {response.message}{track}")
+        return 0 if response.success else 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
