@@ -8,11 +8,15 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 
-.PHONY: setup test lint bench clean
+.PHONY: setup demo test lint bench clean
 
 ## setup: create/refresh .venv (ROS 2 Kilted wheels, torch CPU, interfaces, console scripts)
 setup:
 	@$(PYTHON) tools/setup_env.py
+
+## demo: the ROS graph on a generated clip (ARGS="--sequence DIR" or "--video FILE --box x,y,w,h")
+demo: setup
+	@$(VPY) -m rtmdnet_ros.node.demo $(ARGS)
 
 ## test: lint, then every test under test/ (exit 5 = no tests collected also fails)
 # Test nodes discover peers on this machine only (test/conftest.py also picks a random domain).

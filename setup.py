@@ -31,6 +31,8 @@ setup(
             "tracker_node = rtmdnet_ros.node.tracker_node:main",
             "frame_publisher = rtmdnet_ros.node.frame_publisher:main",
             "tracking_recorder = rtmdnet_ros.node.recorder:main",
+            "init_client = rtmdnet_ros.node.init_client:main",
+            "rtmdnet-demo = rtmdnet_ros.node.demo:main",
         ]
     },
 )
