@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench results clean
 
 ## setup: create/refresh .venv (ROS 2 Kilted wheels, torch CPU, interfaces, console scripts)
 setup:
@@ -35,6 +35,13 @@ lint: setup
 BENCH_ARGS ?= --max-frames 60 --threads 1
 bench: setup
 	@$(VPY) bench/bench_tracker.py $(BENCH_ARGS)
+
+## results: regenerate docs/results.md (our tracker vs every available peer, development split).
+# Finished (tracker, sequence, seed) runs in docs/results/runs are reused; RESULTS_ARGS=--force re-measures.
+RESULTS_ARGS ?=
+results: setup
+	@$(VPY) -m rtmdnet_ros.evaluation --split dev --trackers all --seeds 3 --out docs/results \
+		--report docs/results.md --title "Results: RT-MDNet vs peers, development split" $(RESULTS_ARGS)
 
 ## clean: remove the environment and build/test leftovers (sources are never touched)
 clean:
