@@ -199,6 +199,11 @@ class TrackerOptions(_DictMixin):
     # Reference 8: area(orig)/area(pred) in [1, 2], i.e. predictions may only shrink the box.
     # Default [0.5, 2] (symmetric) lets regression follow a growing target (docs/tracker.md).
     bbreg_accept_area: tuple[float, float] = (0.5, 2.0)
+    # Not in the reference, which centres the next search (and the update samples) on the
+    # unregressed mean of the top-5 candidates. True: use the regressed box when regression was
+    # applied. With the EfficientNet field (147 px) the classifier scores boxes smaller than the
+    # target highest, so the unregressed size shrinks frame after frame (docs/tracker.md).
+    search_from_regressed: bool = False
 
     @classmethod
     def reference(cls, **changes: Any) -> TrackerOptions:

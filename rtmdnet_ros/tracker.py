@@ -468,6 +468,8 @@ class Tracker:
                 reg = self.bbreg.predict(feats[torch.as_tensor(top)], samples[top], img_wh)
                 result = reg.mean(axis=0)
         self._trans = o.cand_trans if success else o.cand_trans_failure
+        if success and o.search_from_regressed:
+            target = np.asarray(result, dtype=np.float64)
         self._target = target
 
         if success:

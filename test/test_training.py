@@ -161,11 +161,13 @@ def _tmp_dir() -> Path:
 
 def test_resume_continues_from_the_saved_step(tmp_path):
     _need_data()
-    # Straight through 4 steps, versus 2 steps + resume to 4: the same weights, bit for bit.
+    # Straight through 4 steps, versus 3 steps + resume to 4: the same weights, bit for bit.
+    # Step 3 ends inside an accumulation window (2 domain-steps per update), so the
+    # checkpoint must also carry the gradient summed so far.
     assert _run_cli(tmp_path / "a", "--steps", "4") == 0
-    assert _run_cli(tmp_path / "b", "--steps", "2", "--checkpoint-every", "1") == 0
+    assert _run_cli(tmp_path / "b", "--steps", "3", "--checkpoint-every", "1") == 0
     ckpt_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
-    assert ckpt_b["step"] == 2
+    assert ckpt_b["step"] == 3 and ckpt_b["grads"]
     assert _run_cli(tmp_path / "b", "--steps", "4", "--resume") == 0
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)

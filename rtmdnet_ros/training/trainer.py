@@ -461,6 +461,13 @@ class Trainer:
             "step": self.step,
             "net": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            # Gradients summed since the last optimizer step: a checkpoint inside an
+            # accumulation window must carry them, or a resumed run would drop those steps.
+            "grads": {
+                n: p.grad.detach().clone()
+                for n, p in self.net.named_parameters()
+                if p.grad is not None
+            },
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "order": list(self._order),
@@ -484,6 +491,9 @@ class Trainer:
             raise ValueError(f"checkpoint {path} was trained on {blob['domains']}, not {names}")
         self.net.load_state_dict(blob["net"])
         self.optimizer.load_state_dict(blob["optimizer"])
+        grads = blob.get("grads", {})
+        for n, p in self.net.named_parameters():
+            p.grad = grads[n].to(p.device).clone() if n in grads else None
         self.rng.bit_generator.state = blob["numpy_rng"]
         torch.set_rng_state(blob["torch_rng"].cpu())
         self._order = list(blob["order"])
