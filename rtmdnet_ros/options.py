@@ -51,6 +51,9 @@ REFERENCE_VALUES: dict[str, Any] = {
     "reuse_candidate_crop": False,
     "bbreg_accept_area": (1.0, 2.0),
     "short_term_interval": 1,
+    "untrained_head_lr_mult": 1.0,
+    "cand_scale": 1.05,
+    "bbreg_area": (1.0, 2.0),
 }
 
 
@@ -110,7 +113,10 @@ class TrackerOptions(_DictMixin):
     # --- 4. sample generators (trans, scale, aspect, n, filter) ---------------------------------
     cand_trans: float = 0.6  # reference 4: candidates, gaussian, valid
     cand_trans_failure: float = 1.4  # reference 4/7: search widened after a failure
-    cand_scale: float = 1.05  # reference 4
+    # Reference 4: 1.05. Default 1.02: the classifier scores boxes smaller than the target
+    # highest, so a wide scale spread lets the top-5 mean shrink the box frame after frame
+    # (docs/tracker.md).
+    cand_scale: float = 1.02
     n_candidates: int = 256  # reference 4/7
 
     init_pos_trans: float = 0.1  # reference 4: init positives, gaussian
@@ -124,7 +130,9 @@ class TrackerOptions(_DictMixin):
     bbreg_scale: float = 1.5  # reference 4
     bbreg_aspect: float = 1.1  # reference 4
     bbreg_iou: float = 0.6  # reference 4/8: IoU >= 0.6
-    bbreg_area: tuple[float, float] = (1.0, 2.0)  # reference 4/8: area(sample)/area(gt) in [1, 2]
+    # Reference 4/8: area(sample)/area(gt) in [1, 2], so the regressor only ever learns to shrink.
+    # Default [0.5, 2]: it also sees smaller boxes and learns to grow them (docs/tracker.md).
+    bbreg_area: tuple[float, float] = (0.5, 2.0)
 
     update_pos_trans: float = 0.1  # reference 4: update positives, gaussian
     update_pos_scale: float = 1.2  # reference 4
@@ -142,6 +150,9 @@ class TrackerOptions(_DictMixin):
     n_bbreg: int = 1000  # reference 5
     init_iterations: int = 30  # reference 5: 50; CPU default 30 (first-frame budget)
     lr_init: float = 1e-4  # reference 5: fc4/fc5
+    # Not in the reference, whose fc4/fc5 are always pretrained: when they are random (no trained
+    # model, the core's fallback) the first-frame rate is lr_init * this. 1 = reference.
+    untrained_head_lr_mult: float = 10.0
     lr_fc6_mult: float = 10.0  # reference 5/7: fc6 learns 10x faster
     momentum: float = 0.9  # reference 5
     weight_decay: float = 5e-4  # reference 5
@@ -199,11 +210,6 @@ class TrackerOptions(_DictMixin):
     # Reference 8: area(orig)/area(pred) in [1, 2], i.e. predictions may only shrink the box.
     # Default [0.5, 2] (symmetric) lets regression follow a growing target (docs/tracker.md).
     bbreg_accept_area: tuple[float, float] = (0.5, 2.0)
-    # Not in the reference, which centres the next search (and the update samples) on the
-    # unregressed mean of the top-5 candidates. True: use the regressed box when regression was
-    # applied. With the EfficientNet field (147 px) the classifier scores boxes smaller than the
-    # target highest, so the unregressed size shrinks frame after frame (docs/tracker.md).
-    search_from_regressed: bool = False
 
     @classmethod
     def reference(cls, **changes: Any) -> TrackerOptions:

@@ -161,9 +161,12 @@ class Tracker:
         from .network import RTMDNet
 
         overrides: dict[str, Any] = {}
+        # Whether fc4/fc5 come trained (a model file or a caller's network) or are drawn at random.
+        self.head_pretrained = True
         if isinstance(model, RTMDNet):
             net = model.to(self.device)
         elif model is None and not DEFAULT_MODEL.exists():
+            self.head_pretrained = False
             backbone = options.backbone if options else TrackerOptions.backbone
             roi_mode = options.roi_mode if options else TrackerOptions.roi_mode
             LOG.info("no trained model: %s ImageNet backbone + seeded random head", backbone)
@@ -411,7 +414,9 @@ class Tracker:
             pos_f = pos_f[self._subsample(len(pos_f), o.n_pos_init)]
             neg_f = neg_f[self._subsample(len(neg_f), o.n_neg_init)]
 
-        self._init_optimizer = self._optimizer(o.lr_init)
+        # Reference 5's rate assumes pretrained fc4/fc5; a random head barely moves at 1e-4.
+        lr_init = o.lr_init * (1.0 if self.head_pretrained else o.untrained_head_lr_mult)
+        self._init_optimizer = self._optimizer(lr_init)
         self._train(self._init_optimizer, pos_f, neg_f, o.init_iterations)
 
         if o.bbox_regression:
@@ -468,8 +473,6 @@ class Tracker:
                 reg = self.bbreg.predict(feats[torch.as_tensor(top)], samples[top], img_wh)
                 result = reg.mean(axis=0)
         self._trans = o.cand_trans if success else o.cand_trans_failure
-        if success and o.search_from_regressed:
-            target = np.asarray(result, dtype=np.float64)
         self._target = target
 
         if success:

@@ -172,10 +172,11 @@ def test_options_round_trip_and_unknown_key():
 def test_reference_values():
     o = TrackerOptions()
     assert (o.img_size, o.padding, o.n_candidates, o.top_k) == (107, 1.2, 256, 5)
-    assert (o.cand_trans, o.cand_trans_failure, o.cand_scale) == (0.6, 1.4, 1.05)
+    assert (o.cand_trans, o.cand_trans_failure) == (0.6, 1.4)
     assert (o.bbreg_alpha, o.bbreg_accept_iou) == (1000.0, 0.6)
     r = TrackerOptions.reference()
     assert r.bbreg_accept_area == (1.0, 2.0) and r.update_iterations == 15
+    assert r.cand_scale == 1.05 and r.bbreg_area == (1.0, 2.0) and r.untrained_head_lr_mult == 1.0
     assert r.n_neg_init == 5000 and r.init_iterations == 50 and len(r.jitter) == 7
     assert r.batch_neg_candidates == 1024 and not r.reuse_candidate_crop
     assert (o.batch_pos, o.batch_hard_neg) == (32, 96)
@@ -196,3 +197,31 @@ def test_first_frame_augmentation_path(clip):
     assert torch.all(torch.isfinite(pos)) and float(pos.abs().sum()) > 0
     res = t.update(frames[1])
     assert iou(res.box_xywh, gt[1]) > 0.3
+
+
+def test_untrained_head_gets_a_larger_first_frame_rate(clip, monkeypatch, tmp_path):
+    """A random fc4/fc5 barely moves at the reference 1e-4; the fallback head uses 10x."""
+    import rtmdnet_ros.tracker as tracker_module
+
+    # Without a packaged model the core falls back to a random head: force that case.
+    monkeypatch.setattr(tracker_module, "DEFAULT_MODEL", tmp_path / "absent.pt")
+    frames, gt = clip
+    opts = OPTS.replace(init_iterations=5)
+
+    def fc4_change(mult: float) -> float:
+        t = Tracker(options=opts.replace(untrained_head_lr_mult=mult), device="cpu", seed=1)
+        assert not t.head_pretrained
+        before = t.net.fc4[0].weight.detach().clone()
+        t.init(frames[0], gt[0])
+        assert t._init_optimizer.param_groups[0]["lr"] == pytest.approx(opts.lr_init * mult)
+        return float((t.net.fc4[0].weight.detach() - before).norm())
+
+    assert fc4_change(10.0) > 5.0 * fc4_change(1.0)
+
+    from rtmdnet_ros.network import RTMDNet
+
+    net = RTMDNet(generator=torch.Generator().manual_seed(0))
+    t = Tracker(options=opts, model=net, device="cpu", seed=1)
+    assert t.head_pretrained
+    t.init(frames[0], gt[0])
+    assert t._init_optimizer.param_groups[0]["lr"] == pytest.approx(opts.lr_init)
