@@ -148,11 +148,6 @@ class TrackerOptions(_DictMixin):
     n_pos_init: int = 500  # reference 5
     n_neg_init: int = 2000  # reference 5: 5000; CPU default 2000 (RoI work, docs/tracker.md)
     n_bbreg: int = 1000  # reference 5
-    # Not in the reference: extra first-frame negatives concentric with the target at
-    # inner_neg_scale of its size (IoU <= init_neg_iou), against the classifier's preference for
-    # boxes smaller than the target (docs/tracker.md). 0 = reference.
-    n_inner_neg_init: int = 0
-    inner_neg_scale: tuple[float, float] = (0.5, 0.7)
     init_iterations: int = 30  # reference 5: 50; CPU default 30 (first-frame budget)
     lr_init: float = 1e-4  # reference 5: fc4/fc5
     # Not in the reference, whose fc4/fc5 are always pretrained: when they are random (no trained

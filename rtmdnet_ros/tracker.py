@@ -27,7 +27,6 @@ from .crop import crop_scene, jitter_scene_boxes, to_tensor
 from .geometry import (
     crop_size,
     fraction_inside,
-    iou,
     pad_boxes,
     samples_to_rois,
     scene_box,
@@ -406,13 +405,8 @@ class Tracker:
                 f"cannot draw training samples around box {target.tolist()} in a {w}x{h} image"
             )
         keep = [o.n_pos_init, o.n_neg_init, o.n_bbreg][: len(sets)]
-        if o.n_inner_neg_init > 0:
-            sets.append(self._inner_negatives(target, img_wh))
-            keep.append(o.n_inner_neg_init)
         feats = self._sample_features(image, sets, target[2:], o.jitter, keep)
         pos_f, neg_f = feats[0][0], feats[1][0]
-        if o.n_inner_neg_init > 0:
-            neg_f = torch.cat([neg_f, feats[-1][0]])
         if o.first_frame_augmentation:
             aug_pos, aug_neg, aug_bb, aug_bb_boxes = self._augmentation_features(image, target)
             pos_f = torch.cat([pos_f, aug_pos])
@@ -534,23 +528,6 @@ class Tracker:
         neg = torch.cat(list(self._neg_memory))
         self._train(self._update_optimizer, pos, neg, self.options.update_iterations)
         self.counters[counter] += 1
-
-    def _inner_negatives(self, target: np.ndarray, img_wh) -> np.ndarray:
-        """Boxes concentric with the target (small jitter), shrunk to inner_neg_scale of it.
-
-        The reference's uniform negatives are rarely concentric, so nothing teaches the
-        classifier that a box well inside the target is not the target.
-        """
-        o = self.options
-        n = o.n_inner_neg_init
-        lo, hi = o.inner_neg_scale
-        centre = target[:2] + target[2:] / 2.0
-        f = self._rng.uniform(lo, hi, size=(n, 1))
-        wh = np.maximum(target[2:][None, :] * f, 1.0)
-        c = centre[None, :] + 0.05 * target[2:].mean() * self._rng.standard_normal((n, 2))
-        boxes = np.concatenate([c - wh / 2.0, wh], axis=1)
-        boxes = boxes[iou(boxes, target) <= o.init_neg_iou]
-        return boxes if len(boxes) else np.zeros((0, 4))
 
     def _subsample(self, n: int, k: int) -> torch.Tensor:
         """Random subset of k indices out of n (all of them, shuffled, if n <= k)."""
