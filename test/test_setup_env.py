@@ -243,6 +243,8 @@ def test_console_scripts_run_the_source_entry_points():
         "tracker_node",
         "frame_publisher",
         "tracking_recorder",
+        "init_client",
+        "rtmdnet-demo",
     }
     for name, target in scripts.items():
         script = VENV / "bin" / name
@@ -270,7 +272,7 @@ def test_package_is_installed_like_colcon_would():
     assert prefix == VENV
     assert (share / "package.xml").read_bytes() == (REPO / "package.xml").read_bytes()
     assert (share / "srv" / "InitTarget.srv").is_file()
-    for name in ("tracker_node", "frame_publisher", "tracking_recorder"):
+    for name in ("tracker_node", "frame_publisher", "tracking_recorder", "init_client"):
         assert os.access(prefix / "lib" / "rtmdnet_ros" / name, os.X_OK)
     for folder in ("launch", "config"):
         for source in (REPO / folder).glob("*"):

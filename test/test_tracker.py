@@ -172,11 +172,12 @@ def test_options_round_trip_and_unknown_key():
 def test_reference_values():
     o = TrackerOptions()
     assert (o.img_size, o.padding, o.n_candidates, o.top_k) == (107, 1.2, 256, 5)
-    assert (o.cand_trans, o.cand_trans_failure) == (0.6, 1.4)
+    assert (o.cand_trans, o.cand_trans_failure, o.cand_scale) == (0.6, 1.4, 1.05)
+    assert o.bbreg_area == (1.0, 2.0)
     assert (o.bbreg_alpha, o.bbreg_accept_iou) == (1000.0, 0.6)
     r = TrackerOptions.reference()
     assert r.bbreg_accept_area == (1.0, 2.0) and r.update_iterations == 15
-    assert r.cand_scale == 1.05 and r.bbreg_area == (1.0, 2.0) and r.untrained_head_lr_mult == 1.0
+    assert r.untrained_head_lr_mult == 1.0 and o.untrained_head_lr_mult == 10.0
     assert r.n_neg_init == 5000 and r.init_iterations == 50 and len(r.jitter) == 7
     assert r.batch_neg_candidates == 1024 and not r.reuse_candidate_crop
     assert (o.batch_pos, o.batch_hard_neg) == (32, 96)
