@@ -41,7 +41,8 @@ bench: setup
 RESULTS_ARGS ?=
 results: setup
 	@$(VPY) -m rtmdnet_ros.evaluation --split dev --trackers all --seeds 3 --out docs/results \
-		--report docs/results.md --title "Results: RT-MDNet vs peers, development split" $(RESULTS_ARGS)
+		--report docs/results.md --append docs/ablations.md \
+		--title "Results: RT-MDNet vs peers, development split" $(RESULTS_ARGS)
 
 ## clean: remove the environment and build/test leftovers (sources are never touched)
 clean:

@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (runs/, results.json/.md, PNGs)")
     p.add_argument("--report", help="also write the Markdown page here (plot links relative)")
     p.add_argument("--title", help="title of the Markdown page")
+    p.add_argument(
+        "--append",
+        help="Markdown file appended to the page (e.g. ablations measured in their own runs)",
+    )
     p.add_argument("--model", help="our tracker's model file (default: packaged model)")
     p.add_argument(
         "--set",
@@ -169,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.model and not Path(args.model).is_file():
             raise ValueError(f"model file not found: {args.model}")
+        if args.append and not Path(args.append).is_file():
+            raise ValueError(f"--append file not found: {args.append}")
         seq_names = [s.strip() for s in args.sequences.split(",")] if args.sequences else None
         sequences = _truncate(select_sequences(args.data, seq_names, args.split), args.max_frames)
     except (DatasetError, ValueError) as exc:
@@ -221,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": args.split if not args.sequences else None,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "notes": CONVENTIONS,
+        "appendix": Path(args.append).read_text() if args.append else "",
         "environment": report.environment(args.threads),
         "rtmdnet": {
             "model": args.model,

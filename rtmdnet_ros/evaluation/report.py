@@ -258,6 +258,8 @@ def markdown(
             f"construction {stats.create_seconds:.2f} s).",
             "",
         ]
+    if meta.get("appendix"):
+        lines += [meta["appendix"].rstrip(), ""]
     return "\n".join(lines)
 
 
