@@ -71,10 +71,13 @@ def run_child(args: argparse.Namespace) -> None:
     from rtmdnet_ros.options import TrackerOptions
     from rtmdnet_ros.tracker import Tracker
 
-    base = TrackerOptions.reference() if args.reference else TrackerOptions()
-    opts = TrackerOptions.from_dict(
-        {**base.to_dict(), **parse_overrides(args.set), "backbone": args.child, "device": "cpu"}
-    )
+    overrides = parse_overrides(args.set)
+    opts = None  # the packaged model with the options stored in it
+    if args.reference or overrides or args.child != TrackerOptions.backbone:
+        base = TrackerOptions.reference() if args.reference else TrackerOptions()
+        opts = TrackerOptions.from_dict(
+            {**base.to_dict(), **overrides, "backbone": args.child, "device": "cpu"}
+        )
     tracker = Tracker(options=opts, device="cpu", seed=args.seed)
     stage = dict.fromkeys(STAGES, 0.0)
     frames_done, track_s, init_times, ious = 0, 0.0, [], []

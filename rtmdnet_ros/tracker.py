@@ -163,22 +163,28 @@ class Tracker:
         overrides: dict[str, Any] = {}
         # Whether fc4/fc5 come trained (a model file or a caller's network) or are drawn at random.
         self.head_pretrained = True
+        if model is None and DEFAULT_MODEL.exists():
+            from . import model_file as mf
+
+            packaged = mf.load_model(DEFAULT_MODEL, self.device)
+            # A caller who asks for another backbone than the packaged model's gets that backbone
+            # untrained rather than silently the packaged one.
+            if options is None or options.backbone == packaged.backbone:
+                LOG.info("using the packaged model %s", DEFAULT_MODEL)
+                model = packaged
         if isinstance(model, RTMDNet):
             net = model.to(self.device)
-        elif model is None and not DEFAULT_MODEL.exists():
+        elif model is None:
             self.head_pretrained = False
             backbone = options.backbone if options else TrackerOptions.backbone
             roi_mode = options.roi_mode if options else TrackerOptions.roi_mode
-            LOG.info("no trained model: %s ImageNet backbone + seeded random head", backbone)
+            LOG.info("no trained model for %s: its backbone + a seeded random head", backbone)
             gen = torch.Generator().manual_seed(self.seed)
             net = RTMDNet(backbone=backbone, num_domains=1, roi_mode=roi_mode, generator=gen)
             net = net.to(self.device)
         else:
             from . import model_file as mf
 
-            if model is None:
-                LOG.info("using the packaged model %s", DEFAULT_MODEL)
-                model = DEFAULT_MODEL
             if isinstance(model, (str, Path)):
                 model = mf.load_model(model, self.device)
             elif not isinstance(model, mf.ModelFile):

@@ -226,3 +226,18 @@ def test_untrained_head_gets_a_larger_first_frame_rate(clip, monkeypatch, tmp_pa
     assert t.head_pretrained
     t.init(frames[0], gt[0])
     assert t._init_optimizer.param_groups[0]["lr"] == pytest.approx(opts.lr_init)
+
+
+def test_asking_for_another_backbone_than_the_packaged_model_builds_it():
+    """options.backbone is never silently replaced by the packaged model's backbone."""
+    import rtmdnet_ros.tracker as tracker_module
+    from rtmdnet_ros.model_file import load_model
+
+    if not tracker_module.DEFAULT_MODEL.exists():
+        pytest.skip("no packaged model in this checkout")
+    packaged = load_model(tracker_module.DEFAULT_MODEL, "cpu").backbone
+    other = "vggm" if packaged != "vggm" else "efficientnet_lite0"
+    t = Tracker(options=OPTS.replace(backbone=other), device="cpu", seed=0)
+    assert t.net.backbone_name == other and not t.head_pretrained
+    t = Tracker(options=OPTS.replace(backbone=packaged), device="cpu", seed=0)
+    assert t.net.backbone_name == packaged and t.head_pretrained
