@@ -38,6 +38,10 @@ from .sampling import SampleGenerator, gen_samples
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
+# ``Tracker(model=UNTRAINED)``: no offline-trained head even when a packaged model exists (the
+# options' backbone, ImageNet weights where it has them, and fc4-fc6 drawn from the seed): the
+# "no pretraining" row of the ablations.
+UNTRAINED = "untrained"
 TIMING_STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update", "init")
 
 
@@ -163,7 +167,9 @@ class Tracker:
         overrides: dict[str, Any] = {}
         # Whether fc4/fc5 come trained (a model file or a caller's network) or are drawn at random.
         self.head_pretrained = True
-        if model is None and DEFAULT_MODEL.exists():
+        if isinstance(model, str) and model == UNTRAINED:
+            model = None
+        elif model is None and DEFAULT_MODEL.exists():
             from . import model_file as mf
 
             packaged = mf.load_model(DEFAULT_MODEL, self.device)
@@ -188,7 +194,10 @@ class Tracker:
             if isinstance(model, (str, Path)):
                 model = mf.load_model(model, self.device)
             elif not isinstance(model, mf.ModelFile):
-                raise ValueError(f"model must be a path, a ModelFile or None, got {type(model)!r}")
+                raise ValueError(
+                    f"model must be a path, a ModelFile, an RTMDNet, None or {UNTRAINED!r}, "
+                    f"got {type(model)!r}"
+                )
             net = mf.build_network(
                 model, self.device, generator=torch.Generator().manual_seed(self.seed)
             )

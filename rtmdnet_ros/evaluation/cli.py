@@ -22,6 +22,7 @@ import cv2
 
 from rtmdnet_ros.evaluation import peers, report, runner
 from rtmdnet_ros.evaluation.datasets import SPLITS, DatasetError, Sequence, select_sequences
+from rtmdnet_ros.evaluation.peers import UNTRAINED
 
 LOG = logging.getLogger("rtmdnet_ros.evaluation")
 
@@ -98,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--append",
         help="Markdown file appended to the page (e.g. ablations measured in their own runs)",
     )
-    p.add_argument("--model", help="our tracker's model file (default: packaged model)")
+    p.add_argument(
+        "--model",
+        help=f"our tracker's model file (default: packaged model; {UNTRAINED!r}: no offline "
+        "pretraining, the online-trained head only)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             nanotrack_dir=args.nanotrack_dir,
             threads=args.threads,
         )
-        if args.model and not Path(args.model).is_file():
+        if args.model and args.model != UNTRAINED and not Path(args.model).is_file():
             raise ValueError(f"model file not found: {args.model}")
         if args.append and not Path(args.append).is_file():
             raise ValueError(f"--append file not found: {args.append}")
@@ -258,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _describe_model(path: str | None) -> str:
     """Name the model our tracker used, so a table never hides an untrained network."""
+    if path == UNTRAINED:
+        return "untrained: ImageNet backbone + fc4-fc6 drawn from the seed, trained online only"
     if path:
         return f"`{path}`"
     try:

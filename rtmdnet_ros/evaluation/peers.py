@@ -140,6 +140,10 @@ class DlibTracker:
         return box, float(psr), True
 
 
+# rtmdnet_ros.tracker.UNTRAINED, spelt out so that runs of the peers alone need no torch import.
+UNTRAINED = "untrained"
+
+
 def build_options(overrides: dict[str, Any], base: dict[str, Any] | None = None) -> Any:
     """TrackerOptions = ``base`` (the model file's own options) with ``overrides`` on top.
 
@@ -162,6 +166,8 @@ def _model_and_options(settings: Settings) -> tuple[Any, Any]:
     from rtmdnet_ros import tracker as core
 
     path = settings.model
+    if path == UNTRAINED:
+        return path, build_options(settings.overrides)
     if path is None and getattr(core, "DEFAULT_MODEL", None) and Path(core.DEFAULT_MODEL).exists():
         path = core.DEFAULT_MODEL
     if path is None:  # untrained default: nothing to inherit
