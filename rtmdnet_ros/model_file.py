@@ -275,7 +275,8 @@ def _load_vggm_mat(path: Path) -> ModelFile:
     )
 
 
-def _reference_network(model: ModelFile) -> RTMDNet:
+def _network_for(model: ModelFile, generator: torch.Generator | None, **kwargs: Any) -> RTMDNet:
+    """Build an untrained network with the architecture the model file records."""
     opts = model.backbone_options
     return RTMDNet(
         model.backbone,
@@ -284,15 +285,16 @@ def _reference_network(model: ModelFile) -> RTMDNet:
         dense=bool(opts.get("dense", True)),
         cut=opts.get("cut", DEFAULT_EFFNET_CUT),
         pretrained_backbone=False,
-        generator=torch.Generator().manual_seed(0),
-        channels_last=False,
+        generator=generator,
+        **kwargs,
     )
 
 
 def _check_against_network(model: ModelFile) -> None:
     """Every stored tensor must exist in the network with the same shape; backbone complete."""
     try:
-        ref = _reference_network(model).state_dict()
+        gen = torch.Generator().manual_seed(0)
+        ref = _network_for(model, gen, channels_last=False).state_dict()
     except ValueError as exc:
         raise ValueError(f"{model.source}: bad backbone_options: {exc}") from exc
     unexpected = [k for k in model.state_dict if k not in ref]
@@ -320,16 +322,7 @@ def build_network(
     Imported files (authors' checkpoint without fc4/fc5, VGG-M .mat) leave the missing head
     layers at their seeded initialisation; a missing backbone weight is an error.
     """
-    opts = model.backbone_options
-    net = RTMDNet(
-        model.backbone,
-        num_domains=1,
-        roi_mode=opts.get("roi_mode", "adaptive"),
-        dense=bool(opts.get("dense", True)),
-        cut=opts.get("cut", DEFAULT_EFFNET_CUT),
-        pretrained_backbone=False,
-        generator=generator,
-    )
+    net = _network_for(model, generator)
     result = net.load_state_dict(model.state_dict, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"{model.source}: unexpected keys {result.unexpected_keys[:5]}")

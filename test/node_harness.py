@@ -19,7 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +343,21 @@ class GraphClient:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def running_graph(params: dict[str, Any], debug: bool = False) -> Iterator[tuple[Any, Any]]:
+    """A tracker node process and a client connected to it; the node must exit cleanly."""
+    node = NodeProcess(params)
+    client = GraphClient()
+    try:
+        node.wait_for_log(r"listening on /image", timeout=120)
+        client.wait_connected()
+        if debug:
+            client.subscribe_debug()
+        yield node, client
+    finally:
+        client.close()
+        code = node.stop()
+        print(node.log()[-3000:])
+        assert code in (0, -2), f"node exit code {code}"

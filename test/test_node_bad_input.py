@@ -16,7 +16,15 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from node_harness import REPO_ROOT, GraphClient, NodeProcess, require_ros, ros_env, stamp_ns
+from node_harness import (
+    REPO_ROOT,
+    GraphClient,
+    NodeProcess,
+    require_ros,
+    ros_env,
+    running_graph,
+    stamp_ns,
+)
 
 from rtmdnet_ros.node.image_conversion import image_msg_to_bgr
 
@@ -36,18 +44,8 @@ def scene(seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def graph():
-    node = NodeProcess({"torch_threads": 1, "frame_cache_length": 10})
-    client = GraphClient()
-    try:
-        node.wait_for_log(r"listening on /image", timeout=120)
-        client.wait_connected()
-        client.subscribe_debug()
-        yield node, client
-    finally:
-        client.close()
-        code = node.stop()
-        print(node.log()[-3000:])
-        assert code in (0, -2), f"node exit code {code}"
+    with running_graph({"torch_threads": 1, "frame_cache_length": 10}, debug=True) as pair:
+        yield pair
 
 
 def still_answers(client: GraphClient) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from data_paths import sequence_dir
-from node_harness import GraphClient, NodeProcess, require_ros, stamp_ns
+from node_harness import require_ros, running_graph, stamp_ns
 
 from rtmdnet_ros.evaluation.datasets import load_sequence
 from rtmdnet_ros.geometry import iou
@@ -46,17 +46,8 @@ def load_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
 
 @pytest.fixture(scope="module")
 def graph():
-    node = NodeProcess({"torch_threads": 1, "seed": SEED})
-    client = GraphClient()
-    try:
-        node.wait_for_log(r"listening on /image", timeout=120)
-        client.wait_connected()
-        yield node, client
-    finally:
-        client.close()
-        code = node.stop()
-        print(node.log()[-3000:])
-        assert code in (0, -2), f"node exit code {code}"
+    with running_graph({"torch_threads": 1, "seed": SEED}) as pair:
+        yield pair
 
 
 def offline_ious(frames: list[np.ndarray], gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
