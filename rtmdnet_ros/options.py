@@ -98,6 +98,10 @@ class TrackerOptions(_DictMixin):
     torch_threads: int = 0  # 0 = leave torch's thread count alone
     backbone: str = "efficientnet_lite0"  # default network when no model file is given (issue 3)
     roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
+    # Architecture of a network built without a model file (``model="untrained"``, or a backbone
+    # other than the packaged model's); a loaded model file always brings its own.
+    backbone_cut: str = "stage4"  # EfficientNet-Lite0 stage the map is taken after (backbones.md)
+    dense_map: bool = True  # reference 1: stride-8 map; False = stride 16 (paper's ablation)
     # RoIs pooled per call: bounds the pooling temporaries (peak RSS) without changing results.
     roi_chunk: int = 512
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .backbones import DEFAULT_EFFNET_CUT
 from .bbox_regression import BBoxRegressor
 from .crop import crop_scene, jitter_scene_boxes, to_tensor
 from .geometry import (
@@ -173,20 +174,20 @@ class Tracker:
             from . import model_file as mf
 
             packaged = mf.load_model(DEFAULT_MODEL, self.device)
-            # A caller who asks for another backbone than the packaged model's gets that backbone
+            # A caller who asks for another architecture than the packaged model's gets that one
             # untrained rather than silently the packaged one.
-            if options is None or options.backbone == packaged.backbone:
+            if options is None or _architecture(options) == _architecture(packaged):
                 LOG.info("using the packaged model %s", DEFAULT_MODEL)
                 model = packaged
         if isinstance(model, RTMDNet):
             net = model.to(self.device)
         elif model is None:
             self.head_pretrained = False
-            backbone = options.backbone if options else TrackerOptions.backbone
-            roi_mode = options.roi_mode if options else TrackerOptions.roi_mode
-            LOG.info("no trained model for %s: its backbone + a seeded random head", backbone)
+            o = options if options is not None else TrackerOptions()
+            LOG.info("no trained model for %s: its backbone + a seeded random head", o.backbone)
             gen = torch.Generator().manual_seed(self.seed)
-            net = RTMDNet(backbone=backbone, num_domains=1, roi_mode=roi_mode, generator=gen)
+            net = RTMDNet(backbone=o.backbone, num_domains=1, roi_mode=o.roi_mode,
+                          dense=o.dense_map, cut=o.backbone_cut, generator=gen)
             net = net.to(self.device)
         else:
             from . import model_file as mf
@@ -626,3 +627,17 @@ class Tracker:
 def _is_branch(name: str) -> bool:
     """Whether a head parameter belongs to the per-domain branch (fc6)."""
     return "fc6" in name or "branch" in name
+
+
+def _architecture(source: Any) -> tuple[str, str | None, bool]:
+    """(backbone, EfficientNet cut, dense) of options or a model file: what the weights fit.
+
+    RoI pooling is left out on purpose: a trained head runs with any of the three poolings.
+    """
+    if isinstance(source, TrackerOptions):
+        backbone, cut, dense = source.backbone, source.backbone_cut, source.dense_map
+    else:
+        opts = source.backbone_options
+        backbone = source.backbone
+        cut, dense = opts.get("cut", DEFAULT_EFFNET_CUT), bool(opts.get("dense", True))
+    return backbone, (cut if backbone == "efficientnet_lite0" else None), dense

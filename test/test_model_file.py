@@ -49,7 +49,8 @@ class FakeOptions:
 @pytest.mark.parametrize(
     ("backbone", "kw"),
     [("vggm", {}), ("vggm", {"dense": False, "roi_mode": "pool"}),
-     ("efficientnet_lite0", {"cut": "stage3"})],
+     ("efficientnet_lite0", {"cut": "stage3"}), ("efficientnet_lite0", {"cut": "stage3+4"}),
+     ("efficientnet_lite0", {"dense": False})],
 )
 def test_round_trip(tmp_path: Path, backbone: str, kw: dict) -> None:
     net = _net(backbone, num_domains=3, **kw)

@@ -153,8 +153,42 @@ def test_unknown_backbone_and_cut_are_refused() -> None:
         build_backbone("resnet")
     with pytest.raises(ValueError, match="cut"):
         EfficientNetLite0("stage9")
-    with pytest.raises(ValueError, match="dense"):
-        build_backbone("efficientnet_lite0", dense=False)
+
+
+def _real_crop(size: int):
+    """A size x size RGB crop of matplotlib's bundled photograph (real image statistics)."""
+    import cv2
+    from matplotlib import cbook
+
+    bgr = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    assert bgr is not None
+    return cv2.resize(bgr, (size, size))[:, :, ::-1].copy()
+
+
+@pytest.mark.parametrize("cut", ["stage4", "stage5"])
+def test_effnet_plain_map_is_the_dense_one_subsampled(cut: str) -> None:
+    """dense=False (paper's ablation) keeps stride 16 with the same ImageNet weights.
+
+    Atrous conversion is exact: cell i of the stride-16 map sees the input centred on 16 i + 15,
+    cell 2 i + 1 of the dense map, and computes the same numbers there (away from the borders,
+    where the two paddings differ); the even dense cells are the ones the plain map skips.
+    """
+    dense = build_backbone("efficientnet_lite0", cut=cut)
+    plain = build_backbone("efficientnet_lite0", cut=cut, dense=False)
+    assert (dense.stride, plain.stride) == (8, 16)
+    assert plain.receptive_field == dense.receptive_field
+    assert plain.first_centre == 15.0 and plain.rf_offset > dense.rf_offset
+    img = torch.as_tensor(_real_crop(257), dtype=torch.float32).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        fd = dense(dense.normalize(img))
+        fp = plain(plain.normalize(img))
+    assert fp.shape[-1] == img.shape[-1] // 16
+    inner = slice(3, fp.shape[-1] - 3)
+    odd = fd[..., 1::2, 1::2][..., inner, inner]
+    assert fp.abs().mean() > 0.1
+    assert torch.allclose(fp[..., inner, inner], odd, atol=1e-4, rtol=1e-4)
+    even = fd[..., 0::2, 0::2][..., inner, inner]
+    assert not torch.allclose(fp[..., inner, inner], even, atol=1e-2)
 
 
 def _net(seed: int, **kw) -> RTMDNet:

@@ -241,3 +241,19 @@ def test_asking_for_another_backbone_than_the_packaged_model_builds_it():
     assert t.net.backbone_name == other and not t.head_pretrained
     t = Tracker(options=OPTS.replace(backbone=packaged), device="cpu", seed=0)
     assert t.net.backbone_name == packaged and t.head_pretrained
+    if packaged == "efficientnet_lite0":  # the cut and the map stride are architecture too
+        t = Tracker(options=OPTS.replace(backbone_cut="stage3"), device="cpu", seed=0)
+        assert (t.net.cut, t.net.out_channels, t.head_pretrained) == ("stage3", 40, False)
+        t = Tracker(options=OPTS.replace(dense_map=False), device="cpu", seed=0)
+        assert (t.net.stride, t.head_pretrained) == (16, False)
+
+
+def test_stride16_map_tracks_the_synthetic_clip(clip):
+    """The paper's non-dense ablation arm is a working tracker, not just a buildable network."""
+    frames, gt = clip
+    t = Tracker(options=OPTS.replace(dense_map=False), model="untrained", device="cpu", seed=0)
+    assert t.net.stride == 16
+    t.init(frames[0], gt[0])
+    pairs = zip(frames[1:], gt[1:], strict=True)
+    ious = np.array([iou(t.update(frame).box_xywh, box) for frame, box in pairs])
+    assert np.mean(ious >= 0.5) >= 0.8, f"IoU >= 0.5 on only {np.mean(ious >= 0.5):.0%}"

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..backbones import EFFNET_CUTS
 from ..options import TrainOptions
 from .data import TRAIN_SEQUENCES, load_domains
 from .trainer import CHECKPOINT_NAME, RunOptions, Trainer
@@ -94,7 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pretrained", action="store_true",
                    help="random backbone instead of ImageNet EfficientNet-Lite0")
     p.add_argument("--sparse", action="store_true",
-                   help="VGG-M proper (stride 16) instead of the dense stride-8 map")
+                   help="stride-16 map (VGG-M proper / EfficientNet undilated) instead of the "
+                        "dense stride-8 map")
+    p.add_argument("--cut", choices=tuple(EFFNET_CUTS), default=RunOptions.cut,
+                   help="EfficientNet-Lite0 stage(s) the feature map is taken from")
     p.add_argument("--roi-mode", choices=("adaptive", "align", "pool"), default=None)
     p.add_argument("--steps", type=int, default=RunOptions.steps,
                    help="domain-steps (each: one domain, 8 frames)")
@@ -144,6 +148,7 @@ def make_options(args: argparse.Namespace, num_domains: int) -> tuple[TrainOptio
         backbone_mode=mode,
         pretrained_backbone=not args.no_pretrained and args.backbone == "efficientnet_lite0",
         dense=not args.sparse,
+        cut=args.cut,
         cache_scales=tuple(int(v) for v in args.cache_scales.split(",") if v.strip()),
         cache_frame_stride=args.cache_stride,
         cache_dir=str(args.cache_dir) if args.cache_dir else "",
@@ -168,6 +173,7 @@ def build_network(opts: TrainOptions, run: RunOptions, num_domains: int):
         num_domains=num_domains,
         roi_mode=opts.roi_mode,
         dense=run.dense,
+        cut=run.cut,
         pretrained_backbone=run.pretrained_backbone,
         generator=generator,
     )

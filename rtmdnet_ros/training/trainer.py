@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..backbones import DEFAULT_EFFNET_CUT
 from ..crop import crop_scene, to_tensor
 from ..geometry import samples_to_rois, xywh_to_x1y1x2y2
 from ..options import TrainOptions
@@ -55,6 +56,7 @@ class RunOptions:
     backbone_mode: str = "frozen"
     pretrained_backbone: bool = True  # ImageNet weights for EfficientNet-Lite0 (none for VGG-M)
     dense: bool = True  # dense (dilated, stride-8) feature map, the paper's "dense map"
+    cut: str = DEFAULT_EFFNET_CUT  # EfficientNet-Lite0 stage(s) the map is taken from
     # Cached jitter scales, as exponents of scale_jitter_base; drawn with the probabilities that
     # round(clip(3N, -2, 2)) gives, so the cache reproduces the reference jitter distribution.
     cache_scales: tuple[int, ...] = (-2, -1, 0, 1, 2)
@@ -250,6 +252,7 @@ class FeatureSource:
             "backbone": self.opts.backbone,
             "pretrained": self.run.pretrained_backbone,
             "dense": self.run.dense,
+            **({"cut": self.run.cut} if self.opts.backbone == "efficientnet_lite0" else {}),
             "domains": [(d.name, len(d)) for d in self.domains],
             "scales": list(self.run.cache_scales),
             "stride": self.run.cache_frame_stride,
