@@ -70,6 +70,25 @@ def test_evaluation_sequences_are_refused():
             load_domains(["Diving", name])
 
 
+def test_mirrored_domain_box_covers_the_same_pixels():
+    """A mirrored domain's box must frame the mirrored target exactly (no invented labels)."""
+    _need_data()
+    (plain,) = load_domains(["wakeboard7"])
+    plain_img, box = plain.image(10), plain.boxes[10]
+    mirrored = plain.mirror()
+    assert mirrored.name == "wakeboard7~mirror" and len(mirrored) == len(plain)
+    img, mbox = mirrored.image(10), mirrored.boxes[10]
+    assert np.array_equal(img, plain_img[:, ::-1])
+    x, y, w, h = (int(round(v)) for v in box)
+    mx = int(round(mbox[0]))
+    assert (mbox[1:] == box[1:]).all()
+    assert np.array_equal(img[y:y + h, mx:mx + w], plain_img[y:y + h, x:x + w][:, ::-1])
+    with pytest.raises(ValueError, match="already mirrored"):
+        mirrored.mirror()
+    both = load_domains(["wakeboard7"], mirror=True)
+    assert [d.name for d in both] == ["wakeboard7", "wakeboard7~mirror"]
+
+
 # --------------------------------------------------------------------------- real short runs
 SMALL = ["wakeboard7", "Diving"]  # two training-split sequences, few frames cached
 SMALL_ARGS = [

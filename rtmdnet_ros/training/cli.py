@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data folder holding sequences/ (default $RTMDNET_DATA or ../shared/data)")
     p.add_argument("--sequences", default=",".join(TRAIN_SEQUENCES),
                    help="comma-separated training sequences (one domain each)")
+    p.add_argument("--mirror", action="store_true",
+                   help="add a left-right mirrored copy of every training video as its own domain")
     p.add_argument("--backbone", choices=("efficientnet_lite0", "vggm"),
                    default="efficientnet_lite0")
     p.add_argument("--backbone-mode", choices=("frozen", "last", "all"), default=None,
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     names = [n.strip() for n in args.sequences.split(",") if n.strip()]
     try:
-        domains = load_domains(names, args.data, allow_eval=args.allow_eval_sequences)
+        domains = load_domains(names, args.data, allow_eval=args.allow_eval_sequences,
+                               mirror=args.mirror)
         opts, run = make_options(args, len(domains))
     except ValueError as exc:
         print(f"rtmdnet-train: {exc}", file=sys.stderr)

@@ -39,6 +39,7 @@ class Domain:
     name: str
     frames: tuple[Path, ...]
     boxes: np.ndarray  # (N, 4) float64, 0-based pixel coordinates, top-left corner + size
+    mirrored: bool = False  # frames flipped left-right on reading (boxes already flipped)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -48,7 +49,24 @@ class Domain:
         bgr = cv2.imread(str(self.frames[index]), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"cannot read image {self.frames[index]}")
+        if self.mirrored:
+            bgr = cv2.flip(bgr, 1)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def mirror(self) -> Domain:
+        """Return the same video flipped left-right, a domain of its own (``NAME~mirror``).
+
+        The only extra training data the split allows without inventing labels: a mirrored frame's
+        box is exactly the mirrored box (x -> W - x - w), and a mirrored video is a plausible
+        video (unlike an upside-down one). It adds appearance variety (motion direction, pose),
+        not new objects; docs/ablations.md measures what it buys.
+        """
+        if self.mirrored:
+            raise ValueError(f"{self.name} is already mirrored")
+        width = self.image(0).shape[1]
+        boxes = self.boxes.copy()
+        boxes[:, 0] = width - self.boxes[:, 0] - self.boxes[:, 2]
+        return Domain(f"{self.name}~mirror", self.frames, boxes, mirrored=True)
 
 
 def default_data_root() -> Path:
@@ -109,11 +127,13 @@ def load_domains(
     names: Sequence[str] = TRAIN_SEQUENCES,
     data_root: Path | None = None,
     allow_eval: bool = False,
+    mirror: bool = False,
 ) -> list[Domain]:
     """Load the named training sequences; refuse evaluation-split sequences.
 
     `allow_eval` exists only so a user with other data can reuse a name; the shipped recipe never
-    sets it and the CLI exposes it under an explicit flag.
+    sets it and the CLI exposes it under an explicit flag. `mirror` appends a left-right mirrored
+    copy of every video as a domain of its own (``Domain.mirror``).
     """
     if not names:
         raise ValueError("no training sequences given")
@@ -135,4 +155,6 @@ def load_domains(
             raise ValueError(f"training sequence {name!r} not found in {sequences_dir}")
         domains.append(load_domain(path, kinds.get(name, "")))
         LOG.info("domain %s: %d frames", name, len(domains[-1]))
+    if mirror:
+        domains += [d.mirror() for d in domains]
     return domains
