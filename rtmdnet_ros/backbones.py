@@ -170,7 +170,8 @@ _LITE0_BLOCKS: tuple[tuple[int, int, int, int, int], ...] = (
 EFFNET_CUTS = {"stage3": 5, "stage4": 8, "stage5": 11, "stage3+4": 8}
 # Cuts whose map is the concatenation of an earlier stage's output with the last one: (blocks
 # kept for the earlier stage). Stage 3 (field 67 px) locates edges that stage 4 (147 px) blurs;
-# both are stride 8 in the dense form, so they stack cell for cell.
+# both are stride 8 in the dense form, so they stack cell for cell (the stride-16 form takes
+# the stage-3 cells centred where the stage-4 cells are).
 _EFFNET_SKIPS = {"stage3+4": 5}
 DEFAULT_EFFNET_CUT = "stage4"
 _BN_EPS = 1e-3  # the TensorFlow EfficientNet batch-norm epsilon the weights were trained with
@@ -309,8 +310,6 @@ class EfficientNetLite0(nn.Module):
         self._skip = _EFFNET_SKIPS.get(cut)
         self.out_channels = _LITE0_BLOCKS[EFFNET_CUTS[cut] - 1][4]
         if self._skip is not None:
-            if not dense:
-                raise ValueError(f"cut {cut!r} stacks two stride-8 maps; it needs dense=True")
             self.out_channels += _LITE0_BLOCKS[self._skip - 1][4]
         self.receptive_field, self.stride, self.first_centre = field_geometry(self.modules())
         self.rf_offset = _centred_rf_offset(self.first_centre, self.stride)
@@ -328,7 +327,12 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
             if i + 1 == self._skip:
                 early = x
-        return x if early is None else torch.cat([early, x], dim=1)
+        if early is None:
+            return x
+        if early.shape[-2:] != x.shape[-2:]:
+            # Stride-16 map: its cell i is centred on 16 i + 15, the stride-8 cell 2 i + 1.
+            early = early[..., 1::2, 1::2][..., : x.shape[-2], : x.shape[-1]]
+        return torch.cat([early, x], dim=1)
 
     def init_weights(self, generator: torch.Generator | None = None) -> None:
         """He-normal conv weights (fan-out, as EfficientNet does), zero biases, seeded."""

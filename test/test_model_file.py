@@ -50,7 +50,7 @@ class FakeOptions:
     ("backbone", "kw"),
     [("vggm", {}), ("vggm", {"dense": False, "roi_mode": "pool"}),
      ("efficientnet_lite0", {"cut": "stage3"}), ("efficientnet_lite0", {"cut": "stage3+4"}),
-     ("efficientnet_lite0", {"dense": False})],
+     ("efficientnet_lite0", {"cut": "stage3+4", "dense": False})],
 )
 def test_round_trip(tmp_path: Path, backbone: str, kw: dict) -> None:
     net = _net(backbone, num_domains=3, **kw)
