@@ -222,11 +222,11 @@ def test_rtmdnet_vggm_shapes_and_checkpoint_key_names() -> None:
 def test_rtmdnet_effnet_default() -> None:
     net = _net(0).eval()
     assert net.backbone_name == "efficientnet_lite0"
-    assert (net.stride, net.out_channels, net.feature_dim) == (8, 80, 720)
+    assert (net.cut, net.stride, net.out_channels, net.feature_dim) == ("stage3+4", 8, 120, 1080)
     assert net.rf_offset == net.backbone.rf_offset
     with torch.no_grad():
         fmap = net.feature_map(torch.rand(1, 3, 280, 280) * 255)
-    assert fmap.shape == (1, 80, 35, 35)
+    assert fmap.shape == (1, 120, 35, 35)
     rois = torch.tensor([[0.0, 76.0, 76.0, 204.0, 204.0]])
     with torch.no_grad():
         out = net.head(net.pool_rois(fmap, rois))
