@@ -40,7 +40,7 @@ bench: setup
 # Finished (tracker, sequence, seed) runs in docs/results/runs are reused; RESULTS_ARGS=--force re-measures.
 RESULTS_ARGS ?=
 results: setup
-	@$(VPY) -m rtmdnet_ros.evaluation --split dev --trackers all --seeds 3 --out docs/results \
+	@$(VPY) -m rtmdnet_ros.evaluation --split dev --trackers all --seeds 5 --out docs/results \
 		--report docs/results.md --append docs/ablations.md \
 		--title "Results: RT-MDNet vs peers, development split" $(RESULTS_ARGS)
 

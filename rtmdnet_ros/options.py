@@ -101,7 +101,7 @@ class TrackerOptions(_DictMixin):
     # Architecture of a network built without a model file (``model="untrained"``, or a backbone
     # other than the packaged model's); a loaded model file always brings its own.
     # EfficientNet-Lite0 stage(s) the map is taken from: stage 3 and 4 stacked (docs/backbones.md;
-    # +0.05 AUC over stage 4 alone, docs/ablations.md). The packaged model has this cut.
+    # +0.02 AUC over stage 4 alone, docs/ablations.md). The packaged model has this cut.
     backbone_cut: str = "stage3+4"
     dense_map: bool = True  # reference 1: stride-8 map; False = stride 16 (paper's ablation)
     # RoIs pooled per call: bounds the pooling temporaries (peak RSS) without changing results.
