@@ -45,7 +45,8 @@ def test_launch_description_has_the_documented_arguments():
 
 def test_params_file_matches_the_declared_parameters():
     require_ros()
-    from rtmdnet_ros.node.tracker_node import NODE_NAME, PARAMETER_NAMES
+    from rtmdnet_ros.node.parameters import PARAMETER_NAMES
+    from rtmdnet_ros.node.tracker_node import NODE_NAME
 
     data = yaml.safe_load(PARAMS_FILE.read_text())
     params = data[f"/**/{NODE_NAME}"]["ros__parameters"]  # any namespace

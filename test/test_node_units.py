@@ -156,3 +156,40 @@ def test_init_request_box_reads_back(messages):
                                  size_y=0.0)
     messages.set_bbox(foxy_style, (5, 6, 7, 8))
     assert (foxy_style.center.x, foxy_style.center.theta) == (8.5, 0.0)
+
+
+# ------------------------------------------------------------------ parameter table (rclpy types)
+
+
+def test_parameter_table_rules():
+    """Every run-time change is either accepted or refused with a sentence; types are checked."""
+    require_ros()
+    from rclpy.parameter import Parameter
+
+    from rtmdnet_ros.node import parameters as table
+
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 13
+    assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
+    for spec in table.SPECS:
+        desc = spec.descriptor()
+        assert desc.description and desc.read_only == spec.read_only
+        if spec.int_range:
+            assert (desc.integer_range[0].from_value, desc.integer_range[0].to_value) == \
+                spec.int_range
+
+    def why(name, value):
+        return table.refusal(Parameter(name, value=value))
+
+    assert why("model_path", "/x.pt") == "model_path is fixed at start; restart the node"
+    assert why("label", "person") is None
+    assert why("label", "  ") == "label must be a non-empty string"
+    assert why("label", 3) == "label must be a non-empty string"
+    assert why("publish_debug", False) is None
+    assert why("publish_debug", 1) == "publish_debug must be true or false"
+    assert why("lost_score_threshold", 0.7) is None and why("lost_score_threshold", 1) is None
+    assert why("lost_score_threshold", 1.5) == "lost_score_threshold must be in [0, 1]"
+    assert why("lost_score_threshold", "high") == "lost_score_threshold must be in [0, 1]"
+    assert why("n_candidates", 512) is None
+    assert why("n_candidates", 5.5) == "n_candidates must be an integer"
+    overrides = table.tracker_option_overrides({"n_candidates": 0, "long_term_interval": 7})
+    assert overrides == {"long_term_interval": 7}

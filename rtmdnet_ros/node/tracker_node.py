@@ -29,12 +29,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -67,6 +62,13 @@ from rtmdnet_ros.node.messages import (
     build_status,
     confidence_to_score,
     draw_debug,
+)
+from rtmdnet_ros.node.parameters import (
+    PARAMETER_NAMES,
+    TRACKER_OPTION_PARAMETERS,
+    declare_all,
+    refusal,
+    tracker_option_overrides,
 )
 from rtmdnet_ros.srv import InitTarget
 
@@ -106,10 +108,6 @@ DEBUG_QOS = QoSProfile(
 )
 
 NO_IMAGE_WARN_S = 5.0  # how long without images before the node explains what it listens to
-PARAMETER_NAMES = ("device", "cuda_fallback", "model_path", "seed", "torch_threads", "label",
-                   "image_transport", "publish_debug", "lost_score_threshold",
-                   "frame_cache_length", "init_catch_up_frames", "n_candidates",
-                   "long_term_interval")
 LOG_REPEAT_S = 5.0  # the same input problem is logged at most once per this many seconds
 
 
@@ -125,27 +123,6 @@ def format_stamp(stamp_ns: int) -> str:
 
 class NodeSetupError(RuntimeError):
     """The node cannot start as configured (e.g. cuda requested without CUDA, no fallback)."""
-
-
-def _descriptor(
-    description: str,
-    *,
-    read_only: bool = False,
-    float_range: tuple[float, float] | None = None,
-    int_range: tuple[int, int] | None = None,
-    constraints: str = "",
-) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=description, read_only=read_only,
-                               additional_constraints=constraints)
-    if float_range is not None:
-        desc.floating_point_range = [
-            FloatingPointRange(from_value=float(float_range[0]), to_value=float(float_range[1]),
-                               step=0.0)
-        ]
-    if int_range is not None:
-        desc.integer_range = [IntegerRange(from_value=int(int_range[0]),
-                                           to_value=int(int_range[1]), step=1)]
-    return desc
 
 
 def resolve_device(requested: str, cuda_fallback: bool) -> tuple[str, str]:
@@ -262,51 +239,7 @@ class TrackerNode(Node):
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
-        from rtmdnet_ros.options import TrackerOptions
-
-        defaults = TrackerOptions()
-        self.declare_parameter("device", "auto", _descriptor(
-            "Torch device: auto (cuda when available), cpu or cuda. Fixed at start.",
-            read_only=True, constraints="auto | cpu | cuda"))
-        self.declare_parameter("cuda_fallback", True, _descriptor(
-            "When device is cuda but CUDA is missing: true = log a warning and use the CPU, "
-            "false = refuse to start.", read_only=True))
-        self.declare_parameter("model_path", "", _descriptor(
-            "Model file (*.pt, rtmdnet_ros format); empty = the packaged default model.",
-            read_only=True))
-        self.declare_parameter("seed", 0, _descriptor(
-            "Random seed of the tracker's sampling (-1 = unseeded). Fixed at start.",
-            read_only=True, int_range=(-1, 2**31 - 1)))
-        self.declare_parameter("torch_threads", 0, _descriptor(
-            "CPU threads torch may use (0 = torch's default). Fixed at start.",
-            read_only=True, int_range=(0, 256)))
-        self.declare_parameter("label", "object", _descriptor(
-            "class_id written into results[0].hypothesis.class_id (an init request may give "
-            "its own)."))
-        self.declare_parameter("image_transport", "raw", _descriptor(
-            "raw: subscribe to sensor_msgs/Image on 'image'; compressed: "
-            "sensor_msgs/CompressedImage on 'image/compressed'. Fixed at start.",
-            read_only=True, constraints="raw | compressed"))
-        self.declare_parameter("publish_debug", True, _descriptor(
-            "Publish ~/debug_image (drawn only while someone subscribes)."))
-        self.declare_parameter("lost_score_threshold", 0.5, _descriptor(
-            "State is TRACKING while the detection score (sigmoid of the tracker's raw "
-            "confidence) is above this, else LOST. 0.5 = RT-MDNet's own rule (raw > 0).",
-            float_range=(0.0, 1.0)))
-        self.declare_parameter("frame_cache_length", 30, _descriptor(
-            "Recent frames kept so ~/init can start on the frame a box was drawn on.",
-            int_range=(1, 300)))
-        self.declare_parameter("init_catch_up_frames", 3, _descriptor(
-            "After an init on a cached (older) frame, how many of the frames between it and "
-            "the newest are tracked (evenly spaced) before the newest; 0 = jump straight there.",
-            int_range=(0, 300)))
-        self.declare_parameter("n_candidates", 0, _descriptor(
-            f"Candidate boxes scored per frame (0 = the model's value; RT-MDNet: "
-            f"{defaults.n_candidates}). Applies from the next init.", int_range=(0, 4096)))
-        self.declare_parameter("long_term_interval", 0, _descriptor(
-            f"Frames between long-term model updates (0 = the model's value; RT-MDNet: "
-            f"{defaults.long_term_interval}). Applies from the next init.",
-            int_range=(0, 1000)))
+        declare_all(self)
 
     def _warn_unknown_parameters(self) -> None:
         """Name YAML/command-line parameters this node does not have (a typo is otherwise silent).
@@ -335,34 +268,12 @@ class TrackerNode(Node):
         """Apply a run-time change or refuse it with a reason; nothing is silently ignored."""
         changes: dict[str, Any] = {}
         for param in params:
-            name, value = param.name, param.value
-            if name == "label":
-                if param.type_ != Parameter.Type.STRING or not str(value).strip():
-                    return SetParametersResult(successful=False,
-                                               reason="label must be a non-empty string")
-            elif name == "publish_debug":
-                if param.type_ != Parameter.Type.BOOL:
-                    return SetParametersResult(successful=False,
-                                               reason="publish_debug must be true or false")
-            elif name == "lost_score_threshold":
-                if param.type_ not in (Parameter.Type.DOUBLE, Parameter.Type.INTEGER) or not (
-                        0.0 <= float(value) <= 1.0):
-                    return SetParametersResult(
-                        successful=False, reason="lost_score_threshold must be in [0, 1]")
-            elif name in ("frame_cache_length", "init_catch_up_frames", "n_candidates",
-                          "long_term_interval"):
-                if param.type_ != Parameter.Type.INTEGER:
-                    return SetParametersResult(successful=False,
-                                               reason=f"{name} must be an integer")
-            elif name.startswith("qos_overrides."):
-                continue  # read-only by construction; rclpy refuses changes itself
-            elif name in ("device", "cuda_fallback", "model_path", "seed", "torch_threads",
-                          "image_transport"):
-                return SetParametersResult(
-                    successful=False, reason=f"{name} is fixed at start; restart the node")
-            elif name == "use_sim_time":
-                continue
-            changes[name] = value
+            if param.name.startswith("qos_overrides.") or param.name == "use_sim_time":
+                continue  # qos overrides are read-only by construction; rclpy refuses changes
+            reason = refusal(param)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+            changes[param.name] = param.value
         # Everything validated: apply all together.
         notes = []
         for name, value in changes.items():
@@ -377,7 +288,7 @@ class TrackerNode(Node):
                 self._cache.resize(int(value))
             elif name == "init_catch_up_frames":
                 self._catch_up_frames = int(value)
-            elif name in ("n_candidates", "long_term_interval"):
+            elif name in TRACKER_OPTION_PARAMETERS:
                 if int(value) > 0:
                     self._pending_options[name] = int(value)
                     note = " (applies from the next ~/init)"
@@ -388,12 +299,6 @@ class TrackerNode(Node):
         return SetParametersResult(successful=True, reason="; ".join(notes))
 
     # ------------------------------------------------------------------ tracker
-    @staticmethod
-    def _option_overrides(p: dict[str, Any]) -> dict[str, Any]:
-        """Tracker options the parameters set (0 = keep the model's / reference value)."""
-        return {name: int(p[name]) for name in ("n_candidates", "long_term_interval")
-                if int(p[name]) > 0}
-
     def _make_tracker(self, p: dict[str, Any]) -> Any:
         import torch
 
@@ -418,7 +323,7 @@ class TrackerNode(Node):
             tracker = Tracker(options=None, model=model, device=self._device, seed=seed)
         except ValueError as exc:
             raise NodeSetupError(f"cannot load the tracker: {exc}") from exc
-        overrides = self._option_overrides(p)
+        overrides = tracker_option_overrides(p)
         if overrides:
             tracker.options = tracker.options.replace(**overrides)
         self.get_logger().info(

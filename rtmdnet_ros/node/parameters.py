@@ -1,0 +1,140 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The tracker node's ROS parameters: one table of names, defaults, descriptions and limits.
+
+Kept apart from the node so the table (what ``ros2 param describe`` shows, what
+config/tracker.yaml must list) and the rules for run-time changes can be read in one place; the
+node only declares them and applies accepted changes to its own state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.parameter import Parameter
+
+from rtmdnet_ros.options import TrackerOptions
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter: its default (which fixes its type), description and limits."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False  # fixed at start: a run-time change is refused with a reason
+    float_range: tuple[float, float] | None = None
+    int_range: tuple[int, int] | None = None
+    constraints: str = ""
+
+    def descriptor(self) -> ParameterDescriptor:
+        """Build the descriptor rclpy enforces and `ros2 param describe` shows."""
+        desc = ParameterDescriptor(description=self.description, read_only=self.read_only,
+                                   additional_constraints=self.constraints)
+        if self.float_range is not None:
+            low, high = self.float_range
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+        if self.int_range is not None:
+            low, high = self.int_range
+            desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        return desc
+
+
+def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
+    return (
+        ParamSpec("device", "auto",
+                  "Torch device: auto (cuda when available), cpu or cuda. Fixed at start.",
+                  read_only=True, constraints="auto | cpu | cuda"),
+        ParamSpec("cuda_fallback", True,
+                  "When device is cuda but CUDA is missing: true = log a warning and use the "
+                  "CPU, false = refuse to start.", read_only=True),
+        ParamSpec("model_path", "",
+                  "Model file (*.pt, rtmdnet_ros format); empty = the packaged default model.",
+                  read_only=True),
+        ParamSpec("seed", 0,
+                  "Random seed of the tracker's sampling (-1 = unseeded). Fixed at start.",
+                  read_only=True, int_range=(-1, 2**31 - 1)),
+        ParamSpec("torch_threads", 0,
+                  "CPU threads torch may use (0 = torch's default). Fixed at start.",
+                  read_only=True, int_range=(0, 256)),
+        ParamSpec("label", "object",
+                  "class_id written into results[0].hypothesis.class_id (an init request may "
+                  "give its own)."),
+        ParamSpec("image_transport", "raw",
+                  "raw: subscribe to sensor_msgs/Image on 'image'; compressed: "
+                  "sensor_msgs/CompressedImage on 'image/compressed'. Fixed at start.",
+                  read_only=True, constraints="raw | compressed"),
+        ParamSpec("publish_debug", True,
+                  "Publish ~/debug_image (drawn only while someone subscribes)."),
+        ParamSpec("lost_score_threshold", 0.5,
+                  "State is TRACKING while the detection score (sigmoid of the tracker's raw "
+                  "confidence) is above this, else LOST. 0.5 = RT-MDNet's own rule (raw > 0).",
+                  float_range=(0.0, 1.0)),
+        ParamSpec("frame_cache_length", 30,
+                  "Recent frames kept so ~/init can start on the frame a box was drawn on.",
+                  int_range=(1, 300)),
+        ParamSpec("init_catch_up_frames", 3,
+                  "After an init on a cached (older) frame, how many of the frames between it "
+                  "and the newest are tracked (evenly spaced) before the newest; 0 = jump "
+                  "straight there.", int_range=(0, 300)),
+        ParamSpec("n_candidates", 0,
+                  f"Candidate boxes scored per frame (0 = the model's value; RT-MDNet: "
+                  f"{defaults.n_candidates}). Applies from the next init.",
+                  int_range=(0, 4096)),
+        ParamSpec("long_term_interval", 0,
+                  f"Frames between long-term model updates (0 = the model's value; RT-MDNet: "
+                  f"{defaults.long_term_interval}). Applies from the next init.",
+                  int_range=(0, 1000)),
+    )
+
+
+SPECS: tuple[ParamSpec, ...] = _specs(TrackerOptions())
+PARAMETER_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+# Parameters that become tracker options at the next init (0 = keep the model's value).
+TRACKER_OPTION_PARAMETERS = ("n_candidates", "long_term_interval")
+_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def declare_all(node: Any) -> None:
+    """Declare every parameter of the table on ``node`` with its default and descriptor."""
+    for spec in SPECS:
+        node.declare_parameter(spec.name, spec.default, spec.descriptor())
+
+
+def refusal(param: Parameter) -> str | None:
+    """Why a run-time change of ``param`` is refused, or None when it may be applied.
+
+    Types are checked here because rclpy lets a parameter change type unless told otherwise;
+    ranges and read-only flags are enforced by rclpy from the descriptors, but a change of a
+    fixed parameter still gets a sentence saying what to do instead.
+    """
+    spec = _BY_NAME.get(param.name)
+    if spec is None:
+        return None
+    if spec.read_only:
+        return f"{spec.name} is fixed at start; restart the node"
+    kind, value = param.type_, param.value
+    if isinstance(spec.default, bool):
+        if kind != Parameter.Type.BOOL:
+            return f"{spec.name} must be true or false"
+    elif isinstance(spec.default, str):
+        if kind != Parameter.Type.STRING or not str(value).strip():
+            return f"{spec.name} must be a non-empty string"
+    elif isinstance(spec.default, float):
+        low, high = spec.float_range or (-float("inf"), float("inf"))
+        if kind not in (Parameter.Type.DOUBLE, Parameter.Type.INTEGER) or not (
+                low <= float(value) <= high):
+            return f"{spec.name} must be in [{low:g}, {high:g}]"
+    elif kind != Parameter.Type.INTEGER:
+        return f"{spec.name} must be an integer"
+    return None
+
+
+def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """Tracker options the parameters set (0 = keep the model's / reference value)."""
+    return {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
+            if int(values[name]) > 0}
