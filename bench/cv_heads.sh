@@ -6,7 +6,8 @@
 # *pretrained* head without touching the evaluation split: a head pretrained on three training
 # videos is evaluated on the other three (which it never saw), and the other way round. Together
 # the two folds give every training video a held-out score. Tracker options to compare go in
-# SET (rtmdnet-eval --set arguments); NAME names the arm.
+# SET (rtmdnet-eval --set arguments); NAME names the arm. CUT and TRAIN_ARGS (e.g. --sparse)
+# choose the architecture of the fold heads, OUT where they go.
 #   bench/cv_heads.sh train                   # the two fold heads (runs/cv/fold{a,b})
 #   NAME=base bench/cv_heads.sh eval          # both folds held out, default options
 #   NAME=lr3 SET="--set lr_init=0.003" bench/cv_heads.sh eval
@@ -19,12 +20,13 @@ FOLD_A=Diving,car1,person11
 FOLD_B=building4,wakeboard10,wakeboard7
 case "${1:-}" in
   train)
+    # shellcheck disable=SC2086
     for f in a b; do
       seqs=$FOLD_A; [ $f = b ] && seqs=$FOLD_B
       $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/fold$f" --sequences "$seqs" --cut "$CUT" \
         --steps 2000 --cache-stride 3 --cache-scales=-1,0,1 --cache-dir runs/cache \
         --checkpoint-every 250 --log-every 100 --seed 0 --threads 1 --set n_pos=32 \
-        --set n_neg=96 --no-progress
+        --set n_neg=96 --no-progress ${TRAIN_ARGS:-}
     done ;;
   eval)
     # Head trained on fold a -> evaluated on fold b's videos, and the other way round.
