@@ -32,6 +32,9 @@ if [ "${ABLATIONS:-0}" = 1 ]; then
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main34" --cut stage3+4 --steps 4000 "${COMMON[@]}"
   # Backbone cut: the previous default, stage 4 only (shipped until 2026-11-24 afternoon).
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main" --cut stage4 --steps 4000 "${COMMON[@]}"
+  # Map stride: stage 4 at stride 16 (Table 2's untrained leader), same data as the shipped run.
+  $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main4sm" --cut stage4 --sparse --mirror \
+    --steps 8000 "${COMMON[@]}"
   # Backbone: VGG-M-shaped dense conv1-3 from scratch, everything trainable (no cache). The
   # shipped comparison stopped this run at step 130 (~25 min) and wrote the model with
   # `--resume --steps 130`.
@@ -51,6 +54,7 @@ if [ "${EVAL:-0}" = 1 ]; then
     ev cls34m_nobb --model "$OUT/cls34m/model.pt" --set lr_init=0.001 --set bbox_regression=false
     ev main34 --model "$OUT/main34/model.pt" --set lr_init=0.001
     ev main --model "$OUT/main/model.pt" --set lr_init=0.001
+    ev main4sm --model "$OUT/main4sm/model.pt" --set lr_init=0.001
     ev untrained34 --model untrained --set backbone_cut=stage3+4
     ev vggm --model "$OUT/vggm/model.pt"
   fi
