@@ -153,7 +153,7 @@ class TrackerNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        self._declare_parameters()
+        declare_all(self)
         self._warn_unknown_parameters()
         p = self._params()
 
@@ -238,9 +238,6 @@ class TrackerNode(Node):
         return resolve(name) if resolve is not None else name
 
     # ------------------------------------------------------------------ parameters
-    def _declare_parameters(self) -> None:
-        declare_all(self)
-
     def _warn_unknown_parameters(self) -> None:
         """Name YAML/command-line parameters this node does not have (a typo is otherwise silent).
 
