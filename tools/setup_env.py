@@ -13,8 +13,13 @@ last succeeded (hashes kept in ``.venv/.setup-state.json``):
    importable (PyPI has none); a real one is never shadowed.
 4. ``interfaces``: build this package with CMake (``rosidl_generate_interfaces``) the way colcon
    would, except that the Python modules are not copied: the venv imports them from the source.
-5. ``dev``: a ``.pth`` file putting the source tree (then the generated ``msg``/``srv`` modules) on
-   ``sys.path``, and console scripts in ``.venv/bin`` for the entry points declared in setup.py.
+5. ``ros2_tools``: when ``../shared/ros2-tools`` (or ``$RTMDNET_ROS2_TOOLS``) exists, install the
+   ROS 2 command line and launch tooling from it (no registry has them): pinned PyPI dependencies,
+   the checksummed wheels with ``--no-deps``, and ``composition_interfaces`` built like
+   vision_msgs. Without that folder it says so in one line and the venv works as before.
+6. ``dev``: a ``.pth`` file putting the source tree (then the generated ``msg``/``srv`` modules) on
+   ``sys.path``, console scripts in ``.venv/bin`` for the entry points declared in setup.py, and
+   the venv's interpreter in the shebang of the ``ros2 run`` executables (``.venv/lib/PACKAGE``).
 
 Any failure prints the missing piece (Python version, venv module, cmake, compiler, Python headers,
 registry) and exits non-zero. The script runs under any Python >= 3.8; it never edits the repo.
@@ -32,6 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -56,6 +62,28 @@ PTH_NAME = "rtmdnet_ros_dev.pth"
 STATE_NAME = ".setup-state.json"
 # Files installed by the CMake build besides the interfaces: a change to any of them reinstalls.
 INSTALLED_DIRS = ("launch", "config", "rviz", "scripts")
+
+# ROS 2 command line and launch tooling (ros2cli, launch, launch_ros, launch_testing, ...): pure
+# Python wheels built from upstream sources, which no registry reachable here has. Test and
+# developer tooling only: the package never needs them, and a ROS 2 distro brings its own.
+ROS2_TOOLS_ENV = "RTMDNET_ROS2_TOOLS"
+DEFAULT_ROS2_TOOLS = REPO.parent / "shared" / "ros2-tools"
+# Their PyPI dependencies, pinned (the wheels are installed with --no-deps, see stage_ros2_tools).
+ROS2_TOOLS_REQUIREMENTS = "ros2-tools.txt"
+# What must import once the tools are in (launch_ros imports composition_interfaces at once).
+ROS2_TOOLS_IMPORTS = (
+    "launch",
+    "launch_ros.actions",
+    "launch_testing",
+    "launch_pytest",
+    "ros2cli",
+    "rosidl_runtime_py",
+    "composition_interfaces.srv",
+)
+# The ``ros2 run`` executables that the CMake build installs (scripts/ keeps the portable
+# ``#!/usr/bin/env python3`` a distro needs; here it would find a Python without the venv).
+LIB_EXECUTABLES_DIR = "lib/" + PACKAGE
+PYTHON_SHEBANG = re.compile(r"^#![^\n]*python[^\n]*\n")
 
 # The wheels' exported CMake files name the include directories of the Python that built them.
 WHEEL_PYTHON_INCLUDE = re.compile(r"/opt/python/cp3\d+-cp3\d+/include/python3\.\d+")
@@ -435,6 +463,110 @@ def stage_interfaces(env: Environment) -> None:
     )
 
 
+def ros2_tools_dir() -> Path | None:
+    """Return the folder holding the ROS 2 tool wheels, or None when there is none.
+
+    ``$RTMDNET_ROS2_TOOLS`` names it explicitly (then it must exist: a typo should not silently
+    leave the tools out); otherwise ``../shared/ros2-tools`` beside the repository is used when
+    present, and a plain clone without it gets the venv it always got.
+    """
+    explicit = os.environ.get(ROS2_TOOLS_ENV)
+    if explicit:
+        path = Path(explicit).expanduser().resolve()
+        if not (path / "wheels").is_dir():
+            raise SetupError(f"{ROS2_TOOLS_ENV}={explicit}: no wheels/ folder there")
+        return path
+    return DEFAULT_ROS2_TOOLS if (DEFAULT_ROS2_TOOLS / "wheels").is_dir() else None
+
+
+def ros2_tools_files(tools: Path) -> list[Path]:
+    """Return the tool wheels and the composition_interfaces sources, sorted by name."""
+    wheels = tools / "wheels"
+    return sorted([*wheels.glob("*.whl"), *wheels.glob("*-src.tar.gz")])
+
+
+def ros2_tools_digest(tools: Path, ros_digest: str) -> str:
+    """Hash the tools' files (names and contents) and their pins, on top of the ROS toolchain's.
+
+    The folder lives outside the repository, so names are taken relative to it; its location
+    does not count (moving it reinstalls nothing).
+    """
+    digest = hashlib.sha256(ros_digest.encode())
+    for path in [*ros2_tools_files(tools), tools / "wheels" / "SHA256SUMS"]:
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+    digest.update((REQUIREMENTS / ROS2_TOOLS_REQUIREMENTS).read_bytes())
+    return digest.hexdigest()
+
+
+def check_ros2_tools_checksums(tools: Path) -> list[Path]:
+    """Check every wheel and source archive against SHA256SUMS; return the files to install.
+
+    The folder is shared between users and machines: a truncated or swapped file must stop the
+    set-up with its name rather than install something else.
+    """
+    sums_file = tools / "wheels" / "SHA256SUMS"
+    if not sums_file.is_file():
+        raise SetupError(f"{sums_file} missing: cannot check the ROS 2 tool wheels")
+    expected = {}
+    for line in sums_file.read_text().splitlines():
+        if line.strip():
+            value, name = line.split(maxsplit=1)
+            expected[name.lstrip("*")] = value
+    files = ros2_tools_files(tools)
+    if not files:
+        raise SetupError(f"no wheels in {tools / 'wheels'}")
+    for path in files:
+        if path.name not in expected:
+            raise SetupError(f"{path} is not listed in {sums_file}")
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if actual != expected[path.name]:
+            raise SetupError(f"{path}: SHA-256 {actual} does not match {sums_file}")
+    return files
+
+
+def stage_ros2_tools(env: Environment, tools: Path) -> None:
+    """Install ros2cli, launch, launch_ros, launch_testing (and friends) into the venv.
+
+    Follows the recipe verified in ros2-tools/README.md: the wheels go in with ``--no-deps``
+    because their metadata names ROS distribution packages that PyPI has under other names
+    (``ament_index_python`` is ``ros-ament-index-python`` here) or not at all (PyPI's ``launch``
+    is an unrelated project); their real PyPI dependencies are pinned in
+    requirements/ros2-tools.txt. ``composition_interfaces`` (imported by launch_ros) is built
+    from its upstream definitions exactly like the vision_msgs fallback.
+    """
+    start = time.monotonic()
+    files = check_ros2_tools_checksums(tools)
+    log(f"ROS 2 tools: installing {len(files) - 1} wheels from {tools}")
+    pip = [str(env.python), "-m", "pip", "install", "--progress-bar", "off", "-q"]
+    pip_log = env.build_dir / "ros2_tools.log"  # pip's output, shown only on failure
+    pip_log.unlink(missing_ok=True)
+    run([*pip, "-r", str(REQUIREMENTS / ROS2_TOOLS_REQUIREMENTS),
+         "-c", str(REQUIREMENTS / CONSTRAINTS)], log_file=pip_log)
+    run([*pip, "--no-deps", *(str(p) for p in files if p.name.endswith(".whl"))],
+        log_file=pip_log)
+    archives = [p for p in files if p.name.startswith("composition_interfaces-")]
+    if len(archives) != 1:
+        raise SetupError(f"expected one composition_interfaces-*-src.tar.gz in {tools}/wheels")
+    source_root = env.build_dir / "composition_interfaces-src"
+    shutil.rmtree(source_root, ignore_errors=True)
+    source_root.mkdir(parents=True)
+    with tarfile.open(archives[0]) as archive:
+        for member in archive.getmembers():  # never write outside source_root
+            if member.name.startswith(("/", "..")) or "/../" in member.name:
+                raise SetupError(f"{archives[0]}: unsafe path {member.name}")
+        # The "data" filter (Python >= 3.11.4) also refuses links and devices.
+        options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(source_root, **options)  # noqa: S202 (members checked above)
+    cmake_build(env, source_root / "composition_interfaces", "composition_interfaces", [])
+    probe = env.venv_query("import " + ", ".join(ROS2_TOOLS_IMPORTS))
+    if probe.returncode != 0:
+        raise SetupError("the ROS 2 tools were installed but do not import:\n"
+                         + probe.stderr.strip()[-2000:])
+    log(f"ROS 2 tools installed in {time.monotonic() - start:.1f} s "
+        f"({env.venv / 'bin' / 'ros2'})")
+
+
 def console_scripts() -> dict[str, str]:
     """Read the console_scripts entry points from setup.py (parsed, never executed)."""
     tree = ast.parse((REPO / "setup.py").read_text())
@@ -481,6 +613,31 @@ def stage_dev(env: Environment) -> None:
         )
         if write_if_changed(env.venv / "bin" / name, script, 0o755):
             log(f"console script {name} -> {target}")
+    fix_lib_shebangs(env)
+
+
+def fix_lib_shebangs(env: Environment) -> list[Path]:
+    """Point the ``ros2 run`` executables at the venv's Python; return the files changed.
+
+    CMake installs scripts/ as they are, with ``#!/usr/bin/env python3`` (right on a distro,
+    where that Python has the installed package). Here it would find the system Python, so
+    ``ros2 run``/``ros2 launch`` would die with "No module named 'rtmdnet_ros'" unless the venv
+    were activated; with the venv's interpreter written in, they work from any shell.
+    """
+    changed = []
+    folder = env.venv / LIB_EXECUTABLES_DIR
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="surrogateescape")
+        new = PYTHON_SHEBANG.sub(f"#!{env.python}\n", text, count=1)
+        if new != text:
+            path.write_text(new, errors="surrogateescape")
+            path.chmod(0o755)
+            changed.append(path)
+    if changed:
+        log(f"venv interpreter written into {len(changed)} executables in {folder}")
+    return changed
 
 
 def verify(env: Environment) -> None:
@@ -504,8 +661,12 @@ def verify(env: Environment) -> None:
 # ----------------------------------------------------------------------------- driver
 
 
-def stage_digests(env: Environment) -> dict[str, str]:
-    """Hash every stage's inputs; a stage depends on the stages before it."""
+def stage_digests(env: Environment, tools: Path | None = None) -> dict[str, str]:
+    """Hash every stage's inputs; a stage depends on the stages before it.
+
+    The ROS 2 tools (when a tools folder is given) depend on the ROS toolchain pins only, not on
+    this package's interfaces, so editing a .msg does not reinstall them.
+    """
     digests = {}
     digests["packages"] = file_digest(requirement_paths(), extra=str(env.python))
     # The CMake builds depend on the ROS toolchain only: adding a pure-Python package must not
@@ -522,6 +683,8 @@ def stage_digests(env: Environment) -> dict[str, str]:
     for name in INSTALLED_DIRS:
         inputs += tree_files(REPO / name)
     digests["interfaces"] = file_digest(inputs, extra=digests["vision_msgs"])
+    if tools is not None:
+        digests["ros2_tools"] = ros2_tools_digest(tools, ros)
     digests["dev"] = file_digest(
         [REPO / "setup.py", Path(__file__).resolve()], extra=digests["interfaces"]
     )
@@ -531,20 +694,27 @@ def stage_digests(env: Environment) -> dict[str, str]:
 def setup(env: Environment, force: bool) -> bool:
     """Bring the venv up to date; return True when something had to be done."""
     state = {} if force else env.load_state()
-    digests = stage_digests(env)
+    tools = ros2_tools_dir()
+    if tools is None:
+        log(f"ROS 2 tools: {DEFAULT_ROS2_TOOLS} not found and {ROS2_TOOLS_ENV} unset: skipped "
+            "(no ros2 CLI or launch in the venv; their tests skip)")
+    digests = stage_digests(env, tools)
     up_to_date = (
         env.python.exists()
         and (env.site_packages() / PTH_NAME).is_file()
         and state.get("packages") == digests["packages"]
         and state.get("vision_msgs") in ("external", f"built:{digests['vision_msgs']}")
         and state.get("interfaces") == digests["interfaces"]
+        and (tools is None or state.get("ros2_tools") == digests["ros2_tools"])
         and state.get("dev") == digests["dev"]
     )
     if up_to_date:
         return False
 
-    if state.get("interfaces") != digests["interfaces"]:
-        # Fail before minutes of downloads when the interfaces could not be built anyway.
+    if state.get("interfaces") != digests["interfaces"] or (
+        tools is not None and state.get("ros2_tools") != digests["ros2_tools"]
+    ):
+        # Fail before minutes of downloads when the CMake builds could not work anyway.
         check_build_tools(str(env.python) if env.python.exists() else env.base_python or "")
     stage_venv(env)
     if state.get("packages") != digests["packages"]:
@@ -553,12 +723,18 @@ def setup(env: Environment, force: bool) -> bool:
         env.save_state(state)
     vision_state = stage_vision_msgs(env, state, digests["vision_msgs"])
     if state.get("vision_msgs") != vision_state:
-        state = {"packages": state["packages"], "vision_msgs": vision_state}  # rebuild the rest
+        # Rebuild this package's interfaces; the tools do not use vision_msgs and stay.
+        kept = {k: state[k] for k in ("packages", "ros2_tools") if k in state}
+        state = {**kept, "vision_msgs": vision_state}
         env.save_state(state)
     if state.get("interfaces") != digests["interfaces"]:
         stage_interfaces(env)
         state = {**state, "interfaces": digests["interfaces"]}
         state.pop("dev", None)
+        env.save_state(state)
+    if tools is not None and state.get("ros2_tools") != digests["ros2_tools"]:
+        stage_ros2_tools(env, tools)
+        state = {**state, "ros2_tools": digests["ros2_tools"]}
         env.save_state(state)
     stage_dev(env)
     verify(env)
@@ -571,10 +747,14 @@ def write_constraints(env: Environment) -> None:
     """Regenerate requirements/constraints.txt from the venv (maintainers, after a pin change)."""
     # Only what pip installed: the ROS wheels and the CMake builds also leave egg-info metadata
     # for their Python packages (rclpy, vision_msgs, ...), which are not registry packages.
+    # Nor what pip installed from a local file (the ROS 2 tool wheels): PyPI's "launch" is an
+    # unrelated project, and a pin on it would be wrong for anyone who ever asked for it.
     code = (
-        "import importlib.metadata as md\n"
+        "import importlib.metadata as md, json\n"
         "for d in md.distributions():\n"
-        "    if (d.read_text('INSTALLER') or '').strip() == 'pip':\n"
+        "    url = json.loads(d.read_text('direct_url.json') or '{}').get('url', '')\n"
+        "    pip = (d.read_text('INSTALLER') or '').strip() == 'pip'\n"
+        "    if pip and not url.startswith('file:'):\n"
         "        print(d.metadata['Name'] + '==' + d.version)\n"
     )
     probe = env.venv_query(code)
