@@ -42,3 +42,28 @@ def sequence_dir(name: str) -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+def ros2_tools_dir() -> Path:
+    """Return the ROS 2 tools folder ($RTMDNET_ROS2_TOOLS, else ../shared/ros2-tools)."""
+    env = os.environ.get("RTMDNET_ROS2_TOOLS")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "ros2-tools"
+
+
+def require_ros2_tools() -> Path:
+    """Return the venv's ``ros2`` command; skip when the tools folder is absent (fail under CI).
+
+    ``make setup`` installs ros2cli/launch from that folder; when the folder is there but the
+    venv has no ``ros2``, the set-up is broken, which is a failure, never a skip.
+    """
+    tools = ros2_tools_dir()
+    ros2 = REPO_ROOT / ".venv" / "bin" / "ros2"
+    if not (tools / "wheels").is_dir():
+        reason = (f"ROS 2 tools not found at {tools} (set RTMDNET_ROS2_TOOLS; make setup installs "
+                  "ros2cli/launch from there)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason)
+    if not ros2.is_file():
+        pytest.fail(f"{tools} exists but {ros2} does not: run make setup", pytrace=False)
+    return ros2

@@ -14,9 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from data_paths import require_ros2_tools
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"
+REQUIREMENTS_DIR = REPO / "requirements"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -279,3 +281,119 @@ def test_package_is_installed_like_colcon_would():
             if source.is_file():
                 assert (share / folder / source.name).read_bytes() == source.read_bytes()
         assert not (share / folder / "__pycache__").exists()
+
+
+def test_ros_run_executables_start_without_an_activated_venv(tmp_path):
+    """`ros2 run`/`ros2 launch` exec .venv/lib/rtmdnet_ros/* directly: the shebang must be the
+    venv's Python, or they die with "No module named 'rtmdnet_ros'" outside an activated venv."""
+    require_venv()
+    folder = VENV / "lib" / "rtmdnet_ros"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["frame_publisher", "init_client", "tracker_node", "tracking_recorder"]
+    for name in names:
+        assert (folder / name).read_text().startswith(f"#!{VENV / 'bin' / 'python'}\n"), name
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "_ROS_WHEELS_BOOTSTRAP_COMPLETE")}
+    env["PATH"] = "/usr/bin:/bin"  # no venv on PATH
+    result = subprocess.run([str(folder / "init_client"), "--help"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--box" in result.stdout
+
+
+def test_shebang_fix_touches_python_scripts_only_and_once(tmp_path):
+    env = setup_env.Environment(tmp_path, None)
+    folder = tmp_path / "lib" / "rtmdnet_ros"
+    folder.mkdir(parents=True)
+    script = folder / "tracker_node"
+    script.write_text("#!/usr/bin/env python3\n# body\nimport sys\n")
+    shell = folder / "helper.sh"
+    shell.write_text("#!/bin/sh\necho python\n")
+    assert setup_env.fix_lib_shebangs(env) == [script]
+    assert script.read_text() == f"#!{env.python}\n# body\nimport sys\n"
+    assert os.access(script, os.X_OK)
+    assert shell.read_text() == "#!/bin/sh\necho python\n"
+    mtime = script.stat().st_mtime_ns
+    assert setup_env.fix_lib_shebangs(env) == []  # idempotent: nothing rewritten
+    assert script.stat().st_mtime_ns == mtime
+
+
+def test_ros2_tools_folder_choice(tmp_path, monkeypatch):
+    """$RTMDNET_ROS2_TOOLS wins and must exist; else ../shared/ros2-tools when present; else
+    None (a plain clone: the tools are skipped)."""
+    monkeypatch.delenv(setup_env.ROS2_TOOLS_ENV, raising=False)
+    monkeypatch.setattr(setup_env, "DEFAULT_ROS2_TOOLS", tmp_path / "absent")
+    assert setup_env.ros2_tools_dir() is None
+    (tmp_path / "tools" / "wheels").mkdir(parents=True)
+    monkeypatch.setattr(setup_env, "DEFAULT_ROS2_TOOLS", tmp_path / "tools")
+    assert setup_env.ros2_tools_dir() == tmp_path / "tools"
+    (tmp_path / "mine" / "wheels").mkdir(parents=True)
+    monkeypatch.setenv(setup_env.ROS2_TOOLS_ENV, str(tmp_path / "mine"))
+    assert setup_env.ros2_tools_dir() == tmp_path / "mine"
+    monkeypatch.setenv(setup_env.ROS2_TOOLS_ENV, str(tmp_path / "typo"))
+    with pytest.raises(setup_env.SetupError, match="typo"):
+        setup_env.ros2_tools_dir()
+
+
+def test_setup_without_the_tools_folder_says_so_in_one_line(monkeypatch, capsys):
+    """A clone without ../shared: the up-to-date venv stays as it is, one line names the skip."""
+    require_venv()
+    assert make_setup()[0].returncode == 0  # up to date first (another edit may be pending)
+    monkeypatch.delenv(setup_env.ROS2_TOOLS_ENV, raising=False)
+    monkeypatch.setattr(setup_env, "DEFAULT_ROS2_TOOLS", REPO / "no-such-ros2-tools")
+    assert setup_env.main(["--venv", str(VENV)]) == 0
+    out = capsys.readouterr().out
+    skipped = [line for line in out.splitlines() if "ROS 2 tools" in line]
+    assert len(skipped) == 1 and "skipped" in skipped[0], out
+    assert "up to date" in out
+
+
+def test_tool_wheels_are_checked_against_their_checksums(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = wheels / "launch-3.7.1-py3-none-any.whl"
+    wheel.write_bytes(b"wheel bytes")
+    source = wheels / "composition_interfaces-2.2.0-src.tar.gz"
+    source.write_bytes(b"sources")
+    sums = wheels / "SHA256SUMS"
+
+    def sha(data: bytes) -> str:
+        import hashlib
+
+        return hashlib.sha256(data).hexdigest()
+
+    sums.write_text(f"{sha(b'sources')}  {source.name}\n{sha(b'wheel bytes')}  {wheel.name}\n")
+    assert setup_env.check_ros2_tools_checksums(tmp_path) == [source, wheel]
+    wheel.write_bytes(b"truncated")
+    with pytest.raises(setup_env.SetupError, match="does not match"):
+        setup_env.check_ros2_tools_checksums(tmp_path)
+    wheel.write_bytes(b"wheel bytes")
+    (wheels / "extra-1.0-py3-none-any.whl").write_bytes(b"x")
+    with pytest.raises(setup_env.SetupError, match="not listed"):
+        setup_env.check_ros2_tools_checksums(tmp_path)
+
+
+def test_ros2_tools_are_installed_when_the_folder_exists():
+    """With ../shared/ros2-tools, make setup put ros2cli, launch and launch_testing in the venv,
+    recorded so that the next run skips them; the local wheels never become registry pins."""
+    require_venv()
+    require_ros2_tools()  # skips (fails under CI) without the folder
+    folder = setup_env.ros2_tools_dir()
+    assert make_setup()[0].returncode == 0
+    state = setup_env.Environment(VENV, None).load_state()
+    assert state["ros2_tools"] == setup_env.stage_digests(
+        setup_env.Environment(VENV, None), folder)["ros2_tools"]
+    code = "import " + ", ".join(setup_env.ROS2_TOOLS_IMPORTS)
+    result = subprocess.run([str(VENV / "bin" / "python"), "-c", code], cwd="/",
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    help_text = subprocess.run([str(VENV / "bin" / "ros2"), "--help"], capture_output=True,
+                               text=True, timeout=60)
+    assert help_text.returncode == 0, help_text.stderr
+    for verb in ("launch", "service", "topic", "param", "node", "run"):
+        assert f"  {verb} " in help_text.stdout, verb
+    pins = setup_env.registry_pins(setup_env.Environment(VENV, None))
+    for line in (REQUIREMENTS_DIR / "ros2-tools.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert line in pins
+    assert not [p for p in pins if p.split("==")[0].lower() in ("launch", "launch-ros", "ros2cli")]
