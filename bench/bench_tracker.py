@@ -25,9 +25,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rtmdnet_ros.split import DEV
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update")
-DEFAULT_SEQUENCES = ("Crossing", "Human3", "bag", "boat1", "truck4_1", "truck4_2")
+DEFAULT_SEQUENCES = DEV
 
 
 def data_root() -> Path:

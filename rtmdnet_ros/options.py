@@ -207,6 +207,12 @@ class TrackerOptions(_DictMixin):
     reuse_candidate_crop: bool = True  # reference: False (a second crop per frame)
     reuse_min_inside: float = 0.7
 
+    # Size of the box the next frame's candidates are drawn around. "candidates" (reference 7):
+    # the mean of the top-k candidates, whose scores favour boxes inside the target, so the box
+    # shrinks (docs/tracker.md, scale drift). "regressed": the regressed box's size, the
+    # candidates' centre.
+    search_size: str = "candidates"
+
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation
     bbreg_alpha: float = 1000.0  # reference 8: ridge alpha
@@ -225,6 +231,8 @@ class TrackerOptions(_DictMixin):
             raise ValueError(f"roi_mode must be adaptive, align or pool, not {self.roi_mode!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if self.search_size not in ("candidates", "regressed"):
+            raise ValueError(f"search_size must be candidates or regressed, not {self.search_size!r}")
         if not self.jitter:
             raise ValueError("jitter needs at least one entry (the original crop)")
         for name in ("n_candidates", "top_k", "batch_pos", "eval_chunk", "roi_chunk"):

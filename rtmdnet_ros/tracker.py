@@ -489,6 +489,11 @@ class Tracker:
                 reg = self.bbreg.predict(feats[torch.as_tensor(top)], samples[top], img_wh)
                 result = reg.mean(axis=0)
         self._trans = o.cand_trans if success else o.cand_trans_failure
+        if success and o.search_size == "regressed" and not np.array_equal(result, target):
+            # The classifier's top-k mean is biased towards boxes inside the target; the size
+            # comes from the regression, the centre stays the classifier's.
+            centre = target[:2] + target[2:] / 2.0
+            target = np.concatenate([centre - result[2:] / 2.0, result[2:]])
         self._target = target
 
         if success:

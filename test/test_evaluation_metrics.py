@@ -94,3 +94,19 @@ def test_fps_with_and_without_first_frame():
     with_first, without = metrics.fps(0.5, np.full(4, 0.1))
     assert with_first == pytest.approx(5 / 0.9)
     assert without == pytest.approx(10.0)
+
+
+def test_scale_error_and_bias_over_overlapping_frames_only():
+    gt = _repeat([0, 0, 20, 20], 5)
+    gt[4] = np.nan  # absent: not scored
+    pred = gt.copy()
+    pred[0] = [0, 0, 10, 10]  # quarter area, inside the target: log 0.25
+    pred[1] = [0, 0, 10, 20]  # half area: log 0.5
+    pred[2] = [0, 0, 40, 20]  # double area: log 2
+    pred[3] = [300, 300, 1, 1]  # lost (IoU 0): a lost box has no meaningful size error
+    pred[4] = [0, 0, 1, 1]
+    s = metrics.score(pred, gt)
+    assert s.scale_bias == pytest.approx(np.log(0.5))
+    assert s.scale_error == pytest.approx(np.log(2.0))
+    lost = metrics.score(np.full((2, 4), 500.0), _repeat([0, 0, 20, 20], 2))
+    assert np.isnan(lost.scale_error) and np.isnan(lost.scale_bias)

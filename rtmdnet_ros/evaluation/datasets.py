@@ -21,16 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..split import SPLITS
+
 GROUNDTRUTH_FILE = "groundtruth_rect.txt"
 IMAGE_DIR = "img"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
-# The data split decided once in docs/design.md (truck4_1/truck4_2 are one video: both dev).
-SPLITS: dict[str, tuple[str, ...]] = {
-    "train": ("Diving", "car1", "person11", "building4", "wakeboard10", "wakeboard7"),
-    "dev": ("Crossing", "Human3", "bag", "boat1", "truck4_1", "truck4_2"),
-}
-SPLITS["all"] = tuple(sorted(SPLITS["train"] + SPLITS["dev"], key=str.lower))
 
 _SEPARATORS = re.compile(r"[,;\s]+")
 

@@ -7,7 +7,10 @@
 - precision: fraction of frames with centre error <= t px for t = 0..50; P@20 = the value at 20;
   centre = x + (w - 1) / 2, y + (h - 1) / 2;
 - frames whose ground truth is not a valid box (NaN, w <= 0 or h <= 0: target absent) are left
-  out of both; the first frame (initialised from ground truth) is counted, as OTB does.
+  out of both; the first frame (initialised from ground truth) is counted, as OTB does;
+- scale error (ours, not OTB's): median |log(area pred / area true)| over the frames where the
+  box still overlaps the target (IoU > 0), and the signed median (scale bias, < 0 = too small).
+  AUC mixes size and position; these isolate the size, where a shrinking box shows first.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ class Score:
     success: np.ndarray  # (21,)
     precision: np.ndarray  # (51,)
     frames: int  # frames scored (valid ground truth)
+    scale_error: float = float("nan")  # median |log area ratio| over frames with IoU > 0
+    scale_bias: float = float("nan")  # median signed log area ratio over the same frames
 
     @property
     def auc(self) -> float:
@@ -101,11 +106,23 @@ def score(pred: np.ndarray, gt: np.ndarray) -> Score:
     if pred.shape != gt.shape:
         raise ValueError(f"{len(pred)} predicted boxes for {len(gt)} ground-truth boxes")
     keep = valid_groundtruth(gt)
+    ious = iou(pred[keep], gt[keep])
+    log_ratio = log_area_ratio(pred[keep][ious > 0], gt[keep][ious > 0])
     return Score(
-        success=success_curve(iou(pred[keep], gt[keep])),
+        success=success_curve(ious),
         precision=precision_curve(centre_error(pred[keep], gt[keep])),
         frames=int(keep.sum()),
+        scale_error=float(np.median(np.abs(log_ratio))) if log_ratio.size else float("nan"),
+        scale_bias=float(np.median(log_ratio)) if log_ratio.size else float("nan"),
     )
+
+
+def log_area_ratio(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """log(area pred / area true) per frame: 0 = right size, -0.69 = half the area."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log((pred[:, 2] * pred[:, 3]) / (gt[:, 2] * gt[:, 3]))
 
 
 def fps(init_seconds: float, update_seconds: np.ndarray) -> tuple[float, float]:

@@ -37,6 +37,8 @@ class SequenceSummary:
     fps_no_first: float
     not_ok: float  # fraction of frames the tracker flagged as failed
     per_seed: dict[int, metrics.Score]
+    scale_error: float  # seeds' mean of the median |log area ratio| (metrics.score)
+    scale_bias: float
 
 
 @dataclass
@@ -54,6 +56,8 @@ class TrackerSummary:
     fps_no_first: float
     not_ok: float
     seeds: list[int]
+    scale_error: float  # mean over sequences
+    scale_bias: float
 
 
 def summarise(
@@ -84,6 +88,8 @@ def summarise(
                 fps_no_first=(n - len(runs)) / s_upd if s_upd > 0 else float("nan"),
                 not_ok=float(np.mean([1.0 - r.ok.mean() for r in runs])),
                 per_seed=scores,
+                scale_error=_nanmean([s.scale_error for s in scores.values()]),
+                scale_bias=_nanmean([s.scale_bias for s in scores.values()]),
             )
             frames += n
             init += s_init
@@ -108,9 +114,22 @@ def summarise(
                 fps_no_first=n_updates / updates if updates > 0 else float("nan"),
                 not_ok=lost / frames,
                 seeds=seeds,
+                scale_error=_nanmean([p.scale_error for p in per_seq.values()]),
+                scale_bias=_nanmean([p.scale_bias for p in per_seq.values()]),
             )
         )
     return summaries
+
+
+def _json_float(value: float) -> float | None:
+    """JSON has no NaN: None where a figure is undefined."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _nanmean(values: list[float]) -> float:
+    """Mean of the finite values (a sequence lost from frame 1 has no scale figure)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def environment(threads: int) -> dict[str, str]:
@@ -176,13 +195,15 @@ def markdown(
         "",
         "## Summary (mean over sequences)",
         "",
-        "| tracker | AUC | P@20 | FPS | FPS w/o first frame | not-ok frames | seeds |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| tracker | AUC | P@20 | scale error | scale bias | FPS | FPS w/o first frame "
+        "| not-ok frames | seeds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in ranked:
         auc = _fmt(s.auc) + (f" ± {s.auc_seed_sd:.3f}" if np.isfinite(s.auc_seed_sd) else "")
         lines.append(
-            f"| {s.name} | {auc} | {_fmt(s.p20)} | {_fmt(s.fps, 1)} | {_fmt(s.fps_no_first, 1)} "
+            f"| {s.name} | {auc} | {_fmt(s.p20)} | {_fmt(s.scale_error)} | {_fmt(s.scale_bias)} "
+            f"| {_fmt(s.fps, 1)} | {_fmt(s.fps_no_first, 1)} "
             f"| {100 * s.not_ok:.1f}% | {len(s.seeds)} |"
         )
     lines += [
@@ -190,7 +211,9 @@ def markdown(
         "AUC: mean success rate over IoU thresholds 0, 0.05, ..., 1 (a perfect track scores "
         "20/21 = 0.952). P@20: fraction of frames with centre error <= 20 px. FPS: frames over "
         "the tracker's own init + update time (decoding excluded); single-seed runs unless "
-        "stated; ± = standard deviation of the mean AUC between seeds.",
+        "stated; ± = standard deviation of the mean AUC between seeds. Scale error: median "
+        "|log(area ours / area true)| over the frames where the box overlaps the target, "
+        "averaged over sequences; scale bias: the signed median (< 0: boxes too small).",
         "",
         f"![Success plot]({image_prefix}success.png) "
         f"![Precision plot]({image_prefix}precision.png)",
@@ -200,6 +223,7 @@ def markdown(
     for title, attr, digits in (
         ("Success AUC per sequence", "auc", 3),
         ("Precision at 20 px per sequence", "p20", 3),
+        ("Scale bias per sequence (median log area ratio, < 0: too small)", "scale_bias", 2),
         ("FPS per sequence (with the first frame)", "fps", 1),
     ):
         lines += [
@@ -353,6 +377,8 @@ def to_json(
             "fps": s.fps,
             "fps_no_first": s.fps_no_first,
             "not_ok": s.not_ok,
+            "scale_error": _json_float(s.scale_error),
+            "scale_bias": _json_float(s.scale_bias),
             "seeds": s.seeds,
             "success": s.success.tolist(),
             "precision": s.precision.tolist(),
@@ -363,6 +389,8 @@ def to_json(
                     "fps": p.fps,
                     "fps_no_first": p.fps_no_first,
                     "not_ok": p.not_ok,
+                    "scale_error": _json_float(p.scale_error),
+                    "scale_bias": _json_float(p.scale_bias),
                     "success": p.success.tolist(),
                     "precision": p.precision.tolist(),
                     "runs": runs.get(s.name, {}).get(name, {}),

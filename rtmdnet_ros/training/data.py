@@ -18,18 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import split
+
 LOG = logging.getLogger(__name__)
 
-# The project's data split (docs/design.md): decided once, before any training.
-TRAIN_SEQUENCES: tuple[str, ...] = (
-    "Diving",
-    "car1",
-    "person11",
-    "building4",
-    "wakeboard10",
-    "wakeboard7",
-)
-EVAL_SEQUENCES: tuple[str, ...] = ("Crossing", "Human3", "bag", "boat1", "truck4_1", "truck4_2")
+# The project's data split (rtmdnet_ros/split.py, docs/design.md).
+TRAIN_SEQUENCES = split.TRAIN
+EVAL_SEQUENCES = split.DEV
 
 
 @dataclass(frozen=True)
