@@ -1,0 +1,353 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The README's ROS 2 commands, run as a user runs them, against the node the launch file starts.
+
+Each command below is a real ``ros2`` process (ros2cli from ../shared/ros2-tools, which
+``make setup`` installs into .venv) talking to a real tracker node started by
+``ros2 launch rtmdnet_ros tracker.launch.py``; nothing is imported from the node. The command
+strings are the README's own lines (``test_every_readme_ros2_line_is_tested`` ties both ways),
+so a README that drifts from the node fails here. Two launches are shared by all tests to keep the
+time down: the README's default one (with a camera stand-in for a successful ``~/init``) and one
+setting every launch argument at once. Both stop with SIGINT, as ``ros2 launch`` needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from data_paths import REPO_ROOT, require_ros2_tools
+
+README = REPO_ROOT / "README.md"
+
+# The README's lines, verbatim (the init request is continued over two lines there).
+LAUNCH = "ros2 launch rtmdnet_ros tracker.launch.py image_topic:=/camera/image_raw device:=auto"
+CAMERA = ("ros2 run rtmdnet_ros frame_publisher --ros-args -p video:=clip.mp4 -p loop:=true "
+          "-r image:=/camera/image_raw")
+INIT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
+        '"{box: {center: {position: {x: 320.0, y: 240.0}}, size_x: 80.0, size_y: 120.0}}"')
+RESET = "ros2 service call /rtmdnet_tracker/reset std_srvs/srv/Trigger"
+ECHO_STATUS = "ros2 topic echo --once /rtmdnet_tracker/status"
+DESCRIBE = "ros2 param describe /rtmdnet_tracker lost_score_threshold"
+SET_OK = "ros2 param set /rtmdnet_tracker lost_score_threshold 0.6"
+SET_OUT_OF_RANGE = "ros2 param set /rtmdnet_tracker lost_score_threshold 1.5"
+SET_READ_ONLY = "ros2 param set /rtmdnet_tracker device cpu"
+GET = "ros2 param get /rtmdnet_tracker lost_score_threshold"
+LAUNCH_ALL_ARGS = ("ros2 launch rtmdnet_ros tracker.launch.py namespace:=cam1 "
+                   "params_file:=my_tracker.yaml image_topic:=camera/image "
+                   "image_transport:=compressed device:=cpu publish_debug:=false")
+README_COMMANDS = (LAUNCH, CAMERA, INIT, RESET, ECHO_STATUS, DESCRIBE, SET_OK, SET_OUT_OF_RANGE,
+                   SET_READ_ONLY, GET, LAUNCH_ALL_ARGS)
+# README lines starting with ros2 that need what this machine cannot give (rviz2 is no wheel).
+NOT_RUNNABLE_HERE = ()
+
+READY = r"listening on "  # the node's last start-up line: subscription, publishers and services
+STARTUP_S = 90.0  # torch import and model load on a loaded 2-core machine
+CALL_S = 60.0  # one CLI call (Python start, discovery, a first-frame training for ~/init)
+
+
+def readme_ros2_lines() -> list[list[str]]:
+    """Return every ``ros2 ...`` line of the README's code blocks as tokens (comments dropped,
+    backslash continuations joined), the way a shell would split them."""
+    lines, in_code, pending = [], False, ""
+    for raw in README.read_text().splitlines():
+        if raw.startswith("```"):
+            in_code = not in_code
+            continue
+        if not in_code:
+            continue
+        line = pending + raw.strip()
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        if line.startswith("ros2 "):
+            lines.append(shlex.split(line, comments=True))
+    return lines
+
+
+def ros_env() -> dict[str, str]:
+    """The test session's domain (test/conftest.py), localhost discovery, unbuffered output."""
+    env = dict(os.environ)
+    env.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
+               RCUTILS_COLORIZED_OUTPUT="0", RCUTILS_LOGGING_BUFFERED_STREAM="0")
+    env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)  # each venv Python sets its own library path
+    assert env.get("ROS_DOMAIN_ID"), "test/conftest.py sets a random ROS_DOMAIN_ID"
+    return env
+
+
+def _default_sigint() -> None:
+    """In the child: SIGINT back to its default and a process group of its own.
+
+    A shell that starts pytest in the background leaves SIGINT ignored, and an ignored signal
+    stays ignored across exec: ``ros2 launch`` would then never stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setpgrp()
+
+
+class Background:
+    """A long-running ros2 command (launch, run) with its output collected line by line."""
+
+    def __init__(self, command: str, cwd: Path) -> None:
+        self.command = command
+        argv = [str(require_ros2_tools()), *shlex.split(command)[1:]]
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=ros_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                     preexec_fn=_default_sigint)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = STARTUP_S) -> str:
+        """Return the first output line matching ``pattern``; fail with the output otherwise."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = next((line for line in self.lines if regex.search(line)), None)
+            if found is not None:
+                return found
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{self.command!r}: no line matching {pattern!r} "
+                             f"(exit {self.proc.poll()}):\n{self.output()[-4000:]}")
+
+    def interrupt(self, timeout: float = 30.0) -> int:
+        """Stop with SIGINT: to ``ros2 launch`` itself, which passes it on to its nodes once,
+        and to the whole process group of ``ros2 run``, which does not pass it on (``ros2
+        launch`` does not stop its nodes on SIGTERM at all). A command still running after
+        ``timeout`` is killed and the output says so.
+        """
+        if self.proc.poll() is None:
+            if shlex.split(self.command)[1] == "launch":
+                self.proc.send_signal(signal.SIGINT)
+            else:
+                os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+                self.lines.append(f"[test] still running {timeout} s after SIGINT: killed")
+        self._reader.join(timeout=5)
+        return self.proc.returncode
+
+
+def ros2(command: str, cwd: Path, timeout: float = CALL_S) -> str:
+    """Run one ``ros2 ...`` command line to its end; return stdout and stderr, failing on a bad
+    exit status."""
+    argv = [str(require_ros2_tools()), *shlex.split(command, comments=True)[1:]]
+    result = subprocess.run(argv, cwd=cwd, env=ros_env(), capture_output=True, text=True,
+                            timeout=timeout, preexec_fn=_default_sigint)
+    output = result.stdout + result.stderr  # refusals ("Setting parameter failed") go to stderr
+    assert result.returncode == 0, f"{command}\nexit {result.returncode}\n{output}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The directory the commands run in, and the ros2 daemon the CLI calls share.
+
+    Started here rather than by the first call, which spawns it and goes on without it: the next
+    call would then ask a daemon that has not discovered the node yet ("node not found").
+    """
+    require_ros2_tools()
+    path = tmp_path_factory.mktemp("ros2_cli")
+    ros2("ros2 daemon start", path)
+    yield path
+    subprocess.run([str(require_ros2_tools()), "daemon", "stop"], env=ros_env(),
+                   capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tracker(workdir: Path) -> Iterator[Background]:
+    """The README's launch line: the node as /rtmdnet_tracker, input /camera/image_raw."""
+    launch = Background(LAUNCH, workdir)
+    try:
+        launch.wait_for(READY)
+        wait_until_listed("/rtmdnet_tracker", workdir)
+        yield launch
+    finally:
+        launch.interrupt()
+
+
+@pytest.fixture(scope="module")
+def camera(workdir: Path, tracker: Background) -> Iterator[Background]:
+    """The README's camera stand-in, looping a generated 640x480 clip (clip.mp4 in workdir)."""
+    import cv2
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from synthetic_clip import make_clip
+
+    frames, _ = make_clip(n_frames=20, size=(640, 480))
+    writer = cv2.VideoWriter(str(workdir / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
+                             (640, 480))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    publisher = Background(CAMERA, workdir)
+    try:
+        publisher.wait_for(r"publishing \d+ frames", timeout=60)
+        yield publisher
+    finally:
+        publisher.interrupt()
+
+
+@pytest.fixture(scope="module")
+def cam1(workdir: Path) -> Iterator[Background]:
+    """The launch line with every argument set; my_tracker.yaml changes label and threshold."""
+    params = yaml.safe_load((REPO_ROOT / "config" / "tracker.yaml").read_text())
+    node_params = next(iter(params.values()))["ros__parameters"]
+    node_params.update(label="cam1_target", lost_score_threshold=0.25)
+    (workdir / "my_tracker.yaml").write_text(yaml.safe_dump(params))
+    launch = Background(LAUNCH_ALL_ARGS, workdir)
+    try:
+        launch.wait_for(READY)
+        wait_until_listed("/cam1/rtmdnet_tracker", workdir)
+        yield launch
+    finally:
+        launch.interrupt()
+
+
+def wait_until_listed(node: str, workdir: Path, timeout: float = 30.0) -> None:
+    """Wait until ``ros2 node list`` (through the daemon) shows ``node``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if node in ros2("ros2 node list", workdir).split():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{node} not in ros2 node list after {timeout} s")
+
+
+def field(output: str, name: str) -> str:
+    """Return ``name: value`` from a YAML-ish CLI printout (first occurrence)."""
+    match = re.search(rf"^\s*{name}: (.*)$", output, re.MULTILINE)
+    assert match, f"no {name} in:\n{output}"
+    return match.group(1).strip().strip("'")
+
+
+# ----------------------------------------------------------------------------- the README
+
+
+def test_every_readme_ros2_line_is_tested():
+    """Both ways: each command here is a README line, and each README ros2 line is run here."""
+    readme = readme_ros2_lines()
+    tested = [shlex.split(c) for c in README_COMMANDS]
+    for command in tested:
+        assert command in readme, f"not in README.md: {shlex.join(command)}"
+    untested = [line for line in readme if line not in tested
+                and shlex.join(line) not in NOT_RUNNABLE_HERE]
+    assert untested == [], f"README ros2 lines no test runs: {untested}"
+
+
+# ----------------------------------------------------------------------------- default launch
+
+
+def test_launch_starts_the_node_on_the_remapped_camera_topic(tracker, workdir):
+    info = ros2("ros2 node info /rtmdnet_tracker", workdir)
+    subscribers = info.split("Subscribers:")[1].split("Publishers:")[0]
+    assert "/camera/image_raw: sensor_msgs/msg/Image" in subscribers  # image_topic:=
+    for topic in ("/rtmdnet_tracker/detections", "/rtmdnet_tracker/status",
+                  "/rtmdnet_tracker/debug_image", "/rtmdnet_tracker/init",
+                  "/rtmdnet_tracker/reset"):
+        assert topic in info
+    # device:=auto: the parameter, and the device the node chose for it.
+    assert "String value is: auto" in ros2("ros2 param get /rtmdnet_tracker device", workdir)
+    tracker.wait_for(r"on device (cpu|cuda) \(requested auto")
+
+
+def test_service_call_init_then_status_then_reset(tracker, camera, workdir):
+    # A status per processed frame: once one arrives the node has images for ~/init.
+    idle = ros2(ECHO_STATUS, workdir)
+    assert field(idle, "state") == "0" and field(idle, "device") in ("cpu", "cuda")
+    answer = ros2(INIT, workdir)
+    assert "success=True" in answer, answer
+    assert "track_id='1'" in answer and "tracking started" in answer
+    tracker.wait_for(r"track 1 \(object\) started .* at x=280\.0 y=180\.0 w=80\.0 h=120\.0")
+    status = ros2(ECHO_STATUS, workdir)
+    assert field(status, "track_id") == "1"
+    assert field(status, "state") in ("1", "2")  # TRACKING, or LOST on this random texture
+    assert int(field(status, "frames_processed")) >= 1
+    stopped = ros2(RESET, workdir)
+    assert "success=True" in stopped and "track 1 stopped" in stopped, stopped
+    again = ros2(RESET, workdir)
+    assert "success=True" in again and "already idle" in again, again
+
+
+def test_param_describe_shows_the_descriptor(tracker, workdir):
+    described = ros2(DESCRIBE, workdir)
+    assert "Type: double" in described
+    assert "RT-MDNet" in field(described, "Description")
+    assert field(described, "Min value") == "0.0" and field(described, "Max value") == "1.0"
+    read_only = ros2("ros2 param describe /rtmdnet_tracker device", workdir)
+    assert "Read only: true" in read_only and "auto | cpu | cuda" in read_only
+
+
+def test_param_set_applies_good_values_and_refuses_bad_ones(tracker, workdir):
+    try:
+        assert "Set parameter successful" in ros2(SET_OK, workdir)
+        assert "Double value is: 0.6" in ros2(GET, workdir)
+        tracker.wait_for(r"parameter lost_score_threshold set to 0\.6")
+        refused = ros2(SET_OUT_OF_RANGE, workdir)
+        assert "Setting parameter failed" in refused and "out of range" in refused, refused
+        read_only = ros2(SET_READ_ONLY, workdir)
+        assert "Setting parameter failed" in read_only and "read-only" in read_only, read_only
+        wrong_type = ros2("ros2 param set /rtmdnet_tracker frame_cache_length many", workdir)
+        assert "Setting parameter failed" in wrong_type, wrong_type
+        assert "Double value is: 0.6" in ros2(GET, workdir)  # refusals changed nothing
+    finally:
+        ros2("ros2 param set /rtmdnet_tracker lost_score_threshold 0.5", workdir)
+
+
+# ----------------------------------------------------------------------------- every argument
+
+
+def test_every_launch_argument_takes_effect(cam1, workdir):
+    # namespace:= (the fixture waited for /cam1/rtmdnet_tracker in ros2 node list)
+    info = ros2("ros2 node info /cam1/rtmdnet_tracker", workdir)
+    subscribers = info.split("Subscribers:")[1].split("Publishers:")[0]
+    # image_topic:=camera/image (relative: inside the namespace) + image_transport:=compressed
+    assert "/cam1/camera/image/compressed: sensor_msgs/msg/CompressedImage" in subscribers, info
+    assert "/cam1/rtmdnet_tracker/status" in info and "/cam1/rtmdnet_tracker/init" in info
+
+    def get(name: str) -> str:
+        return ros2(f"ros2 param get /cam1/rtmdnet_tracker {name}", workdir).strip()
+
+    assert get("image_transport") == "String value is: compressed"
+    assert get("device") == "String value is: cpu"  # device:=
+    cam1.wait_for(r"on device cpu \(requested cpu")
+    assert get("publish_debug") == "Boolean value is: False"  # publish_debug:=
+    assert get("label") == "String value is: cam1_target"  # params_file:=
+    assert get("lost_score_threshold") == "Double value is: 0.25"
+    # No camera on that topic: the node says where it listens (the remapped, namespaced name).
+    answer = ros2(INIT.replace("/rtmdnet_tracker/", "/cam1/rtmdnet_tracker/"), workdir)
+    assert "success=False" in answer and "/cam1/camera/image/compressed" in answer, answer
+
+
+def test_launch_stops_cleanly_on_sigint(cam1):
+    assert cam1.interrupt() == 0, cam1.output()[-3000:]
+    assert re.search(r"tracker_node-1\]: process has finished cleanly", cam1.output()), \
+        cam1.output()[-3000:]
