@@ -2,9 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """``make demo``: the whole ROS graph from one command, with a printed summary.
 
-A frame publisher (camera stand-in), the ``rtmdnet_tracker`` node, an ``~/init`` service call with
-the first box, and a recorder that writes an annotated video, all in one process on one
-MultiThreadedExecutor, talking over real DDS topics and services (namespace ``/rtmdnet_demo``).
+The ``rtmdnet_tracker`` node runs in its own process, started as a launch file would start it
+(``tracker_node --ros-args --params-file config/tracker.yaml``, namespace ``/rtmdnet_demo``),
+so frames cross a process boundary exactly as they do from a camera driver. This process holds
+the camera stand-in (frame publisher), the ``~/init`` call with the first box and the recorder
+that writes an annotated video. Both processes get the shipped Fast DDS profile
+(``config/fastdds.xml``: a 64 MB shared-memory segment; the publisher's is the one that
+counts), unless the user's environment names a profile already.
 
 Default input needs nothing but what the project already installs: a clip generated at run time
 from ``grace_hopper.jpg``, the sample photograph shipped inside matplotlib
@@ -12,6 +16,9 @@ from ``grace_hopper.jpg``, the sample photograph shipped inside matplotlib
 moved across a panning, blurred backdrop made from the same photo while it grows and shrinks, so
 the ground truth is known exactly. ``--sequence DIR`` plays a folder in the shared format (with
 its ground truth), ``--video FILE --box x,y,w,h`` any video.
+
+Exit codes: 0 when the tracker answered frames and both processes stopped cleanly (also after
+Ctrl-C), 1 when the run failed, 2 for a bad command line (one line, no traceback).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -78,10 +86,13 @@ def synthetic_clip(frames: int = 90, size: tuple[int, int] = (640, 480),
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line of the demo (``make demo ARGS='...'``)."""
-    parser = argparse.ArgumentParser(
+    from rtmdnet_ros.node.cli import OneLineParser
+
+    parser = OneLineParser(
         prog="rtmdnet-demo",
-        description="Run frame publisher -> rtmdnet_tracker -> recorder over ROS 2 and print "
-                    "a summary. Default input: a clip generated from matplotlib's sample photo.")
+        description="Run frame publisher -> rtmdnet_tracker (own process) -> recorder over ROS 2 "
+                    "and print a summary. Default input: a clip generated from matplotlib's "
+                    "sample photo.")
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--sequence", help="sequence folder (img/ + groundtruth_rect.txt)")
     src.add_argument("--video", help="video file (needs --box)")
@@ -96,17 +107,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="give up after this many seconds of playback")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.frames < 0:
+        parser.error(f"--frames must be 0 (all) or positive, got {args.frames}")
+    if not 0.1 <= args.rate <= 1000.0:
+        parser.error(f"--rate must be between 0.1 and 1000 Hz, got {args.rate:g}")
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be positive, got {args.timeout:g}")
+    if args.output and Path(args.output).suffix.lower() not in (".mp4", ".avi"):
+        parser.error(f"--output must end in .mp4 or .avi (or be empty), got {args.output!r}")
+    if args.model and not Path(args.model).is_file():
+        parser.error(f"--model {args.model!r}: no such file")
+    if args.video and not args.box:
+        parser.error("--video needs --box x,y,w,h (a video has no ground truth to start from)")
+    if args.box is not None:
+        try:
+            box = tuple(float(v) for v in args.box.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= 0 \
+                or box[3] <= 0:
+            parser.error(f"--box must be x,y,w,h with a positive width and height, "
+                         f"got {args.box!r}")
+        args.box = box
+    return args
 
 
 def load_source(args: argparse.Namespace):
-    """Build the frame source and the init box from the arguments."""
+    """Build the frame source and the init box from the arguments.
+
+    Raises ``ValueError`` (``DatasetError`` included) or ``OSError`` with a readable message for
+    a missing or unreadable input; the caller prints it as one line.
+    """
     from rtmdnet_ros.node.frame_publisher import FrameSource
 
     if args.sequence:
         source = FrameSource.from_sequence(args.sequence, args.frames)
         where = f"sequence {args.sequence}"
     elif args.video:
+        if not Path(args.video).is_file():
+            raise ValueError(f"--video {args.video!r}: no such file")
         source = FrameSource.from_video(args.video, args.frames)
         where = f"video {args.video}"
     else:
@@ -115,51 +155,91 @@ def load_source(args: argparse.Namespace):
         where = (f"a {len(frames)}-frame clip generated from {sample_image_path()} "
                  "(matplotlib's bundled sample photo)")
     if args.box:
-        try:
-            box = tuple(float(v) for v in args.box.split(","))
-        except ValueError:
-            box = ()
-        if len(box) != 4:
-            raise SystemExit(f"--box must be x,y,w,h, got {args.box!r}")
+        box = args.box
     elif source.groundtruth is not None:
         box = tuple(float(v) for v in source.groundtruth[0])
     else:
-        raise SystemExit("--video needs --box x,y,w,h (no ground truth to start from)")
+        raise ValueError("--video needs --box x,y,w,h (no ground truth to start from)")
+    first = source.frame(0)
+    x, y, w, h = box
+    if x >= first.shape[1] or y >= first.shape[0] or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"--box {x:g},{y:g},{w:g},{h:g} lies outside the "
+                         f"{first.shape[1]}x{first.shape[0]} frames")
     return source, box, where
 
 
+class DemoFailed(Exception):
+    """The graph did not come up or the tracker did not answer: one line, exit 1."""
+
+
+def _spin(executor, stop: threading.Event) -> None:
+    """Spin until told to stop, so the thread can be joined before rclpy shuts down.
+
+    A thread left inside rclpy's wait at interpreter exit aborts the process.
+    """
+    while not stop.is_set():
+        try:
+            executor.spin_once(timeout_sec=0.05)
+        except Exception:  # the context went down under us (Ctrl-C): stop spinning
+            if not stop.is_set():
+                raise
+            return
+
+
+def _wait(condition, timeout: float, what: str, child=None) -> None:
+    """Poll ``condition`` until true; fail with ``what`` on timeout or when the child exits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if child is not None and child.poll() is not None:
+            raise DemoFailed(f"the tracker node exited with code {child.returncode} "
+                             "(its log is above)")
+        if time.monotonic() > deadline:
+            raise DemoFailed(what)
+        time.sleep(0.02)
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Run the graph once; return 0 when the tracker answered frames."""
+    """Run the graph once; return 0 when the tracker answered frames and everything stopped."""
+    from rtmdnet_ros.node import process
+    from rtmdnet_ros.node.cli import fail, one_line
+    from rtmdnet_ros.node.transport import active_profile, profile_environment
+
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(levelname)s: %(message)s")
-    source, box, where = load_source(args)
+    try:
+        source, box, where = load_source(args)
+    except (ValueError, OSError) as exc:
+        return fail("rtmdnet-demo", one_line(exc))
+    # This process publishes the frames: its shared-memory segment is the one that counts, so
+    # the profile goes into its own environment before rclpy creates the DDS participant.
+    os.environ.update(profile_environment())
+    print(f"input: {where}")
+    print(f"DDS profile: {active_profile()}")
 
-    import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
+    from rtmdnet_ros.node.cli import init_ros, stop_ros
     from rtmdnet_ros.node.frame_publisher import FramePublisher
     from rtmdnet_ros.node.messages import set_bbox
     from rtmdnet_ros.node.recorder import TrackingRecorder
-    from rtmdnet_ros.node.tracker_node import NodeSetupError, TrackerNode
     from rtmdnet_ros.srv import InitTarget
 
-    print(f"input: {where}")
-    rclpy.init()
+    code = init_ros("rtmdnet-demo", [])
+    if code is not None:
+        return code
+    child = None
+    child_code = None
     nodes: list = []
-    executor = MultiThreadedExecutor(num_threads=4)
-    spin_thread = threading.Thread(target=executor.spin, daemon=True)
+    executor = MultiThreadedExecutor(num_threads=3)
+    stop_spinning = threading.Event()
+    spin_thread = threading.Thread(target=_spin, args=(executor, stop_spinning),
+                                   name="demo_spin")
+    result = 1
     try:
-        try:
-            tracker = TrackerNode(namespace=NAMESPACE, parameter_overrides=[
-                Parameter("device", value=args.device),
-                Parameter("model_path", value=args.model),
-                Parameter("seed", value=args.seed),
-            ])
-        except NodeSetupError as exc:
-            print(f"cannot start the tracker: {exc}", file=sys.stderr)
-            return 1
+        child = process.start(process.tracker_command(NAMESPACE, {
+            "device": args.device, "model_path": args.model, "seed": args.seed}))
         publisher = FramePublisher(source, namespace=NAMESPACE, autostart=False,
                                    parameter_overrides=[Parameter("rate", value=args.rate),
                                                         Parameter("frame_id", value="camera")])
@@ -170,18 +250,14 @@ def run(argv: list[str] | None = None) -> int:
             parameter_overrides=[Parameter("output", value=args.output),
                                  Parameter("fps", value=args.rate)])
         client_node = Node("demo_client", namespace=NAMESPACE)
-        nodes = [tracker, publisher, recorder, client_node]
+        nodes = [publisher, recorder, client_node]
         for node in nodes:
             executor.add_node(node)
         spin_thread.start()
         init_client = client_node.create_client(InitTarget, "rtmdnet_tracker/init")
-
-        deadline = time.monotonic() + 15.0
-        while publisher.subscriber_count() < 2 or not init_client.service_is_ready():
-            if time.monotonic() > deadline:
-                print("the graph did not connect within 15 s (DDS discovery)", file=sys.stderr)
-                return 1
-            time.sleep(0.05)
+        # The node imports torch and loads its model first: allow for a loaded machine.
+        _wait(lambda: publisher.subscriber_count() >= 2 and init_client.service_is_ready(),
+              90.0, "the tracker node did not come up within 90 s", child)
 
         # Frame 0 until the tracker has it (best-effort delivery may lose one), then init on
         # exactly that frame's stamp; playback continues from frame 1.
@@ -198,25 +274,23 @@ def run(argv: list[str] | None = None) -> int:
                     break
                 time.sleep(0.02)
         if first is None:
-            print("the tracker never answered the first frame within 30 s", file=sys.stderr)
-            return 1
+            raise DemoFailed("the tracker never answered the first frame within 30 s")
         publisher.skip_to(1)
         request = InitTarget.Request()
         set_bbox(request.box, box)
         request.stamp = first.stamp
         future = init_client.call_async(request)
-        deadline = time.monotonic() + 120.0
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        response = future.result() if future.done() else None
+        _wait(future.done, 120.0, "~/init did not answer within 120 s", child)
+        response = future.result()
         if response is None or not response.success:
-            print(f"init failed: {response.message if response else 'no answer'}",
-                  file=sys.stderr)
-            return 1
-        print(f"init: {response.message} (track {response.track_id}, device {tracker.device})")
+            raise DemoFailed(f"init failed: {response.message if response else 'no answer'}")
+        device = recorder.last_status.device if recorder.last_status is not None else "?"
+        print(f"init: {response.message} (track {response.track_id}, device {device})")
         started = time.monotonic()
         publisher.start()
         while not publisher.done.is_set() and time.monotonic() - started < args.timeout:
+            if child.poll() is not None:
+                raise DemoFailed(f"the tracker node exited with code {child.returncode}")
             time.sleep(0.05)
         last = publisher.headers[-1].stamp
         last_ns = last.sec * 1_000_000_000 + last.nanosec
@@ -231,17 +305,29 @@ def run(argv: list[str] | None = None) -> int:
         print(f"published {publisher.published} frames at {args.rate:g} Hz in "
               f"{time.monotonic() - started:.1f} s")
         print("\n".join(summary.lines()))
-        return 0 if summary.frames_answered > 0 else 1
+        result = 0 if summary.frames_answered > 0 else 1
+    except KeyboardInterrupt:
+        print("interrupted: stopping the graph", file=sys.stderr)
+        result = 0
+    except DemoFailed as exc:
+        result = fail("rtmdnet-demo", str(exc))
     finally:
-        executor.shutdown()
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        if child is not None:
+            child_code = process.stop(child)
+        stop_spinning.set()
+        stop_ros(executor, nodes, [spin_thread] if spin_thread.is_alive() else [])
+    if child_code not in (None, 0) and result == 0:
+        return fail("rtmdnet-demo", f"the tracker node process exited with code {child_code} "
+                                    "at shutdown")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point (``python -m rtmdnet_ros.node.demo``)."""
-    return run(argv)
+    """Entry point (``rtmdnet-demo``, ``python -m rtmdnet_ros.node.demo``)."""
+    try:
+        return run(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the graph existed (e.g. while making the clip)
+        return 0
 
 
 if __name__ == "__main__":

@@ -235,17 +235,21 @@ def iterate_frames(source: FrameSource) -> Iterator[np.ndarray]:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point ``frame_publisher``: publish until the source ends (or forever with loop)."""
-    rclpy.init(args=args)
+    """Entry point ``frame_publisher``: publish until the source ends (or forever with loop).
+
+    Exit 0 at the end of the source and on Ctrl-C; 1 with one line for a missing or unreadable
+    source or a refused parameter; 2 for malformed ``--ros-args``.
+    """
+    from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
+
+    code = init_ros("frame_publisher", args)
+    if code is not None:
+        return code
+    node: FramePublisher | None = None
+    executor = SingleThreadedExecutor()
     try:
         node = FramePublisher()
-    except ValueError as exc:
-        print(f"[frame_publisher] {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
+        executor.add_node(node)
         while rclpy.ok() and not node.done.is_set():
             executor.spin_once(timeout_sec=0.1)
         # Let the last frames reach slow subscribers before the publisher disappears.
@@ -254,9 +258,10 @@ def main(args: list[str] | None = None) -> int:
             executor.spin_once(timeout_sec=0.05)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except user_errors() as exc:
+        return fail("frame_publisher", one_line(exc))
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        stop_ros(executor, [node] if node is not None else [])
     return 0
 
 

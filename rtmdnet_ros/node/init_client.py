@@ -19,8 +19,9 @@ import time
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line: the box (top-left x, y, width, height in pixels) or --reset."""
-    parser = argparse.ArgumentParser(prog="python -m rtmdnet_ros.node.init_client",
-                                     description=__doc__.splitlines()[0])
+    from rtmdnet_ros.node.cli import OneLineParser
+
+    parser = OneLineParser(prog="init_client", description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--box", help="x,y,w,h in pixels (top-left corner)")
     action.add_argument("--reset", action="store_true", help="stop tracking")
@@ -32,8 +33,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Call the service once and print its answer; exit 0 only on success."""
-    args = parse_args(argv)
+    """Call the service once and print its answer; exit 0 only on success (and on Ctrl-C).
+
+    ``--ros-args ...`` after the options go to rclpy (remappings, domain, logging).
+    """
+    from rclpy.utilities import remove_ros_args
+
+    from rtmdnet_ros.node.cli import EXIT_USAGE, fail, init_ros, stop_ros
+
+    full = list(sys.argv if argv is None else ["init_client", *argv])
+    args = parse_args(remove_ros_args(full)[1:])
     import rclpy
     from builtin_interfaces.msg import Time
     from std_srvs.srv import Trigger
@@ -49,11 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             box, stamp = [], None
         if len(box) != 4 or stamp is None:
-            print("--box needs x,y,w,h and --stamp sec.nanosec", file=sys.stderr)
-            return 2
-    rclpy.init()
-    node = rclpy.create_node("rtmdnet_init_client")
+            return fail("init_client", f"--box needs x,y,w,h and --stamp sec.nanosec, got "
+                                       f"--box {args.box!r} --stamp {args.stamp!r}", EXIT_USAGE)
+    if not args.timeout > 0:
+        return fail("init_client", f"--timeout must be positive, got {args.timeout:g}",
+                    EXIT_USAGE)
+    code = init_ros("init_client", full)
+    if code is not None:
+        return code
+    node = None
     try:
+        node = rclpy.create_node("rtmdnet_init_client")
         if args.reset:
             client = node.create_client(Trigger, f"{args.node}/reset")
             request = Trigger.Request()
@@ -64,23 +79,29 @@ def main(argv: list[str] | None = None) -> int:
             request.stamp = stamp
             request.label = args.label
         if not client.wait_for_service(timeout_sec=min(args.timeout, 15.0)):
-            print(f"service {client.srv_name} not found (is the node running, same "
-                  "ROS_DOMAIN_ID?)", file=sys.stderr)
-            return 1
+            return fail("init_client", f"service {client.srv_name} not found (is the node "
+                                       "running, same ROS_DOMAIN_ID?)")
         future = client.call_async(request)
         deadline = time.monotonic() + args.timeout
         while not future.done() and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.1)
         if not future.done():
-            print(f"no answer from {client.srv_name} within {args.timeout:g} s", file=sys.stderr)
-            return 1
+            return fail("init_client", f"no answer from {client.srv_name} within "
+                                       f"{args.timeout:g} s")
         response = future.result()
         track = f" (track {response.track_id})" if getattr(response, "track_id", "") else ""
         print(f"{'ok' if response.success else 'refused'}: {response.message}{track}")
         return 0 if response.success else 1
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        from rtmdnet_ros.node.cli import one_line, user_errors
+
+        if isinstance(exc, user_errors()):  # e.g. an invalid --node name
+            return fail("init_client", one_line(exc))
+        raise
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        stop_ros(None, [node] if node is not None else [])
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -150,6 +149,12 @@ class TrackingRecorder(Node):
         self.create_subscription(Detection2DArray, detections_topic, self._on_detections,
                                  RESULT_QOS)
         self.create_subscription(TrackerStatus, status_topic, self._on_status, RESULT_QOS)
+
+    @property
+    def last_status(self) -> TrackerStatus | None:
+        """The newest ``TrackerStatus`` received (device, counters), or None."""
+        with self._lock:
+            return self._last_status
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg: Image) -> None:
@@ -311,20 +316,35 @@ class TrackingRecorder(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point ``tracking_recorder``: record until Ctrl-C, then print the summary."""
-    rclpy.init(args=args)
-    node = TrackingRecorder()
+    """Entry point ``tracking_recorder``: record until Ctrl-C, then print the summary.
+
+    Exit 0 on Ctrl-C (after the summary); 1 with one line for an unreadable ground-truth file or
+    a refused parameter; 2 for malformed ``--ros-args``.
+    """
+    from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
+
+    code = init_ros("tracking_recorder", args)
+    if code is not None:
+        return code
+    node: TrackingRecorder | None = None
     executor = SingleThreadedExecutor()
-    executor.add_node(node)
     try:
+        node = TrackingRecorder()
+        executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except user_errors() as exc:
+        return fail("tracking_recorder", one_line(exc))
     finally:
-        summary = node.finish()
-        print("\n".join(summary.lines()))
-        node.destroy_node()
-        rclpy.try_shutdown()
+        # The executor has stopped: no callback can touch the recorder while it finishes.
+        executor.shutdown()
+        if node is not None:
+            try:
+                print("\n".join(node.finish().lines()), flush=True)
+            except KeyboardInterrupt:  # a second Ctrl-C while the video is flushed
+                pass
+        stop_ros(None, [node] if node is not None else [])
     return 0
 
 

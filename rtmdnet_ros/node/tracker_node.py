@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -70,6 +69,7 @@ from rtmdnet_ros.node.parameters import (
     refusal,
     tracker_option_overrides,
 )
+from rtmdnet_ros.node.transport import active_profile, adapted_reliability, transport_hint
 from rtmdnet_ros.srv import InitTarget
 
 try:  # Iron and later
@@ -86,7 +86,8 @@ except ImportError:  # Humble
 NODE_NAME = "rtmdnet_tracker"
 
 # Sensor-data QoS with depth 1: BEST_EFFORT accepts both reliable and best-effort publishers and
-# a single-slot history means a slow node sees the newest frame, never a queue.
+# a single-slot history means a slow node sees the newest frame, never a queue. This is the start
+# value; the reliability then follows the publishers found on the topic (see _adapt_image_qos).
 IMAGE_QOS = QoSProfile(
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
@@ -107,6 +108,7 @@ DEBUG_QOS = QoSProfile(
     depth=2,
 )
 
+QOS_CHECK_S = 0.5  # how often the image topic's publishers are looked at (a local graph query)
 NO_IMAGE_WARN_S = 5.0  # how long without images before the node explains what it listens to
 LOG_REPEAT_S = 5.0  # the same input problem is logged at most once per this many seconds
 
@@ -196,17 +198,12 @@ class TrackerNode(Node):
         # Reentrant: ~/reset is answered at once even while ~/init trains on the first frame.
         self._service_group = ReentrantCallbackGroup()
         self._compressed = p["image_transport"] == "compressed"
-        topic = "image/compressed" if self._compressed else "image"
-        msg_type = CompressedImage if self._compressed else Image
-        self._image_sub = self.create_subscription(
-            msg_type,
-            topic,
-            self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image,
-            IMAGE_QOS,
-            callback_group=self._image_group,
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-        )
+        self._image_topic = "image/compressed" if self._compressed else "image"
+        self._image_type = CompressedImage if self._compressed else Image
+        self._image_sub = self._subscribe_images(IMAGE_QOS, first=True)
+        # The reliability follows the publishers unless the user set it (qos_overrides).
+        self._adaptive_qos = not self._reliability_overridden()
+        self._image_bytes = 0  # size of the last image message, for the transport hint
         self._det_pub = self.create_publisher(
             Detection2DArray, "~/detections", OUTPUT_QOS,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
@@ -219,14 +216,21 @@ class TrackerNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._hint_timer = self.create_timer(NO_IMAGE_WARN_S, self._no_image_hint,
                                              callback_group=self._image_group)
+        self._qos_timer = (self.create_timer(QOS_CHECK_S, self._adapt_image_qos,
+                                             callback_group=self._image_group)
+                           if self._adaptive_qos else None)
 
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="rtmdnet_worker", daemon=True)
         self._worker.start()
         qos = self._image_sub.qos_profile
+        adapt = ("adapts to the publishers" if self._adaptive_qos
+                 else "set by qos_overrides")
+        profile = active_profile() or "none (Fast DDS defaults)"
         self.get_logger().info(
             f"listening on {self._image_sub.topic_name} ({p['image_transport']}, "
-            f"{qos.reliability.name} depth {qos.depth}); publishing {self._det_pub.topic_name}, "
+            f"{qos.reliability.name} depth {qos.depth}, reliability {adapt}; DDS profile "
+            f"{profile}); publishing {self._det_pub.topic_name}, "
             f"{self._status_pub.topic_name}, "
             f"{self._debug_pub.topic_name}; services {self._service_name('~/init')}, "
             f"{self._service_name('~/reset')}"
@@ -337,6 +341,61 @@ class TrackerNode(Node):
             self._pending_options = {}
 
     # ------------------------------------------------------------------ input
+    def _subscribe_images(self, qos: QoSProfile, first: bool = False) -> Any:
+        """Create the image subscription.
+
+        The first one declares the ``qos_overrides.<topic>.subscription.*`` parameters and
+        applies the user's values; a later one (the reliability adapted) reuses the profile those
+        values produced, since the parameters exist by then.
+        """
+        return self.create_subscription(
+            self._image_type,
+            self._image_topic,
+            self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image,
+            qos,
+            callback_group=self._image_group,
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
+            qos_overriding_options=(QoSOverridingOptions.with_default_policies() if first
+                                    else None),
+        )
+
+    def _reliability_overridden(self) -> bool:
+        """Whether the user gave ``qos_overrides.<topic>.subscription.reliability`` explicitly."""
+        name = f"qos_overrides.{self._image_sub.topic_name}.subscription.reliability"
+        return name in (getattr(self, "_parameter_overrides", {}) or {})
+
+    def _adapt_image_qos(self) -> None:
+        """Follow the publishers' reliability the way ``ros2 topic echo`` chooses it.
+
+        RELIABLE when every publisher offers it (lost fragments of a large image are then
+        repaired instead of losing the frame), BEST_EFFORT as soon as one offers less (a
+        reliable subscription would not match it). Re-checked every QOS_CHECK_S so cameras that
+        appear, restart or change later are followed; depth and the rest stay as configured.
+        """
+        topic = self._image_sub.topic_name
+        try:
+            publishers = self.get_publishers_info_by_topic(topic)
+        except Exception as exc:  # the graph query failing must not stop the node
+            self._log_problem("qos-query", f"cannot list the publishers on {topic}: {exc}")
+            return
+        wanted = adapted_reliability(info.qos_profile.reliability for info in publishers)
+        current = self._image_sub.qos_profile
+        if wanted is None or current.reliability.name.lower() == wanted:
+            return
+        qos = QoSProfile(
+            reliability=(ReliabilityPolicy.RELIABLE if wanted == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT),
+            durability=current.durability, history=current.history, depth=current.depth)
+        old = self._image_sub
+        self._image_sub = self._subscribe_images(qos)
+        self.destroy_subscription(old)
+        self._last_sequence.clear()  # a new reader: publisher sequence numbers start afresh
+        offered = ", ".join(sorted({info.qos_profile.reliability.name for info in publishers}))
+        self.get_logger().info(
+            f"input QoS on {topic} now {qos.reliability.name} depth {qos.depth}: "
+            f"{len(publishers)} publisher(s) offering {offered} (set "
+            f"qos_overrides.{topic}.subscription.reliability to fix it)")
+
     def _on_image(self, msg: Any) -> None:
         """Store the frame and return: the worker decides what to track."""
         self._cache.put(stamp_to_ns(msg.header.stamp), msg.header, msg, self._compressed)
@@ -344,6 +403,7 @@ class TrackerNode(Node):
     def _on_image_with_info(self, msg: Any, info: Any) -> None:
         """Iron and later: also see the publisher's sequence number (losses before the node)."""
         self._on_image(msg)
+        self._image_bytes = len(msg.data)
         self._count_transport_losses(info)
 
     def _count_transport_losses(self, info: Any) -> None:
@@ -371,11 +431,17 @@ class TrackerNode(Node):
                 "transport",
                 f"{self._transport_lost} frame(s) lost before reaching the node so far "
                 f"({lost} just now, from publisher sequence gaps); counted in frames_dropped. "
-                "Best-effort delivery drops frames the node is too busy to take, and large "
-                "images over UDP; a reliable input QoS override avoids the latter",
+                f"Fix: {transport_hint(self._image_bytes)}",
                 warning=True)
 
     def _on_incompatible_qos(self, event: Any) -> None:
+        if self._adaptive_qos:
+            # A best-effort publisher joined while we were reliable: follow it at once.
+            self.get_logger().info(
+                f"a publisher on {self._image_sub.topic_name} offers QoS the input does not "
+                "accept yet; adapting the input reliability")
+            self._adapt_image_qos()
+            return
         self.get_logger().error(
             f"a publisher on {self._image_sub.topic_name} has QoS incompatible with this "
             f"subscription (policy id {event.last_policy_kind}, {event.total_count} so far); "
@@ -666,26 +732,31 @@ class TrackerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point ``tracker_node``: spin the node on a MultiThreadedExecutor."""
+    """Entry point ``tracker_node``: spin the node on a MultiThreadedExecutor.
+
+    Exit 0 on Ctrl-C whatever the node is doing (idle, tracking, inside an update or an init);
+    1 with one line when the parameters or the model are wrong; 2 for malformed ``--ros-args``.
+    """
+    from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
+
     # The core logs through `logging` (model loading, seeds): show it beside the ROS log.
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")
-    rclpy.init(args=args)
+    code = init_ros(NODE_NAME, args)
+    if code is not None:
+        return code
+    node: TrackerNode | None = None
+    executor: MultiThreadedExecutor | None = None
     try:
         node = TrackerNode()
-    except NodeSetupError as exc:
-        print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except (NodeSetupError, *user_errors()) as exc:
+        return fail(NODE_NAME, f"cannot start: {one_line(exc)}")
     finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        stop_ros(executor, [node] if node is not None else [])
     return 0
 
 

@@ -1,0 +1,106 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""What every executable of the package does with bad input and with Ctrl-C.
+
+The contract (issue 13): a wrong command line, a missing file or a refused parameter ends in
+one clear line on stderr and a non-zero exit, never a traceback, because a user reads the last
+line of a launch log; SIGINT at any moment ends with exit 0 after the executor, the threads and
+the nodes are stopped in order, because a C++ thread still running when the interpreter
+finalises aborts the process ("terminate called without an active exception").
+
+Only errors that come from the user's input are turned into one line; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Any, NoReturn
+
+EXIT_USAGE = 2  # argparse's code for a bad command line; also used for bad --ros-args
+EXIT_FAILURE = 1  # a file, parameter or set-up problem
+
+
+class UserInputError(Exception):
+    """Raised where input is checked; the executable prints it as its one line and exits 1."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose error is one line (argparse prints the usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message (see --help)`` and exit 2, as argparse does."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def one_line(exc: BaseException) -> str:
+    """Return an exception as one readable line.
+
+    rcl's messages carry the C source locations (``, at /project/src/rcl/arguments.c:356``) and
+    rclpy's parameter errors repeat the name at the end; both are noise to a user.
+    """
+    text = " ".join(str(exc).split())
+    text = re.sub(r"(, at [^,]+:\d+)+$", "", text)
+    text = re.sub(r"\s+\^+$", "", text)  # rcutils' caret under the offending character
+    return text or type(exc).__name__
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "the input was wrong" for a ROS executable."""
+    errors: list[type[BaseException]] = [UserInputError, ValueError, OSError]
+    try:
+        from rclpy.exceptions import NameValidationException, ParameterException
+
+        errors += [ParameterException, NameValidationException]
+    except ImportError:
+        pass
+    try:  # malformed --ros-args, unreadable params file, ... (raised by rclpy.init)
+        from rclpy.impl.implementation_singleton import rclpy_implementation
+
+        errors.append(rclpy_implementation.RCLError)
+    except (ImportError, AttributeError):
+        pass
+    return tuple(errors)
+
+
+def fail(prog: str, message: str, code: int = EXIT_FAILURE) -> int:
+    """Print the one line and return the exit code, so callers can write one return."""
+    print(f"[{prog}] error: {message}", file=sys.stderr)
+    return code
+
+
+def init_ros(prog: str, args: list[str] | None) -> int | None:
+    """Initialise ROS, turning a malformed ``--ros-args`` into one line; return an exit code.
+
+    ``None`` means rclpy is initialised and the caller goes on.
+    """
+    import rclpy
+
+    try:
+        rclpy.init(args=args)
+    except user_errors() as exc:
+        return fail(prog, f"bad ROS arguments: {one_line(exc)}", EXIT_USAGE)
+    return None
+
+
+def stop_ros(executor: Any | None, nodes: list[Any], threads: list[Any] | None = None) -> None:
+    """Stop in the order that leaves no thread inside rclpy when the interpreter finalises.
+
+    Executor first (its worker threads are joined), then the caller's own spinning threads,
+    then the nodes (each node's ``destroy_node`` joins its own workers), then the context.
+    """
+    import rclpy
+
+    if executor is not None:
+        executor.shutdown()
+    for thread in threads or []:
+        thread.join(timeout=30.0)
+    for node in nodes:
+        try:
+            node.destroy_node()
+        except Exception as exc:  # one node failing to close must not keep the others open
+            print(f"[{getattr(node, 'get_name', lambda: '?')()}] destroy failed: {exc}",
+                  file=sys.stderr)
+    rclpy.try_shutdown()
