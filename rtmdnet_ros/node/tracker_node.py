@@ -203,6 +203,9 @@ class TrackerNode(Node):
         self._image_sub = self._subscribe_images(IMAGE_QOS, first=True)
         # The reliability follows the publishers unless the user set it (qos_overrides).
         self._adaptive_qos = not self._reliability_overridden()
+        self._retiring_sub: Any = None  # the previous subscription, kept until the new matches
+        self._retire: tuple[int, float] = (0, 0.0)  # (publishers to match, deadline)
+        self._last_stamp_ns = -1
         self._image_bytes = 0  # size of the last image message, for the transport hint
         self._det_pub = self.create_publisher(
             Detection2DArray, "~/detections", OUTPUT_QOS,
@@ -371,7 +374,17 @@ class TrackerNode(Node):
         repaired instead of losing the frame), BEST_EFFORT as soon as one offers less (a
         reliable subscription would not match it). Re-checked every QOS_CHECK_S so cameras that
         appear, restart or change later are followed; depth and the rest stay as configured.
+        The new subscription is made before the old one goes, and the old one is kept until the
+        new one has matched the publishers, so no frame is lost in the change (the few that
+        arrive twice meanwhile are recognised by their publisher sequence number or stamp).
         """
+        if self._retiring_sub is not None:
+            wanted_matches, deadline = self._retire
+            if (self._image_sub.get_publisher_count() >= wanted_matches
+                    or time.monotonic() > deadline):
+                self.destroy_subscription(self._retiring_sub)
+                self._retiring_sub = None
+            return
         topic = self._image_sub.topic_name
         try:
             publishers = self.get_publishers_info_by_topic(topic)
@@ -386,10 +399,9 @@ class TrackerNode(Node):
             reliability=(ReliabilityPolicy.RELIABLE if wanted == "reliable"
                          else ReliabilityPolicy.BEST_EFFORT),
             durability=current.durability, history=current.history, depth=current.depth)
-        old = self._image_sub
+        self._retiring_sub = self._image_sub
+        self._retire = (len(publishers), time.monotonic() + 5.0)
         self._image_sub = self._subscribe_images(qos)
-        self.destroy_subscription(old)
-        self._last_sequence.clear()  # a new reader: publisher sequence numbers start afresh
         offered = ", ".join(sorted({info.qos_profile.reliability.name for info in publishers}))
         self.get_logger().info(
             f"input QoS on {topic} now {qos.reliability.name} depth {qos.depth}: "
@@ -398,13 +410,30 @@ class TrackerNode(Node):
 
     def _on_image(self, msg: Any) -> None:
         """Store the frame and return: the worker decides what to track."""
-        self._cache.put(stamp_to_ns(msg.header.stamp), msg.header, msg, self._compressed)
+        stamp = stamp_to_ns(msg.header.stamp)
+        if self._retiring_sub is not None and stamp == self._last_stamp_ns:
+            return  # the same frame through the other subscription while the QoS changes
+        self._last_stamp_ns = stamp
+        self._cache.put(stamp, msg.header, msg, self._compressed)
 
     def _on_image_with_info(self, msg: Any, info: Any) -> None:
         """Iron and later: also see the publisher's sequence number (losses before the node)."""
+        if self._already_seen(info):
+            return
         self._on_image(msg)
         self._image_bytes = len(msg.data)
         self._count_transport_losses(info)
+
+    def _already_seen(self, info: Any) -> bool:
+        """Whether this publisher's message came before, through the other subscription."""
+        if self._retiring_sub is None:
+            return False
+        try:
+            seq = info["publication_sequence_number"]
+            last = self._last_sequence.get(bytes(info["publisher_gid"]["data"]))
+        except (KeyError, TypeError):
+            return False
+        return seq is not None and last is not None and seq <= last
 
     def _count_transport_losses(self, info: Any) -> None:
         """Count frames lost before the callback from gaps in each publisher's sequence numbers.
@@ -436,11 +465,11 @@ class TrackerNode(Node):
 
     def _on_incompatible_qos(self, event: Any) -> None:
         if self._adaptive_qos:
-            # A best-effort publisher joined while we were reliable: follow it at once.
+            # A best-effort publisher joined while we were reliable: the next QoS check (at
+            # most QOS_CHECK_S away) follows it; nothing for the user to do.
             self.get_logger().info(
                 f"a publisher on {self._image_sub.topic_name} offers QoS the input does not "
-                "accept yet; adapting the input reliability")
-            self._adapt_image_qos()
+                "accept yet; the input reliability follows it")
             return
         self.get_logger().error(
             f"a publisher on {self._image_sub.topic_name} has QoS incompatible with this "
