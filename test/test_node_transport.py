@@ -129,12 +129,11 @@ def test_shipped_profile_has_a_large_segment_and_is_the_default_profile():
 # ---------------------------------------------------------------------- real processes
 def test_640x480_frames_at_30hz_cross_processes_with_the_shipped_profile():
     import rclpy
+    from node_harness import DOMAIN_ID
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
-
-    from node_harness import DOMAIN_ID
 
     topic = "/transport_test_image"
     context = Context()
