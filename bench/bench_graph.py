@@ -286,13 +286,15 @@ class Consumer:
         self.thread.start()
 
     def _spin(self) -> None:
+        import rclpy
+
         while not self.stop.is_set():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
             except Exception:
-                if not self.stop.is_set():
-                    raise
-                return
+                if self.stop.is_set() or not rclpy.ok():
+                    return  # Ctrl-C shut the context down: the main thread cleans up
+                raise
 
     def _on_detections(self, msg: Any) -> None:
         from rtmdnet_ros.node.messages import bbox_to_xywh

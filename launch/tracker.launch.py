@@ -11,9 +11,15 @@ import os  # noqa: I001 (ruff takes launch/ for this repo's own package)
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
+
+# Fast DDS 3 (Kilted and later) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
+_PROFILE_VARIABLE = ("FASTRTPS_DEFAULT_PROFILES_FILE"
+                     if os.environ.get("ROS_DISTRO", "") in ("humble", "iron", "jazzy")
+                     else "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 def _default_params_file() -> str:
@@ -23,6 +29,19 @@ def _default_params_file() -> str:
     except PackageNotFoundError:
         return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "config", "tracker.yaml")
+
+
+def _default_dds_profile() -> str:
+    """Return the user's Fast DDS profile when the environment names one, else ours."""
+    own = os.environ.get(_PROFILE_VARIABLE)
+    if own:
+        return own
+    for config in (os.path.dirname(_default_params_file()),  # installed (or source) config/
+                   os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "config")):
+        if os.path.isfile(os.path.join(config, "fastdds.xml")):
+            return os.path.join(config, "fastdds.xml")
+    return ""
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -40,7 +59,16 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda"),
         DeclareLaunchArgument("publish_debug", default_value="true",
                               description="Publish ~/debug_image while subscribed"),
+        DeclareLaunchArgument("dds_profile", default_value=_default_dds_profile(),
+                              description="Fast DDS XML profile of the node (default: the "
+                                          "shipped config/fastdds.xml, 64 MB shared memory; "
+                                          "none = Fast DDS defaults); give the camera driver "
+                                          "the same one"),
     ]
+    profile = LaunchConfiguration("dds_profile")
+    use_profile = SetEnvironmentVariable(
+        _PROFILE_VARIABLE, profile,
+        condition=IfCondition(PythonExpression(['"', profile, '" not in ("", "none")'])))
     image_topic = LaunchConfiguration("image_topic")
     node = Node(
         package="rtmdnet_ros",
@@ -62,4 +90,4 @@ def generate_launch_description() -> LaunchDescription:
             ("image/compressed", [image_topic, "/compressed"]),
         ],
     )
-    return LaunchDescription([*args, node])
+    return LaunchDescription([*args, use_profile, node])

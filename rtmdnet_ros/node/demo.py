@@ -177,13 +177,15 @@ def _spin(executor, stop: threading.Event) -> None:
 
     A thread left inside rclpy's wait at interpreter exit aborts the process.
     """
+    import rclpy
+
     while not stop.is_set():
         try:
             executor.spin_once(timeout_sec=0.05)
-        except Exception:  # the context went down under us (Ctrl-C): stop spinning
-            if not stop.is_set():
-                raise
-            return
+        except Exception:
+            if stop.is_set() or not rclpy.ok():
+                return  # Ctrl-C shut the context down under us: the main thread cleans up
+            raise
 
 
 def _wait(condition, timeout: float, what: str, child=None) -> None:
@@ -240,6 +242,8 @@ def run(argv: list[str] | None = None) -> int:
     try:
         child = process.start(process.tracker_command(NAMESPACE, {
             "device": args.device, "model_path": args.model, "seed": args.seed}))
+        print(f"tracker node: pid {child.pid}, its own process (namespace /{NAMESPACE})",
+              flush=True)
         publisher = FramePublisher(source, namespace=NAMESPACE, autostart=False,
                                    parameter_overrides=[Parameter("rate", value=args.rate),
                                                         Parameter("frame_id", value="camera")])

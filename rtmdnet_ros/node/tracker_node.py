@@ -531,6 +531,8 @@ class TrackerNode(Node):
             try:
                 self._process(frame)
             except Exception as exc:  # the node must stay up whatever one frame does
+                if not self.context.ok():
+                    break  # Ctrl-C shut the context down under this frame: just stop
                 self._log_problem(
                     f"failed:{type(exc).__name__}",
                     f"frame {format_stamp(frame.stamp_ns)} failed: {type(exc).__name__}: {exc}")
