@@ -213,6 +213,12 @@ class TrackerOptions(_DictMixin):
     # candidates' centre.
     search_size: str = "candidates"
 
+    # Where the online updates run. "sync" (reference 7): inside update(), so a frame that
+    # triggers one waits for it; deterministic, used for evaluation. "async": on a copy of the
+    # head in a worker thread, the new weights swapped in between frames (the node's default:
+    # a frame never waits for learning; the result depends on thread timing).
+    update_mode: str = "sync"
+
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation
     bbreg_alpha: float = 1000.0  # reference 8: ridge alpha
@@ -232,7 +238,11 @@ class TrackerOptions(_DictMixin):
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if self.search_size not in ("candidates", "regressed"):
-            raise ValueError(f"search_size must be candidates or regressed, not {self.search_size!r}")
+            raise ValueError(
+                f"search_size must be candidates or regressed, not {self.search_size!r}"
+            )
+        if self.update_mode not in ("sync", "async"):
+            raise ValueError(f"update_mode must be sync or async, not {self.update_mode!r}")
         if not self.jitter:
             raise ValueError("jitter needs at least one entry (the original crop)")
         for name in ("n_candidates", "top_k", "batch_pos", "eval_chunk", "roi_chunk"):

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .backbones import DEFAULT_EFFNET_CUT
 from .bbox_regression import BBoxRegressor
@@ -33,6 +32,7 @@ from .geometry import (
     scene_box,
     validate_box,
 )
+from .online_learning import AsyncHeadUpdater, HeadTrainer, head_parameters, is_branch
 from .options import TrackerOptions
 from .sampling import SampleGenerator, gen_samples
 
@@ -78,54 +78,6 @@ def check_image(image: Any) -> np.ndarray:
     return image
 
 
-class MomentumSGD:
-    """SGD with momentum and weight decay, with torch.optim.SGD's update rule.
-
-    torch.optim imports torch._dynamo on first use, which costs ~4 s of the first-frame budget
-    on this CPU; the rule is four lines, so the tracker carries its own (tested against
-    torch.optim.SGD): d = g + wd * p; buf = momentum * buf + d (buf = d at first); p -= lr * buf.
-    """
-
-    def __init__(self, param_groups: list[dict[str, Any]], momentum: float, weight_decay: float):
-        self.param_groups = param_groups
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self._buffers: dict[int, torch.Tensor] = {}
-
-    def zero_grad(self) -> None:
-        """Drop the gradients (set to None, as torch does by default)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        """Apply one update to every parameter that has a gradient."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d = p.grad.add(p, alpha=self.weight_decay) if self.weight_decay else p.grad
-                buf = self._buffers.get(id(p))
-                if buf is None:
-                    buf = self._buffers[id(p)] = d.detach().clone()
-                else:
-                    buf.mul_(self.momentum).add_(d)
-                p.add_(buf, alpha=-group["lr"])
-
-
-def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> float:
-    """Scale gradients so their joint L2 norm is at most ``max_norm`` (torch's rule)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for g in grads:
-        g.mul_(coef)
-    return float(total)
-
-
 class Tracker:
     """Single-object RT-MDNet tracker (see docs/tracker.md for the defaults and deviations)."""
 
@@ -152,13 +104,14 @@ class Tracker:
         self.net.eval()
         # The untrained default head is drawn from our seed; a trained fc4/fc5 is restored at
         # every init so re-initialising on a new target starts from the same weights.
-        self._head_state = {k: v.detach().clone() for k, v in self._head_named_state().items()}
+        self._head_state = {k: v.detach().clone() for k, v in head_parameters(self.net).items()}
         self.timings: dict[str, float] = dict.fromkeys(TIMING_STAGES, 0.0)
         self.counters: dict[str, int] = {"frames": 0, "short_updates": 0, "long_updates": 0}
         self.bbreg = BBoxRegressor(
             self.options.bbreg_alpha, self.options.bbreg_accept_iou, self.options.bbreg_accept_area
         )
         self._initialised = False
+        self._updater: AsyncHeadUpdater | None = None
 
     # ------------------------------------------------------------------ network plumbing ------
     def _load_network(self, model: Any, options: TrackerOptions | None):
@@ -211,25 +164,6 @@ class Tracker:
 
     def _backbone_params(self):
         return [p for n, p in self.net.named_parameters() if n.startswith("backbone")]
-
-    def _head_named_state(self) -> dict[str, torch.Tensor]:
-        return {n: p for n, p in self.net.named_parameters() if not n.startswith("backbone")}
-
-    def _param_groups(self, lr: float) -> list[dict[str, Any]]:
-        """fc4/fc5 at ``lr``, the domain branch (fc6) at ``lr * lr_fc6_mult`` (reference 5/7)."""
-        fc45, fc6 = [], []
-        for name, p in self._head_named_state().items():
-            if not p.requires_grad:
-                continue
-            (fc6 if _is_branch(name) else fc45).append(p)
-        return [
-            {"params": fc45, "lr": lr},
-            {"params": fc6, "lr": lr * self.options.lr_fc6_mult},
-        ]
-
-    def _optimizer(self, lr: float) -> MomentumSGD:
-        o = self.options
-        return MomentumSGD(self._param_groups(lr), o.momentum, o.weight_decay)
 
     @contextmanager
     def _timed(self, stage: str):
@@ -317,68 +251,6 @@ class Tracker:
             for f, b in zip(feats, boxes, strict=True)
         ]
 
-    # ------------------------------------------------------------------ training -------------
-    def _scores(self, feats: torch.Tensor) -> torch.Tensor:
-        """Positive logits in eval mode, chunked (reference 6: chunks of 256)."""
-        chunk = self.options.eval_chunk
-        with torch.no_grad():
-            return torch.cat(
-                [self.net.head(feats[i : i + chunk])[:, 1] for i in range(0, len(feats), chunk)]
-            )
-
-    def _index_stream(self, n: int, total: int) -> np.ndarray:
-        """Concatenated random permutations of range(n), long enough for ``total`` draws."""
-        reps = -(-total // n)
-        return np.concatenate([self._rng.permutation(n) for _ in range(reps)])[:total]
-
-    def _train(
-        self,
-        optimizer: MomentumSGD,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        iterations: int,
-    ) -> float:
-        """Hard-negative-mined SGD on cached features (reference 6); returns the last loss."""
-        o = self.options
-        if len(pos) == 0 or len(neg) == 0 or iterations <= 0:
-            return float("nan")
-        n_pos = min(o.batch_pos, len(pos))
-        n_cand = min(o.batch_neg_candidates, len(neg))
-        n_hard = min(o.batch_hard_neg, n_cand)
-        pos_idx = self._index_stream(len(pos), iterations * n_pos)
-        neg_idx = self._index_stream(len(neg), iterations * n_cand)
-        params = [p for g in optimizer.param_groups for p in g["params"]]
-        loss_value = float("nan")
-        # Dropout draws from torch's global RNG: fork it and seed it from our own generator so
-        # training is reproducible without leaving any trace on the caller's RNG state.
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(self._rng.integers(2**62)))
-            for it in range(iterations):
-                p = pos[torch.as_tensor(pos_idx[it * n_pos : (it + 1) * n_pos])]
-                cand = neg[torch.as_tensor(neg_idx[it * n_cand : (it + 1) * n_cand])]
-                if n_hard < n_cand:
-                    self.net.eval()
-                    hard = torch.topk(self._scores(cand), n_hard).indices
-                    cand = cand[hard]
-                self.net.train()
-                out = self.net.head(torch.cat([p, cand], 0))
-                labels = torch.cat(
-                    [
-                        torch.ones(len(p), dtype=torch.long, device=out.device),
-                        torch.zeros(len(cand), dtype=torch.long, device=out.device),
-                    ]
-                )
-                # Mean over pos + neg of -log softmax (reference 6).
-                loss = F.cross_entropy(out, labels, reduction="sum") / len(labels)
-                optimizer.zero_grad()
-                loss.backward()
-                clip_grad_norm(params, o.grad_clip)
-                optimizer.step()
-                loss_value = float(loss.detach())
-        self.net.eval()
-        return loss_value
-
     # ------------------------------------------------------------------ public API -----------
     def init(self, image: np.ndarray, box_xywh) -> None:
         """Learn the target from the first frame (reference 5)."""
@@ -392,8 +264,10 @@ class Tracker:
         self.bbreg = BBoxRegressor(o.bbreg_alpha, o.bbreg_accept_iou, o.bbreg_accept_area)
         if getattr(self.net, "roi_mode", o.roi_mode) != o.roi_mode:
             self.net.roi_mode = o.roi_mode
+        self.close()  # an update of the previous target must not land on this one
         self._rng = np.random.default_rng(self.seed)
         self._torch_gen = torch.Generator().manual_seed(self.seed)
+        self._learner = HeadTrainer(self.net, o, self._rng, self.device)
         self._restore_head()
         img_wh = (w, h)
 
@@ -432,8 +306,8 @@ class Tracker:
 
         # Reference 5's rate assumes pretrained fc4/fc5; a random head barely moves at 1e-4.
         lr_init = o.lr_init * (1.0 if self.head_pretrained else o.untrained_head_lr_mult)
-        self._init_optimizer = self._optimizer(lr_init)
-        self._train(self._init_optimizer, pos_f, neg_f, o.init_iterations)
+        self._init_optimizer = self._learner.optimizer(lr_init)
+        self._learner.train(self._init_optimizer, pos_f, neg_f, o.init_iterations)
 
         if o.bbox_regression:
             with self._timed("bbreg"):
@@ -449,7 +323,14 @@ class Tracker:
         self._neg_memory: deque[torch.Tensor] = deque(maxlen=o.neg_memory_frames)
         self._pos_memory.append(pos_f[self._subsample(len(pos_f), o.n_pos_memory_seed)])
         self._neg_memory.append(neg_f[self._subsample(len(neg_f), o.n_neg_memory_seed)])
-        self._update_optimizer = self._optimizer(o.lr_update)
+        if o.update_mode == "async":
+            # Its own generator, drawn from ours: the frame loop's draws stay the same.
+            worker_rng = np.random.default_rng(int(self._rng.integers(2**62)))
+            self._updater = AsyncHeadUpdater(
+                self.net, o, worker_rng, self.device, o.lr_update, self.counters
+            )
+        else:
+            self._update_optimizer = self._learner.optimizer(o.lr_update)
         self._target = target.copy()
         self._trans = o.cand_trans
         self._frame = 0
@@ -467,6 +348,8 @@ class Tracker:
         img_wh = (w, h)
         self._frame += 1
         self.counters["frames"] += 1
+        if self._updater is not None:
+            self._swap_in_updated_head()
 
         gen = SampleGenerator("gaussian", img_wh, self._trans, o.cand_scale, valid=True,
                               min_size=o.min_box_size)
@@ -478,7 +361,7 @@ class Tracker:
                                self.net.rf_offset)
         feats = self._pool(fmap, rois)
         with self._timed("head"):
-            scores = self._scores(feats)
+            scores = self._learner.scores(feats)
             top = torch.topk(scores, o.top_k).indices.cpu().numpy()
             score = float(scores[top].mean())
         success = score > o.success_threshold
@@ -502,11 +385,10 @@ class Tracker:
             if not success:
                 if self._frame - self._last_short >= o.short_term_interval:
                     n = min(o.short_term_frames, len(self._pos_memory))
-                    pos = torch.cat(list(self._pos_memory)[-n:]) if n else None
-                    self._update(pos, "short_updates")
+                    self._update(list(self._pos_memory)[-n:] if n else [], "short_updates")
                     self._last_short = self._frame
             elif self._frame % o.long_term_interval == 0:
-                self._update(torch.cat(list(self._pos_memory)), "long_updates")
+                self._update(list(self._pos_memory), "long_updates")
         return TrackResult(np.asarray(result, dtype=np.float64), score, bool(success))
 
     # ------------------------------------------------------------------ internals ------------
@@ -543,12 +425,40 @@ class Tracker:
         self._pos_memory.append(pos_f)
         self._neg_memory.append(neg_f)
 
-    def _update(self, pos: torch.Tensor | None, counter: str) -> None:
-        if pos is None or len(pos) == 0 or len(self._neg_memory) == 0:
+    def _update(self, pos: list[torch.Tensor], counter: str) -> None:
+        """Online update on these positive blocks and the negative memory (reference 7)."""
+        if not pos or len(self._neg_memory) == 0:
             return
-        neg = torch.cat(list(self._neg_memory))
-        self._train(self._update_optimizer, pos, neg, self.options.update_iterations)
+        if self._updater is not None:
+            self._updater.submit(pos, list(self._neg_memory), counter)
+            return
+        self._learner.train(
+            self._update_optimizer, torch.cat(pos), torch.cat(list(self._neg_memory)),
+            self.options.update_iterations,
+        )
         self.counters[counter] += 1
+
+    def _swap_in_updated_head(self) -> None:
+        """Load the worker's newest head weights, between two frames (async mode)."""
+        weights = self._updater.take()
+        if weights is None:
+            return
+        with torch.no_grad():
+            for name, p in head_parameters(self.net).items():
+                p.copy_(weights[name])
+
+    def wait_for_updates(self, timeout: float = 10.0) -> bool:
+        """Block until a running online update has finished (async mode; no-op otherwise).
+
+        For tests and offline tools that want every update applied; a live node never calls it.
+        """
+        return self._updater.wait_idle(timeout) if self._updater is not None else True
+
+    def close(self) -> None:
+        """Stop the online-update worker, if any (the tracker can be initialised again)."""
+        updater, self._updater = getattr(self, "_updater", None), None
+        if updater is not None:
+            updater.close()
 
     def _subsample(self, n: int, k: int) -> torch.Tensor:
         """Random subset of k indices out of n (all of them, shuffled, if n <= k)."""
@@ -557,14 +467,14 @@ class Tracker:
 
     def _restore_head(self) -> None:
         with torch.no_grad():
-            named = self._head_named_state()
+            named = head_parameters(self.net)
             for name, value in self._head_state.items():
-                if not _is_branch(name) and name in named:
+                if not is_branch(name) and name in named:
                     named[name].copy_(value)
         if hasattr(self.net, "reset_domains"):
             self.net.reset_domains(1, self._torch_gen)
             self.net.to(self.device)
-        for p in self._head_named_state().values():
+        for p in head_parameters(self.net).values():
             p.requires_grad_(True)
 
     def _augmentation_features(self, image: np.ndarray, target: np.ndarray):
@@ -627,11 +537,6 @@ class Tracker:
             torch.cat(bb_l) if bb_l else empty,
             bb_all,
         )
-
-
-def _is_branch(name: str) -> bool:
-    """Whether a head parameter belongs to the per-domain branch (fc6)."""
-    return "fc6" in name or "branch" in name
 
 
 def _architecture(source: Any) -> tuple[str, str | None, bool]:

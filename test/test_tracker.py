@@ -18,8 +18,9 @@ from data_paths import sequence_dir  # noqa: E402
 from synthetic_clip import make_clip  # noqa: E402
 
 from rtmdnet_ros.geometry import iou  # noqa: E402
+from rtmdnet_ros.online_learning import MomentumSGD, clip_grad_norm  # noqa: E402
 from rtmdnet_ros.options import TrackerOptions  # noqa: E402
-from rtmdnet_ros.tracker import MomentumSGD, Tracker, TrackResult, clip_grad_norm  # noqa: E402
+from rtmdnet_ros.tracker import Tracker, TrackResult  # noqa: E402
 
 # One thread: the test machine is small and shared; oversubscribed OpenMP is many times slower.
 OPTS = TrackerOptions(torch_threads=1)
@@ -52,6 +53,36 @@ def test_synthetic_clip_tracked(tracker, clip):
     for key in ("crop", "backbone", "roi", "head", "init"):
         assert tracker.timings[key] > 0
     assert tracker.counters["long_updates"] >= 4  # every 10 frames on success (reference 7)
+
+
+def test_async_updates_run_off_the_frame_loop_and_are_swapped_in(clip):
+    """update_mode="async": a frame that triggers an update does not wait for it, and the
+    finished weights reach the classifier at the next frame."""
+    frames, gt = clip
+    # Hundreds of iterations make one update last seconds, far longer than a frame.
+    slow = OPTS.replace(update_mode="async", update_iterations=400, long_term_interval=5)
+    t = Tracker(options=slow, device="cpu", seed=3)
+    t.init(frames[0], gt[0])
+    for frame in frames[1:6]:
+        t.update(frame)  # frame 5 submits a long-term update
+    assert t.counters["long_updates"] == 0
+    assert not t.wait_for_updates(timeout=0.0), "the update ran inside update()"
+    head_before = t.net.fc4[0].weight.detach().clone()
+    assert t.wait_for_updates(timeout=120.0)
+    assert t.counters["long_updates"] == 1
+    assert torch.equal(t.net.fc4[0].weight, head_before), "weights changed mid-frame"
+    t.update(frames[6])
+    assert not torch.equal(t.net.fc4[0].weight, head_before), "new weights never swapped in"
+    t.close()
+
+    # At the normal update size the async tracker follows the clip like the sync one.
+    t = Tracker(options=OPTS.replace(update_mode="async"), device="cpu", seed=3)
+    t.init(frames[0], gt[0])
+    ious = [float(iou(t.update(f).box_xywh, b)) for f, b in zip(frames[1:], gt[1:], strict=True)]
+    t.wait_for_updates()
+    t.close()
+    assert np.mean(np.array(ious) >= 0.5) >= 0.9
+    assert t.counters["long_updates"] >= 3
 
 
 def test_same_seed_same_boxes(clip):
