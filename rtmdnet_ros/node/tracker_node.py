@@ -759,6 +759,16 @@ class TrackerNode(Node):
             self._cache.close()
             if self._worker.is_alive() and self._worker is not threading.current_thread():
                 self._worker.join(timeout=10.0)
+        # The tracker's own threads (an asynchronous online update) stop before the process
+        # ends: a thread still inside torch at interpreter exit can abort it.
+        close = getattr(getattr(self, "_tracker", None), "close", None)
+        if callable(close):
+            locked = self._tracker_lock.acquire(timeout=10.0)  # not behind a step in progress
+            try:
+                close()
+            finally:
+                if locked:
+                    self._tracker_lock.release()
         super().destroy_node()
 
 
