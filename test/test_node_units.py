@@ -193,3 +193,6 @@ def test_parameter_table_rules():
     assert why("n_candidates", 5.5) == "n_candidates must be an integer"
     overrides = table.tracker_option_overrides({"n_candidates": 0, "long_term_interval": 7})
     assert overrides == {"long_term_interval": 7}
+    assert table.tracker_option_overrides(
+        {"n_candidates": 0, "long_term_interval": 0, "update_mode": "sync"}
+    ) == {"update_mode": "sync"}

@@ -61,6 +61,11 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
         ParamSpec("torch_threads", 0,
                   "CPU threads torch may use (0 = torch's default). Fixed at start.",
                   read_only=True, int_range=(0, 256)),
+        ParamSpec("update_mode", "async",
+                  "Online model updates: async = in a worker thread, new weights swapped in "
+                  "between frames (a frame never waits for learning); sync = inside the frame, "
+                  "as RT-MDNet does (the evaluation reference). Fixed at start.",
+                  read_only=True, constraints="async | sync"),
         ParamSpec("label", "object",
                   "class_id written into results[0].hypothesis.class_id (an init request may "
                   "give its own)."),
@@ -136,5 +141,8 @@ def refusal(param: Parameter) -> str | None:
 
 def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """Tracker options the parameters set (0 = keep the model's / reference value)."""
-    return {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
-            if int(values[name]) > 0}
+    overrides: dict[str, Any] = {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
+                                 if int(values[name]) > 0}
+    if "update_mode" in values:
+        overrides["update_mode"] = str(values["update_mode"])
+    return overrides

@@ -266,6 +266,9 @@ class TrackerNode(Node):
             raise NodeSetupError(
                 f"parameter image_transport must be raw or compressed, not "
                 f"'{values['image_transport']}'")
+        if values["update_mode"] not in ("async", "sync"):
+            raise NodeSetupError(
+                f"parameter update_mode must be async or sync, not '{values['update_mode']}'")
         return values
 
     def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
