@@ -26,7 +26,7 @@ Targets (issue 14, 2 cores, 640x480 at 30 Hz): >= 90 % answered, p95 <= 100 ms, 
 0.03 of offline; with the debug image >= 80 % answered; with a busy loop p95 <= 200 ms and no
 backlog (latency does not grow over the run).
 
-Run: ``.venv/bin/python bench/bench_graph.py [--sequence truck4_1] [--rate 30] [--debug-image]
+Run: ``.venv/bin/python bench/bench_graph.py [--sequence boat1] [--rate 30] [--debug-image]
 [--busy-loop]``.
 """
 
@@ -539,8 +539,8 @@ def print_report(report: Report) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line (``--role camera`` is the internal camera process)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sequence", default="truck4_1",
-                        help="sequence name in the shared data (default truck4_1)")
+    parser.add_argument("--sequence", default="boat1",
+                        help="sequence name in the shared data (default boat1)")
     parser.add_argument("--sequence-dir", default="", help="a sequence folder (overrides)")
     parser.add_argument("--frames", type=int, default=0, help="at most this many frames")
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz")

@@ -25,7 +25,7 @@ FRAMES = 50
 
 
 def test_camera_process_to_node_process_answers_frames_in_order(tmp_path):
-    sequence = sequence_dir("truck4_1")
+    sequence = sequence_dir("boat1")
     out = tmp_path / "graph.json"
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "bench" / "bench_graph.py"), "--sequence-dir",
