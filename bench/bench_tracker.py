@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rtmdnet_ros.options import parse_overrides
+from rtmdnet_ros.sequences import default_data_root, read_groundtruth
 from rtmdnet_ros.split import DEV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,16 +33,11 @@ STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update")
 DEFAULT_SEQUENCES = DEV
 
 
-def data_root() -> Path:
-    env = os.environ.get("RTMDNET_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
-
-
 def load_sequence(name: str, max_frames: int | None) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames as RGB uint8 (the core's colour order) and the ground-truth xywh boxes."""
-    folder = data_root() / "sequences" / name
+    folder = default_data_root() / "sequences" / name
     files = sorted((folder / "img").glob("*.jpg"))
-    gt = np.loadtxt(folder / "groundtruth_rect.txt", delimiter=",", ndmin=2)
+    gt = read_groundtruth(folder)
     n = min(len(files), len(gt), max_frames or len(files))
     frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files[:n]]
     return frames, gt[:n]
@@ -55,14 +51,6 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        out[key] = json.loads(value) if value else True
-    return out
-
-
 def run_child(args: argparse.Namespace) -> None:
     """Track every sequence with one backbone; print a JSON line with the figures."""
     import torch
@@ -73,14 +61,15 @@ def run_child(args: argparse.Namespace) -> None:
     from rtmdnet_ros.options import TrackerOptions
     from rtmdnet_ros.tracker import Tracker
 
-    overrides = parse_overrides(args.set)
-    opts = None  # the packaged model with the options stored in it
-    if args.reference or overrides or args.child != TrackerOptions.backbone:
-        base = TrackerOptions.reference() if args.reference else TrackerOptions()
-        opts = TrackerOptions.from_dict(
-            {**base.to_dict(), **overrides, "backbone": args.child, "device": "cpu"}
-        )
-    tracker = Tracker(options=opts, device="cpu", seed=args.seed)
+    # The tracker's one layering (Tracker's docstring): the packaged model's own options, or the
+    # reference values with --reference, then --set and the backbone on top; another backbone
+    # than the packaged model's is built untrained.
+    tracker = Tracker(
+        options=TrackerOptions.reference() if args.reference else None,
+        overrides={**parse_overrides(args.set), "backbone": args.child},
+        device="cpu",
+        seed=args.seed,
+    )
     stage = dict.fromkeys(STAGES, 0.0)
     frames_done, track_s, init_times, ious = 0, 0.0, [], []
     csrt_s, csrt_ious, rss_mb = 0.0, [], 0.0
@@ -146,10 +135,11 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0", "vggm"])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                        help="TrackerOptions override, e.g. --set update_iterations=10")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="TrackerOptions override on top of the model's own options, as in "
+                        "rtmdnet-eval, e.g. --set update_iterations=10")
     parser.add_argument("--reference", action="store_true",
-                        help="start from TrackerOptions.reference() instead of the CPU defaults")
+                        help="start from TrackerOptions.reference(), not the model's options")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -11,8 +11,18 @@ travel inside model files and YAML files as plain dicts (``to_dict`` / ``from_di
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .device import check_device_name
+
+# ``Tracker(model=UNTRAINED)`` / ``rtmdnet-eval --model untrained``: no offline-trained head even
+# when a packaged model exists (the options' backbone, ImageNet weights where it has them, and
+# fc4-fc6 drawn from the seed): the "no pretraining" row of the ablations. Defined here, where
+# no torch import is needed, so evaluating the peers alone never loads torch.
+UNTRAINED = "untrained"
 
 # A jitter entry is (dx px, dy px, scale) applied to the first-frame scene crop (reference 3).
 Jitter = tuple[float, float, float]
@@ -28,15 +38,74 @@ REFERENCE_JITTER: tuple[Jitter, ...] = (
 )
 
 
-def _tuple_fields(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls) if "tuple" in str(f.type)}
-
-
 def _to_tuple(value: Any) -> Any:
     """Turn nested lists (as YAML and torch.save round-trips give them) back into tuples."""
     if isinstance(value, (list, tuple)):
         return tuple(_to_tuple(v) for v in value)
     return value
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def _typed(owner: str, f: dataclasses.Field, value: Any) -> Any:
+    """``value`` as the type of the field's default, or a ValueError naming field and value.
+
+    Values from outside (``--set``, model files, YAML) arrive as JSON types: a float field may
+    get ``1`` (kept as 1.0), a tuple field a list. Anything else of the wrong type is refused
+    here rather than failing later, far from its origin (``n_candidates="abc"``), or being
+    silently truthy (a bool field given ``1``).
+    """
+    default = _default(f)
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    elif isinstance(default, tuple):
+        ok, kind = isinstance(value, (list, tuple)), "a list"
+        value = _to_tuple(value)
+    else:
+        ok, kind = isinstance(value, type(default)), type(default).__name__
+    if not ok:
+        raise ValueError(f"{owner}.{f.name} must be {kind}, got {value!r}")
+    return value
+
+
+def parse_set_value(text: str) -> Any:
+    """Read one ``--set`` value: JSON, else Python-style ``True``/``False``/``None``, else text.
+
+    JSON covers numbers, true/false/null and lists; the text fallback lets ``roi_mode=pool``
+    go without quotes.
+    """
+    text = text.strip()
+    python = {"True": True, "False": False, "None": None}
+    if text in python:
+        return python[text]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs -> {key: value}: the one meaning of ``--set`` in every tool.
+
+    rtmdnet-eval, rtmdnet-train and bench/bench_tracker.py all call this; the options class
+    they go to (``from_dict``) then refuses unknown keys and values of the wrong type.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = parse_set_value(value)
+    return out
 
 
 CPU_JITTER: tuple[Jitter, ...] = (REFERENCE_JITTER[0], REFERENCE_JITTER[3], REFERENCE_JITTER[4])
@@ -76,13 +145,18 @@ class _DictMixin:
         silently ignored and the reference value used instead.
         """
         data = dict(data or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
         if unknown and strict:
             raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
-        tuples = _tuple_fields(cls)
-        kwargs = {k: (_to_tuple(v) if k in tuples else v) for k, v in data.items() if k in names}
+        kwargs = {k: _typed(cls.__name__, known[k], v) for k, v in data.items() if k in known}
         return cls(**kwargs)
+
+    def with_overrides(self, overrides: dict[str, Any] | None):
+        """Return a copy with ``overrides`` (plain values, as ``from_dict`` takes them) on top."""
+        if not overrides:
+            return self
+        return type(self).from_dict({**self.to_dict(), **overrides})
 
     def replace(self, **changes: Any):
         """Return a copy with some fields changed."""
@@ -235,8 +309,7 @@ class TrackerOptions(_DictMixin):
     def __post_init__(self) -> None:
         if self.roi_mode not in ("adaptive", "align", "pool"):
             raise ValueError(f"roi_mode must be adaptive, align or pool, not {self.roi_mode!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        check_device_name(self.device)  # the one device rule (rtmdnet_ros/device.py)
         if self.search_size not in ("candidates", "regressed"):
             raise ValueError(
                 f"search_size must be candidates or regressed, not {self.search_size!r}"

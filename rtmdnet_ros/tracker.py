@@ -24,6 +24,7 @@ import torch
 from .backbones import DEFAULT_EFFNET_CUT
 from .bbox_regression import BBoxRegressor
 from .crop import crop_scene, jitter_scene_boxes, to_tensor
+from .device import resolve_device
 from .geometry import (
     crop_size,
     fraction_inside,
@@ -33,16 +34,12 @@ from .geometry import (
     validate_box,
 )
 from .online_learning import AsyncHeadUpdater, HeadTrainer, head_parameters, is_branch
-from .options import TrackerOptions
+from .options import UNTRAINED, TrackerOptions
 from .sampling import SampleGenerator, gen_samples
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
-# ``Tracker(model=UNTRAINED)``: no offline-trained head even when a packaged model exists (the
-# options' backbone, ImageNet weights where it has them, and fc4-fc6 drawn from the seed): the
-# "no pretraining" row of the ablations.
-UNTRAINED = "untrained"
 TIMING_STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update", "init")
 
 
@@ -53,16 +50,6 @@ class TrackResult:
     box_xywh: np.ndarray
     score: float
     success: bool
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Map "auto"/None to cuda when available, else cpu; refuse cuda when there is none."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
-    return dev
 
 
 def check_image(image: Any) -> np.ndarray:
@@ -79,7 +66,21 @@ def check_image(image: Any) -> np.ndarray:
 
 
 class Tracker:
-    """Single-object RT-MDNet tracker (see docs/tracker.md for the defaults and deviations)."""
+    """Single-object RT-MDNet tracker (see docs/tracker.md for the defaults and deviations).
+
+    A tracker's options are fixed when it is built (``options`` is read-only): every part that
+    depends on them (network pooling, threads, learner, regressor) is set up from one value, so
+    a change can never reach some parts and not others. To track with other options, build
+    another tracker. Its options are, in this one order:
+
+    1. ``options`` when given: a complete ``TrackerOptions``, used as it is;
+    2. else the options stored in the model file whose network is used (packaged or given),
+       over the reference defaults; no model file: the defaults;
+    3. then ``overrides`` (plain values, as ``--set`` and node parameters give them) on top.
+
+    With ``model=None`` the packaged model is used unless ``options``/``overrides`` ask for
+    another architecture (backbone, cut, dense map): that one is then built untrained.
+    """
 
     def __init__(
         self,
@@ -87,16 +88,18 @@ class Tracker:
         model: Any = None,
         device: str | torch.device | None = None,
         seed: int | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
-        dev_request = device if device is not None else (options.device if options else "auto")
-        self.device = resolve_device(dev_request)
+        self._overrides = dict(overrides or {})
+        requested = options.device if options is not None else "auto"
+        requested = self._overrides.get("device", requested) if device is None else device
+        self.device = resolve_device(requested)
         LOG.info("RT-MDNet tracker on %s", self.device)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
             LOG.info("no seed given; using %d (pass seed= to reproduce)", seed)
         self.seed = int(seed)
-        self.net, model_options = self._load_network(model, options)
-        self.options = options if options is not None else model_options
+        self.net, self._options = self._load_network(model, options)
         if self.options.torch_threads > 0:
             torch.set_num_threads(self.options.torch_threads)
         for p in self._backbone_params():
@@ -107,18 +110,28 @@ class Tracker:
         self._head_state = {k: v.detach().clone() for k, v in head_parameters(self.net).items()}
         self.timings: dict[str, float] = dict.fromkeys(TIMING_STAGES, 0.0)
         self.counters: dict[str, int] = {"frames": 0, "short_updates": 0, "long_updates": 0}
-        self.bbreg = BBoxRegressor(
-            self.options.bbreg_alpha, self.options.bbreg_accept_iou, self.options.bbreg_accept_area
-        )
         self._initialised = False
         self._updater: AsyncHeadUpdater | None = None
 
     # ------------------------------------------------------------------ network plumbing ------
+    @property
+    def options(self) -> TrackerOptions:
+        """Return the options this tracker was built with (read-only: build another to change)."""
+        return self._options
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """Return the explicit ``overrides`` given at construction.
+
+        So a caller (the node) can build the next tracker with a few more on top.
+        """
+        return dict(self._overrides)
+
     def _load_network(self, model: Any, options: TrackerOptions | None):
-        """Return (network, options): options come from the caller, else the model file."""
+        """Return (network, effective options), layered as the class docstring says."""
         from .network import RTMDNet
 
-        overrides: dict[str, Any] = {}
+        stored: dict[str, Any] = {}  # the tracker options the model file carries
         # Whether fc4/fc5 come trained (a model file or a caller's network) or are drawn at random.
         self.head_pretrained = True
         if isinstance(model, str) and model == UNTRAINED:
@@ -129,14 +142,15 @@ class Tracker:
             packaged = mf.load_model(DEFAULT_MODEL, self.device)
             # A caller who asks for another architecture than the packaged model's gets that one
             # untrained rather than silently the packaged one.
-            if options is None or _architecture(options) == _architecture(packaged):
+            wanted = _requested_architecture(options, self._overrides)
+            if wanted is None or wanted == _architecture(packaged):
                 LOG.info("using the packaged model %s", DEFAULT_MODEL)
                 model = packaged
         if isinstance(model, RTMDNet):
             net = model.to(self.device)
         elif model is None:
             self.head_pretrained = False
-            o = options if options is not None else TrackerOptions()
+            o = (options or TrackerOptions()).with_overrides(self._overrides)
             LOG.info("no trained model for %s: its backbone + a seeded random head", o.backbone)
             gen = torch.Generator().manual_seed(self.seed)
             net = RTMDNet(backbone=o.backbone, num_domains=1, roi_mode=o.roi_mode,
@@ -155,9 +169,10 @@ class Tracker:
             net = mf.build_network(
                 model, self.device, generator=torch.Generator().manual_seed(self.seed)
             )
-            overrides = dict(getattr(model, "tracker_options", None) or {})
+            stored = dict(getattr(model, "tracker_options", None) or {})
         if options is None:
-            options = TrackerOptions.from_dict(overrides, strict=False)
+            options = TrackerOptions.from_dict(stored, strict=False)
+        options = options.with_overrides(self._overrides)
         if getattr(net, "roi_mode", options.roi_mode) != options.roi_mode:
             net.roi_mode = options.roi_mode
         return net, options
@@ -260,10 +275,8 @@ class Tracker:
         target = validate_box(box_xywh, w, h)
         o = self.options
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
-        # Options may have been replaced since construction (the ROS node does): re-read them.
+        # A regressor per target: nothing of the previous target's fit may survive a new init.
         self.bbreg = BBoxRegressor(o.bbreg_alpha, o.bbreg_accept_iou, o.bbreg_accept_area)
-        if getattr(self.net, "roi_mode", o.roi_mode) != o.roi_mode:
-            self.net.roi_mode = o.roi_mode
         self.close()  # an update of the previous target must not land on this one
         self._rng = np.random.default_rng(self.seed)
         self._torch_gen = torch.Generator().manual_seed(self.seed)
@@ -537,6 +550,19 @@ class Tracker:
             torch.cat(bb_l) if bb_l else empty,
             bb_all,
         )
+
+
+ARCHITECTURE_OPTIONS = ("backbone", "backbone_cut", "dense_map")
+
+
+def _requested_architecture(
+    options: TrackerOptions | None, overrides: dict[str, Any]
+) -> tuple[str, str | None, bool] | None:
+    """Return the architecture a caller asked for, or None when it asked for none."""
+    asked = {k: overrides[k] for k in ARCHITECTURE_OPTIONS if k in overrides}
+    if options is None and not asked:
+        return None
+    return _architecture((options or TrackerOptions()).with_overrides(asked))
 
 
 def _architecture(source: Any) -> tuple[str, str | None, bool]:

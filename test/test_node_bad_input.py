@@ -346,6 +346,7 @@ def test_parameters_applied_or_refused(graph):
     client.status_for(client.publish_bgr(scene()))
     response = client.init((30, 20, 24, 24))
     assert response.success
+    node.wait_for_log(r"128 candidates")  # the init built the next tracker with the change
     header = client.publish_bgr(scene())
     det = client.detection_for(header, timeout=60)
     if det.detections:

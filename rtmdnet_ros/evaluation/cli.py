@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import cv2
 
 from rtmdnet_ros.evaluation import peers, report, runner
 from rtmdnet_ros.evaluation.datasets import SPLITS, DatasetError, Sequence, select_sequences
-from rtmdnet_ros.evaluation.peers import UNTRAINED
+from rtmdnet_ros.options import UNTRAINED, parse_overrides
 
 LOG = logging.getLogger("rtmdnet_ros.evaluation")
 
@@ -33,28 +31,6 @@ CONVENTIONS = (
     "returns no box); the tracker keeps running and the frame counts in the metrics. FPS times "
     "only the trackers' init/update calls on frames already decoded in memory."
 )
-
-
-def _parse_value(text: str) -> Any:
-    """``--set`` values: JSON (numbers, true/false, lists) or Python-style booleans, else text."""
-    lowered = {"True": True, "False": False, "None": None}
-    if text in lowered:
-        return lowered[text]
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """Turn ``--set key=value`` pairs into a TrackerOptions override dict."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = _parse_value(value.strip())
-    return out
 
 
 def parse_trackers(text: str) -> list[str]:

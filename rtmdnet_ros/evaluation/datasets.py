@@ -1,18 +1,14 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Sequence folders in the shared format: ``NAME/img/NNNN.jpg`` + ``NAME/groundtruth_rect.txt``.
+"""Evaluation's view of the sequence folders: checked sequences, splits and frame decoding.
 
-Coordinates are kept exactly as the benchmark gives them. OTB boxes are 1-based MATLAB pixel
-coordinates, VOT/UAV boxes 0-based; we do not shift either. Trackers are initialised from the
-ground truth as given and report boxes in the same frame of reference, so ground truth and
-predictions are always compared in one convention; the at most 1 px offset between the box and
-the image content is the same for every tracker and below annotation noise.
+Reading the ground truth and finding the data root are ``rtmdnet_ros/sequences.py``'s job (one
+reader for every tool); its docstring states the rules, among them why evaluation keeps OTB's
+1-based boxes as given.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,18 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..sequences import GROUNDTRUTH_FILE, DatasetError, default_data_root, parse_groundtruth
 from ..split import SPLITS
 
-GROUNDTRUTH_FILE = "groundtruth_rect.txt"
 IMAGE_DIR = "img"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-_SEPARATORS = re.compile(r"[,;\s]+")
-
-
-class DatasetError(ValueError):
-    """Bad evaluation input (missing folder, unreadable frame, ground-truth mismatch)."""
 
 
 @dataclass(frozen=True)
@@ -48,59 +37,15 @@ class Sequence:
         return len(self.frame_paths)
 
 
-def default_data_dir() -> Path:
-    """Return the shared sequences folder: $RTMDNET_DATA, else ../shared/data by the repo."""
-    env = os.environ.get("RTMDNET_DATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
-    return root / "sequences"
-
-
 def resolve_data_dir(path: str | Path | None) -> Path:
     """Accept either the sequences folder or the data root that contains ``sequences/``."""
-    data = Path(path) if path is not None else default_data_dir()
+    data = Path(path) if path is not None else default_data_root() / "sequences"
     if not data.is_dir():
         raise DatasetError(f"data folder not found: {data}")
     if not any((p / GROUNDTRUTH_FILE).exists() for p in data.iterdir() if p.is_dir()):
         if (data / "sequences").is_dir():
             return data / "sequences"
     return data
-
-
-def polygon_to_box(values: np.ndarray) -> np.ndarray:
-    """Turn a VOT 8-value polygon (x1 y1 ... x4 y4) into its axis-aligned (x, y, w, h) box."""
-    xs, ys = values[0::2], values[1::2]
-    x0, y0 = float(np.min(xs)), float(np.min(ys))
-    return np.array([x0, y0, float(np.max(xs)) - x0, float(np.max(ys)) - y0])
-
-
-def parse_groundtruth(text: str, source: str = "ground truth") -> np.ndarray:
-    """Parse one box per line; comma, whitespace or tab separated; 4 values or an 8-value polygon.
-
-    Blank lines are ignored (trailing newlines are common). ``NaN`` is accepted and kept: UAV123
-    marks frames where the target is fully occluded that way, and the metrics skip them.
-    """
-    boxes = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        fields = [f for f in _SEPARATORS.split(line) if f]
-        try:
-            values = np.array([float(f) for f in fields], dtype=np.float64)
-        except ValueError as exc:
-            raise DatasetError(f"{source}:{number}: not a number in {line!r}") from exc
-        if values.size == 4:
-            boxes.append(values)
-        elif values.size == 8:
-            boxes.append(polygon_to_box(values))
-        else:
-            raise DatasetError(
-                f"{source}:{number}: expected 4 values (x,y,w,h) or 8 (polygon), "
-                f"got {values.size}: {line!r}"
-            )
-    if not boxes:
-        raise DatasetError(f"{source}: no boxes")
-    return np.stack(boxes)
 
 
 def load_sequence(path: str | Path) -> Sequence:

@@ -16,7 +16,6 @@ score). Our tracker always returns its estimate and its own success flag, which 
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
 from collections.abc import Callable
@@ -26,6 +25,8 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
+
+from rtmdnet_ros.options import UNTRAINED  # noqa: F401 - the CLI and the tests take it here
 
 NANOTRACK_BACKBONE = "nanotrack_backbone_sim.onnx"
 NANOTRACK_HEAD = "nanotrack_head_sim.onnx"
@@ -140,45 +141,6 @@ class DlibTracker:
         return box, float(psr), True
 
 
-# rtmdnet_ros.tracker.UNTRAINED, spelt out so that runs of the peers alone need no torch import.
-UNTRAINED = "untrained"
-
-
-def build_options(overrides: dict[str, Any], base: dict[str, Any] | None = None) -> Any:
-    """TrackerOptions = ``base`` (the model file's own options) with ``overrides`` on top.
-
-    None when there is nothing to override, so the tracker takes the model file's options.
-    """
-    if not overrides:
-        return None
-    from rtmdnet_ros.options import TrackerOptions
-
-    merged = {**(base or {}), **overrides}
-    if hasattr(TrackerOptions, "from_dict"):
-        return TrackerOptions.from_dict(merged)
-    return dataclasses.replace(TrackerOptions(), **merged)
-
-
-def _model_and_options(settings: Settings) -> tuple[Any, Any]:
-    """Load the model once when options are overridden, so overrides add to its own options."""
-    if not settings.overrides:
-        return settings.model, None
-    from rtmdnet_ros import tracker as core
-
-    path = settings.model
-    if path == UNTRAINED:
-        return path, build_options(settings.overrides)
-    if path is None and getattr(core, "DEFAULT_MODEL", None) and Path(core.DEFAULT_MODEL).exists():
-        path = core.DEFAULT_MODEL
-    if path is None:  # untrained default: nothing to inherit
-        return None, build_options(settings.overrides)
-    from rtmdnet_ros import model_file
-
-    loaded = model_file.load_model(path, core.resolve_device(settings.device))
-    base = dict(getattr(loaded, "tracker_options", None) or {})
-    return loaded, build_options(settings.overrides, base)
-
-
 class RTMDNetTracker:
     """Our tracker through its public API (docs/design.md); it takes RGB frames."""
 
@@ -188,8 +150,10 @@ class RTMDNetTracker:
         from rtmdnet_ros.tracker import Tracker
 
         self.name = name
-        model, options = _model_and_options(settings)
-        self._impl = Tracker(options=options, model=model, device=settings.device, seed=seed)
+        # The tracker layers the overrides over the model file's own options (Tracker docstring).
+        self._impl = Tracker(
+            model=settings.model, overrides=settings.overrides, device=settings.device, seed=seed
+        )
 
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
         """First-frame training on the ground-truth box."""

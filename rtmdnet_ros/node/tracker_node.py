@@ -45,6 +45,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
+from rtmdnet_ros.device import CudaUnavailable, DeviceError, choose_device
 from rtmdnet_ros.msg import TrackerStatus
 from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache
 from rtmdnet_ros.node.image_conversion import (
@@ -128,26 +129,18 @@ class NodeSetupError(RuntimeError):
 
 
 def resolve_device(requested: str, cuda_fallback: bool) -> tuple[str, str]:
-    """Pick the torch device; return (device, sentence to log). Never a silent CPU fallback."""
-    import torch
+    """Pick the torch device; return (device, sentence to log).
 
-    available = torch.cuda.is_available()
-    if requested == "cpu":
-        return "cpu", "device cpu (requested cpu)"
-    if requested not in ("auto", "cuda") and not requested.startswith("cuda:"):
-        raise NodeSetupError(f"parameter device must be auto, cpu or cuda, not '{requested}'")
-    if available:
-        device = "cuda" if requested == "auto" else requested
-        return device, f"device {device} ({torch.cuda.get_device_name(0)}; requested {requested})"
-    if requested == "auto":
-        return "cpu", "device cpu (requested auto; CUDA is not available here)"
-    if cuda_fallback:
-        return "cpu", (f"device cpu: requested {requested} but CUDA is not available; "
-                       "falling back to CPU because cuda_fallback is true")
-    raise NodeSetupError(
-        f"device '{requested}' requested but CUDA is not available (torch {torch.__version__}); "
-        "set device:=cpu or cuda_fallback:=true"
-    )
+    The rule is rtmdnet_ros/device.py's (never a silent CPU fallback); the node only turns a
+    refusal into a start-up error that names the parameter to change.
+    """
+    try:
+        choice = choose_device(requested, cuda_fallback)
+    except CudaUnavailable as exc:
+        raise NodeSetupError(f"{exc}; set device:=cpu or cuda_fallback:=true") from exc
+    except DeviceError as exc:
+        raise NodeSetupError(f"parameter {exc}") from exc
+    return str(choice.device), choice.reason
 
 
 class TrackerNode(Node):
@@ -306,7 +299,12 @@ class TrackerNode(Node):
         return SetParametersResult(successful=True, reason="; ".join(notes))
 
     # ------------------------------------------------------------------ tracker
-    def _make_tracker(self, p: dict[str, Any]) -> Any:
+    def _make_tracker(self, p: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
+        """Build the tracker the parameters describe.
+
+        ``overrides``, when given, replace the parameters' tracker options: the next tracker
+        after a run-time change keeps the current tracker's overrides plus the change.
+        """
         import torch
 
         from rtmdnet_ros.tracker import DEFAULT_MODEL, Tracker
@@ -324,15 +322,13 @@ class TrackerNode(Node):
         else:
             what = "no trained model shipped yet: ImageNet backbone + seeded random head"
         started = time.perf_counter()
+        if overrides is None:
+            overrides = tracker_option_overrides(p)
         try:
-            # options=None keeps the tracker options stored in the model file; the parameters
-            # then override only what they set.
-            tracker = Tracker(options=None, model=model, device=self._device, seed=seed)
+            # The parameters override only what they set, over the model file's own options.
+            tracker = Tracker(model=model, device=self._device, seed=seed, overrides=overrides)
         except ValueError as exc:
             raise NodeSetupError(f"cannot load the tracker: {exc}") from exc
-        overrides = tracker_option_overrides(p)
-        if overrides:
-            tracker.options = tracker.options.replace(**overrides)
         self.get_logger().info(
             f"model: {what}; loaded in "
             f"{time.perf_counter() - started:.1f} s; {tracker.options.n_candidates} candidates, "
@@ -341,10 +337,22 @@ class TrackerNode(Node):
         return tracker
 
     def _apply_pending_options(self) -> None:
-        """Swap in run-time changed tracker options before an init (the tracker is idle)."""
-        if self._pending_options:
-            self._tracker.options = self._tracker.options.replace(**self._pending_options)
-            self._pending_options = {}
+        """Before an init, build the next tracker with the run-time changed tracker options.
+
+        A tracker's options are fixed when it is built (Tracker's docstring), so a change gives
+        a new tracker: same model, device and seed, the changes over the current overrides.
+        """
+        if not self._pending_options:
+            return
+        overrides = {**self._tracker.overrides, **self._pending_options}
+        self._pending_options = {}
+        try:
+            tracker = self._make_tracker(self._params(), overrides)
+        except NodeSetupError as exc:
+            self.get_logger().error(f"changed tracker options not applied: {exc}")
+            return
+        self._tracker.close()
+        self._tracker = tracker
 
     # ------------------------------------------------------------------ input
     def _subscribe_images(self, qos: QoSProfile, first: bool = False) -> Any:

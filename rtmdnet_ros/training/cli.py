@@ -17,14 +17,14 @@ import logging
 import shlex
 import subprocess
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..backbones import EFFNET_CUTS
-from ..options import TrainOptions
+from ..options import TrainOptions, parse_overrides
 from .data import TRAIN_SEQUENCES, load_domains
 from .trainer import CHECKPOINT_NAME, RunOptions, Trainer
 
@@ -47,30 +47,12 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _parse_value(text: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"not a boolean: {text!r}")
-    if isinstance(current, int):
-        return int(text)
-    if isinstance(current, float):
-        return float(text)
-    return text
-
-
 def _apply_overrides(opts: TrainOptions, pairs: list[str]) -> TrainOptions:
-    """--set key=value on TrainOptions fields (typed like the field's default)."""
-    names = {f.name for f in fields(TrainOptions)}
-    changes: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in names or key == "extra":
-            raise ValueError(f"--set expects FIELD=VALUE with a TrainOptions field, got {pair!r}")
-        changes[key] = _parse_value(value, getattr(opts, key))
-    return opts.replace(**changes)
+    """``--set KEY=VALUE`` on TrainOptions fields (options.parse_overrides: one meaning)."""
+    changes = parse_overrides(pairs)
+    if "extra" in changes:
+        raise ValueError("--set cannot change extra (free-form recipe notes)")
+    return opts.with_overrides(changes)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,9 +8,7 @@ accident (truck4_1 and truck4_2 are two halves of one video, both stay on the ev
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import cv2
 import numpy as np
 
 from .. import split
+from ..sequences import annotation_kinds, default_data_root, pixel_boxes, read_groundtruth
 
 LOG = logging.getLogger(__name__)
 
@@ -64,53 +63,21 @@ class Domain:
         return Domain(f"{self.name}~mirror", self.frames, boxes, mirrored=True)
 
 
-def default_data_root() -> Path:
-    """Return $RTMDNET_DATA, else ../shared/data beside the repository root (design.md)."""
-    env = os.environ.get("RTMDNET_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-def _annotation_kinds(sequences_dir: Path) -> dict[str, str]:
-    meta = sequences_dir / "sequences.json"
-    if not meta.is_file():
-        return {}
-    with meta.open() as handle:
-        info = json.load(handle)
-    return {name: str(entry.get("original_annotation", "")) for name, entry in info.items()}
-
-
-def _read_boxes(path: Path) -> np.ndarray:
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        rows.append([float(v) for v in line.replace("\t", ",").replace(" ", ",").split(",") if v])
-    boxes = np.asarray(rows, dtype=np.float64)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{path}: expected one 'x,y,w,h' line per frame")
-    return boxes
-
-
 def load_domain(sequence_dir: Path, annotation: str = "") -> Domain:
     """Load one sequence folder (img/*.jpg + groundtruth_rect.txt) as a domain.
 
-    OTB boxes are 1-based MATLAB coordinates; they are shifted to 0-based so the training crops
-    line up with the pixels the tracker sees. Frames whose box is empty or not finite (target
-    absent) are dropped: they cannot give positives.
+    Ground truth comes from the one reader (``rtmdnet_ros/sequences.py``), in 0-based pixels
+    (``pixel_boxes``: OTB's 1-based boxes shifted) so the training crops line up with the pixels
+    the tracker sees. Frames whose box is empty or NaN (target absent) are dropped: they cannot
+    give positives.
     """
     sequence_dir = Path(sequence_dir)
     frames = sorted((sequence_dir / "img").glob("*.jpg"))
-    boxes = _read_boxes(sequence_dir / "groundtruth_rect.txt")
+    boxes = pixel_boxes(read_groundtruth(sequence_dir), annotation)
     if len(frames) != len(boxes):
         raise ValueError(
             f"{sequence_dir}: {len(frames)} images but {len(boxes)} ground-truth boxes"
         )
-    if annotation == "otb":
-        boxes = boxes.copy()
-        boxes[:, :2] -= 1.0
     keep = np.all(np.isfinite(boxes), axis=1) & (boxes[:, 2] >= 1.0) & (boxes[:, 3] >= 1.0)
     if not keep.any():
         raise ValueError(f"{sequence_dir}: no frame with a usable ground-truth box")
@@ -142,7 +109,7 @@ def load_domains(
         raise ValueError(f"duplicate training sequences in {list(names)}")
     root = Path(data_root) if data_root is not None else default_data_root()
     sequences_dir = root / "sequences" if (root / "sequences").is_dir() else root
-    kinds = _annotation_kinds(sequences_dir)
+    kinds = annotation_kinds(sequences_dir)
     domains = []
     for name in names:
         path = sequences_dir / name

@@ -30,6 +30,7 @@ import torch
 
 from ..backbones import DEFAULT_EFFNET_CUT
 from ..crop import crop_scene, to_tensor
+from ..device import resolve_device
 from ..geometry import samples_to_rois, xywh_to_x1y1x2y2
 from ..options import TrainOptions
 from ..sampling import SampleGenerator, gen_samples
@@ -86,13 +87,6 @@ class TrainResult:
     net: torch.nn.Module
     step: int
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' = CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def jitter_exponent_probs(opts: TrainOptions, exponents: Sequence[int]) -> np.ndarray:
@@ -318,7 +312,7 @@ class Trainer:
             raise ValueError("need at least one training domain")
         self.opts = opts or TrainOptions()
         self.run = run or RunOptions()
-        self.device = pick_device(self.run.device)
+        self.device = resolve_device(self.run.device)
         self.net = net.to(self.device)
         self.domains = list(domains)
         self.out_dir = Path(out_dir)
