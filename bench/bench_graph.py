@@ -297,10 +297,11 @@ class Consumer:
                 raise
 
     def _on_detections(self, msg: Any) -> None:
+        from rtmdnet_ros.node.frame_cache import stamp_to_ns
         from rtmdnet_ros.node.messages import bbox_to_xywh
 
         arrival = time.time_ns()
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = stamp_to_ns(msg.header.stamp)
         box, score = None, 0.0
         if msg.detections:
             det = msg.detections[0]

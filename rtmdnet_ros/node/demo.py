@@ -223,6 +223,7 @@ def run(argv: list[str] | None = None) -> int:
     from rclpy.parameter import Parameter
 
     from rtmdnet_ros.node.cli import init_ros, stop_ros
+    from rtmdnet_ros.node.frame_cache import stamp_to_ns
     from rtmdnet_ros.node.frame_publisher import FramePublisher
     from rtmdnet_ros.node.messages import set_bbox
     from rtmdnet_ros.node.recorder import TrackingRecorder
@@ -269,7 +270,7 @@ def run(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 30.0
         while first is None and time.monotonic() < deadline:
             header = publisher.publish_frame(0)
-            key = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+            key = stamp_to_ns(header.stamp)
             until = time.monotonic() + 2.0
             while time.monotonic() < until:
                 record = recorder.records.get(key)
@@ -297,7 +298,7 @@ def run(argv: list[str] | None = None) -> int:
                 raise DemoFailed(f"the tracker node exited with code {child.returncode}")
             time.sleep(0.05)
         last = publisher.headers[-1].stamp
-        last_ns = last.sec * 1_000_000_000 + last.nanosec
+        last_ns = stamp_to_ns(last)
         settle = time.monotonic() + 30.0
         while time.monotonic() < settle:  # wait until the last frame is answered (or dropped)
             record = recorder.records.get(last_ns)

@@ -29,6 +29,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from rtmdnet_ros.node.frame_cache import stamp_to_ns
 from rtmdnet_ros.node.image_conversion import fill_image_msg
 
 # RELIABLE matches every subscriber (best-effort ones included); a short history keeps a slow
@@ -204,7 +205,7 @@ class FramePublisher(Node):
         else:
             msg = fill_image_msg(Image(), image, header)
         with self._lock:
-            self.stamps[header.stamp.sec * 1_000_000_000 + header.stamp.nanosec] = index
+            self.stamps[stamp_to_ns(header.stamp)] = index
             self.headers.append(header)
             self.published += 1
         self._pub.publish(msg)

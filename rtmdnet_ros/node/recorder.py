@@ -36,6 +36,7 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.msg import TrackerStatus
+from rtmdnet_ros.node.frame_cache import stamp_to_ns
 from rtmdnet_ros.node.image_conversion import ImageConversionError, image_msg_to_bgr
 from rtmdnet_ros.node.messages import bbox_to_xywh
 
@@ -46,10 +47,6 @@ RESULT_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE,
                         history=HistoryPolicy.KEEP_LAST, depth=100)
 IMAGE_BUFFER = 120  # images kept while waiting for their detection
-
-
-def _stamp_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -131,7 +128,7 @@ class TrackingRecorder(Node):
         self._fps = float(self.get_parameter("fps").value)
         gt_path = str(self.get_parameter("groundtruth").value)
         if groundtruth is None and gt_path:
-            from rtmdnet_ros.evaluation.datasets import parse_groundtruth
+            from rtmdnet_ros.sequences import parse_groundtruth
 
             groundtruth = parse_groundtruth(Path(gt_path).read_text(), gt_path)
         self.groundtruth = groundtruth
@@ -158,7 +155,7 @@ class TrackingRecorder(Node):
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg: Image) -> None:
-        stamp = _stamp_ns(msg.header.stamp)
+        stamp = stamp_to_ns(msg.header.stamp)
         with self._lock:
             index = (self._stamp_to_index(stamp) if self._stamp_to_index is not None
                      else self._arrivals)
@@ -173,7 +170,7 @@ class TrackingRecorder(Node):
 
     def _on_detections(self, msg: Detection2DArray) -> None:
         now_ns = time.time_ns()
-        stamp = _stamp_ns(msg.header.stamp)
+        stamp = stamp_to_ns(msg.header.stamp)
         with self._lock:
             record = self.records.get(stamp)
             if record is None:
@@ -188,7 +185,7 @@ class TrackingRecorder(Node):
                 if results:
                     hyp = getattr(results[0], "hypothesis", results[0])
                     record.score = float(hyp.score)
-                record.header_ok = (_stamp_ns(det.header.stamp) == stamp
+                record.header_ok = (stamp_to_ns(det.header.stamp) == stamp
                                     and det.header.frame_id == msg.header.frame_id)
             else:
                 record.box = None

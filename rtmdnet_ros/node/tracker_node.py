@@ -47,7 +47,7 @@ from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.device import CudaUnavailable, DeviceError, choose_device
 from rtmdnet_ros.msg import TrackerStatus
-from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache
+from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache, stamp_to_ns
 from rtmdnet_ros.node.image_conversion import (
     ImageConversionError,
     compressed_msg_to_rgb,
@@ -112,11 +112,6 @@ DEBUG_QOS = QoSProfile(
 QOS_CHECK_S = 0.5  # how often the image topic's publishers are looked at (a local graph query)
 NO_IMAGE_WARN_S = 5.0  # how long without images before the node explains what it listens to
 LOG_REPEAT_S = 5.0  # the same input problem is logged at most once per this many seconds
-
-
-def stamp_to_ns(stamp: Any) -> int:
-    """Return a ``builtin_interfaces/Time`` as integer nanoseconds (the frame-cache key)."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def format_stamp(stamp_ns: int) -> str:
