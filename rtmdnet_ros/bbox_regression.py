@@ -54,6 +54,20 @@ class BBoxRegressor:
         self.accept_area = (float(accept_area[0]), float(accept_area[1]))
         self.weight: torch.Tensor | None = None  # (D, 4) float64
         self.bias: torch.Tensor | None = None  # (4,) float64
+        # An offline regressor (fitted across many targets) that a first-frame fit is pulled
+        # towards instead of towards zero: ridge on W - W0 rather than on W.
+        self.prior: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def set_prior(self, weight, bias, use_now: bool = True) -> None:
+        """Use an offline regressor as the prior of later fits (and, by default, right away)."""
+        w, b = _as_f64(weight), _as_f64(bias).reshape(-1)
+        if w.ndim != 2 or w.shape[1] != 4 or b.shape != (4,):
+            raise ValueError(
+                f"prior must be (D, 4) and (4,), got {tuple(w.shape)}, {tuple(b.shape)}"
+            )
+        self.prior = (w, b)
+        if use_now:
+            self.weight, self.bias = w.clone(), b.clone()
 
     @property
     def fitted(self) -> bool:
@@ -61,11 +75,25 @@ class BBoxRegressor:
         return self.weight is not None
 
     def fit_targets(self, features, targets) -> None:
-        """Solve min |X W + b - Y|^2 + alpha |W|^2 (intercept not penalised) in closed form."""
+        """Solve min |X W + b - Y|^2 + alpha |W - W0|^2 (intercept not penalised) in closed form.
+
+        W0 is the prior (zero without one, which is reference 8's ridge).
+        """
         x = _as_f64(features)
         y = _as_f64(targets)
         if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
             raise ValueError(f"bad regression data: features {tuple(x.shape)}, y {tuple(y.shape)}")
+        if self.prior is not None:
+            w0, b0 = self.prior
+            if w0.shape[0] != x.shape[1]:
+                raise ValueError(f"prior has {w0.shape[0]} inputs, features have {x.shape[1]}")
+            self._ridge(x, y - (x @ w0 + b0))
+            self.weight, self.bias = self.weight + w0, self.bias + b0
+            return
+        self._ridge(x, y)
+
+    def _ridge(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Centred ridge; the dual form when there are fewer samples than dimensions."""
         xm, ym = x.mean(0), y.mean(0)
         xc, yc = x - xm, y - ym
         n, d = xc.shape

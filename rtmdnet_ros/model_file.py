@@ -53,6 +53,9 @@ class ModelFile:
     state_dict: dict[str, torch.Tensor]
     tracker_options: dict[str, Any] = field(default_factory=dict)
     recipe: dict[str, Any] = field(default_factory=dict)
+    # Offline box regressor fitted across the training domains ({"weight": (D, 4), "bias": (4,)}
+    # float64, training/box_regression.py); empty = the tracker fits its own on the first frame.
+    bbox_regressor: dict[str, torch.Tensor] = field(default_factory=dict)
     source: str = ""  # where it came from (path and kind), for logs and reports
 
 
@@ -61,6 +64,7 @@ def save_model(
     net: RTMDNet,
     recipe: Mapping[str, Any] | None = None,
     tracker_options: Any = None,
+    bbox_regressor: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write ``net`` (backbone + fc4/fc5, no fc6) with its options and training recipe."""
     if tracker_options is not None and dataclasses.is_dataclass(tracker_options):
@@ -80,6 +84,11 @@ def save_model(
         "tracker_options": _plain(dict(tracker_options or {})),
         "recipe": _plain(dict(recipe or {})),
     }
+    if bbox_regressor:
+        payload["bbox_regressor"] = {
+            k: torch.as_tensor(v).detach().to("cpu", torch.float64).contiguous()
+            for k, v in bbox_regressor.items()
+        }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
@@ -166,10 +175,22 @@ def _parse_ours(obj: Mapping[str, Any], source: str) -> ModelFile:
         state_dict=dict(state),
         tracker_options=dict(obj.get("tracker_options") or {}),
         recipe=dict(obj.get("recipe") or {}),
+        bbox_regressor=_parse_regressor(obj.get("bbox_regressor"), source),
         source=f"{source} (rtmdnet_ros model v{VERSION})",
     )
     _check_against_network(model)
     return model
+
+
+def _parse_regressor(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """Check the optional offline box regressor: a (D, 4) weight and a (4,) bias."""
+    if not obj:
+        return {}
+    weight, bias = (obj.get(k) if isinstance(obj, Mapping) else None for k in ("weight", "bias"))
+    if not (isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor)
+            and weight.ndim == 2 and weight.shape[1] == 4 and tuple(bias.shape) == (4,)):
+        raise ValueError(f"{source}: bbox_regressor needs a (D, 4) weight and a (4,) bias")
+    return {"weight": weight.to(torch.float64), "bias": bias.to(torch.float64)}
 
 
 def _parse_authors(shared: Any, source: str) -> ModelFile:

@@ -295,6 +295,12 @@ class TrackerOptions(_DictMixin):
 
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation
+    # Which regressor refines the box. "first_frame" (reference 8): ridge fitted on the first
+    # frame only. "offline": the model file's regressor, fitted across all training domains
+    # (training/box_regression.py), no first-frame fit. "offline+first_frame": the first-frame
+    # fit pulled towards the offline one (ridge on W - W_offline). Without an offline regressor
+    # in the model the tracker falls back to "first_frame" and logs it.
+    bbreg_source: str = "first_frame"
     bbreg_alpha: float = 1000.0  # reference 8: ridge alpha
     bbreg_accept_iou: float = 0.6  # reference 8: IoU(orig, pred) >= 0.6
     # Reference 8: area(orig)/area(pred) in [1, 2], i.e. predictions may only shrink the box.
@@ -313,6 +319,11 @@ class TrackerOptions(_DictMixin):
         if self.search_size not in ("candidates", "regressed"):
             raise ValueError(
                 f"search_size must be candidates or regressed, not {self.search_size!r}"
+            )
+        if self.bbreg_source not in ("first_frame", "offline", "offline+first_frame"):
+            raise ValueError(
+                "bbreg_source must be first_frame, offline or offline+first_frame, not "
+                f"{self.bbreg_source!r}"
             )
         if self.update_mode not in ("sync", "async"):
             raise ValueError(f"update_mode must be sync or async, not {self.update_mode!r}")

@@ -132,6 +132,8 @@ class Tracker:
         from .network import RTMDNet
 
         stored: dict[str, Any] = {}  # the tracker options the model file carries
+        self._model_regressor: dict[str, torch.Tensor] = {}  # offline box regressor, if any
+        self._warned_no_regressor = False
         # Whether fc4/fc5 come trained (a model file or a caller's network) or are drawn at random.
         self.head_pretrained = True
         if isinstance(model, str) and model == UNTRAINED:
@@ -169,6 +171,7 @@ class Tracker:
             net = mf.build_network(
                 model, self.device, generator=torch.Generator().manual_seed(self.seed)
             )
+            self._model_regressor = dict(model.bbox_regressor)
             stored = dict(getattr(model, "tracker_options", None) or {})
         if options is None:
             options = TrackerOptions.from_dict(stored, strict=False)
@@ -277,6 +280,12 @@ class Tracker:
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
         # A regressor per target: nothing of the previous target's fit may survive a new init.
         self.bbreg = BBoxRegressor(o.bbreg_alpha, o.bbreg_accept_iou, o.bbreg_accept_area)
+        offline = self._offline_regressor()
+        if offline is not None:
+            self.bbreg.set_prior(offline["weight"], offline["bias"])
+        fit_first_frame = o.bbox_regression and (
+            offline is None or o.bbreg_source == "offline+first_frame"
+        )
         self.close()  # an update of the previous target must not land on this one
         self._rng = np.random.default_rng(self.seed)
         self._torch_gen = torch.Generator().manual_seed(self.seed)
@@ -295,7 +304,7 @@ class Tracker:
             target, o.n_neg_init, self._rng, (0.0, o.init_neg_iou),
         )
         sets = [pos, neg]
-        if o.bbox_regression:
+        if fit_first_frame:
             sets.append(
                 gen_samples(
                     SampleGenerator("uniform", img_wh, o.bbreg_trans, o.bbreg_scale,
@@ -322,7 +331,7 @@ class Tracker:
         self._init_optimizer = self._learner.optimizer(lr_init)
         self._learner.train(self._init_optimizer, pos_f, neg_f, o.init_iterations)
 
-        if o.bbox_regression:
+        if fit_first_frame:
             with self._timed("bbreg"):
                 bb_f, bb_boxes = feats[2]
                 if o.first_frame_augmentation and len(aug_bb):
@@ -450,6 +459,18 @@ class Tracker:
             self.options.update_iterations,
         )
         self.counters[counter] += 1
+
+    def _offline_regressor(self) -> dict[str, torch.Tensor] | None:
+        """Return the model's offline box regressor if the options ask for it, else None."""
+        if self.options.bbreg_source == "first_frame" or not self.options.bbox_regression:
+            return None
+        if not self._model_regressor:
+            if not self._warned_no_regressor:
+                LOG.warning("bbreg_source=%s but the model has no offline box regressor: "
+                            "fitting on the first frame only", self.options.bbreg_source)
+                self._warned_no_regressor = True
+            return None
+        return self._model_regressor
 
     def _swap_in_updated_head(self) -> None:
         """Load the worker's newest head weights, between two frames (async mode)."""

@@ -69,3 +69,31 @@ def test_predict_clips_to_image_and_needs_fit():
     # shrunk about the centre (100, 5) by exp(-0.1), then clipped at x = 100
     w = 10 * np.exp(-0.1)
     np.testing.assert_allclose(out[0], [100 - w / 2, 5 - w / 2, w / 2, w], atol=1e-9)
+
+
+def test_prior_pulls_the_fit_towards_an_offline_regressor():
+    """ridge on W - W0: with few samples and a strong alpha the fit stays at the prior, with
+    plenty of exact data it reaches the truth either way."""
+    rng = np.random.default_rng(1)
+    d = 20
+    w_true = rng.normal(size=(d, 4))
+    w_prior = w_true + 0.1 * rng.normal(size=(d, 4))
+    bias = np.array([0.1, -0.2, 0.05, 0.0])
+    x_few = rng.normal(size=(5, d))
+    y_few = x_few @ w_true + bias
+    with_prior = BBoxRegressor(alpha=1e6)
+    with_prior.set_prior(w_prior, bias)
+    assert with_prior.fitted  # usable before any first-frame fit
+    np.testing.assert_allclose(with_prior.weight.numpy(), w_prior)
+    with_prior.fit_targets(x_few, y_few)
+    np.testing.assert_allclose(with_prior.weight.numpy(), w_prior, atol=1e-3)
+    plain = BBoxRegressor(alpha=1e6)
+    plain.fit_targets(x_few, y_few)
+    assert np.abs(plain.weight.numpy()).max() < 1e-3  # reference ridge: pulled to zero
+    x = rng.normal(size=(500, d)) * 10
+    exact = BBoxRegressor(alpha=1e-6)
+    exact.set_prior(w_prior, bias)
+    exact.fit_targets(x, x @ w_true + bias)
+    np.testing.assert_allclose(exact.weight.numpy(), w_true, atol=1e-6)
+    with pytest.raises(ValueError, match="prior must be"):
+        BBoxRegressor().set_prior(np.zeros((d, 3)), np.zeros(4))

@@ -214,3 +214,19 @@ def test_our_format_inconsistencies_are_refused(tmp_path: Path) -> None:
     scipy.io.savemat(str(mat), {"x": np.zeros(3)})
     with pytest.raises(ValueError, match="layers"):
         load_model(mat)
+
+
+def test_offline_box_regressor_round_trip_and_checks(tmp_path: Path) -> None:
+    net = _net("efficientnet_lite0", cut="stage3")
+    weight = torch.randn(net.feature_dim, 4, dtype=torch.float64)
+    bias = torch.tensor([0.1, 0.2, -0.1, 0.0], dtype=torch.float64)
+    path = save_model(tmp_path / "r.pt", net, bbox_regressor={"weight": weight, "bias": bias})
+    loaded = load_model(path)
+    assert torch.equal(loaded.bbox_regressor["weight"], weight)
+    assert torch.equal(loaded.bbox_regressor["bias"], bias)
+    assert load_model(save_model(tmp_path / "none.pt", net)).bbox_regressor == {}
+    blob = torch.load(path, weights_only=True)
+    blob["bbox_regressor"]["bias"] = torch.zeros(3)
+    torch.save(blob, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="bbox_regressor needs"):
+        load_model(tmp_path / "bad.pt")
