@@ -56,12 +56,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------- frames
-def data_root() -> Path:
-    """$RTMDNET_DATA, else ../shared/data beside the repository (the project's convention)."""
-    env = os.environ.get("RTMDNET_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-
-
 def fit_transform(width: int, height: int, size: tuple[int, int] = SIZE
                   ) -> tuple[float, int, int]:
     """Scale and padding that fit a width x height frame into ``size`` without distortion."""
@@ -567,7 +561,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stamps-out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.sequence_dir:
-        args.sequence_dir = str(data_root() / "sequences" / args.sequence)
+        from rtmdnet_ros.sequences import default_data_root
+
+        args.sequence_dir = str(default_data_root() / "sequences" / args.sequence)
     if not args.rate > 0:
         parser.error("--rate must be positive")
     return args

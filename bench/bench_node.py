@@ -15,10 +15,8 @@ Run: ``.venv/bin/python bench/bench_node.py [--frames 30] [--threads 1]``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,8 +24,9 @@ import numpy as np
 
 def load_frames(count: int) -> tuple[list[np.ndarray], np.ndarray, str]:
     """640x480 frames: car1 from the shared data when present, else the demo's synthetic clip."""
-    root = Path(os.environ.get("RTMDNET_DATA", Path(__file__).resolve().parents[2] / "shared"
-                               / "data")) / "sequences" / "car1"
+    from rtmdnet_ros.sequences import default_data_root
+
+    root = default_data_root() / "sequences" / "car1"
     if root.is_dir():
         from rtmdnet_ros.evaluation.datasets import load_sequence
 

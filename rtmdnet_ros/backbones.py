@@ -408,7 +408,8 @@ def load_imagenet_effnet(cut: str = DEFAULT_EFFNET_CUT, path: str | Path | None 
     taken, and every one of them must be present with the right shape.
     """
     path = Path(path) if path is not None else imagenet_weights_path()
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    # A plain state dict of tensors: the safe loader reads it (no pickled code can run).
+    state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "_conv_stem.weight" not in state:
         raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict (no _conv_stem.weight)")
     net = EfficientNetLite0(cut, folded=False, dense=dense)

@@ -13,18 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from rtmdnet_ros.sequences import default_data_root
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def data_root() -> Path:
-    """Return the shared data folder ($RTMDNET_DATA, else ../shared/data beside the repo)."""
-    env = os.environ.get("RTMDNET_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
 def sequences_dir() -> Path:
     """Return the sequences folder, skipping (or failing under CI) when it is absent."""
-    path = data_root() / "sequences"
+    path = default_data_root() / "sequences"
     if not path.is_dir():
         reason = f"shared sequences not found at {path} (set RTMDNET_DATA to the data folder)"
         if os.environ.get("CI", "").lower() == "true":

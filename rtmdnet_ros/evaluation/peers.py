@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from rtmdnet_ros.options import UNTRAINED  # noqa: F401 - the CLI and the tests take it here
+from rtmdnet_ros.sequences import default_data_root
 
 NANOTRACK_BACKBONE = "nanotrack_backbone_sim.onnx"
 NANOTRACK_HEAD = "nanotrack_head_sim.onnx"
@@ -65,9 +66,7 @@ def default_nanotrack_dir() -> Path:
     env = os.environ.get("RTMDNET_NANOTRACK_DIR")
     if env:
         return Path(env)
-    data = os.environ.get("RTMDNET_DATA")
-    root = Path(data).parent if data else Path(__file__).resolve().parents[3] / "shared"
-    return root / "models" / "nanotrack"
+    return default_data_root().parent / "models" / "nanotrack"
 
 
 def _int_rect(box: np.ndarray) -> tuple[int, int, int, int]:
