@@ -29,6 +29,7 @@ PROFILE_NAME = "fastdds.xml"
 # rmw still honours the old name but warns that it is deprecated, so only the right one is set.
 PROFILE_ENV_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
+SHM_DEFAULT_SEGMENT = 512 * 1024  # Fast DDS's default shared-memory segment, bytes
 
 
 def profile_path() -> Path:
@@ -94,11 +95,22 @@ def adapted_reliability(publisher_reliabilities: Iterable[Any]) -> str | None:
 
 
 def transport_hint(image_bytes: int | None = None) -> str:
-    """Return the sentence the node logs when frames were lost before reaching it: the fix."""
+    """Return the sentence the node logs when frames were lost before reaching it: the fix.
+
+    Frames above Fast DDS's default segment point at the profile; the other cause (a
+    best-effort depth-1 reader whose process was too busy to take a frame before the next one
+    replaced it) is harmless for a node that works on the newest frame, and is said as such.
+    """
+    busy = ("frames also vanish inside DDS when this process was too busy to take one before "
+            "the next replaced it (input depth 1), which costs nothing here since the "
+            "node tracks the newest frame anyway")
+    if image_bytes is not None and image_bytes <= SHM_DEFAULT_SEGMENT:
+        return busy
     size = (f" (this camera's frames are {image_bytes / 1024:.0f} kB)"
             if image_bytes else "")
     return (
         "large images between processes need a shared-memory segment bigger than Fast DDS's "
         f"512 kB default{size}: start the camera driver (the publisher: its segment is the "
         f"one used) with {profile_variable()}={profile_path()}, the profile this package "
-        "ships (the launch file sets it for the tracker); other RMWs: docs/node.md, 'Transport'")
+        "ships (the launch file sets it for the tracker); other RMWs: docs/node.md, "
+        f"'Transport'. If the camera has it already: {busy}")
