@@ -55,12 +55,14 @@ class TestTrackerLaunch(unittest.TestCase):
         description = module.generate_launch_description()
         names = {arg.name for arg in description.get_launch_arguments()}
         self.assertEqual(names, {"namespace", "params_file", "image_topic", "image_transport",
-                                 "device", "publish_debug"})
+                                 "device", "publish_debug", "dds_profile"})
 
     def test_node_starts_in_the_namespace_and_answers_init(self, proc_output) -> None:
         # The node's own start-up lines, through launch's output capture.
         proc_output.assertWaitFor("on device cpu (requested cpu", timeout=90)
         proc_output.assertWaitFor(f"listening on /{NAMESPACE}/image (raw", timeout=30)
+        # The launch file hands the node the shipped Fast DDS profile (large images).
+        proc_output.assertWaitFor("/config/fastdds.xml); publishing", timeout=30)
 
         import rclpy
         from rclpy.context import Context

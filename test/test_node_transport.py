@@ -85,11 +85,12 @@ def node_endpoint_reliability(client: GraphClient, topic: str = "/image") -> str
     return None
 
 
-def wait_reliability(client: GraphClient, wanted: str, timeout: float = 15.0) -> None:
+def wait_reliability(client: GraphClient, wanted: str, timeout: float = 15.0,
+                     topic: str = "/image") -> None:
     deadline = time.monotonic() + timeout
     seen = None
     while time.monotonic() < deadline:
-        seen = node_endpoint_reliability(client)
+        seen = node_endpoint_reliability(client, topic)
         if seen == wanted:
             return
         time.sleep(0.1)
@@ -161,7 +162,7 @@ def test_640x480_frames_at_30hz_cross_processes_with_the_shipped_profile():
     assert len(set(got)) >= 0.95 * FRAMES, f"{len(set(got))} of {FRAMES} frames arrived"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def adaptive_node():
     node = NodeProcess({"torch_threads": 1})
     client = GraphClient()  # its image publisher is RELIABLE (depth 5), like most drivers
@@ -211,34 +212,41 @@ def test_input_follows_the_publishers_reliability(adaptive_node):
 
 
 def test_explicit_qos_override_wins():
+    # Its own namespace: no other test's node can answer the graph query for this topic.
     node = NodeProcess({"torch_threads": 1,
-                        "qos_overrides./image.subscription.reliability": "best_effort"})
-    client = GraphClient()
+                        "qos_overrides./override/image.subscription.reliability": "best_effort"},
+                       namespace="/override")
+    client = GraphClient(tracker="/override/rtmdnet_tracker", image_topic="/override/image")
     try:
-        node.wait_for_log(r"listening on /image .*reliability set by qos_overrides",
+        node.wait_for_log(r"listening on /override/image .*reliability set by qos_overrides",
                           timeout=120)
         client.wait_connected()
         time.sleep(2.0)  # four QoS checks of an adapting node
-        assert node_endpoint_reliability(client) == "BEST_EFFORT"
-        assert node.log_count(r"input QoS on /image now") == 0
+        assert node_endpoint_reliability(client, "/override/image") == "BEST_EFFORT"
+        assert node.log_count(r"input QoS on /override/image now") == 0
     finally:
         client.close()
         assert node.stop() == 0
 
 
 def test_frames_lost_in_transport_are_explained_with_the_fix():
-    """Large best-effort frames without the profile: if any are lost, the warning says why."""
+    """Large best-effort frames without the profile: what the node says names the fix.
+
+    Some frames arrive (then the publisher's sequence gaps give the loss warning) or none do
+    (then the no-image hint fires); which one depends on the machine's UDP buffers.
+    """
     node = NodeProcess({"torch_threads": 1}, extra_args=["-r", "image:=/lossy_image"])
     try:
         node.wait_for_log(r"listening on /lossy_image", timeout=120)
-        publisher = start_publisher("BEST_EFFORT", FRAMES, "/lossy_image", with_profile=False)
+        publisher = start_publisher("BEST_EFFORT", 240, "/lossy_image", with_profile=False)
         output = publisher.communicate(timeout=120)[0]
         assert publisher.returncode == 0, output
-        time.sleep(1.0)
-        if node.log_count(r"lost before reaching the node") == 0:
-            pytest.skip("no frame was lost in transport on this machine: nothing to explain")
-        line = node.wait_for_log(r"lost before reaching the node")
-        assert "FASTDDS_DEFAULT_PROFILES_FILE=" in line or "FASTRTPS_DEFAULT" in line
-        assert str(profile_path()) in line and "the publisher" in line
+        try:
+            line = node.wait_for_log(r"lost before reaching the node|publishers exist but send",
+                                     timeout=30)
+        except AssertionError:
+            pytest.skip("every frame arrived over UDP on this machine: nothing to explain")
+        assert "FASTDDS_DEFAULT_PROFILES_FILE=" in line or "FASTRTPS_DEFAULT" in line, line
+        assert str(profile_path()) in line and "the publisher" in line, line
     finally:
         assert node.stop() == 0

@@ -271,7 +271,7 @@ def run(argv: list[str] | None = None) -> int:
         while first is None and time.monotonic() < deadline:
             header = publisher.publish_frame(0)
             key = stamp_to_ns(header.stamp)
-            until = time.monotonic() + 2.0
+            until = time.monotonic() + 5.0  # a cold node takes a moment for its first
             while time.monotonic() < until:
                 record = recorder.records.get(key)
                 if record is not None and record.answered:

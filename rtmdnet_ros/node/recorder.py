@@ -203,9 +203,24 @@ class TrackingRecorder(Node):
             self.status_count += 1
 
     # ------------------------------------------------------------------ video
+    def _resent_later(self, stamp: int) -> bool:
+        """Whether a newer copy of this frame (same index, new stamp) waits in the buffer.
+
+        The demo repeats its first frame until the tracker has seen it; the video keeps one
+        picture per frame, the last copy (the one the tracker answered), as the summary does.
+        """
+        record = self.records.get(stamp)
+        if record is None or record.index is None:
+            return False
+        for other in self._images:
+            newer = self.records.get(other)
+            if newer is not None and newer.index == record.index:
+                return True
+        return False
+
     def _write_oldest(self) -> None:
         stamp, msg = self._images.popitem(last=False)
-        if not self._output:
+        if not self._output or self._resent_later(stamp):
             return
         try:
             bgr = image_msg_to_bgr(msg)

@@ -502,7 +502,8 @@ class TrackerNode(Node):
                      f"{'raw' if self._compressed else 'compressed'} to read that one")
         if here:
             hint += ("; publishers exist but send nothing that arrives: check that they "
-                     "publish, and their QoS (an incompatible-QoS error is logged if it is that)")
+                     "publish, and their QoS (an incompatible-QoS error is logged if it is "
+                     f"that); if they send images larger than 512 kB: {transport_hint()}")
         elif not there:
             hint += "; check the topic name/remapping (image:=/your/camera/topic) and namespace"
         self.get_logger().warning(hint)
