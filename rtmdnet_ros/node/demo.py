@@ -264,6 +264,19 @@ def run(argv: list[str] | None = None) -> int:
         _wait(lambda: publisher.subscriber_count() >= 2 and init_client.service_is_ready(),
               90.0, "the tracker node did not come up within 90 s", child)
 
+        # The node's input follows this (reliable) publisher within half a second; frames sent
+        # while its subscription changes may be missed, so let it settle first.
+        def input_is_reliable() -> bool:
+            return any(info.node_name == "rtmdnet_tracker"
+                       and info.qos_profile.reliability.name == "RELIABLE"
+                       for info in client_node.get_subscriptions_info_by_topic(
+                           f"/{NAMESPACE}/image"))
+
+        try:
+            _wait(input_is_reliable, 5.0, "", child)
+        except DemoFailed:
+            if child.poll() is not None:
+                raise
         # Frame 0 until the tracker has it (best-effort delivery may lose one), then init on
         # exactly that frame's stamp; playback continues from frame 1.
         first = None
@@ -271,7 +284,7 @@ def run(argv: list[str] | None = None) -> int:
         while first is None and time.monotonic() < deadline:
             header = publisher.publish_frame(0)
             key = stamp_to_ns(header.stamp)
-            until = time.monotonic() + 5.0  # a cold node takes a moment for its first
+            until = time.monotonic() + 3.0
             while time.monotonic() < until:
                 record = recorder.records.get(key)
                 if record is not None and record.answered:
