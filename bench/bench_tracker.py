@@ -29,7 +29,7 @@ from rtmdnet_ros.sequences import default_data_root, read_groundtruth
 from rtmdnet_ros.split import DEV
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update")
+STAGES = ("crop", "backbone", "roi", "head", "bbreg", "refine", "update")
 DEFAULT_SEQUENCES = DEV
 
 

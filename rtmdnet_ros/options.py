@@ -121,6 +121,7 @@ REFERENCE_VALUES: dict[str, Any] = {
     "bbreg_accept_area": (1.0, 2.0),
     "short_term_interval": 1,
     "untrained_head_lr_mult": 1.0,
+    "box_refiner": "none",
 }
 
 
@@ -293,6 +294,16 @@ class TrackerOptions(_DictMixin):
     # a frame never waits for learning; the result depends on thread timing).
     update_mode: str = "sync"
 
+    # Box refinement after the classifier (not in RT-MDNet). "nanotrack_v3": NanoTrack v3's
+    # trained Siamese head on a search window around the classifier's box (siamese_refiner.py);
+    # it may only move the centre by a fraction of the box size, so our classifier keeps the
+    # last word on which object it is; the refined box is also where the next frame's candidates
+    # are drawn. It stops the box shrinking (docs/tracker.md, scale drift). "auto": that when
+    # its weights are found (they are not ours to ship), else "none" with a warning. "none":
+    # the classifier's box and the regression only (RT-MDNet).
+    box_refiner: str = "auto"
+    refiner_dir: str = ""  # "" = $RTMDNET_NANOTRACK_V3_DIR, else ../shared/models/nanotrack_v3
+
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation
     # Which regressor refines the box. "first_frame" (reference 8): ridge fitted on the first
@@ -324,6 +335,10 @@ class TrackerOptions(_DictMixin):
             raise ValueError(
                 "bbreg_source must be first_frame, offline or offline+first_frame, not "
                 f"{self.bbreg_source!r}"
+            )
+        if self.box_refiner not in ("auto", "none", "nanotrack_v3"):
+            raise ValueError(
+                f"box_refiner must be auto, none or nanotrack_v3, not {self.box_refiner!r}"
             )
         if self.update_mode not in ("sync", "async"):
             raise ValueError(f"update_mode must be sync or async, not {self.update_mode!r}")

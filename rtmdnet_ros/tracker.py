@@ -26,6 +26,7 @@ from .bbox_regression import BBoxRegressor
 from .crop import crop_scene, jitter_scene_boxes, to_tensor
 from .device import resolve_device
 from .geometry import (
+    clip_box,
     crop_size,
     fraction_inside,
     pad_boxes,
@@ -40,7 +41,7 @@ from .sampling import SampleGenerator, gen_samples
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
-TIMING_STAGES = ("crop", "backbone", "roi", "head", "bbreg", "update", "init")
+TIMING_STAGES = ("crop", "backbone", "roi", "head", "bbreg", "refine", "update", "init")
 
 
 @dataclass
@@ -112,6 +113,7 @@ class Tracker:
         self.counters: dict[str, int] = {"frames": 0, "short_updates": 0, "long_updates": 0}
         self._initialised = False
         self._updater: AsyncHeadUpdater | None = None
+        self._refiner = self._load_refiner()
 
     # ------------------------------------------------------------------ network plumbing ------
     @property
@@ -353,6 +355,9 @@ class Tracker:
             )
         else:
             self._update_optimizer = self._learner.optimizer(o.lr_update)
+        if self._refiner is not None:
+            with self._timed("refine"):
+                self._refiner.set_template(image, target)
         self._target = target.copy()
         self._trans = o.cand_trans
         self._frame = 0
@@ -399,6 +404,14 @@ class Tracker:
             # comes from the regression, the centre stays the classifier's.
             centre = target[:2] + target[2:] / 2.0
             target = np.concatenate([centre - result[2:] / 2.0, result[2:]])
+        if success and self._refiner is not None:
+            with self._timed("refine"):
+                # From the classifier's own box: a regression bias fed back would compound.
+                refined, _, details = self._refiner.refine(image, target)
+            if details["accepted"]:
+                result = clip_box(refined, w, h)
+                if result[2] >= 1.0 and result[3] >= 1.0:
+                    target = result.copy()
         self._target = target
 
         if success:
@@ -459,6 +472,29 @@ class Tracker:
             self.options.update_iterations,
         )
         self.counters[counter] += 1
+
+    def _load_refiner(self):
+        """Load the refiner the options ask for (None: "none", or "auto" without its files)."""
+        o = self.options
+        if o.box_refiner == "none":
+            return None
+        from .siamese_refiner import SiameseRefiner
+
+        try:
+            refiner = SiameseRefiner(o.refiner_dir or None)
+        except FileNotFoundError as exc:
+            if o.box_refiner == "nanotrack_v3":
+                raise ValueError(f"box_refiner=nanotrack_v3: {exc}") from exc
+            LOG.warning("box_refiner=auto: %s; tracking without box refinement (RT-MDNet's box, "
+                        "which shrinks on small targets)", exc)
+            return None
+        LOG.info("box refinement: NanoTrack v3 Siamese head from %s", refiner.backbone_path.parent)
+        return refiner
+
+    @property
+    def box_refinement(self) -> bool:
+        """Whether the Siamese box refiner runs (box_refiner=auto depends on its files)."""
+        return self._refiner is not None
 
     def _offline_regressor(self) -> dict[str, torch.Tensor] | None:
         """Return the model's offline box regressor if the options ask for it, else None."""
