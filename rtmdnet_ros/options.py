@@ -303,6 +303,10 @@ class TrackerOptions(_DictMixin):
     # the classifier's box and the regression only (RT-MDNet).
     box_refiner: str = "auto"
     refiner_dir: str = ""  # "" = $RTMDNET_NANOTRACK_V3_DIR, else ../shared/models/nanotrack_v3
+    # Width/height factors on the head's predicted size: exp(-median log(pred / true)) over the
+    # ten training videos, refining from the true box (widths +0.073, heights +0.021 in log;
+    # docs/tracker.md "Box refinement"). Fitted on the training split only.
+    refiner_size_calibration: tuple[float, float] = (0.93, 0.98)
 
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation

@@ -97,6 +97,9 @@ class RefinerSettings:
     max_shift: float = 0.3
     min_score: float = 0.9
     min_size: float = 2.0  # px: a refined side never goes below this
+    # (width, height) factors applied to the head's predicted size before smoothing: its boxes
+    # follow its training data's box style, not our benchmarks' (1, 1 = upstream).
+    size_calibration: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         """Reject settings that would silently disable or invert the rules above."""
@@ -110,6 +113,9 @@ class RefinerSettings:
             raise ValueError(f"max_shift must be >= 0, got {self.max_shift}")
         if self.min_size <= 0.0:
             raise ValueError(f"min_size must be > 0, got {self.min_size}")
+        if len(self.size_calibration) != 2 or min(self.size_calibration) <= 0.0:
+            raise ValueError(f"size_calibration must be two positive factors, "
+                             f"got {self.size_calibration}")
 
 
 def context_side(w: float, h: float, context: float = CONTEXT_AMOUNT) -> float:
@@ -303,6 +309,7 @@ class SiameseRefiner:
         _, _, w, h = box
         cx, cy = box[0] + w / 2, box[1] + h / 2
         pcx, pcy, pw, ph = boxes
+        pw, ph = pw * s.size_calibration[0], ph * s.size_calibration[1]
         valid = (pw > 0) & (ph > 0)
         pw_safe, ph_safe = np.where(valid, pw, 1.0), np.where(valid, ph, 1.0)
 

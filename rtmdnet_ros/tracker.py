@@ -478,10 +478,13 @@ class Tracker:
         o = self.options
         if o.box_refiner == "none":
             return None
-        from .siamese_refiner import SiameseRefiner
+        from .siamese_refiner import RefinerSettings, SiameseRefiner
 
         try:
-            refiner = SiameseRefiner(o.refiner_dir or None)
+            refiner = SiameseRefiner(
+                o.refiner_dir or None,
+                RefinerSettings(size_calibration=o.refiner_size_calibration),
+            )
         except FileNotFoundError as exc:
             if o.box_refiner == "nanotrack_v3":
                 raise ValueError(f"box_refiner=nanotrack_v3: {exc}") from exc

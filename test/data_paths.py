@@ -63,3 +63,16 @@ def require_ros2_tools() -> Path:
     if not ros2.is_file():
         pytest.fail(f"{tools} exists but {ros2} does not: run make setup", pytrace=False)
     return ros2
+
+
+def nanotrack_v3_dir() -> Path:
+    """Return the NanoTrack v3 ONNX folder (the box refiner's weights), same skip/fail rule."""
+    from rtmdnet_ros import siamese_refiner
+
+    path = siamese_refiner.default_nanotrack_v3_dir()
+    if not (path / siamese_refiner.BACKBONE_FILE).is_file():
+        reason = f"NanoTrack v3 models not found at {path} (set RTMDNET_NANOTRACK_V3_DIR)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return path

@@ -5,7 +5,6 @@
 Skipped with the reason when ../shared is absent; under CI=true its absence fails (data_paths).
 """
 
-import os
 import shutil
 from pathlib import Path
 
@@ -13,21 +12,12 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from data_paths import nanotrack_v3_dir as model_dir
 from data_paths import sequence_dir
 
 from rtmdnet_ros import siamese_refiner as sr
 from rtmdnet_ros.sequences import read_groundtruth
 from rtmdnet_ros.siamese_refiner import RefinerSettings, SiameseRefiner
-
-
-def model_dir() -> Path:
-    path = sr.default_nanotrack_v3_dir()
-    if not (path / sr.BACKBONE_FILE).is_file():
-        reason = f"NanoTrack v3 models not found at {path} (set RTMDNET_NANOTRACK_V3_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture(scope="module")
