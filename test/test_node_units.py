@@ -168,7 +168,7 @@ def test_parameter_table_rules():
 
     from rtmdnet_ros.node import parameters as table
 
-    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 14
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 16
     assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
     for spec in table.SPECS:
         desc = spec.descriptor()
@@ -194,5 +194,5 @@ def test_parameter_table_rules():
     overrides = table.tracker_option_overrides({"n_candidates": 0, "long_term_interval": 7})
     assert overrides == {"long_term_interval": 7}
     assert table.tracker_option_overrides(
-        {"n_candidates": 0, "long_term_interval": 0, "update_mode": "sync"}
-    ) == {"update_mode": "sync"}
+        {"n_candidates": 0, "long_term_interval": 0, "update_mode": "sync", "box_refiner": "none"}
+    ) == {"update_mode": "sync", "box_refiner": "none"}

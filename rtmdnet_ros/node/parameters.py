@@ -66,6 +66,15 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "between frames (a frame never waits for learning); sync = inside the frame, "
                   "as RT-MDNet does (the evaluation reference). Fixed at start.",
                   read_only=True, constraints="async | sync"),
+        ParamSpec("box_refiner", defaults.box_refiner,
+                  "Box refinement by NanoTrack v3's Siamese head (keeps small targets' boxes "
+                  "from shrinking): auto = when its ONNX files are found, nanotrack_v3 = "
+                  "required (start fails without them), none = RT-MDNet's own box. Fixed at "
+                  "start.", read_only=True, constraints="auto | nanotrack_v3 | none"),
+        ParamSpec("refiner_dir", "",
+                  "Folder with nanotrack_backbone.onnx and nanotrack_head.onnx (empty = "
+                  "$RTMDNET_NANOTRACK_V3_DIR, else ../shared/models/nanotrack_v3). Fixed at "
+                  "start.", read_only=True),
         ParamSpec("label", "object",
                   "class_id written into results[0].hypothesis.class_id (an init request may "
                   "give its own)."),
@@ -143,6 +152,7 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """Tracker options the parameters set (0 = keep the model's / reference value)."""
     overrides: dict[str, Any] = {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
                                  if int(values[name]) > 0}
-    if "update_mode" in values:
-        overrides["update_mode"] = str(values["update_mode"])
+    for name in ("update_mode", "box_refiner", "refiner_dir"):
+        if name in values:
+            overrides[name] = str(values[name])
     return overrides

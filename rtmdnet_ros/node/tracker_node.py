@@ -257,6 +257,10 @@ class TrackerNode(Node):
         if values["update_mode"] not in ("async", "sync"):
             raise NodeSetupError(
                 f"parameter update_mode must be async or sync, not '{values['update_mode']}'")
+        if values["box_refiner"] not in ("auto", "nanotrack_v3", "none"):
+            raise NodeSetupError(
+                f"parameter box_refiner must be auto, nanotrack_v3 or none, not "
+                f"'{values['box_refiner']}'")
         return values
 
     def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
@@ -327,7 +331,10 @@ class TrackerNode(Node):
         self.get_logger().info(
             f"model: {what}; loaded in "
             f"{time.perf_counter() - started:.1f} s; {tracker.options.n_candidates} candidates, "
-            f"long-term update every {tracker.options.long_term_interval} frames")
+            f"long-term update every {tracker.options.long_term_interval} frames, "
+            f"{tracker.options.update_mode} updates, box refinement "
+            + ("on (NanoTrack v3 head)" if tracker.box_refinement else
+               "off (RT-MDNet's box; small targets' boxes shrink: see box_refiner)"))
         self._device = str(tracker.device)
         return tracker
 
