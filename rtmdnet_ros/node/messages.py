@@ -7,31 +7,64 @@ Kept apart from the node so the per-frame cost can be benchmarked and the field 
 between distros (Foxy/Galactic: ``BoundingBox2D.center`` was ``geometry_msgs/Pose2D`` with
 ``center.x``; ``ObjectHypothesisWithPose`` carried ``id``/``score`` directly), so the field
 access goes through small helpers that accept both layouts.
+
+The builders fill messages field by field, so they take the message classes as an argument
+(:class:`MessageTypes`): rclpy's generated classes in the node (the default, imported on first
+use), rosbags' dataclasses in ``rtmdnet-bag`` (no ROS runtime there). One code path for live and
+offline output; this module itself imports no ROS package.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import Image
-from vision_msgs.msg import (
-    Detection2D,
-    Detection2DArray,
-    ObjectHypothesisWithPose,
-)
 
-from rtmdnet_ros.msg import TrackerStatus
 from rtmdnet_ros.node.image_conversion import fill_image_msg
 
+# The values of TrackerStatus.state (msg/TrackerStatus.msg), as plain ints so that offline tools
+# need no generated message module; a test checks them against the generated constants.
+IDLE = 0
+TRACKING = 1
+LOST = 2
+
 STATE_NAMES = {
-    TrackerStatus.IDLE: "IDLE",
-    TrackerStatus.TRACKING: "TRACKING",
-    TrackerStatus.LOST: "LOST",
+    IDLE: "IDLE",
+    TRACKING: "TRACKING",
+    LOST: "LOST",
 }
+
+
+@dataclass(frozen=True)
+class MessageTypes:
+    """The message classes the builders instantiate: each called with no argument.
+
+    Each must return a message with every field at its default value, as rclpy's classes do;
+    ``rtmdnet_ros.bag.types`` provides the same for rosbags' dataclasses.
+    """
+
+    Detection2DArray: Callable[[], Any]
+    Detection2D: Callable[[], Any]
+    ObjectHypothesisWithPose: Callable[[], Any]
+    TrackerStatus: Callable[[], Any]
+    Image: Callable[[], Any]
+
+
+@functools.cache
+def ros_types() -> MessageTypes:
+    """Return rclpy's generated classes (imported here, so this module loads without ROS)."""
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    from rtmdnet_ros.msg import TrackerStatus
+
+    return MessageTypes(Detection2DArray, Detection2D, ObjectHypothesisWithPose, TrackerStatus,
+                        Image)
 
 
 def confidence_to_score(raw: float) -> float:
@@ -91,20 +124,23 @@ def build_detections(
     score: float,
     label: str,
     track_id: str,
-) -> Detection2DArray:
-    """Return the array for one frame: one detection while tracking, empty otherwise.
+    types: MessageTypes | None = None,
+) -> Any:
+    """Return the ``Detection2DArray`` for one frame: one detection while tracking, else empty.
 
     The image header (stamp and frame_id) goes into the array and into the detection, so rviz
-    and message filters can match it to the image.
+    and message filters can match it to the image. ``types``: the classes to build (rclpy's when
+    None).
     """
-    array = Detection2DArray()
+    types = types or ros_types()
+    array = types.Detection2DArray()
     array.header = header
     if box_xywh is None:
         return array
-    detection = Detection2D()
+    detection = types.Detection2D()
     detection.header = header
     set_bbox(detection.bbox, box_xywh)
-    result = ObjectHypothesisWithPose()
+    result = types.ObjectHypothesisWithPose()
     _set_hypothesis(result, label, float(score))
     detection.results = [result]
     detection.id = track_id
@@ -121,9 +157,10 @@ def build_status(
     frames_processed: int,
     frames_dropped: int,
     device: str,
-) -> TrackerStatus:
+    types: MessageTypes | None = None,
+) -> Any:
     """Return a filled ``TrackerStatus`` (raw score, as the message definition documents)."""
-    status = TrackerStatus()
+    status = (types or ros_types()).TrackerStatus()
     status.header = header
     status.state = int(state)
     status.score = float(raw_score) if math.isfinite(raw_score) else 0.0
@@ -136,9 +173,9 @@ def build_status(
 
 
 _COLOURS = {  # BGR
-    TrackerStatus.TRACKING: (0, 220, 0),
-    TrackerStatus.LOST: (0, 0, 255),
-    TrackerStatus.IDLE: (200, 200, 200),
+    TRACKING: (0, 220, 0),
+    LOST: (0, 0, 255),
+    IDLE: (200, 200, 200),
 }
 
 
@@ -160,19 +197,19 @@ def draw_debug(
     height, width = bgr.shape[:2]
     thickness = max(1, round(min(height, width) / 240))
     font_scale = max(0.4, min(height, width) / 600)
-    if box_xywh is not None and state != TrackerStatus.IDLE:
+    if box_xywh is not None and state != IDLE:
         x, y, w, h = box_xywh
         cv2.rectangle(bgr, (round(x), round(y)), (round(x + w), round(y + h)), colour, thickness)
         tag = f"{label} {track_id} {score:.2f}"
         org = (max(0, round(x)), max(12, round(y) - 4))
         cv2.putText(bgr, tag, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness,
                     cv2.LINE_AA)
-    text = name if state == TrackerStatus.IDLE else f"{name} score {score:.2f}"
+    text = name if state == IDLE else f"{name} score {score:.2f}"
     cv2.putText(bgr, text, (6, round(22 * font_scale / 0.5)), cv2.FONT_HERSHEY_SIMPLEX,
                 font_scale, colour, thickness, cv2.LINE_AA)
     return bgr
 
 
-def build_image(bgr: np.ndarray, header: Any) -> Image:
+def build_image(bgr: np.ndarray, header: Any, types: MessageTypes | None = None) -> Any:
     """Return a ``bgr8`` ``sensor_msgs/Image`` carrying the given header."""
-    return fill_image_msg(Image(), bgr, header)
+    return fill_image_msg((types or ros_types()).Image(), bgr, header)
