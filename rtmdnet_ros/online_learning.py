@@ -213,6 +213,7 @@ class AsyncHeadUpdater:
         self._trainer = HeadTrainer(self._copy, options, rng, device)
         self._optimizer = self._trainer.optimizer(lr)
         self._iterations = int(options.update_iterations)
+        self._nice = int(options.update_worker_nice)
         self._counters = counters
         self._cond = threading.Condition()
         self._request: tuple[list[torch.Tensor], list[torch.Tensor], str] | None = None
@@ -261,7 +262,7 @@ class AsyncHeadUpdater:
 
     def _run(self) -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
         except (AttributeError, OSError):  # not Linux, or not allowed: keep the default
             pass
         while True:

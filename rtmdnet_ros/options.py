@@ -282,17 +282,16 @@ class TrackerOptions(_DictMixin):
     reuse_candidate_crop: bool = True  # reference: False (a second crop per frame)
     reuse_min_inside: float = 0.7
 
-    # Size of the box the next frame's candidates are drawn around. "candidates" (reference 7):
-    # the mean of the top-k candidates, whose scores favour boxes inside the target, so the box
-    # shrinks (docs/tracker.md, scale drift). "regressed": the regressed box's size, the
-    # candidates' centre.
-    search_size: str = "candidates"
 
     # Where the online updates run. "sync" (reference 7): inside update(), so a frame that
     # triggers one waits for it; deterministic, used for evaluation. "async": on a copy of the
     # head in a worker thread, the new weights swapped in between frames (the node's default:
     # a frame never waits for learning; the result depends on thread timing).
     update_mode: str = "sync"
+    # Niceness of the async update thread (Linux): CFS gives a nice-5 thread about a third of a
+    # nice-0 thread's CPU share, so on busy cores the frame loop keeps precedence and the updates
+    # still progress (at nice 10, a tenth, they starved behind other processes in our tests).
+    update_worker_nice: int = 5
 
     # Box refinement after the classifier (not in RT-MDNet). "nanotrack_v3": NanoTrack v3's
     # trained Siamese head on a search window around the classifier's box (siamese_refiner.py);
@@ -331,10 +330,6 @@ class TrackerOptions(_DictMixin):
         if self.roi_mode not in ("adaptive", "align", "pool"):
             raise ValueError(f"roi_mode must be adaptive, align or pool, not {self.roi_mode!r}")
         check_device_name(self.device)  # the one device rule (rtmdnet_ros/device.py)
-        if self.search_size not in ("candidates", "regressed"):
-            raise ValueError(
-                f"search_size must be candidates or regressed, not {self.search_size!r}"
-            )
         if self.bbreg_source not in ("first_frame", "offline", "offline+first_frame"):
             raise ValueError(
                 "bbreg_source must be first_frame, offline or offline+first_frame, not "

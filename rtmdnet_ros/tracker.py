@@ -394,24 +394,15 @@ class Tracker:
         success = score > o.success_threshold
         target = samples[top].mean(axis=0)
         result = target.copy()
-        if success and o.bbox_regression and self.bbreg.fitted:
+        self._trans = o.cand_trans if success else o.cand_trans_failure
+        refined = self._refine(image, target) if success and self._refiner is not None else None
+        if refined is not None:
+            # The refined box is reported and is also the next frame's search box.
+            result = target = refined
+        elif success and o.bbox_regression and self.bbreg.fitted:
             with self._timed("bbreg"):
                 reg = self.bbreg.predict(feats[torch.as_tensor(top)], samples[top], img_wh)
                 result = reg.mean(axis=0)
-        self._trans = o.cand_trans if success else o.cand_trans_failure
-        if success and o.search_size == "regressed" and not np.array_equal(result, target):
-            # The classifier's top-k mean is biased towards boxes inside the target; the size
-            # comes from the regression, the centre stays the classifier's.
-            centre = target[:2] + target[2:] / 2.0
-            target = np.concatenate([centre - result[2:] / 2.0, result[2:]])
-        if success and self._refiner is not None:
-            with self._timed("refine"):
-                # From the classifier's own box: a regression bias fed back would compound.
-                refined, _, details = self._refiner.refine(image, target)
-            if details["accepted"]:
-                result = clip_box(refined, w, h)
-                if result[2] >= 1.0 and result[3] >= 1.0:
-                    target = result.copy()
         self._target = target
 
         if success:
@@ -498,6 +489,19 @@ class Tracker:
     def box_refinement(self) -> bool:
         """Whether the Siamese box refiner runs (box_refiner=auto depends on its files)."""
         return self._refiner is not None
+
+    def _refine(self, image: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+        """Return the Siamese refiner's box for the classifier's own box (None: it declines).
+
+        It starts from the top-k mean, not from the regressed box: a regression bias fed back
+        through the search box would compound frame after frame (docs/tracker.md).
+        """
+        with self._timed("refine"):
+            refined, _, details = self._refiner.refine(image, target)
+        if not details["accepted"]:
+            return None
+        box = clip_box(refined, image.shape[1], image.shape[0])
+        return box if box[2] >= 1.0 and box[3] >= 1.0 else None
 
     def _offline_regressor(self) -> dict[str, torch.Tensor] | None:
         """Return the model's offline box regressor if the options ask for it, else None."""
