@@ -32,8 +32,11 @@ class ParamSpec:
 
     def descriptor(self) -> ParameterDescriptor:
         """Build the descriptor rclpy enforces and `ros2 param describe` shows."""
+        # dynamic_typing False (rclpy's default, stated): rclpy refuses a value of another type
+        # than the default's, so the node's callback never sees one.
         desc = ParameterDescriptor(description=self.description, read_only=self.read_only,
-                                   additional_constraints=self.constraints)
+                                   additional_constraints=self.constraints,
+                                   dynamic_typing=False)
         if self.float_range is not None:
             low, high = self.float_range
             desc.floating_point_range = [
@@ -46,6 +49,10 @@ class ParamSpec:
 
 def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
     return (
+        ParamSpec("autostart", True,
+                  "Configure and activate on start (a plain node); false = stay unconfigured "
+                  "for a lifecycle manager or `ros2 lifecycle set`. Fixed at start.",
+                  read_only=True),
         ParamSpec("device", "auto",
                   "Torch device: auto (cuda when available), cpu or cuda. Fixed at start.",
                   read_only=True, constraints="auto | cpu | cuda"),
@@ -122,9 +129,10 @@ def declare_all(node: Any) -> None:
 def refusal(param: Parameter) -> str | None:
     """Why a run-time change of ``param`` is refused, or None when it may be applied.
 
-    Types are checked here because rclpy lets a parameter change type unless told otherwise;
-    ranges and read-only flags are enforced by rclpy from the descriptors, but a change of a
-    fixed parameter still gets a sentence saying what to do instead.
+    On a running node rclpy enforces the descriptors (type, range, read-only) before the node's
+    callback calls this, so there only the rules a descriptor cannot state still bite (a blank
+    label). The full rule set is kept so that the table alone explains every refusal, e.g. for
+    a tool checking a params file before a start.
     """
     spec = _BY_NAME.get(param.name)
     if spec is None:

@@ -31,7 +31,7 @@ import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
@@ -40,8 +40,8 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.task import Future
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
@@ -60,7 +60,6 @@ from rtmdnet_ros.node.messages import (
     build_detections,
     build_image,
     build_status,
-    confidence_to_score,
     draw_debug,
 )
 from rtmdnet_ros.node.parameters import (
@@ -70,6 +69,7 @@ from rtmdnet_ros.node.parameters import (
     refusal,
     tracker_option_overrides,
 )
+from rtmdnet_ros.node.track_session import TrackSession
 from rtmdnet_ros.node.transport import active_profile, adapted_reliability, transport_hint
 from rtmdnet_ros.srv import InitTarget
 
@@ -138,79 +138,136 @@ def resolve_device(requested: str, cuda_fallback: bool) -> tuple[str, str]:
     return str(choice.device), choice.reason
 
 
-class TrackerNode(Node):
-    """RT-MDNet single-object tracker as a ROS 2 node (see the module docstring)."""
+class TrackerNode(LifecycleNode):
+    """RT-MDNet single-object tracker as a managed ROS 2 node (see the module docstring).
+
+    Lifecycle (why each step holds what it holds):
+    - unconfigured: parameters only (``ros2 param`` works, nothing is loaded);
+    - configure: reads the parameters, chooses the device, loads the model, creates the frame
+      cache, the track session and the ``~/init``/``~/reset`` services; a bad model or device
+      fails the transition with the reason logged and the node stays unconfigured;
+    - activate: the image subscription, the publishers, the timers and the worker thread;
+    - deactivate: all of those go, the loaded model stays (a fast re-activate); the track is
+      reset since the scene may have changed meanwhile;
+    - cleanup: the tracker is closed (its update worker stopped) and freed with its device
+      memory; shutdown tears down whatever exists and ends the process's spin.
+    """
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_all(self)
         self._warn_unknown_parameters()
-        p = self._params()
-
-        self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
-        if "falling back" in device_sentence:
-            self.get_logger().warning(f"RT-MDNet tracker on {device_sentence}")
-        else:
-            self.get_logger().info(f"RT-MDNet tracker on {device_sentence}")
-        self._tracker_lock = threading.Lock()  # guards self._tracker
-        self._state_lock = threading.Lock()  # guards the small state below
-        self._tracker = self._make_tracker(p)
-        self._state = TrackerStatus.IDLE
-        self._generation = 0  # bumped by init/reset; a result from an older generation is void
-        self._track_id = ""
-        self._track_label = ""
-        self._track_shape: tuple[int, int] | None = None
-        self._next_track_number = 1
-        self._last_box: np.ndarray | None = None
-        self._last_raw_score = 0.0
-        self._last_header = Header()
-        self._catch_up: list[CachedFrame] = []
-        self._frames_processed = 0
-        self._initialising = False
-        self._late_frames = 0  # frames that waited out an init and were older than its frame
+        self.autostart = bool(self.get_parameter("autostart").value)
+        self.setup_error = ""  # the reason of the last failed configure, for main()'s exit line
+        self.finished = Future()  # done when the node is shut down: main() stops spinning
+        self._device = ""
+        self._session: TrackSession | None = None
+        self._cache: FrameCache | None = None
+        self._active = False
+        self._outputs_lock = threading.RLock()  # publishers are created/destroyed under it
+        self._det_pub: Any = None
+        self._status_pub: Any = None
+        self._debug_pub: Any = None
+        self._image_sub: Any = None
+        self._retiring_sub: Any = None  # the previous subscription, kept until the new matches
+        self._init_srv: Any = None
+        self._reset_srv: Any = None
+        self._hint_timer: Any = None
+        self._qos_timer: Any = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
         self._transport_lost = 0  # frames lost before the callback (publisher sequence gaps)
         self._last_sequence: dict[bytes, int] = {}
-        self._track_start_seq = 0
-        self._last_processing_ms = 0.0
         self._log_times: dict[str, float] = {}
         self._pending_options: dict[str, Any] = {}
+        p = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
         self._label = p["label"]
         self._publish_debug = p["publish_debug"]
-        self._lost_threshold = p["lost_score_threshold"]
-        self._catch_up_frames = p["init_catch_up_frames"]
-        self._start_time = time.monotonic()
-        self._next_hint = 0.0
-
-        self._cache = FrameCache(p["frame_cache_length"])
         self._image_group = MutuallyExclusiveCallbackGroup()
         # Reentrant: ~/reset is answered at once even while ~/init trains on the first frame.
         self._service_group = ReentrantCallbackGroup()
         self._compressed = p["image_transport"] == "compressed"
         self._image_topic = "image/compressed" if self._compressed else "image"
         self._image_type = CompressedImage if self._compressed else Image
-        self._image_sub = self._subscribe_images(IMAGE_QOS, first=True)
-        # The reliability follows the publishers unless the user set it (qos_overrides).
-        self._adaptive_qos = not self._reliability_overridden()
-        self._retiring_sub: Any = None  # the previous subscription, kept until the new matches
-        self._retire: tuple[int, float] = (0, 0.0)  # (publishers to match, deadline)
-        self._last_stamp_ns = -1
-        self._image_bytes = 0  # size of the last image message, for the transport hint
-        self._det_pub = self.create_publisher(
-            Detection2DArray, "~/detections", OUTPUT_QOS,
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._status_pub = self.create_publisher(TrackerStatus, "~/status", OUTPUT_QOS)
-        self._debug_pub = self.create_publisher(Image, "~/debug_image", DEBUG_QOS)
+        # Validation before acceptance, application after it (rclpy has already checked the
+        # descriptors' types, ranges and read-only flags by the time either runs).
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if hasattr(self, "add_post_set_parameters_callback"):  # Jazzy and later
+            self.add_post_set_parameters_callback(self._apply_parameters)
+            self._apply_after_acceptance = True
+        else:  # Humble: the last on-set callback applies what it accepted
+            self._apply_after_acceptance = False
+        if not self.autostart:
+            self.get_logger().info(
+                "unconfigured (autostart false): waiting for configure and activate, e.g. "
+                f"ros2 lifecycle set {self.get_fully_qualified_name()} configure")
+
+    def _service_name(self, name: str) -> str:
+        """Fully qualified service name for logs (resolve_service_name is missing on Humble)."""
+        resolve = getattr(self, "resolve_service_name", None)
+        return resolve(name) if resolve is not None else name
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> bool:
+        """Configure and activate (``autostart``); False with ``setup_error`` set on failure."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            return False
+        return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read the parameters and load the model; a failure leaves the node unconfigured."""
+        try:
+            p = self._params()
+            self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
+            if "falling back" in device_sentence:
+                self.get_logger().warning(f"RT-MDNet tracker on {device_sentence}")
+            else:
+                self.get_logger().info(f"RT-MDNet tracker on {device_sentence}")
+            tracker = self._make_tracker(p)
+        except NodeSetupError as exc:
+            self.setup_error = str(exc)
+            self.get_logger().error(
+                f"configure failed: {exc}. The node stays unconfigured: start it again with "
+                "corrected parameters (device, cuda_fallback and model_path are read-only)")
+            return TransitionCallbackReturn.FAILURE
+        self.setup_error = ""
+        self._pending_options = {}
+        self._session = TrackSession(tracker, p["lost_score_threshold"],
+                                     p["init_catch_up_frames"])
+        self._cache = FrameCache(p["frame_cache_length"])
+        self._transport_lost = 0
         self._init_srv = self.create_service(InitTarget, "~/init", self._on_init,
                                              callback_group=self._service_group)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset,
                                               callback_group=self._service_group)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info("configured: model loaded; activate to start tracking")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe, advertise the outputs and start the worker."""
+        assert self._cache is not None and self._session is not None
+        p = self._params()
+        self._start_time = time.monotonic()
+        self._next_hint = 0.0
+        self._last_stamp_ns = -1
+        self._image_bytes = 0  # size of the last image message, for the transport hint
+        self._retiring_sub = None
+        self._retire: tuple[int, float] = (0, 0.0)  # (publishers to match, deadline)
+        with self._outputs_lock:
+            self._det_pub = self.create_publisher(
+                Detection2DArray, "~/detections", OUTPUT_QOS,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            self._status_pub = self.create_publisher(TrackerStatus, "~/status", OUTPUT_QOS)
+            self._debug_pub = self.create_publisher(Image, "~/debug_image", DEBUG_QOS)
+            self._active = True
+        self._image_sub = self._subscribe_images(IMAGE_QOS, first=True)
+        # The reliability follows the publishers unless the user set it (qos_overrides).
+        self._adaptive_qos = not self._reliability_overridden()
         self._hint_timer = self.create_timer(NO_IMAGE_WARN_S, self._no_image_hint,
                                              callback_group=self._image_group)
         self._qos_timer = (self.create_timer(QOS_CHECK_S, self._adapt_image_qos,
                                              callback_group=self._image_group)
                            if self._adaptive_qos else None)
-
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="rtmdnet_worker", daemon=True)
         self._worker.start()
@@ -226,11 +283,83 @@ class TrackerNode(Node):
             f"{self._debug_pub.topic_name}; services {self._service_name('~/init')}, "
             f"{self._service_name('~/reset')}"
         )
+        return TransitionCallbackReturn.SUCCESS
 
-    def _service_name(self, name: str) -> str:
-        """Fully qualified service name for logs (resolve_service_name is missing on Humble)."""
-        resolve = getattr(self, "resolve_service_name", None)
-        return resolve(name) if resolve is not None else name
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop processing and publishing; the model stays loaded."""
+        self._deactivate()
+        self.get_logger().info("deactivated: not subscribed, not publishing; model kept")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model and its device memory; back to unconfigured."""
+        self._cleanup()
+        self.get_logger().info("cleaned up: model and device memory freed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Tear down whatever the current state holds and let main() stop spinning."""
+        self._deactivate()
+        self._cleanup()
+        self.get_logger().info("shut down (finalized)")
+        if not self.finished.done():
+            self.finished.set_result(True)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything after a transition raised, and go back to unconfigured."""
+        self.get_logger().error("a lifecycle transition raised; cleaning up to unconfigured")
+        self._deactivate()
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _deactivate(self) -> None:
+        """Stop the worker first (it publishes), then the inputs and outputs."""
+        self._stop.set()
+        if self._cache is not None:
+            self._cache.wake()
+        worker = self._worker
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            worker.join(timeout=30.0)
+        self._worker = None
+        for timer in (self._hint_timer, self._qos_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._hint_timer = self._qos_timer = None
+        for sub in (self._image_sub, self._retiring_sub):
+            if sub is not None:
+                self.destroy_subscription(sub)
+        self._image_sub = self._retiring_sub = None
+        with self._outputs_lock:
+            self._active = False
+            for pub in (self._det_pub, self._status_pub, self._debug_pub):
+                if pub is not None:
+                    self.destroy_publisher(pub)
+            self._det_pub = self._status_pub = self._debug_pub = None
+        if self._session is not None:
+            self._session.reset()
+
+    def _cleanup(self) -> None:
+        """Close and drop the tracker, the cache and the services."""
+        for srv in (self._init_srv, self._reset_srv):
+            if srv is not None:
+                self.destroy_service(srv)
+        self._init_srv = self._reset_srv = None
+        session, self._session = self._session, None
+        if self._cache is not None:
+            self._cache.close()
+        self._cache = None
+        if session is None:
+            return
+        session.close()
+        del session
+        import gc
+
+        gc.collect()
+        if self._device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ parameters
     def _warn_unknown_parameters(self) -> None:
@@ -264,38 +393,53 @@ class TrackerNode(Node):
         return values
 
     def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
-        """Apply a run-time change or refuse it with a reason; nothing is silently ignored."""
-        changes: dict[str, Any] = {}
+        """Accept or refuse a run-time change with a reason; nothing is applied here.
+
+        rclpy has already enforced the descriptors (type, range, read-only) before this runs;
+        what is left are the rules a descriptor cannot state (a label must not be blank).
+        """
+        notes = []
         for param in params:
             if param.name.startswith("qos_overrides.") or param.name == "use_sim_time":
                 continue  # qos overrides are read-only by construction; rclpy refuses changes
             reason = refusal(param)
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
-            changes[param.name] = param.value
-        # Everything validated: apply all together.
-        notes = []
-        for name, value in changes.items():
-            note = ""
+            notes.append(f"{param.name}{self._change_note(param)}")
+        if not self._apply_after_acceptance:
+            self._apply_parameters(params)
+        return SetParametersResult(successful=True, reason="; ".join(notes))
+
+    def _change_note(self, param: Parameter) -> str:
+        """When an accepted change takes effect, in words (for the reply and the log)."""
+        if param.name in TRACKER_OPTION_PARAMETERS:
+            if int(param.value) <= 0:
+                return " (0: the current value stays until restart)"
+            if self._session is not None:
+                return " (applies from the next ~/init)"
+            return " (applies at configure)"
+        return ""
+
+    def _apply_parameters(self, params: Sequence[Parameter]) -> None:
+        """Apply accepted changes (post-set callback; on Humble the on-set callback's end)."""
+        session, cache = self._session, self._cache
+        for param in params:
+            name, value = param.name, param.value
+            if name not in PARAMETER_NAMES:
+                continue
             if name == "label":
                 self._label = str(value)
             elif name == "publish_debug":
                 self._publish_debug = bool(value)
-            elif name == "lost_score_threshold":
-                self._lost_threshold = float(value)
-            elif name == "frame_cache_length":
-                self._cache.resize(int(value))
-            elif name == "init_catch_up_frames":
-                self._catch_up_frames = int(value)
-            elif name in TRACKER_OPTION_PARAMETERS:
-                if int(value) > 0:
-                    self._pending_options[name] = int(value)
-                    note = " (applies from the next ~/init)"
-                else:
-                    note = " (0: the current value stays until restart)"
-            notes.append(f"{name}{note}")
-            self.get_logger().info(f"parameter {name} set to {value!r}{note}")
-        return SetParametersResult(successful=True, reason="; ".join(notes))
+            elif name == "lost_score_threshold" and session is not None:
+                session.lost_threshold = float(value)
+            elif name == "frame_cache_length" and cache is not None:
+                cache.resize(int(value))
+            elif name == "init_catch_up_frames" and session is not None:
+                session.catch_up_frames = int(value)
+            elif name in TRACKER_OPTION_PARAMETERS and int(value) > 0 and session is not None:
+                self._pending_options[name] = int(value)
+            self.get_logger().info(f"parameter {name} set to {value!r}{self._change_note(param)}")
 
     # ------------------------------------------------------------------ tracker
     def _make_tracker(self, p: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
@@ -338,23 +482,24 @@ class TrackerNode(Node):
         self._device = str(tracker.device)
         return tracker
 
-    def _apply_pending_options(self) -> None:
+    def _next_tracker(self, current: Any) -> Any:
         """Before an init, build the next tracker with the run-time changed tracker options.
 
         A tracker's options are fixed when it is built (Tracker's docstring), so a change gives
         a new tracker: same model, device and seed, the changes over the current overrides.
+        Called by the session under its tracker lock.
         """
         if not self._pending_options:
-            return
-        overrides = {**self._tracker.overrides, **self._pending_options}
+            return current
+        overrides = {**current.overrides, **self._pending_options}
         self._pending_options = {}
         try:
             tracker = self._make_tracker(self._params(), overrides)
         except NodeSetupError as exc:
             self.get_logger().error(f"changed tracker options not applied: {exc}")
-            return
-        self._tracker.close()
-        self._tracker = tracker
+            return current
+        current.close()
+        return tracker
 
     # ------------------------------------------------------------------ input
     def _subscribe_images(self, qos: QoSProfile, first: bool = False) -> Any:
@@ -532,15 +677,17 @@ class TrackerNode(Node):
 
     # ------------------------------------------------------------------ worker
     def _next_frame(self) -> CachedFrame | None:
-        with self._state_lock:
-            if self._catch_up:
-                return self._catch_up.pop(0)
+        assert self._session is not None and self._cache is not None
+        frame = self._session.next_catch_up()
+        if frame is not None:
+            return frame
         return self._cache.take_newest(timeout=0.1)
 
     def _work(self) -> None:
-        while not self._stop.is_set():
+        stop = self._stop
+        while not stop.is_set():
             frame = self._next_frame()
-            if frame is None or self._stop.is_set():
+            if frame is None or stop.is_set():
                 continue
             try:
                 self._process(frame)
@@ -552,6 +699,7 @@ class TrackerNode(Node):
                     f"frame {format_stamp(frame.stamp_ns)} failed: {type(exc).__name__}: {exc}")
 
     def _process(self, frame: CachedFrame) -> None:
+        assert self._session is not None
         started = time.perf_counter()
         stamp = format_stamp(frame.stamp_ns)
         try:
@@ -561,64 +709,51 @@ class TrackerNode(Node):
                 f"convert:{str(exc)[:40]}",
                 f"dropping frame {stamp} (frame_id '{frame.header.frame_id}'): {exc}")
             return
-        header = frame.header
-        box: np.ndarray | None = None
-        raw = 0.0
-        # Idle frames wait for the tracker lock too: frames arriving during an init are caught
-        # up from the cache afterwards instead of being answered "idle" first.
-        with self._tracker_lock:
-            with self._state_lock:
-                generation, state = self._generation, self._state
-                track_id, label, shape = self._track_id, self._track_label, self._track_shape
-                if state != TrackerStatus.IDLE and frame.sequence <= self._track_start_seq:
-                    # Taken before the init it then waited for: older than the track's start.
-                    self._late_frames += int(frame.sequence < self._track_start_seq)
-                    return
-            if state != TrackerStatus.IDLE:
-                if rgb.shape[:2] != shape:
-                    self._log_problem(
-                        "size",
-                        f"frame {stamp} is {rgb.shape[1]}x{rgb.shape[0]} but track {track_id} "
-                        f"started on {shape[1]}x{shape[0]}: frame skipped; call ~/init for the "
-                        "new size or ~/reset")
-                    return
-                result = self._tracker.update(rgb)
-                raw = float(result.score)
-                box = np.asarray(result.box_xywh, dtype=np.float64)
-        score = confidence_to_score(raw) if state != TrackerStatus.IDLE else 0.0
-        with self._state_lock:
-            if generation != self._generation:
-                return
-            if state != TrackerStatus.IDLE:
-                state = (TrackerStatus.TRACKING if score > self._lost_threshold
-                         else TrackerStatus.LOST)
-                self._frames_processed += 1
-            previous, self._state = self._state, state
-            self._last_box, self._last_raw_score, self._last_header = box, raw, header
-            self._last_processing_ms = (time.perf_counter() - started) * 1000.0
-        if previous != state:
+        out = self._session.track(frame.sequence, frame.header, rgb, started)
+        if out.skipped == "size":
+            shape = out.track_shape or (0, 0)
+            self._log_problem(
+                "size",
+                f"frame {stamp} is {rgb.shape[1]}x{rgb.shape[0]} but track {out.track_id} "
+                f"started on {shape[1]}x{shape[0]}: frame skipped; call ~/init for the "
+                "new size or ~/reset")
+        if out.skipped is not None:
+            return
+        if out.changed:
             self.get_logger().info(
-                f"track {track_id}: {STATE_NAMES[previous]} -> {STATE_NAMES[state]} "
-                f"(score {score:.2f}, raw {raw:+.2f}) at {stamp}")
-        published_box = box if state == TrackerStatus.TRACKING else None
-        self._det_pub.publish(build_detections(header, published_box, score, label, track_id))
+                f"track {out.track_id}: {STATE_NAMES[out.previous]} -> {STATE_NAMES[out.state]} "
+                f"(score {out.score:.2f}, raw {out.raw:+.2f}) at {stamp}")
+        header = frame.header
+        published_box = out.box if out.state == TrackerStatus.TRACKING else None
+        self._publish("_det_pub", build_detections(header, published_box, out.score, out.label,
+                                                   out.track_id))
         self._publish_status(header)
-        self._publish_debug_image(rgb, header, state, box, score, track_id, label)
+        self._publish_debug_image(rgb, header, out.state, out.box, out.score, out.track_id,
+                                  out.label)
+
+    def _publish(self, which: str, msg: Any) -> None:
+        """Publish on an output unless the node was deactivated meanwhile."""
+        with self._outputs_lock:
+            pub = getattr(self, which)
+            if pub is not None and self._active:
+                pub.publish(msg)
 
     def _publish_status(self, header: Any) -> None:
-        with self._state_lock:
-            status = build_status(header, self._state, self._last_raw_score, self._track_id,
-                                  self._last_processing_ms, self._frames_processed,
-                                  self.frames_dropped, self._device)
-        self._status_pub.publish(status)
+        session = self._session
+        if session is None:
+            return
+        state, raw, track_id, processing_ms, processed = session.status()
+        self._publish("_status_pub", build_status(header, state, raw, track_id, processing_ms,
+                                                  processed, self.frames_dropped, self._device))
 
     def _publish_debug_image(self, rgb: np.ndarray, header: Any, state: int,
                              box: np.ndarray | None, score: float, track_id: str,
                              label: str) -> None:
-        if not self._publish_debug or self._debug_pub.get_subscription_count() == 0:
+        pub = self._debug_pub
+        if not self._publish_debug or pub is None or pub.get_subscription_count() == 0:
             return
         bgr = draw_debug(rgb_to_bgr(rgb), state, box, score, track_id, label)
-        self._debug_pub.publish(build_image(bgr, header))
+        self._publish("_debug_pub", build_image(bgr, header))
 
     # ------------------------------------------------------------------ services
     def _refuse(self, response: Any, reason: str) -> Any:
@@ -630,23 +765,25 @@ class TrackerNode(Node):
 
     def _on_init(self, request: Any, response: Any) -> Any:
         """Start tracking the requested box, on the frame it was drawn on when a stamp is given."""
+        session, cache = self._session, self._cache
+        if not self._active or session is None or cache is None:
+            return self._refuse(response, "the node is not active: activate it (ros2 lifecycle "
+                                          f"set {self.get_fully_qualified_name()} activate)")
         x, y, w, h = bbox_to_xywh(request.box)
         if not all(math.isfinite(v) for v in (x, y, w, h)):
             return self._refuse(response, f"box has a non-finite value: x={x} y={y} w={w} h={h}")
         if w <= 0 or h <= 0:
             return self._refuse(response, f"box size must be positive, got {w} x {h} px")
         stamp_ns = stamp_to_ns(request.stamp)
-        if self._cache.received == 0:
+        if cache.received == 0:
+            topic = self._image_sub.topic_name if self._image_sub is not None else "image"
             return self._refuse(
                 response,
-                f"no image received yet on {self._image_sub.topic_name}: start the camera "
+                f"no image received yet on {topic}: start the camera "
                 "(or check the topic name and image_transport) and call ~/init again")
-        if stamp_ns == 0:
-            frame = self._cache.newest()
-        else:
-            frame = self._cache.find(stamp_ns)
+        frame = cache.newest() if stamp_ns == 0 else cache.find(stamp_ns)
         if frame is None:
-            count, oldest, newest = self._cache.stamp_range()
+            count, oldest, newest = cache.stamp_range()
             return self._refuse(
                 response,
                 f"stamp {format_stamp(stamp_ns)} is not in the frame cache ({count} frames from "
@@ -664,96 +801,53 @@ class TrackerNode(Node):
                           f"the {width}x{height} image")
         label = request.label.strip() or self._label
         started = time.perf_counter()
-        with self._tracker_lock:
-            with self._state_lock:
-                self._generation += 1
-                generation = self._generation
-                self._catch_up = []
-                self._state = TrackerStatus.IDLE
-                self._initialising = True
-            try:
-                self._apply_pending_options()
-                self._tracker.init(rgb, (x, y, w, h))
-            except ValueError as exc:
-                return self._refuse(response, f"tracker rejected the box: {exc}")
-            finally:
-                with self._state_lock:
-                    self._initialising = False
-            later = self._cache.after(frame)
-            with self._state_lock:
-                if generation != self._generation:  # ~/reset arrived during the training
-                    return self._refuse(response, "~/reset was called during initialisation")
-                track_id = str(self._next_track_number)
-                self._next_track_number += 1
-                self._track_id, self._track_label = track_id, label
-                self._track_shape = (height, width)
-                self._track_start_seq = frame.sequence
-                self._state = TrackerStatus.TRACKING
-                self._last_box = np.array([x, y, w, h], dtype=np.float64)
-                self._last_raw_score = 0.0
-                self._last_header = frame.header
-                self._frames_processed += 1
-                self._catch_up = self._pick_catch_up(later)
-            if later:
-                self._cache.discard_pending_up_to(later[-1].sequence)
-            else:
-                self._cache.discard_pending_up_to(frame.sequence)
+        outcome = session.init(rgb, (x, y, w, h), frame.sequence, frame.header, label,
+                               lambda: cache.after(frame), next_tracker=self._next_tracker,
+                               started=cache.discard_pending_up_to)
+        if not outcome.success:
+            return self._refuse(response, outcome.reason)
         elapsed = time.perf_counter() - started
+        track_id = outcome.track_id
         # The init frame's own answer: the given box, score 1 (it is the user's ground truth).
-        self._det_pub.publish(build_detections(frame.header, (x, y, w, h), 1.0, label, track_id))
+        self._publish("_det_pub",
+                      build_detections(frame.header, (x, y, w, h), 1.0, label, track_id))
         self._publish_status(frame.header)
-        self._cache.wake()
+        cache.wake()
         where = "newest frame" if stamp_ns == 0 else "cached frame"
         self.get_logger().info(
             f"track {track_id} ({label}) started on the {where} {format_stamp(frame.stamp_ns)} "
             f"at x={x:.1f} y={y:.1f} w={w:.1f} h={h:.1f} in {elapsed:.2f} s; "
-            f"{len(self._catch_up)} cached frame(s) to catch up")
+            f"{outcome.catch_up} cached frame(s) to catch up")
         response.success = True
         response.message = (f"tracking started on the {where} {format_stamp(frame.stamp_ns)} "
                             f"(initialisation {elapsed:.2f} s)")
         response.track_id = track_id
         return response
 
-    def _pick_catch_up(self, later: list[CachedFrame]) -> list[CachedFrame]:
-        """Evenly spaced frames from those after the init frame, always ending at the newest."""
-        if not later:
-            return []
-        n = min(self._catch_up_frames, len(later))
-        if n <= 0:
-            return [later[-1]]
-        idx = sorted({round(i) for i in np.linspace(0, len(later) - 1, n + 1)[1:]})
-        return [later[i] for i in idx]
-
     def _on_reset(self, request: Any, response: Any) -> Any:
         """Stop tracking without waiting for the tracking step in progress."""
-        with self._state_lock:
-            was, track_id = self._state, self._track_id
-            self._generation += 1
-            self._catch_up = []
-            self._state = TrackerStatus.IDLE
-            self._track_id = ""
-            self._track_shape = None
-            self._last_box = None
-            self._last_raw_score = 0.0
-            header = self._last_header
-            initialising = self._initialising
         response.success = True
-        if initialising:
+        session = self._session
+        if session is None:
+            response.message = "already idle: no target was being tracked"
+            return response
+        out = session.reset()
+        if out.initialising:
             response.message = "initialisation in progress cancelled; state IDLE"
             self.get_logger().info("~/reset during ~/init: the new track will not start")
-        elif was == TrackerStatus.IDLE:
+        elif out.was == TrackerStatus.IDLE:
             response.message = "already idle: no target was being tracked"
             self.get_logger().info("~/reset while idle: nothing to stop")
         else:
-            response.message = f"track {track_id} stopped ({STATE_NAMES[was]} -> IDLE)"
-            self.get_logger().info(f"track {track_id}: {STATE_NAMES[was]} -> IDLE (reset)")
-            self._publish_status(header)  # the state change; the next frame's array is empty
+            response.message = f"track {out.track_id} stopped ({STATE_NAMES[out.was]} -> IDLE)"
+            self.get_logger().info(f"track {out.track_id}: {STATE_NAMES[out.was]} -> IDLE (reset)")
+            self._publish_status(out.header)  # the state change; the next frame's array is empty
         return response
 
     # ------------------------------------------------------------------ state for tests/tools
     @property
     def device(self) -> str:
-        """The torch device the tracker runs on."""
+        """The torch device the tracker runs on (empty until configured)."""
         return self._device
 
     @property
@@ -763,34 +857,30 @@ class TrackerNode(Node):
         Replaced before the worker took them, outdated by an init, or lost before the callback
         (publisher sequence gaps).
         """
-        return self._cache.dropped + self._late_frames + self._transport_lost
+        cache, session = self._cache, self._session
+        return ((cache.dropped if cache is not None else 0)
+                + (session.late_frames if session is not None else 0) + self._transport_lost)
 
     def destroy_node(self) -> None:
-        """Stop the worker before the publishers it uses go away."""
-        # The constructor may have failed half-way (e.g. no CUDA): stop only what exists.
-        if hasattr(self, "_stop"):
-            self._stop.set()
-            self._cache.close()
-            if self._worker.is_alive() and self._worker is not threading.current_thread():
-                self._worker.join(timeout=10.0)
-        # The tracker's own threads (an asynchronous online update) stop before the process
-        # ends: a thread still inside torch at interpreter exit can abort it.
-        close = getattr(getattr(self, "_tracker", None), "close", None)
-        if callable(close):
-            locked = self._tracker_lock.acquire(timeout=10.0)  # not behind a step in progress
-            try:
-                close()
-            finally:
-                if locked:
-                    self._tracker_lock.release()
+        """Stop the worker before the publishers it uses go away, then close the tracker.
+
+        The tracker's own threads (an asynchronous online update) stop before the process
+        ends: a thread still inside torch at interpreter exit can abort it.
+        """
+        if hasattr(self, "_outputs_lock"):  # the constructor may have failed half-way
+            self._deactivate()
+            self._cleanup()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
     """Entry point ``tracker_node``: spin the node on a MultiThreadedExecutor.
 
-    Exit 0 on Ctrl-C whatever the node is doing (idle, tracking, inside an update or an init);
-    1 with one line when the parameters or the model are wrong; 2 for malformed ``--ros-args``.
+    With ``autostart`` (the default) the node configures and activates itself; a failed
+    configure then exits 1 with one line, as a plain ``ros2 run`` user expects. With
+    ``autostart:=false`` it waits for lifecycle transitions and a failed configure leaves it up
+    and unconfigured. Exit 0 on Ctrl-C whatever the node is doing (idle, tracking, inside an
+    update or an init) and after the shutdown transition; 2 for malformed ``--ros-args``.
     """
     from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
 
@@ -803,9 +893,11 @@ def main(args: list[str] | None = None) -> int:
     executor: MultiThreadedExecutor | None = None
     try:
         node = TrackerNode()
+        if node.autostart and not node.start():
+            return fail(NODE_NAME, f"cannot start: {node.setup_error or 'activation failed'}")
         executor = MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
-        executor.spin()
+        executor.spin_until_future_complete(node.finished)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (NodeSetupError, *user_errors()) as exc:

@@ -1,0 +1,204 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's track session without ROS: states, generations, catch-up, numbering.
+
+Most cases run on the real RT-MDNet tracker and a synthetic clip (one first-frame training per
+module, then updates). The LOST threshold and size cases use a small tracker class with fixed
+answers, so the state rule is checked at exact scores; the session itself is never replaced.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synthetic_clip import make_clip  # noqa: E402
+
+from rtmdnet_ros.geometry import iou  # noqa: E402
+from rtmdnet_ros.node.frame_cache import FrameCache  # noqa: E402
+from rtmdnet_ros.node.track_session import (  # noqa: E402
+    IDLE,
+    LOST,
+    TRACKING,
+    TrackSession,
+    pick_catch_up,
+)
+from rtmdnet_ros.options import TrackerOptions  # noqa: E402
+from rtmdnet_ros.tracker import Tracker, TrackResult  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return make_clip(n_frames=24, seed=1)
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    t = Tracker(options=TrackerOptions(torch_threads=1, update_mode="sync"), device="cpu",
+                seed=5)
+    yield t
+    t.close()
+
+
+def fill(cache: FrameCache, frames: list[np.ndarray], start: int = 0) -> None:
+    """Put frames into a cache as the image callback does (stamp = index + 1)."""
+    for i, frame in enumerate(frames, start):
+        cache.put(i + 1, f"header{i}", frame)
+
+
+def test_catch_up_picks_evenly_and_ends_at_the_newest():
+    later = list(range(10))
+    assert pick_catch_up(later, 3) == [3, 6, 9]
+    assert pick_catch_up(later, 0) == [9]
+    assert pick_catch_up(later, 50) == later[1:]  # never more than one per cached frame
+    assert pick_catch_up([], 3) == []
+
+
+def test_real_tracker_init_on_a_cached_frame_catches_up_then_follows(tracker, clip):
+    frames, boxes = clip
+    cache = FrameCache(30)
+    fill(cache, frames[:9])  # the user drew the box on frame 0; 8 newer frames are cached
+    session = TrackSession(tracker, lost_threshold=0.5, catch_up_frames=3)
+    assert session.state == IDLE and session.track_id == ""
+    first = cache.find(1)
+    discarded = []
+    out = session.init(frames[0], tuple(boxes[0]), first.sequence, first.header, "car",
+                       lambda: cache.after(first), started=discarded.append)
+    assert out.success and out.track_id == "1" and out.catch_up == 3
+    assert discarded == [9]  # the newest cached frame is already queued
+    assert session.state == TRACKING
+    caught = []
+    while (frame := session.next_catch_up()) is not None:
+        caught.append(frame.stamp_ns)
+        result = session.track(frame.sequence, frame.header, frame.msg)
+        assert result.skipped is None and result.track_id == "1" and result.label == "car"
+    assert caught[-1] == 9 and len(caught) == 3  # evenly spaced, ending at the newest
+    for i in range(9, 16):
+        cache.put(i + 1, f"header{i}", frames[i])
+        frame = cache.take_newest(timeout=1)
+        result = session.track(frame.sequence, frame.header, frame.msg)
+        assert result.skipped is None and result.state == TRACKING, result
+        assert iou(result.box, boxes[i]) > 0.5
+    state, raw, track_id, ms, processed = session.status()
+    assert (state, track_id, processed) == (TRACKING, "1", 1 + 3 + 7) and ms > 0 and raw > 0
+    # The worker may hold the init frame itself (taken before the init it waited for): it is
+    # the track's first frame already, so it is skipped but not counted as lost.
+    assert session.track(first.sequence, first.header, first.msg).skipped == "late"
+    assert session.late_frames == 0
+
+
+def test_reset_voids_a_step_and_numbering_continues(tracker, clip):
+    frames, boxes = clip
+    cache = FrameCache(5)
+    fill(cache, frames[:1])
+    session = TrackSession(tracker)
+    frame = cache.newest()
+    assert session.init(frames[0], tuple(boxes[0]), frame.sequence, frame.header, "a",
+                        lambda: []).track_id == "1"
+    reset = session.reset()
+    assert reset.was == TRACKING and reset.track_id == "1" and not reset.initialising
+    assert session.state == IDLE and session.last_box is None
+    assert session.reset().was == IDLE  # a second reset: nothing to stop
+    # Idle frames are answered idle (no tracker call, score 0).
+    idle = session.track(frame.sequence + 2, "h", frames[2])
+    assert (idle.skipped, idle.state, idle.score, idle.box) == (None, IDLE, 0.0, None)
+    # The next track gets the next number; a frame older than its init frame is late.
+    assert session.init(frames[2], tuple(boxes[2]), frame.sequence + 2, "h", "b",
+                        lambda: []).track_id == "2"
+    late = session.track(frame.sequence + 1, "h", frames[1])
+    assert late.skipped == "late" and session.late_frames == 1
+
+
+def test_reset_during_init_cancels_the_track(tracker, clip):
+    frames, boxes = clip
+    session = TrackSession(tracker)
+    outcomes = []
+    entered = threading.Event()
+
+    def frames_after() -> list:
+        entered.set()  # training is done; the reset below lands before the commit
+        session.reset()
+        return []
+
+    outcomes.append(session.init(frames[0], tuple(boxes[0]), 1, "h", "a", frames_after))
+    assert entered.is_set()
+    assert not outcomes[0].success and "~/reset was called during initialisation" in \
+        outcomes[0].reason
+    assert session.state == IDLE and session.track_id == ""
+
+
+def test_bad_box_is_refused_by_the_tracker(tracker, clip):
+    frames, _ = clip
+    session = TrackSession(tracker)
+    out = session.init(frames[0], (10.0, 10.0, 0.0, 5.0), 1, "h", "a", lambda: [])
+    assert not out.success and out.reason.startswith("tracker rejected the box")
+    assert session.state == IDLE
+
+
+@dataclass
+class FixedScoreTracker:
+    """A tracker whose answers are fixed scores, to check the state rule at exact values."""
+
+    scores: list[float]
+    closed: bool = False
+    gate: threading.Event | None = None  # when set up, update waits for it (a slow step)
+    inside: threading.Event | None = None
+
+    def init(self, image: np.ndarray, box: tuple[float, ...]) -> None:
+        self.box = np.asarray(box, dtype=np.float64)
+
+    def update(self, image: np.ndarray) -> TrackResult:
+        if self.gate is not None and self.inside is not None:
+            self.inside.set()
+            self.gate.wait(timeout=30)
+        score = self.scores.pop(0)
+        return TrackResult(self.box, score, score > 0)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_state_follows_the_threshold_and_size_changes_are_skipped():
+    image = np.zeros((48, 64, 3), np.uint8)
+    fixed = FixedScoreTracker([2.0, -0.1, 0.3, 5.0])
+    session = TrackSession(fixed, lost_threshold=0.5)
+    assert session.init(image, (4, 4, 10, 10), 1, "h", "x", lambda: []).success
+    states = []
+    for seq in (2, 3):
+        out = session.track(seq, "h", image)
+        states.append((out.state, out.previous, out.changed))
+    assert states == [(TRACKING, TRACKING, False), (LOST, TRACKING, True)]
+    session.lost_threshold = 0.6  # a run-time change applies to the next frame
+    out = session.track(4, "h", image)  # sigmoid(0.3) = 0.574 < 0.6
+    assert out.state == LOST and 0.57 < out.score < 0.58
+    wrong = session.track(5, "h", np.zeros((10, 10, 3), np.uint8))
+    assert wrong.skipped == "size" and wrong.track_shape == (48, 64)
+    assert session.track(6, "h", image).state == TRACKING
+    swapped = FixedScoreTracker([])
+    session.replace_tracker(lambda old: swapped)
+    assert session.tracker is swapped
+    session.close()
+    assert swapped.closed
+
+
+def test_a_reset_during_a_tracking_step_voids_its_answer():
+    image = np.zeros((48, 64, 3), np.uint8)
+    slow = FixedScoreTracker([3.0], gate=threading.Event(), inside=threading.Event())
+    session = TrackSession(slow)
+    assert session.init(image, (4, 4, 10, 10), 1, "h", "x", lambda: []).track_id == "1"
+    results = []
+    worker = threading.Thread(target=lambda: results.append(session.track(2, "h", image)))
+    worker.start()
+    assert slow.inside.wait(timeout=10)  # the worker is inside tracker.update
+    reset = session.reset()  # answered at once although the tracker is busy
+    assert reset.was == TRACKING and session.state == IDLE
+    slow.gate.set()
+    worker.join(timeout=10)
+    assert results[0].skipped == "void" and session.state == IDLE
