@@ -532,7 +532,8 @@ class Tracker:
         return self._updater.wait_idle(timeout) if self._updater is not None else True
 
     def close(self) -> None:
-        """Stop the online-update worker, if any (the tracker can be initialised again)."""
+        """Stop the online-update worker, if any; the tracker then needs a new ``init``."""
+        self._initialised = False
         updater, self._updater = getattr(self, "_updater", None), None
         if updater is not None:
             updater.close()

@@ -74,6 +74,8 @@ def test_async_updates_run_off_the_frame_loop_and_are_swapped_in(clip):
     t.update(frames[6])
     assert not torch.equal(t.net.fc4[0].weight, head_before), "new weights never swapped in"
     t.close()
+    with pytest.raises(ValueError, match="before init"):
+        t.update(frames[7])  # closed: no worker, no half-working tracker
 
     # At the normal update size the async tracker follows the clip like the sync one.
     t = Tracker(options=OPTS.replace(update_mode="async"), device="cpu", seed=3)
