@@ -2,19 +2,28 @@
 # SPDX-License-Identifier: Apache-2.0
 """Launch the rtmdnet_tracker node: ``ros2 launch rtmdnet_ros tracker.launch.py``.
 
-Kept to plain launch_ros so it runs on any distro that has it. Topic names are relative, so
-``namespace:=cam1`` gives /cam1/image -> /cam1/rtmdnet_tracker/detections, and several cameras run
-side by side.
+Kept to plain launch_ros so it runs on any distro that has it. The node is a managed (lifecycle)
+node: with ``autostart:=true`` (the default) this file emits its configure transition and, once it
+is inactive, activate, so the one-line launch ends with a tracking node; ``autostart:=false``
+leaves it unconfigured for a lifecycle manager or ``ros2 lifecycle set``. A failed configure
+(bad model_path, cuda without CUDA) is logged and the node stays up, unconfigured.
+Topic names are relative, so ``namespace:=cam1`` gives /cam1/image ->
+/cam1/rtmdnet_tracker/detections, and several cameras run side by side.
 """
 
 import os  # noqa: I001 (ruff takes launch/ for this repo's own package)
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler, \
+    SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
-from launch_ros.actions import Node
+from launch.events import matches_action
+from launch_ros.actions import LifecycleNode
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 # Fast DDS 3 (Kilted and later) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
 _PROFILE_VARIABLE = ("FASTRTPS_DEFAULT_PROFILES_FILE"
@@ -59,6 +68,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda"),
         DeclareLaunchArgument("publish_debug", default_value="true",
                               description="Publish ~/debug_image while subscribed"),
+        DeclareLaunchArgument("autostart", default_value="true",
+                              description="Emit configure and activate at launch (true) or "
+                                          "leave the node unconfigured for a lifecycle manager"),
         DeclareLaunchArgument("dds_profile", default_value=_default_dds_profile(),
                               description="Fast DDS XML profile of the node (default: the "
                                           "shipped config/fastdds.xml, 64 MB shared memory; "
@@ -70,7 +82,7 @@ def generate_launch_description() -> LaunchDescription:
         _PROFILE_VARIABLE, profile,
         condition=IfCondition(PythonExpression(['"', profile, '" not in ("", "none")'])))
     image_topic = LaunchConfiguration("image_topic")
-    node = Node(
+    node = LifecycleNode(
         package="rtmdnet_ros",
         executable="tracker_node",
         name="rtmdnet_tracker",
@@ -83,6 +95,8 @@ def generate_launch_description() -> LaunchDescription:
                 "image_transport": LaunchConfiguration("image_transport"),
                 "device": LaunchConfiguration("device"),
                 "publish_debug": LaunchConfiguration("publish_debug"),
+                # The transitions come from this file (below), not from the node itself.
+                "autostart": False,
             },
         ],
         remappings=[
@@ -90,4 +104,16 @@ def generate_launch_description() -> LaunchDescription:
             ("image/compressed", [image_topic, "/compressed"]),
         ],
     )
-    return LaunchDescription([*args, use_profile, node])
+    autostart = IfCondition(LaunchConfiguration("autostart"))
+    configure = EmitEvent(
+        event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                          transition_id=Transition.TRANSITION_CONFIGURE),
+        condition=autostart)
+    activate_when_inactive = RegisterEventHandler(
+        OnStateTransition(
+            target_lifecycle_node=node, goal_state="inactive",
+            entities=[EmitEvent(event=ChangeState(
+                lifecycle_node_matcher=matches_action(node),
+                transition_id=Transition.TRANSITION_ACTIVATE))]),
+        condition=autostart)
+    return LaunchDescription([*args, use_profile, activate_when_inactive, node, configure])

@@ -55,7 +55,7 @@ class TestTrackerLaunch(unittest.TestCase):
         description = module.generate_launch_description()
         names = {arg.name for arg in description.get_launch_arguments()}
         self.assertEqual(names, {"namespace", "params_file", "image_topic", "image_transport",
-                                 "device", "publish_debug", "dds_profile"})
+                                 "device", "publish_debug", "autostart", "dds_profile"})
 
     def test_node_starts_in_the_namespace_and_answers_init(self, proc_output) -> None:
         # The node's own start-up lines, through launch's output capture.

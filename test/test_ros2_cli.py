@@ -46,8 +46,15 @@ GET = "ros2 param get /rtmdnet_tracker lost_score_threshold"
 LAUNCH_ALL_ARGS = ("ros2 launch rtmdnet_ros tracker.launch.py namespace:=cam1 "
                    "params_file:=my_tracker.yaml image_topic:=camera/image "
                    "image_transport:=compressed device:=cpu publish_debug:=false")
+# The lifecycle lines (run by test_node_lifecycle.py against a node of its own).
+LAUNCH_MANAGED = "ros2 launch rtmdnet_ros tracker.launch.py autostart:=false"
+LIFECYCLE_GET = "ros2 lifecycle get /rtmdnet_tracker"
+LIFECYCLE_SET = {transition: f"ros2 lifecycle set /rtmdnet_tracker {transition}"
+                 for transition in ("configure", "activate", "deactivate", "cleanup", "shutdown")}
+RUN_MANAGED = "ros2 run rtmdnet_ros tracker_node --ros-args -p autostart:=false"
 README_COMMANDS = (LAUNCH, CAMERA, INIT, RESET, ECHO_STATUS, DESCRIBE, SET_OK, SET_OUT_OF_RANGE,
-                   SET_READ_ONLY, GET, LAUNCH_ALL_ARGS)
+                   SET_READ_ONLY, GET, LAUNCH_ALL_ARGS, LAUNCH_MANAGED, LIFECYCLE_GET,
+                   *LIFECYCLE_SET.values(), RUN_MANAGED)
 # README lines starting with ros2 that need what this machine cannot give (rviz2 is no wheel).
 NOT_RUNNABLE_HERE = ()
 

@@ -1,0 +1,181 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The managed (lifecycle) node through ``ros2 lifecycle``, as a robot's operator drives it.
+
+Real processes only: the node started by ``ros2 launch ... autostart:=false`` (or ``ros2 run``
+for the failure paths), and each transition a ``ros2 lifecycle set`` process; what a transition
+did is read back from outside (``ros2 lifecycle get``, ``ros2 topic info``, service calls and
+the node's log). The command lines are the README's (test_ros2_cli.py ties them to it).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from data_paths import require_ros2_tools
+from test_ros2_cli import (
+    INIT,
+    LAUNCH_MANAGED,
+    LIFECYCLE_GET,
+    LIFECYCLE_SET,
+    READY,
+    RESET,
+    RUN_MANAGED,
+    Background,
+    ros2,
+    ros_env,
+    wait_until_listed,
+)
+
+STATUS = "/rtmdnet_tracker/status"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory):
+    """The directory the commands run in, with the ros2 daemon the CLI calls share started."""
+    require_ros2_tools()
+    path = tmp_path_factory.mktemp("lifecycle")
+    ros2("ros2 daemon start", path)
+    yield path
+    subprocess.run([str(require_ros2_tools()), "daemon", "stop"], env=ros_env(),
+                   capture_output=True, timeout=60)
+
+
+def state_of(workdir: Path, node: str = "/rtmdnet_tracker") -> str:
+    """The node's lifecycle state as ``ros2 lifecycle get`` prints it (e.g. ``inactive [2]``)."""
+    return ros2(LIFECYCLE_GET.replace("/rtmdnet_tracker", node), workdir).strip()
+
+
+def transition(command: str, workdir: Path) -> str:
+    """Run ``ros2 lifecycle set``; return its output whatever its exit status (a refused
+    transition exits non-zero on some ros2cli versions)."""
+    argv = [str(require_ros2_tools()), *command.split()[1:]]
+    result = subprocess.run(argv, cwd=workdir, env=ros_env(), capture_output=True, text=True,
+                            timeout=120)
+    return result.stdout + result.stderr
+
+
+def publishers_on(topic: str, workdir: Path, expected: int, timeout: float = 30.0) -> int:
+    """Publisher count of ``topic`` per ``ros2 topic info`` (0 when it is unknown), polled
+    until it is ``expected`` (the daemon's graph lags a transition by a moment)."""
+    argv = [str(require_ros2_tools()), "topic", "info", topic]
+    deadline = time.monotonic() + timeout
+    while True:
+        result = subprocess.run(argv, cwd=workdir, env=ros_env(), capture_output=True,
+                                text=True, timeout=60)
+        match = re.search(r"Publisher count: (\d+)", result.stdout)
+        if match is None:
+            assert "Unknown topic" in result.stderr, result.stdout + result.stderr
+        count = int(match.group(1)) if match else 0
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def managed(workdir: Path):
+    """The README's managed launch: the node waits, unconfigured, for its transitions."""
+    launch = Background(LAUNCH_MANAGED, workdir)
+    try:
+        launch.wait_for(r"unconfigured \(autostart false\)")
+        wait_until_listed("/rtmdnet_tracker", workdir)
+        yield launch
+    finally:
+        launch.interrupt()
+
+
+def test_every_transition_through_ros2_lifecycle(managed, workdir):
+    assert state_of(workdir) == "unconfigured [1]"
+    # Parameters are there before configure; nothing is loaded, nothing advertised.
+    assert "Boolean value is: False" in ros2("ros2 param get /rtmdnet_tracker autostart",
+                                             workdir)
+    assert "model:" not in managed.output()
+
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["configure"], workdir)
+    assert state_of(workdir) == "inactive [2]"
+    managed.wait_for(r"model: .* loaded in")
+    managed.wait_for(r"configured: model loaded")
+    assert publishers_on(STATUS, workdir, 0) == 0  # inactive: no outputs
+    refused = ros2(INIT, workdir)  # the services exist, and say why they cannot start a track
+    assert "success=False" in refused and "not active" in refused, refused
+    idle = ros2(RESET, workdir)
+    assert "success=True" in idle and "already idle" in idle, idle
+
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["activate"], workdir)
+    assert state_of(workdir) == "active [3]"
+    managed.wait_for(READY)
+    assert publishers_on(STATUS, workdir, 1) == 1
+    no_image = ros2(INIT, workdir)  # active: now the answer is about the missing camera
+    assert "success=False" in no_image and "no image received yet" in no_image, no_image
+
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["deactivate"], workdir)
+    assert state_of(workdir) == "inactive [2]"
+    managed.wait_for(r"deactivated: not subscribed, not publishing; model kept")
+    assert publishers_on(STATUS, workdir, 0) == 0
+    # Re-activation reuses the loaded model: no second load.
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["activate"], workdir)
+    assert state_of(workdir) == "active [3]"
+    assert len(re.findall(r"model: .* loaded in", managed.output())) == 1
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["deactivate"], workdir)
+
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["cleanup"], workdir)
+    assert state_of(workdir) == "unconfigured [1]"
+    managed.wait_for(r"cleaned up: model and device memory freed")
+    # Configure again loads the model again (it was freed).
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["configure"], workdir)
+    assert state_of(workdir) == "inactive [2]"
+    assert len(re.findall(r"model: .* loaded in", managed.output())) == 2
+
+    assert "Transitioning successful" in transition(LIFECYCLE_SET["shutdown"], workdir)
+    managed.wait_for(r"shut down \(finalized\)")
+    managed.wait_for(r"tracker_node-1\]: process has finished cleanly", timeout=60)
+
+
+@pytest.mark.parametrize("params,reason", [
+    ({"model_path": "/nonexistent.pt"}, r"model_path '/nonexistent\.pt' does not exist"),
+    ({"device": "cuda", "cuda_fallback": False}, r"set device:=cpu or cuda_fallback:=true"),
+], ids=["bad-model-path", "cuda-without-fallback"])
+def test_failed_configure_leaves_the_node_up_and_unconfigured(params, reason, workdir):
+    import torch
+
+    if "device" in params and torch.cuda.is_available():
+        pytest.skip("CUDA present: the refusal cannot happen here")
+    name = "rtmdnet_failing"
+    command = f"{RUN_MANAGED} -r __node:={name}"
+    for key, value in params.items():
+        command += f" -p {key}:={str(value).lower()}"
+    node = Background(command, workdir)
+    try:
+        node.wait_for(r"unconfigured \(autostart false\)")
+        wait_until_listed(f"/{name}", workdir)
+        answer = transition(LIFECYCLE_SET["configure"].replace("rtmdnet_tracker", name),
+                            workdir)
+        assert "Transitioning successful" not in answer, answer
+        line = node.wait_for(r"configure failed: ")
+        assert re.search(reason, line) and "stays unconfigured" in line, line
+        assert state_of(workdir, f"/{name}") == "unconfigured [1]"
+        assert node.proc.poll() is None  # still up, parameters still answer
+        assert "String value is" in ros2(f"ros2 param get /{name} model_path", workdir)
+    finally:
+        assert node.interrupt() == 0, node.output()[-3000:]
+
+
+def test_launch_autostart_default_goes_active_and_a_bad_model_stays_up(workdir):
+    """The default launch emits configure and activate; a failing configure keeps it up."""
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" /
+                             "tracker.yaml").read_text())
+    next(iter(params.values()))["ros__parameters"]["model_path"] = "/nonexistent.pt"
+    (workdir / "bad_model.yaml").write_text(yaml.safe_dump(params))
+    launch = Background("ros2 launch rtmdnet_ros tracker.launch.py namespace:=bad "
+                        "params_file:=bad_model.yaml", workdir)
+    try:
+        launch.wait_for(r"configure failed: model_path '/nonexistent\.pt' does not exist")
+        assert state_of(workdir, "/bad/rtmdnet_tracker") == "unconfigured [1]"
+        assert launch.proc.poll() is None
+    finally:
+        assert launch.interrupt() == 0, launch.output()[-3000:]
