@@ -13,7 +13,12 @@ Threading model (why it looks like this):
   for the tracker (it bumps a generation counter the worker checks); ``~/init`` takes the tracker
   lock, so it waits at most for the one tracking step in progress.
 
-Start it with ``tracker_node --ros-args --params-file config/tracker.yaml`` or the launch file.
+A managed (lifecycle) node: configure loads the model, activate subscribes and publishes,
+deactivate pauses with the model kept, cleanup frees it (TrackerNode's docstring). The track's
+state machine lives in the ROS-free :mod:`rtmdnet_ros.node.track_session`.
+
+Start it with ``tracker_node --ros-args --params-file config/tracker.yaml`` (``autostart``
+drives it to active) or the launch file.
 """
 
 from __future__ import annotations
