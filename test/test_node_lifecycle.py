@@ -27,6 +27,7 @@ from test_ros2_cli import (
     RESET,
     RUN_MANAGED,
     Background,
+    daemon_workdir,
     ros2,
     ros_env,
     wait_until_listed,
@@ -37,13 +38,8 @@ STATUS = "/rtmdnet_tracker/status"
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory):
-    """The directory the commands run in, with the ros2 daemon the CLI calls share started."""
-    require_ros2_tools()
-    path = tmp_path_factory.mktemp("lifecycle")
-    ros2("ros2 daemon start", path)
-    yield path
-    subprocess.run([str(require_ros2_tools()), "daemon", "stop"], env=ros_env(),
-                   capture_output=True, timeout=60)
+    """The directory the commands run in, with its ros2 daemon (test_ros2_cli.daemon_workdir)."""
+    yield from daemon_workdir(tmp_path_factory, "lifecycle")
 
 
 def state_of(workdir: Path, node: str = "/rtmdnet_tracker") -> str:

@@ -174,19 +174,24 @@ def ros2(command: str, cwd: Path, timeout: float = CALL_S) -> str:
     return output
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The directory the commands run in, and the ros2 daemon the CLI calls share.
+def daemon_workdir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A directory for the commands to run in, and the ros2 daemon the CLI calls share.
 
     Started here rather than by the first call, which spawns it and goes on without it: the next
     call would then ask a daemon that has not discovered the node yet ("node not found").
     """
     require_ros2_tools()
-    path = tmp_path_factory.mktemp("ros2_cli")
+    path = tmp_path_factory.mktemp(name)
     ros2("ros2 daemon start", path)
     yield path
     subprocess.run([str(require_ros2_tools()), "daemon", "stop"], env=ros_env(),
                    capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The directory the commands of this module run in (see daemon_workdir)."""
+    yield from daemon_workdir(tmp_path_factory, "ros2_cli")
 
 
 @pytest.fixture(scope="module")
