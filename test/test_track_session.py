@@ -202,3 +202,22 @@ def test_a_reset_during_a_tracking_step_voids_its_answer():
     slow.gate.set()
     worker.join(timeout=10)
     assert results[0].skipped == "void" and session.state == IDLE
+
+
+def test_close_stops_the_trackers_update_worker(clip):
+    """What the node's cleanup transition relies on: no tracker thread outlives the session."""
+    frames, boxes = clip
+    tracker = Tracker(options=TrackerOptions(torch_threads=1, update_mode="async"),
+                      device="cpu", seed=2)
+    session = TrackSession(tracker)
+    assert session.init(frames[0], tuple(boxes[0]), 1, "h", "a", lambda: []).success
+    assert session.track(2, "h", frames[1]).skipped is None
+
+    def workers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "rtmdnet-update" and t.is_alive()]
+
+    assert workers(), "the async tracker runs an update worker"
+    session.close()
+    for thread in workers():
+        thread.join(timeout=30)
+    assert workers() == []
