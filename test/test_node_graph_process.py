@@ -20,8 +20,9 @@ from node_harness import REPO_ROOT, require_ros, ros_env
 
 require_ros()
 
-RATE_HZ = 5.0  # what this 2-core machine sustains with other jobs running beside the test
-FRAMES = 50
+# 5 Hz lost 10-30 % of frames here (slow frames, depth-1 input), even on a quiet machine.
+RATE_HZ = 2.0
+FRAMES = 40
 
 
 def test_camera_process_to_node_process_answers_frames_in_order(tmp_path):
