@@ -47,6 +47,20 @@ def state_of(workdir: Path, node: str = "/rtmdnet_tracker") -> str:
     return ros2(LIFECYCLE_GET.replace("/rtmdnet_tracker", node), workdir).strip()
 
 
+def wait_for_state(workdir: Path, node: str, expected: str, timeout: float = 30.0) -> str | None:
+    """Poll ``ros2 lifecycle get`` until it prints ``expected``: right after a launch, the CLI
+    (its daemon's graph cache) may not see the node yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got: str | None = state_of(workdir, node)
+        except AssertionError:  # the CLI could not reach the node yet
+            got = None
+        if got == expected or time.monotonic() > deadline:
+            return got
+        time.sleep(1.0)
+
+
 def transition(command: str, workdir: Path) -> str:
     """Run ``ros2 lifecycle set``; return its output whatever its exit status (a refused
     transition exits non-zero on some ros2cli versions)."""
@@ -171,7 +185,8 @@ def test_launch_autostart_default_goes_active_and_a_bad_model_stays_up(workdir):
                         "params_file:=bad_model.yaml", workdir)
     try:
         launch.wait_for(r"configure failed: model_path '/nonexistent\.pt' does not exist")
-        assert state_of(workdir, "/bad/rtmdnet_tracker") == "unconfigured [1]"
+        state = wait_for_state(workdir, "/bad/rtmdnet_tracker", "unconfigured [1]")
+        assert state == "unconfigured [1]", state
         assert launch.proc.poll() is None
     finally:
         assert launch.interrupt() == 0, launch.output()[-3000:]
