@@ -66,7 +66,31 @@ def stamp_ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-class NodeProcess:
+class CollectedProcess:
+    """A subprocess whose stdout and stderr are collected line by line by a reader thread."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 **popen: Any) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env or ros_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1, **popen)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def log(self) -> str:
+        """Everything the process printed so far."""
+        with self._lock:
+            return "\n".join(self.lines)
+
+
+class NodeProcess(CollectedProcess):
     """The tracker node in a subprocess, with its stderr/stdout collected line by line."""
 
     def __init__(self, params: dict[str, Any] | None = None, name: str = "rtmdnet_tracker",
@@ -79,22 +103,7 @@ class NodeProcess:
         if namespace:
             cmd += ["-r", f"__ns:={namespace}"]
         cmd += extra_args or []
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
-
-    def log(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
+        super().__init__(cmd, REPO_ROOT)
 
     def log_count(self, pattern: str) -> int:
         regex = re.compile(pattern)

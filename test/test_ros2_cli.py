@@ -19,7 +19,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 from data_paths import REPO_ROOT, require_ros2_tools
+from node_harness import CollectedProcess
 
 README = REPO_ROOT / "README.md"
 
@@ -103,29 +103,17 @@ def _default_sigint() -> None:
     os.setpgrp()
 
 
-class Background:
+class Background(CollectedProcess):
     """A long-running ros2 command (launch, run) with its output collected line by line."""
 
     def __init__(self, command: str, cwd: Path) -> None:
         self.command = command
         argv = [str(require_ros2_tools()), *shlex.split(command)[1:]]
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=ros_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     preexec_fn=_default_sigint)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
+        super().__init__(argv, cwd, env=ros_env(), preexec_fn=_default_sigint)
 
     def output(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
+        """Everything the command printed so far."""
+        return self.log()
 
     def wait_for(self, pattern: str, timeout: float = STARTUP_S) -> str:
         """Return the first output line matching ``pattern``; fail with the output otherwise."""
