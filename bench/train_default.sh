@@ -4,8 +4,8 @@
 #
 # Reproduce the shipped default model (rtmdnet_ros/models/default.pt), its ablation variants and
 # their evaluation. Run from the repository root with the project's Python (PYTHON=...).
-# Training data: the six training-split sequences of docs/design.md under $RTMDNET_DATA or
-# ../shared/data; rtmdnet-train refuses evaluation-split sequences by name.
+# Training data: the ten training-split videos of rtmdnet_ros/split.py (docs/design.md) under
+# $RTMDNET_DATA or ../shared/data; rtmdnet-train refuses development-split sequences by name.
 # Time on the 2-core development machine (quiet): feature cache ~2-3 min per cut (once, reused by
 # every frozen-backbone run with the same domains), an 8000-step run ~15 min (2-3x longer when the
 # cores are shared), a 3-seed evaluation ~5 min.
@@ -19,22 +19,23 @@ OUT=${OUT:-runs}
 COMMON=(--cache-stride 3 --cache-scales=-1,0,1 --cache-dir "$OUT/cache" --checkpoint-every 250
         --log-every 50 --seed 0 --threads 1 --set n_pos=32 --set n_neg=96)
 # Shipped recipe: ImageNet EfficientNet-Lite0 frozen, stage 3 and stage 4 maps stacked (features
-# cached once per frame and jitter scale), the six training videos plus their left-right mirror
-# images as 12 domains; fc4/fc5 + 12 fc6 branches trained with binary loss + 0.1 x instance loss.
-# 8000 domain-steps = 667 updates of 12 accumulated domain-steps.
-SHIPPED=(--cut stage3+4 --mirror --steps 8000)
+# cached once per frame and jitter scale), the ten training videos plus their left-right mirror
+# images as 20 domains; fc4/fc5 + 20 fc6 branches trained with binary loss + 0.1 x instance loss.
+# 13000 domain-steps = 650 updates of 20 accumulated domain-steps (the six-video recipe of
+# 2026-11-24 made 667 updates of 12).
+SHIPPED=(--cut stage3+4 --mirror --steps 13000)
 $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main34m" "${SHIPPED[@]}" "${COMMON[@]}"
 
 if [ "${ABLATIONS:-0}" = 1 ]; then
   # Table 3: binary loss only (same cache, seed and sample stream as the shipped run).
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/cls34m" --alpha 0 "${SHIPPED[@]}" "${COMMON[@]}"
-  # Data: the six videos without their mirror images (same number of updates: 4000 steps of 6).
-  $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main34" --cut stage3+4 --steps 4000 "${COMMON[@]}"
+  # Data: the ten videos without their mirror images (same number of updates: 6500 steps of 10).
+  $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main34" --cut stage3+4 --steps 6500 "${COMMON[@]}"
   # Backbone cut: the previous default, stage 4 only (shipped until 2026-11-24 afternoon).
-  $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main" --cut stage4 --steps 4000 "${COMMON[@]}"
+  $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main" --cut stage4 --steps 6500 "${COMMON[@]}"
   # Map stride: stage 4 at stride 16 (Table 2's untrained leader), same data as the shipped run.
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main4sm" --cut stage4 --sparse --mirror \
-    --steps 8000 "${COMMON[@]}"
+    --steps 13000 "${COMMON[@]}"
   # Backbone: VGG-M-shaped dense conv1-3 from scratch, everything trainable (no cache). The
   # shipped comparison stopped this run at step 130 (~25 min) and wrote the model with
   # `--resume --steps 130`.
