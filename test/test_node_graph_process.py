@@ -20,9 +20,9 @@ from node_harness import REPO_ROOT, require_ros, ros_env
 
 require_ros()
 
-# 5 Hz lost 10-30 % of frames here (slow frames, depth-1 input), even on a quiet machine.
-RATE_HZ = 2.0
-FRAMES = 40
+# A frame takes ~50-60 ms here: 5 Hz leaves the node 3-4x headroom on a loaded CI machine.
+RATE_HZ = 5.0
+FRAMES = 60
 
 
 def test_camera_process_to_node_process_answers_frames_in_order(tmp_path):
@@ -38,10 +38,8 @@ def test_camera_process_to_node_process_answers_frames_in_order(tmp_path):
     summary = result.stdout
     assert report["profile"].endswith("config/fastdds.xml"), summary
     assert report["frames_played"] == FRAMES, summary
-    # Issue 14 asks for 95 %; here 1-4 frames in 40 are lost inside DDS (publisher sequence
-    # gaps the node reports) even at 2 Hz with the profile on both sides, so the test holds the
-    # node to 85 % and to accounting for every frame it did not answer (see docs/node.md).
-    assert report["frames_answered"] >= 0.85 * FRAMES, summary
+    assert report["frames_answered"] >= 0.95 * FRAMES, summary
+    # Every frame it did not answer is one the node counted as dropped (none vanish unseen).
     assert report["frames_answered"] + report["frames_dropped_reported"] >= FRAMES - 1, summary
     assert report["in_stamp_order"], summary
     assert report["node_exit_code"] == 0 and report["camera_exit_code"] == 0, summary
