@@ -74,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the model file (default OUT/model.pt)")
     p.add_argument("--data", type=Path, default=None,
                    help="data folder holding sequences/ (default $RTMDNET_DATA or ../shared/data)")
-    p.add_argument("--sequences", default=",".join(TRAIN_SEQUENCES),
-                   help="comma-separated training sequences (one domain each)")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--sequences", default=",".join(TRAIN_SEQUENCES),
+                       help="comma-separated training sequences (one domain each)")
+    names.add_argument("--sequences-file", type=Path, default=None,
+                       help="file naming the training sequences, one per line ('#' comments): "
+                            "for datasets of thousands of videos, whose comma list would exceed "
+                            "the command line's limit")
     p.add_argument("--mirror", action="store_true",
                    help="add a left-right mirrored copy of every training video as its own domain")
     p.add_argument("--backbone", choices=("efficientnet_lite0", "vggm"),
@@ -121,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-eval-sequences", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def sequence_names(args: argparse.Namespace) -> list[str]:
+    """Training sequence names from --sequences-file (one per line) or --sequences (commas)."""
+    if args.sequences_file is None:
+        return [n.strip() for n in args.sequences.split(",") if n.strip()]
+    lines = args.sequences_file.read_text().splitlines()
+    return [n for n in (line.split("#", 1)[0].strip() for line in lines) if n]
 
 
 def make_options(args: argparse.Namespace, num_domains: int) -> tuple[TrainOptions, RunOptions]:
@@ -210,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format=f"%(asctime)s {rank}%(levelname)s %(name)s: %(message)s",
     )
-    names = [n.strip() for n in args.sequences.split(",") if n.strip()]
+    try:
+        names = sequence_names(args)
+    except OSError as exc:
+        print(f"rtmdnet-train: cannot read --sequences-file: {exc}", file=sys.stderr)
+        return 2
     # Everything that can be refused is checked before joining the process group: every
     # process reaches the same verdict, so all stop together instead of waiting on a peer.
     try:
