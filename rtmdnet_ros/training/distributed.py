@@ -93,15 +93,19 @@ def owned_domains(num_domains: int, ctx: DistContext) -> list[int]:
     return list(range(ctx.rank, num_domains, ctx.world_size))
 
 
+def update_window(accumulate_domains: int, steps: int) -> int:
+    """Domain-steps per optimizer step of the whole run: never more than the run has."""
+    return max(1, min(accumulate_domains, steps))
+
+
 def local_window(accumulate_domains: int, steps: int, ctx: DistContext) -> int:
     """Local domain-steps per optimizer step: the window split evenly over the processes.
 
-    The single-process window is ``min(accumulate_domains, steps)`` domain-steps; with ``W``
-    processes each runs ``ceil(window / W)`` of them, so every process reaches the gradient
-    all-reduce after the same number of steps (unequal counts would deadlock the collective).
+    Each of ``W`` processes runs ``ceil(update_window / W)`` steps, so every process reaches the
+    gradient all-reduce after the same number of steps (unequal counts would deadlock the
+    collective); one process runs the whole window, as before.
     """
-    window = max(1, min(accumulate_domains, steps))
-    return max(1, math.ceil(window / ctx.world_size))
+    return max(1, math.ceil(update_window(accumulate_domains, steps) / ctx.world_size))
 
 
 def rank_seeds(seed: int, ctx: DistContext) -> tuple[Any, int]:

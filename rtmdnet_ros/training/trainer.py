@@ -49,6 +49,7 @@ from .distributed import (
     owned_domains,
     rank_seeds,
     sum_allreduce_hook,
+    update_window,
 )
 from .losses import binary_loss, instance_loss, pick_instance_branches, step_accuracy
 
@@ -415,7 +416,7 @@ class Trainer:
         from torch.nn.parallel import DistributedDataParallel
 
         world, run = self.dist.world_size, self.run
-        window = max(1, min(self.opts.accumulate_domains, run.steps))
+        window = update_window(self.opts.accumulate_domains, run.steps)
         if self._window * world != window:
             LOG.warning("accumulate_domains %d over %d processes: %d local steps each, so %d "
                         "domain-steps per update", window, world, self._window,
@@ -429,6 +430,8 @@ class Trainer:
         LOG.info("rank %d trains domains %s", self.dist.rank,
                  [self.domains[d].name for d in self.owned])
         cuda = self.device.type == "cuda"
+        # broadcast_buffers (the default) stays on: with a trainable backbone its batch-norm
+        # statistics move in every forward, and rank 0's copy is the one that is kept.
         ddp = DistributedDataParallel(
             _StepModule(self.net),
             device_ids=[self.device] if cuda else None,
