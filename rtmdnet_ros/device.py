@@ -10,7 +10,10 @@ accepted, whether a missing CUDA was an error, whether a fallback was announced)
 - ``auto`` is CUDA when torch sees a CUDA device, else the CPU (said in the reason);
 - ``cuda`` without CUDA is a ``DeviceError``, unless the caller allows the fallback
   (``cuda_fallback=True``, the node's parameter), in which case the CPU is chosen and the
-  choice says so (``fell_back``) so the caller can warn: never a silent fallback.
+  choice says so (``fell_back``) so the caller can warn: never a silent fallback;
+- one process per GPU (``torchrun``, distributed training): the caller passes the process's
+  ``local_rank`` and ``auto``/``cuda`` become ``cuda:LOCAL_RANK``; an explicit ``cuda:N`` is a
+  ``DeviceError`` there, since every process of the node would then share one GPU.
 
 ``check_device_name`` needs no torch, so ``TrackerOptions`` can validate its field without
 importing it.
@@ -54,14 +57,22 @@ class DeviceChoice:
     fell_back: bool = False
 
 
-def choose_device(request: Any = "auto", cuda_fallback: bool = False) -> DeviceChoice:
-    """Apply the module's rule to ``request``; see the module docstring."""
+def choose_device(
+    request: Any = "auto", cuda_fallback: bool = False, local_rank: int | None = None
+) -> DeviceChoice:
+    """Apply the module's rule to ``request``; see the module docstring.
+
+    ``local_rank`` is given by a process that is one of several on this node (torchrun's
+    ``LOCAL_RANK``): its CUDA device is then ``cuda:LOCAL_RANK``, one GPU per process.
+    """
     import torch
 
     name = check_device_name(request)
     if name == "cpu":
         return DeviceChoice(torch.device("cpu"), "device cpu (requested cpu)")
     if torch.cuda.is_available():
+        if local_rank is not None:
+            return _local_rank_cuda(name, local_rank)
         device = torch.device("cuda" if name == "auto" else name)
         return DeviceChoice(
             device, f"device {device} ({torch.cuda.get_device_name(device)}; requested {name})"
@@ -82,6 +93,31 @@ def choose_device(request: Any = "auto", cuda_fallback: bool = False) -> DeviceC
     )
 
 
-def resolve_device(request: Any = "auto", cuda_fallback: bool = False) -> torch.device:
+def _local_rank_cuda(name: str, local_rank: int) -> DeviceChoice:
+    """``cuda:LOCAL_RANK`` for one of several processes on a node; refuse what would share GPUs."""
+    import torch
+
+    if _CUDA_INDEX.fullmatch(name):
+        raise DeviceError(
+            f"device {name!r} with one process per GPU: every process would use that GPU; "
+            "ask for cuda or auto and each process takes cuda:LOCAL_RANK"
+        )
+    count = torch.cuda.device_count()
+    if not 0 <= local_rank < count:
+        raise DeviceError(
+            f"local rank {local_rank} has no GPU of its own (this node has {count}): start at "
+            "most one process per GPU (torchrun --nproc-per-node)"
+        )
+    device = torch.device("cuda", local_rank)
+    return DeviceChoice(
+        device,
+        f"device {device} ({torch.cuda.get_device_name(device)}; requested {name}, "
+        f"local rank {local_rank})",
+    )
+
+
+def resolve_device(
+    request: Any = "auto", cuda_fallback: bool = False, local_rank: int | None = None
+) -> torch.device:
     """Return the chosen ``torch.device`` alone, for callers with nothing to log."""
-    return choose_device(request, cuda_fallback).device
+    return choose_device(request, cuda_fallback, local_rank).device

@@ -54,3 +54,17 @@ def test_every_caller_applies_the_same_rule():
         TrackerOptions(device="tpu")
     with pytest.raises(DeviceError):
         tracker.Tracker(device="tpu", seed=0)
+
+
+def test_one_process_per_gpu_takes_its_local_rank():
+    """torchrun's processes: cuda/auto become cuda:LOCAL_RANK; CPU requests stay CPU."""
+    assert resolve_device("cpu", local_rank=1) == torch.device("cpu")
+    if NO_CUDA:
+        assert resolve_device("auto", local_rank=1) == torch.device("cpu")
+        return
+    assert resolve_device("auto", local_rank=0) == torch.device("cuda", 0)
+    assert resolve_device("cuda", local_rank=0) == torch.device("cuda", 0)
+    with pytest.raises(DeviceError, match="every process would use that GPU"):
+        resolve_device("cuda:0", local_rank=0)
+    with pytest.raises(DeviceError, match="has no GPU of its own"):
+        resolve_device("cuda", local_rank=torch.cuda.device_count())

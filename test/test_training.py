@@ -89,6 +89,20 @@ def test_mirrored_domain_box_covers_the_same_pixels():
     assert [d.name for d in both] == ["wakeboard7", "wakeboard7~mirror"]
 
 
+def test_sequences_file_names_one_sequence_per_line(tmp_path):
+    """Thousands of videos (GOT-10k) do not fit one comma-separated argument: a file does."""
+    from rtmdnet_ros.training.cli import build_parser, sequence_names
+
+    listing = tmp_path / "train.txt"
+    listing.write_text("# GOT-10k subset\nGOT-10k_Train_000001\n\n  GOT-10k_Train_000002  # car\n")
+    args = build_parser().parse_args(["--out", "x", "--sequences-file", str(listing)])
+    assert sequence_names(args) == ["GOT-10k_Train_000001", "GOT-10k_Train_000002"]
+    args = build_parser().parse_args(["--out", "x", "--sequences", "a, b,"])
+    assert sequence_names(args) == ["a", "b"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--out", "x", "--sequences", "a", "--sequences-file", "f"])
+
+
 # --------------------------------------------------------------------------- real short runs
 SMALL = ["wakeboard7", "Diving"]  # two training-split sequences, few frames cached
 SMALL_ARGS = [

@@ -8,6 +8,11 @@ Example (the shipped default model; see docs/model-card.md and bench/train_defau
 
 Everything that shaped the result goes into the model file's recipe: the command line, the
 sequences and their frame counts, the seed, the git commit, TrainOptions and the run knobs.
+
+Under ``torchrun`` (one process per GPU, or several CPU processes) the same command trains with
+DistributedDataParallel, the domains sharded across the processes (``distributed.py``):
+
+    torchrun --standalone --nproc-per-node 4 -m rtmdnet_ros.training.cli --out runs/big ...
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from typing import Any
 import torch
 
 from ..backbones import EFFNET_CUTS
+from ..device import resolve_device
 from ..options import TrainOptions, parse_overrides
 from .data import TRAIN_SEQUENCES, load_domains
+from .distributed import DistContext, owned_domains, process_group
 from .trainer import CHECKPOINT_NAME, RunOptions, Trainer
 
 LOG = logging.getLogger("rtmdnet_ros.training")
@@ -67,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the model file (default OUT/model.pt)")
     p.add_argument("--data", type=Path, default=None,
                    help="data folder holding sequences/ (default $RTMDNET_DATA or ../shared/data)")
-    p.add_argument("--sequences", default=",".join(TRAIN_SEQUENCES),
-                   help="comma-separated training sequences (one domain each)")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--sequences", default=",".join(TRAIN_SEQUENCES),
+                       help="comma-separated training sequences (one domain each)")
+    names.add_argument("--sequences-file", type=Path, default=None,
+                       help="file naming the training sequences, one per line ('#' comments): "
+                            "for datasets of thousands of videos, whose comma list would exceed "
+                            "the command line's limit")
     p.add_argument("--mirror", action="store_true",
                    help="add a left-right mirrored copy of every training video as its own domain")
     p.add_argument("--backbone", choices=("efficientnet_lite0", "vggm"),
@@ -103,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     p.add_argument("--threads", type=int, default=RunOptions.threads,
-                   help="torch CPU threads")
+                   help="torch CPU threads (per process under torchrun)")
+    p.add_argument("--dist-timeout", type=float, default=RunOptions.dist_timeout_s,
+                   help="torchrun: seconds a process may wait for the others in a collective")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a TrainOptions field (repeatable)")
     p.add_argument("--resume", action="store_true",
@@ -112,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-eval-sequences", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def sequence_names(args: argparse.Namespace) -> list[str]:
+    """Training sequence names from --sequences-file (one per line) or --sequences (commas)."""
+    if args.sequences_file is None:
+        return [n.strip() for n in args.sequences.split(",") if n.strip()]
+    lines = args.sequences_file.read_text().splitlines()
+    return [n for n in (line.split("#", 1)[0].strip() for line in lines) if n]
 
 
 def make_options(args: argparse.Namespace, num_domains: int) -> tuple[TrainOptions, RunOptions]:
@@ -143,6 +165,7 @@ def make_options(args: argparse.Namespace, num_domains: int) -> tuple[TrainOptio
         device=args.device,
         threads=args.threads,
         roi_mode=opts.roi_mode,
+        dist_timeout_s=args.dist_timeout,
     )
     return opts, run
 
@@ -164,11 +187,17 @@ def build_network(opts: TrainOptions, run: RunOptions, num_domains: int):
 
 
 def make_recipe(argv: list[str], domains, opts: TrainOptions, run: RunOptions,
-                steps_done: int, history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Collect the model file's recipe: enough to rerun the same training."""
+                steps_done: int, history: list[dict[str, Any]],
+                world_size: int = 1) -> dict[str, Any]:
+    """Collect the model file's recipe: enough to rerun the same training.
+
+    ``world_size`` (processes under torchrun) is part of it: each process draws its own sample
+    stream, so the same command on another number of processes trains differently.
+    """
     last = history[-1] if history else {}
     return {
         "command": "rtmdnet-train " + " ".join(shlex.quote(a) for a in argv),
+        "world_size": world_size,
         "data": [{"sequence": d.name, "frames": len(d)} for d in domains],
         "seed": opts.seed,
         "git_commit": _git_commit(),
@@ -184,37 +213,55 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rtmdnet-train` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    try:
+        dist = DistContext.from_env()
+    except ValueError as exc:
+        print(f"rtmdnet-train: {exc}", file=sys.stderr)
+        return 2
+    rank = f"rank {dist.rank}/{dist.world_size} " if dist.distributed else ""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s {rank}%(levelname)s %(name)s: %(message)s",
     )
-    names = [n.strip() for n in args.sequences.split(",") if n.strip()]
+    try:
+        names = sequence_names(args)
+    except OSError as exc:
+        print(f"rtmdnet-train: cannot read --sequences-file: {exc}", file=sys.stderr)
+        return 2
+    # Everything that can be refused is checked before joining the process group: every
+    # process reaches the same verdict, so all stop together instead of waiting on a peer.
     try:
         domains = load_domains(names, args.data, allow_eval=args.allow_eval_sequences,
                                mirror=args.mirror)
         opts, run = make_options(args, len(domains))
+        owned_domains(len(domains), dist)
+        device = resolve_device(run.device,
+                                local_rank=dist.local_rank if dist.distributed else None)
     except ValueError as exc:
         print(f"rtmdnet-train: {exc}", file=sys.stderr)
         return 2
+    ckpt = args.out / CHECKPOINT_NAME
+    if args.resume and not ckpt.is_file():
+        print(f"rtmdnet-train: --resume but no checkpoint at {ckpt}", file=sys.stderr)
+        return 2
     if run.threads > 0:
         torch.set_num_threads(run.threads)
-    torch.manual_seed(opts.seed)
-    net = build_network(opts, run, len(domains))
-    trainer = Trainer(net, domains, args.out, opts, run, rf_offset=net.rf_offset)
-    if args.resume:
-        ckpt = args.out / CHECKPOINT_NAME
-        if not ckpt.is_file():
-            print(f"rtmdnet-train: --resume but no checkpoint at {ckpt}", file=sys.stderr)
-            return 2
-        LOG.info("resumed from %s at step %d", ckpt, trainer.load_checkpoint(ckpt))
-    progress = None
-    if not args.no_progress:
-        from tqdm import tqdm
+    with process_group(dist, device, run.dist_timeout_s):
+        torch.manual_seed(opts.seed)
+        net = build_network(opts, run, len(domains))
+        trainer = Trainer(net, domains, args.out, opts, run, rf_offset=net.rf_offset, dist=dist)
+        if args.resume:
+            LOG.info("resumed from %s at step %d", ckpt, trainer.load_checkpoint(ckpt))
+        progress = None
+        if not args.no_progress and dist.is_main:
+            from tqdm import tqdm
 
-        progress = tqdm
-    result = trainer.train(progress)
+            progress = tqdm
+        result = trainer.train(progress)
+    if not dist.is_main:
+        return 0
     history = _read_history(args.out)
-    recipe = make_recipe(argv, domains, opts, run, result.step, history)
+    recipe = make_recipe(argv, domains, opts, run, result.step, history, dist.world_size)
     model_path = args.model_out or (args.out / "model.pt")
     write_model(model_path, result.net, recipe)
     LOG.info("model written to %s", model_path)
