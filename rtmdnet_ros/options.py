@@ -307,6 +307,16 @@ class TrackerOptions(_DictMixin):
     # docs/tracker.md "Box refinement"). Fitted on the training split only.
     refiner_size_calibration: tuple[float, float] = (0.93, 0.98)
 
+    # Recovery after loss (not in RT-MDNet, whose search stays at cand_trans_failure however
+    # long the target is lost). After recovery_after consecutive failed frames, each frame
+    # searches one tile of a sweep over the whole frame: the area one scene crop of
+    # recovery_max_crop px covers at the target's scale (about 6x a normal crop's area at 800),
+    # with recovery_candidates uniform candidates; tiles nearest the loss first.
+    # 0 = off (reference). docs/tracker.md "Recovery after loss".
+    recovery_after: int = 0
+    recovery_max_crop: int = 800
+    recovery_candidates: int = 512
+
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation
     # Which regressor refines the box. "first_frame" (reference 8): ridge fitted on the first
@@ -348,6 +358,12 @@ class TrackerOptions(_DictMixin):
                 raise ValueError(f"{name} must be >= 1")
         if self.top_k > self.n_candidates:
             raise ValueError("top_k cannot exceed n_candidates")
+        if self.recovery_after < 0:
+            raise ValueError("recovery_after must be >= 0 (0 = off)")
+        if self.recovery_after and (self.recovery_candidates < self.top_k
+                                    or self.recovery_max_crop < self.img_size):
+            raise ValueError("recovery needs recovery_candidates >= top_k and "
+                             "recovery_max_crop >= img_size")
 
 
 @dataclass(frozen=True)

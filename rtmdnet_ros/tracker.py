@@ -53,6 +53,18 @@ class TrackResult:
     success: bool
 
 
+def recovery_tiles(img_wh: tuple[int, int], reach: np.ndarray, last_centre: np.ndarray
+                   ) -> np.ndarray:
+    """Centres of tiles (half-size ``reach`` per axis) covering the image, nearest first."""
+    axes = []
+    for size, half in zip(img_wh, reach, strict=True):
+        count = max(1, int(np.ceil(size / (2.0 * half))))
+        axes.append((np.arange(count) + 0.5) * size / count)
+    grid = np.stack(np.meshgrid(axes[0], axes[1]), axis=-1).reshape(-1, 2)
+    order = np.argsort(np.hypot(*(grid - last_centre).T), kind="stable")
+    return grid[order]
+
+
 def check_image(image: Any) -> np.ndarray:
     """Refuse anything but an HxWx3 uint8 array; the caller owns the colour conversion."""
     if not isinstance(image, np.ndarray):
@@ -110,7 +122,8 @@ class Tracker:
         # every init so re-initialising on a new target starts from the same weights.
         self._head_state = {k: v.detach().clone() for k, v in head_parameters(self.net).items()}
         self.timings: dict[str, float] = dict.fromkeys(TIMING_STAGES, 0.0)
-        self.counters: dict[str, int] = {"frames": 0, "short_updates": 0, "long_updates": 0}
+        self.counters: dict[str, int] = {"frames": 0, "short_updates": 0, "long_updates": 0,
+                                         "recovery_frames": 0}
         self._initialised = False
         self._updater: AsyncHeadUpdater | None = None
         self._refiner = self._load_refiner()
@@ -360,6 +373,8 @@ class Tracker:
                 self._refiner.set_template(image, target)
         self._target = target.copy()
         self._trans = o.cand_trans
+        self._failures = 0  # consecutive failed frames (recovery_after)
+        self._last_seen = self._target[:2] + self._target[2:] / 2.0  # centre, last success
         self._frame = 0
         self._last_short = -(10**9)
         self._initialised = True
@@ -378,10 +393,8 @@ class Tracker:
         if self._updater is not None:
             self._swap_in_updated_head()
 
-        gen = SampleGenerator("gaussian", img_wh, self._trans, o.cand_scale, valid=True,
-                              min_size=o.min_box_size)
-        samples = gen(self._target, o.n_candidates, self._rng)
         target_wh = self._target[2:].copy()
+        samples = self._candidates(img_wh, target_wh)
         scene = scene_box(samples, o.padding)
         fmap = self._feature_map(image, scene, crop_size(scene[2:], target_wh, o.img_size))
         rois = samples_to_rois(samples, scene[:2], target_wh, o.img_size, o.padding,
@@ -395,6 +408,9 @@ class Tracker:
         target = samples[top].mean(axis=0)
         result = target.copy()
         self._trans = o.cand_trans if success else o.cand_trans_failure
+        self._failures = 0 if success else self._failures + 1
+        if success:
+            self._last_seen = target[:2] + target[2:] / 2.0
         refined = self._refine(image, target) if success and self._refiner is not None else None
         if refined is not None:
             # The refined box is reported and is also the next frame's search box.
@@ -418,6 +434,36 @@ class Tracker:
         return TrackResult(np.asarray(result, dtype=np.float64), score, bool(success))
 
     # ------------------------------------------------------------------ internals ------------
+    def _candidates(self, img_wh: tuple[int, int], target_wh: np.ndarray) -> np.ndarray:
+        """Draw this frame's candidates: reference 4, or one tile of the recovery sweep.
+
+        A lost target may be anywhere in the frame, but one crop of the whole frame at the
+        target's scale (img_size px per target) is far too large for small targets (a 17 px wide
+        person in a 640 px frame: a 4000 px crop). So after recovery_after failed frames, each
+        frame searches one tile: the area one crop of recovery_max_crop px covers, with
+        candidates uniform in it; the tiles cover the frame and are visited nearest the last
+        box first, so a whole-frame sweep costs a bounded crop per frame.
+        """
+        o = self.options
+        lost_for = self._failures - o.recovery_after
+        if not o.recovery_after or lost_for < 0:
+            gen = SampleGenerator("gaussian", img_wh, self._trans, o.cand_scale, valid=True,
+                                  min_size=o.min_box_size)
+            return gen(self._target, o.n_candidates, self._rng)
+        self.counters["recovery_frames"] += 1
+        # Candidate centres may range over the crop minus one padded target per axis.
+        reach = np.maximum((o.recovery_max_crop / o.img_size - o.padding) * target_wh / 2.0,
+                           target_wh / 2.0)
+        tiles = recovery_tiles(img_wh, reach, self._last_seen)
+        centre = tiles[lost_for % len(tiles)]
+        n = o.recovery_candidates
+        cxcy = centre + self._rng.uniform(-1.0, 1.0, size=(n, 2)) * reach
+        wh = target_wh * o.cand_scale ** self._rng.uniform(-1.0, 1.0, size=(n, 1))
+        img = np.asarray(img_wh, dtype=np.float64)
+        wh = np.clip(wh, o.min_box_size, np.maximum(img - o.min_box_size, o.min_box_size))
+        cxcy = np.clip(cxcy, wh / 2.0, img - wh / 2.0)
+        return np.concatenate([cxcy - wh / 2.0, wh], axis=1)
+
     def _collect(self, image, target, fmap, scene, target_wh) -> None:
         """Store 50 positives / 200 negatives of a successful frame (reference 7.4)."""
         o = self.options
