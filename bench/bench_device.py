@@ -21,15 +21,18 @@ both take the same sample stream) and the script prints:
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from rtmdnet_ros.crop import to_tensor
 from rtmdnet_ros.evaluation.datasets import load_sequence
 from rtmdnet_ros.evaluation.metrics import iou, score
 from rtmdnet_ros.tracker import Tracker
@@ -48,6 +51,7 @@ def run_offline(images, gt, device: str, seed: int) -> dict:
     start = time.perf_counter()
     tracker.init(images[0], gt[0])
     first = time.perf_counter() - start
+    tracker.timings.update(dict.fromkeys(tracker.timings, 0.0))  # per-frame stages only
     boxes = [np.asarray(gt[0], dtype=np.float64)]
     times = []
     for image in images[1:]:
@@ -56,38 +60,51 @@ def run_offline(images, gt, device: str, seed: int) -> dict:
         times.append(time.perf_counter() - t0)
     tracker.close()
     boxes = np.asarray(boxes)
-    return {"boxes": boxes, "first_s": first, "fps": len(times) / sum(times),
+    stages = {k: round(1000 * v / len(times), 1) for k, v in tracker.timings.items() if v}
+    return {"boxes": boxes, "first_s": first, "fps": len(times) / sum(times), "stages": stages,
+            "max_ms": 1000 * max(times),
             "p50_ms": 1000 * float(np.median(times)), "auc": score(boxes, gt).auc}
 
 
-def candidate_score_gap(images, gt, seed: int, device: str) -> float:
-    """Same first-frame crop and candidates through the CPU and the CUDA network."""
-    outs = []
-    for where in ("cpu", device):
-        tracker = Tracker(device=where, seed=seed, overrides={"update_mode": "sync"})
-        tracker.init(images[0], gt[0])  # the same seeded init on both
-        outs.append(_scores_on(tracker, images[1]))
-        tracker.close()
-    return float((outs[0] - outs[1]).abs().max())
+def network_gap(images, device: str) -> tuple[float, float]:
+    """The network on the CPU and on ``device`` with identical weights and input.
+
+    Returns the largest |difference| of the feature map relative to its largest value, and of
+    the target logit over a grid of RoIs. (Trajectories part for another reason too: the
+    first-frame training draws its dropout masks from each device's own generator.)
+    """
+    tracker = Tracker(device="cpu", seed=0, overrides={"update_mode": "sync"})
+    nets = {"cpu": tracker.net.eval(), device: copy.deepcopy(tracker.net).to(device).eval()}
+    crop = to_tensor(images[0][:224, :320].astype(np.float32))
+    xs = np.arange(0, 200, 20.0)
+    rois = torch.as_tensor([[0, x, y, x + 107, y + 107] for x in xs for y in xs[:5]],
+                           dtype=torch.float32)
+    out = {}
+    with torch.no_grad():
+        for where, net in nets.items():
+            fmap = net.feature_map(crop.to(where))
+            logits = net.head(net.pool_rois(fmap, rois.to(where)))[:, 1]
+            out[where] = (fmap.cpu(), logits.cpu())
+    tracker.close()
+    (f0, l0), (f1, l1) = out["cpu"], out[device]
+    return float((f0 - f1).abs().max() / f0.abs().max()), float((l0 - l1).abs().max())
 
 
-def _scores_on(tracker: Tracker, image: np.ndarray) -> torch.Tensor:
-    """Candidate scores of one update step, read through the tracker's own stages."""
-    captured: list[torch.Tensor] = []
-    learner = tracker._learner
-    original = learner.scores
+def profile_frames(images, gt, device: str, frames: int = 25) -> str:
+    """torch.profiler's table of the ops that took the most time over ``frames`` updates."""
+    from torch.profiler import ProfilerActivity, profile
 
-    def spy(feats: torch.Tensor) -> torch.Tensor:
-        out = original(feats)
-        captured.append(out.detach().cpu())
-        return out
-
-    learner.scores = spy
-    try:
-        tracker.update(image)
-    finally:
-        learner.scores = original
-    return captured[0]
+    tracker = Tracker(device=device, seed=0, overrides={"update_mode": "sync"})
+    tracker.init(images[0], gt[0])
+    activities = [ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for image in images[1 : frames + 1]:
+            tracker.update(image)
+    tracker.close()
+    return prof.key_averages().table(sort_by="cpu_time_total", row_limit=18,
+                                     max_name_column_width=50)
 
 
 def paced_stream(images, gt, rate_hz: float, seed: int, device: str) -> dict:
@@ -137,6 +154,8 @@ def main() -> int:
     parser.add_argument("--sequences", nargs="+", required=True)
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true",
+                        help="also print torch.profiler's top ops over 25 frames (first sequence)")
     parser.add_argument("--device", default="cuda", help="compared with cpu (cpu: a dry run)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -146,25 +165,38 @@ def main() -> int:
     card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"device: {card}, torch {torch.__version__}, "
           f"CPU threads {torch.get_num_threads()}")
+    if args.profile:
+        images, gt = frames_of(args.data / args.sequences[0], 30)
+        print(profile_frames(images, gt, args.device))
     for name in args.sequences:
-        images, gt = frames_of(args.data / name, args.frames)
-        gap = candidate_score_gap(images, gt, args.seed, args.device)
-        cpu = run_offline(images, gt, "cpu", args.seed)
-        gpu = run_offline(images, gt, args.device, args.seed)
-        agree = iou(cpu["boxes"], gpu["boxes"])
-        parted = int(np.argmax(agree < 0.9)) if (agree < 0.9).any() else "-"
-        print(f"\n{name} ({len(images)} frames {images[0].shape[1]}x{images[0].shape[0]}): "
-              f"candidate score max |cpu-cuda| {gap:.2e}; trajectory IoU cpu vs cuda "
-              f"mean {agree.mean():.3f}, frames >= 0.9: {np.mean(agree >= 0.9):.0%}, "
-              f"first frame below 0.9: {parted}")
-        for label, r in (("cpu", cpu), (args.device, gpu)):
-            print(f"  {label}: {r['fps']:.1f} FPS, frame p50 {r['p50_ms']:.1f} ms, first frame "
-                  f"{r['first_s']:.2f} s, AUC {r['auc']:.3f}")
-        for rate in (30.0, 60.0):
-            s = paced_stream(images, gt, rate, args.seed, args.device)
-            print(f"  {args.device} paced {rate:.0f} Hz (async updates, no DDS): answered "
-                  f"{s['answered']:.0%}, latency p50 {s['p50_ms']:.1f} / p95 {s['p95_ms']:.1f} ms")
+        try:
+            compare(name, args)
+        except Exception:  # one sequence's failure must not hide the others' figures
+            print(f"\n{name}: FAILED\n{traceback.format_exc()}")
     return 0
+
+
+def compare(name: str, args: argparse.Namespace) -> None:
+    """Print one sequence's agreement, speed and paced-stream figures."""
+    images, gt = frames_of(args.data / name, args.frames)
+    fmap_gap, logit_gap = network_gap(images, args.device)
+    cpu = run_offline(images, gt, "cpu", args.seed)
+    gpu = run_offline(images, gt, args.device, args.seed)
+    agree = iou(cpu["boxes"], gpu["boxes"])
+    parted = int(np.argmax(agree < 0.9)) if (agree < 0.9).any() else "-"
+    print(f"\n{name} ({len(images)} frames {images[0].shape[1]}x{images[0].shape[0]}): "
+          f"network cpu vs {args.device}: feature map max rel. diff {fmap_gap:.1e}, logit max "
+          f"diff {logit_gap:.1e}; trajectory IoU cpu vs {args.device} "
+          f"mean {agree.mean():.3f}, frames >= 0.9: {np.mean(agree >= 0.9):.0%}, "
+          f"first frame below 0.9: {parted}")
+    for label, r in (("cpu", cpu), (args.device, gpu)):
+        print(f"  {label}: {r['fps']:.1f} FPS, frame p50 {r['p50_ms']:.1f} ms, max "
+              f"{r['max_ms']:.0f} ms, first frame {r['first_s']:.2f} s, AUC {r['auc']:.3f}; "
+              f"ms per frame by stage {r['stages']}")
+    for rate in (30.0, 60.0):
+        s = paced_stream(images, gt, rate, args.seed, args.device)
+        print(f"  {args.device} paced {rate:.0f} Hz (async updates, no DDS): answered "
+              f"{s['answered']:.0%}, latency p50 {s['p50_ms']:.1f} / p95 {s['p95_ms']:.1f} ms")
 
 
 if __name__ == "__main__":

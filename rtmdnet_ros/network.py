@@ -127,12 +127,14 @@ class RTMDNet(nn.Module):
         ref = self.fc4[0].weight
         branches = []
         for _ in range(n):
+            # Drawn on the CPU, then moved: the seeded generator is a CPU one, and the same
+            # draws on every device keep CUDA and CPU runs starting from the same head.
             with torch.random.fork_rng(devices=[]):
-                linear = nn.Linear(FC_WIDTH, 2, device=ref.device, dtype=ref.dtype)
+                linear = nn.Linear(FC_WIDTH, 2, dtype=ref.dtype)
             with torch.no_grad():
                 linear.weight.normal_(0.0, FC6_STD, generator=generator)
                 linear.bias.zero_()
-            branches.append(nn.Sequential(nn.Dropout(DROPOUT), linear))
+            branches.append(nn.Sequential(nn.Dropout(DROPOUT), linear.to(ref.device)))
         self.fc6 = nn.ModuleList(branches)
 
     # -- forward pieces -----------------------------------------------------------------------
