@@ -5,11 +5,11 @@
 Per sequence, the same seeded tracker runs on ``cpu`` and on ``cuda`` (synchronous updates, so
 both take the same sample stream) and the script prints:
 
-- agreement: max |difference| of the network's candidate scores on the first frame's crop (same
-  input, two devices), and the per-frame IoU between the CPU and the CUDA trajectories (they
-  can part once float rounding flips which candidates make the top 5);
-- FPS excluding the first frame, first-frame seconds, and AUC against the ground truth, per
-  device;
+- agreement: the network on both devices with identical weights and input (feature map and
+  logits), and the per-frame IoU between the CPU and the CUDA trajectories (they part as soon
+  as rounding or the first frame's dropout masks, drawn per device, flip a top-5 candidate);
+- FPS excluding the first frame, frame p50/max, first-frame seconds, milliseconds per stage,
+  and AUC against the ground truth, per device (``--profile``: torch.profiler's top ops);
 - a paced stream on CUDA (asynchronous updates, as the node runs): frames offered at 30 and 60 Hz
   into a depth-1 slot that a tracking thread empties, as the node's frame cache does. Answered
   fraction and offer-to-result latency p50/p95. This is the node's threading without DDS: the
