@@ -9,13 +9,9 @@ Threading model (why it looks like this):
 - One worker thread converts and tracks the newest frame, then publishes. Tracking can take
   longer than a frame period, and keeping it off the executor means services and parameter
   changes are answered while a frame is being tracked.
-- ``main`` spins a SingleThreadedExecutor: rclpy's MultiThreadedExecutor costs so much GIL
-  time per message that at 30 Hz the worker answered 28-33 % of the frames instead of 54-68 %
-  (bench/bench_graph.py, docs/node.md). ``~/init`` is a coroutine that trains the first frame
-  on a thread of its own and awaits it, so images, ``~/reset`` and parameters are still served
-  meanwhile; ``~/reset`` never waits for the tracker (it bumps a generation counter the worker
-  checks); ``~/init`` takes the tracker lock, so it waits at most for the one tracking step in
-  progress. The callback groups keep this true under a user's MultiThreadedExecutor too.
+- Services live in their own callback group on a MultiThreadedExecutor. ``~/reset`` never waits
+  for the tracker (it bumps a generation counter the worker checks); ``~/init`` takes the tracker
+  lock, so it waits at most for the one tracking step in progress.
 
 A managed (lifecycle) node: configure loads the model, activate subscribes and publishes,
 deactivate pauses with the model kept, cleanup frees it (TrackerNode's docstring). The track's
@@ -32,14 +28,14 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -121,7 +117,6 @@ DEBUG_QOS = QoSProfile(
 QOS_CHECK_S = 0.5  # how often the image topic's publishers are looked at (a local graph query)
 NO_IMAGE_WARN_S = 5.0  # how long without images before the node explains what it listens to
 LOG_REPEAT_S = 5.0  # the same input problem is logged at most once per this many seconds
-T = TypeVar("T")
 
 
 def format_stamp(stamp_ns: int) -> str:
@@ -766,25 +761,6 @@ class TrackerNode(LifecycleNode):
         self._publish("_debug_pub", build_image(bgr, header))
 
     # ------------------------------------------------------------------ services
-    def _off_executor(self, work: Callable[[], T]) -> Future:
-        """Run ``work`` on a thread of its own; the returned future is awaitable in a callback.
-
-        The executor keeps serving images and the other services while a coroutine callback
-        awaits this. The no-op done callback makes the result wake the executor (rclpy schedules
-        done callbacks through its guard condition), so the awaiting callback resumes at once.
-        """
-        future: Future = Future(executor=self.executor)
-        future.add_done_callback(lambda _done: None)
-
-        def run() -> None:
-            try:
-                future.set_result(work())
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting callback
-                future.set_exception(exc)
-
-        threading.Thread(target=run, name="rtmdnet-init", daemon=True).start()
-        return future
-
     def _refuse(self, response: Any, reason: str) -> Any:
         self.get_logger().warning(f"~/init refused: {reason}")
         response.success = False
@@ -792,7 +768,7 @@ class TrackerNode(LifecycleNode):
         response.track_id = ""
         return response
 
-    async def _on_init(self, request: Any, response: Any) -> Any:
+    def _on_init(self, request: Any, response: Any) -> Any:
         """Start tracking the requested box, on the frame it was drawn on when a stamp is given."""
         session, cache = self._session, self._cache
         if not self._active or session is None or cache is None:
@@ -830,10 +806,9 @@ class TrackerNode(LifecycleNode):
                           f"the {width}x{height} image")
         label = request.label.strip() or self._label
         started = time.perf_counter()
-        outcome = await self._off_executor(
-            lambda: session.init(rgb, (x, y, w, h), frame.sequence, frame.header, label,
-                                 lambda: cache.after(frame), next_tracker=self._next_tracker,
-                                 started=cache.discard_pending_up_to))
+        outcome = session.init(rgb, (x, y, w, h), frame.sequence, frame.header, label,
+                               lambda: cache.after(frame), next_tracker=self._next_tracker,
+                               started=cache.discard_pending_up_to)
         if not outcome.success:
             return self._refuse(response, outcome.reason)
         elapsed = time.perf_counter() - started
@@ -904,7 +879,7 @@ class TrackerNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point ``tracker_node``: spin the node on a SingleThreadedExecutor (module docstring).
+    """Entry point ``tracker_node``: spin the node on a MultiThreadedExecutor.
 
     With ``autostart`` (the default) the node configures and activates itself; a failed
     configure then exits 1 with one line, as a plain ``ros2 run`` user expects. With
@@ -920,12 +895,12 @@ def main(args: list[str] | None = None) -> int:
     if code is not None:
         return code
     node: TrackerNode | None = None
-    executor: SingleThreadedExecutor | None = None
+    executor: MultiThreadedExecutor | None = None
     try:
         node = TrackerNode()
         if node.autostart and not node.start():
             return fail(NODE_NAME, f"cannot start: {node.setup_error or 'activation failed'}")
-        executor = SingleThreadedExecutor()
+        executor = MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
         executor.spin_until_future_complete(node.finished)
     except (KeyboardInterrupt, ExternalShutdownException):
