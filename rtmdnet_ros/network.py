@@ -145,7 +145,12 @@ class RTMDNet(nn.Module):
         x = self.backbone.normalize(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.backbone(x)
+        # Not cuDNN: it builds a plan for every new input shape (~0.8 s each on an H200) and
+        # scene crops change size nearly every frame; it also computes in TF32. PyTorch's own
+        # CUDA kernels tracked at 55-59 FPS instead of 5-6, logits within 4e-6 of the CPU's
+        # instead of 5e-3 (bench/bench_device.py, README "Performance"). Scoped to this call.
+        with torch.backends.cudnn.flags(enabled=False):
+            return self.backbone(x)
 
     def pool_rois(self, fmap: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         """(N, 5) RoIs [batch, x1, y1, x2, y2] in crop pixels -> (N, feature_dim)."""

@@ -213,11 +213,7 @@ class Tracker:
         with self._timed("crop"):
             crop = crop_scene(image, scene, out_wh)
             x = to_tensor(crop, self.device)
-        # Not cuDNN: it builds a plan for every new input shape (~0.8 s each on an H200, and
-        # the crop's size changes nearly every frame) and computes in TF32. PyTorch's own CUDA
-        # kernels: 55-59 FPS instead of 5-6, boxes' logits within 4e-6 of the CPU's instead of
-        # 5e-3 (bench/bench_device.py, docs/node.md). Scoped, so a host process keeps cuDNN.
-        with self._timed("backbone"), torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
+        with self._timed("backbone"), torch.no_grad():
             return self.net.feature_map(x)
 
     def _pool(self, fmap: torch.Tensor, rois: np.ndarray, batch_idx=None) -> torch.Tensor:
