@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from rtmdnet_ros.node.cli import one_line, user_errors
 
+        if not rclpy.ok():  # Ctrl-C shut the context down under a wait or call in progress
+            return 0
         if isinstance(exc, user_errors()):  # e.g. an invalid --node name
             return fail("init_client", one_line(exc))
         raise
