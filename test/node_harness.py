@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import array
 import os
-import random
 import re
 import signal
 import subprocess
@@ -30,13 +29,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = REPO_ROOT / "config" / "tracker.yaml"
 
 # One domain per test process: 0 is everyone's default; stay in the range Fast DDS maps to ports.
-DOMAIN_ID = random.Random(os.getpid() ^ time.time_ns()).randint(30, 200)
+
+
+def domain_id() -> int:
+    """This test module's DDS domain: test/conftest.py gives every module its own."""
+    return int(os.environ.get("ROS_DOMAIN_ID", "0"))
 
 
 def ros_env() -> dict[str, str]:
     """Environment for node subprocesses: our domain, localhost only, unbuffered logs."""
     env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(DOMAIN_ID), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+    env.update(ROS_DOMAIN_ID=str(domain_id()), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0",
                RCUTILS_COLORIZED_OUTPUT="0")
     return env
@@ -167,7 +170,7 @@ class GraphClient:
         self._saved_env = {k: os.environ.get(k) for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE",)}
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         self.context = Context()
-        rclpy.init(context=self.context, domain_id=DOMAIN_ID)
+        rclpy.init(context=self.context, domain_id=domain_id())
         self.node = rclpy.create_node("test_client", context=self.context)
         reliable = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.VOLATILE,

@@ -130,7 +130,7 @@ def test_shipped_profile_has_a_large_segment_and_is_the_default_profile():
 # ---------------------------------------------------------------------- real processes
 def test_640x480_frames_at_30hz_cross_processes_with_the_shipped_profile():
     import rclpy
-    from node_harness import DOMAIN_ID
+    from node_harness import domain_id
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -138,7 +138,7 @@ def test_640x480_frames_at_30hz_cross_processes_with_the_shipped_profile():
 
     topic = "/transport_test_image"
     context = Context()
-    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    rclpy.init(context=context, domain_id=domain_id())
     node = rclpy.create_node("transport_receiver", context=context)
     got: list[int] = []
     qos = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
