@@ -190,7 +190,13 @@ def test_demo_exits_0_on_sigint_mid_run_and_stops_its_node():
         time.sleep(0.1)
     time.sleep(1.0)  # playing and tracking
     proc.send_signal(signal.SIGINT)
-    code = proc.wait(timeout=60)
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # say where it hung instead of leaving it running under the next tests
+        proc.wait(timeout=10)
+        reader.join(timeout=10)
+        pytest.fail("rtmdnet-demo did not exit within 60 s of SIGINT:\n" + "".join(lines))
     reader.join(timeout=10)
     output = "".join(lines)
     assert_clean(code, output, "rtmdnet-demo interrupted")
