@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import threading
 from typing import Any, NoReturn
 
 EXIT_USAGE = 2  # argparse's code for a bad command line; also used for bad --ros-args
@@ -76,8 +77,16 @@ def init_ros(prog: str, args: list[str] | None) -> int | None:
 
     ``None`` means rclpy is initialised and the caller goes on.
     """
+    import signal
+
     import rclpy
 
+    # A process started in the background of a non-interactive shell (`cmd &`, nohup, some
+    # service managers) inherits SIGINT *ignored*; Python then installs no KeyboardInterrupt
+    # handler and rclpy's handler chains to "ignore": Ctrl-C or `ros2 launch`'s SIGINT would shut
+    # the context down under a running call, or do nothing, instead of stopping cleanly.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         rclpy.init(args=args)
     except user_errors() as exc:
