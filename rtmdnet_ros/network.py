@@ -149,6 +149,8 @@ class RTMDNet(nn.Module):
         # scene crops change size nearly every frame; it also computes in TF32. PyTorch's own
         # CUDA kernels tracked at 55-59 FPS instead of 5-6, logits within 4e-6 of the CPU's
         # instead of 5e-3 (bench/bench_device.py, README "Performance"). Scoped to this call.
+        if not x.is_cuda:
+            return self.backbone(x)
         with torch.backends.cudnn.flags(enabled=False):
             return self.backbone(x)
 
