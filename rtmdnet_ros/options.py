@@ -319,9 +319,12 @@ class TrackerOptions(_DictMixin):
     # A peak "agrees" with the classifier's box at this IoU (the overlap a one-cell shift of the
     # Siamese grid keeps on a small target).
     composite_agree_iou: float = 0.3
+    # ... and one part is confident: the classifier (logit > success_threshold) or the Siamese
+    # head (target probability >= this; NanoTrack's peaks on the target sit at 0.95-1.0).
+    composite_agree_prob: float = 0.9
     # A verified peak replaces the classifier's box when its logit >= that box's logit + margin.
     composite_margin: float = 0.0
-    # Learn only from frames where both parts agree with confidence (False: every TRACKING frame).
+    # Learn only from frames where both parts agree (False: every TRACKING frame).
     composite_update_gate: bool = True
     # Re-detection: after this many LOST frames (0 = never) the Siamese network sweeps the frame
     # one window per frame; a peak with probability >= redetect_prob whose classifier logit

@@ -38,8 +38,8 @@ class CompositePolicy:
         self._t = tracker
         self.verifier = Verifier(tracker)
         self.rule = DecisionRule(o.success_threshold, o.composite_agree_iou,
-                                 o.composite_margin)
-        self.gate = UpdateGate(o.success_threshold, o.composite_update_gate)
+                                 o.composite_agree_prob, o.composite_margin)
+        self.gate = UpdateGate(o.composite_update_gate)
         self.redetector = ReDetector(o.composite_redetect_after, o.composite_redetect_prob,
                                      o.composite_redetect_margin)
         self._lost_for = 0

@@ -73,6 +73,15 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "between frames (a frame never waits for learning); sync = inside the frame, "
                   "as RT-MDNet does (the evaluation reference). Fixed at start.",
                   read_only=True, constraints="async | sync"),
+        ParamSpec("mode", defaults.mode,
+                  "composite = NanoTrack v3's Siamese network proposes, RT-MDNet's online "
+                  "classifier verifies, one rule decides (the package's Siamese network ships "
+                  "with it); reference = RT-MDNet alone, as the paper. Fixed at start.",
+                  read_only=True, constraints="composite | reference"),
+        ParamSpec("siamese_dir", "",
+                  "Folder of the composite's Siamese network (nanotrack_backbone.onnx + "
+                  "nanotrack_head.onnx); empty = the one shipped in the package. Fixed at start.",
+                  read_only=True),
         ParamSpec("box_refiner", defaults.box_refiner,
                   "Box refinement by NanoTrack v3's Siamese head (keeps small targets' boxes "
                   "from shrinking): auto = when its ONNX files are found, nanotrack_v3 = "
@@ -161,7 +170,7 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """Tracker options the parameters set (0 = keep the model's / reference value)."""
     overrides: dict[str, Any] = {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
                                  if int(values.get(name, 0)) > 0}
-    for name in ("update_mode", "box_refiner", "refiner_dir"):
+    for name in ("update_mode", "mode", "siamese_dir", "box_refiner", "refiner_dir"):
         if name in values:
             overrides[name] = str(values[name])
     if "lost_score_threshold" in values:

@@ -391,6 +391,9 @@ class TrackerNode(LifecycleNode):
         if values["update_mode"] not in ("async", "sync"):
             raise NodeSetupError(
                 f"parameter update_mode must be async or sync, not '{values['update_mode']}'")
+        if values["mode"] not in ("composite", "reference"):
+            raise NodeSetupError(
+                f"parameter mode must be composite or reference, not '{values['mode']}'")
         if values["box_refiner"] not in ("auto", "nanotrack_v3", "none"):
             raise NodeSetupError(
                 f"parameter box_refiner must be auto, nanotrack_v3 or none, not "
@@ -483,9 +486,11 @@ class TrackerNode(LifecycleNode):
             f"model: {what}; loaded in "
             f"{time.perf_counter() - started:.1f} s; {tracker.options.n_candidates} candidates, "
             f"long-term update every {tracker.options.long_term_interval} frames, "
-            f"{tracker.options.update_mode} updates, box refinement "
-            + ("on (NanoTrack v3 head)" if tracker.box_refinement else
-               "off (RT-MDNet's box; small targets' boxes shrink: see box_refiner)"))
+            f"{tracker.options.update_mode} updates, "
+            + ("composite tracker (Siamese proposer + RT-MDNet verifier)"
+               if tracker.options.mode == "composite" else
+               "reference RT-MDNet, box refinement "
+               + ("on (NanoTrack v3 head)" if tracker.box_refinement else "off")))
         self._device = str(tracker.device)
         return tracker
 
