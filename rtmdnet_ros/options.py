@@ -307,6 +307,10 @@ class TrackerOptions(_DictMixin):
     # docs/tracker.md "Box refinement"). Fitted on the training split only.
     refiner_size_calibration: tuple[float, float] = (0.93, 0.98)
 
+    # Folder of the Siamese network (NanoTrack v3 layout: nanotrack_backbone.onnx +
+    # nanotrack_head.onnx) used by the composite tracker; "" = the one shipped in the package.
+    siamese_dir: str = ""
+
     # Recovery after loss (not in RT-MDNet, whose search stays at cand_trans_failure however
     # long the target is lost). After recovery_after consecutive failed frames, each frame
     # searches one tile of a sweep over the whole frame: the area one scene crop of

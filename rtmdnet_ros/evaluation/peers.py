@@ -168,6 +168,28 @@ class RTMDNetTracker:
         )
 
 
+class SiameseTracker:
+    """The composite's Siamese proposer alone, as a tracker: what the verifier adds to it."""
+
+    wants_rgb = True
+
+    def __init__(self, model_dir: Path) -> None:
+        from rtmdnet_ros.composite.proposer import SiameseProposer
+
+        self.name = "siamese"
+        self._impl = SiameseProposer(model_dir)
+
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+        """Take the template."""
+        self._impl.init(frame, np.asarray(box, dtype=np.float64))
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, float | None, bool]:
+        """Follow the best peak; score = its target probability."""
+        best = self._impl.propose(frame)[0]
+        self._impl.advance(best, (frame.shape[1], frame.shape[0]))
+        return self._impl.box, best.prob, True
+
+
 # ---- registry -------------------------------------------------------------------------------
 
 
@@ -223,7 +245,7 @@ _OPENCV = {
     "mosse": ("TrackerMOSSE", True),
     "medianflow": ("TrackerMedianFlow", True),
 }
-PEER_NAMES = ("csrt", "kcf", "mil", "mosse", "medianflow", "nanotrack", "dsst")
+PEER_NAMES = ("csrt", "kcf", "mil", "mosse", "medianflow", "nanotrack", "dsst", "siamese")
 ALL_NAMES = ("rtmdnet",) + PEER_NAMES
 
 
@@ -256,8 +278,8 @@ def _core_fingerprint() -> str:
 
     core = Path(__file__).resolve().parents[1]
     digest = hashlib.sha1()
-    for source in sorted(core.glob("*.py")):
-        digest.update(source.name.encode())
+    for source in sorted([*core.glob("*.py"), *core.glob("composite/*.py")]):
+        digest.update(str(source.relative_to(core)).encode())
         digest.update(source.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -297,6 +319,15 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
         return TrackerSpec(
             name, lambda seed: DlibTracker(), {"library": f"dlib {dlib.__version__}"}, False, True
         )
+    if name == "siamese":
+        from rtmdnet_ros.composite.proposer import siamese_dir
+
+        folder = siamese_dir(str(settings.overrides.get("siamese_dir", "")))
+        files = [folder / "nanotrack_backbone.onnx", folder / "nanotrack_head.onnx"]
+        if not all(f.is_file() for f in files):
+            raise PeerUnavailable(f"Siamese network not found in {folder}")
+        config = {"code": _core_fingerprint(), **{f.name: _file_id(str(f)) for f in files}}
+        return TrackerSpec(name, lambda seed: SiameseTracker(folder), config, False, True)
     if name == "rtmdnet":
         try:
             core = importlib.import_module("rtmdnet_ros.tracker")
