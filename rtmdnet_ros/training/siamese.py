@@ -260,14 +260,21 @@ class SiameseTrainer:
             f.write(json.dumps(record) + "\n")
 
     def validate(self) -> dict[str, float]:
-        """Score the current network on the fixed validation pairs; keep it if best so far."""
+        """Score the current network on the fixed validation pairs; keep it if best so far.
+
+        Every validated network is also kept as ``step_NNNNN.pt`` (2.4 MB), so a later,
+        slower selection on the training split (tracking, ``rtmdnet-eval --split train``) can
+        choose among them.
+        """
         result = evaluate_pairs(self.net, self.val_pairs)
         record = {"step": self.step, "val": result}
+        snapshot = {"state_dict": self.net.state_dict(), "step": self.step, "val": result,
+                    "options": asdict(self.opts), "pair_options": asdict(self.pair_opts),
+                    "recipe": self.recipe}
+        torch.save(snapshot, str(self.out / f"step_{self.step:05d}.pt"))
         if self.best is None or result["iou"] > self.best["val"]["iou"]:
             self.best = record
-            torch.save({"state_dict": self.net.state_dict(), "step": self.step, "val": result,
-                        "options": asdict(self.opts), "pair_options": asdict(self.pair_opts),
-                        "recipe": self.recipe}, str(self.out / BEST))
+            torch.save(snapshot, str(self.out / BEST))
         self._log(record)
         LOG.info("step %d validation: %s (best step %d)", self.step,
                  {k: round(v, 4) for k, v in result.items()}, self.best["step"])
