@@ -179,3 +179,32 @@ def test_shipped_network_loads_in_the_refiner_and_differs_from_upstream():
     i, j = np.unravel_index(np.argmax(prob), prob.shape)
     assert (i, j) == (7, 7)
     assert np.allclose(boxes[2:, i, j], 40, rtol=0.3)
+
+
+def test_without_shared_the_proposer_tracks_with_the_shipped_network(monkeypatch, tmp_path):
+    # A fresh clone: no ../shared (data and models out of reach). The Siamese proposer (and so
+    # the composite and the `siamese` peer) resolves its network to the shipped folder and
+    # tracks a synthetic clip with it.
+    from synthetic_clip import make_clip
+
+    from rtmdnet_ros.composite.proposer import SiameseProposer, siamese_dir
+    from rtmdnet_ros.siamese_refiner import default_nanotrack_v3_dir
+
+    monkeypatch.setenv("RTMDNET_DATA", str(tmp_path / "no_data"))
+    monkeypatch.setenv("RTMDNET_NANOTRACK_V3_DIR", str(tmp_path / "no_models"))
+    assert not default_nanotrack_v3_dir().exists()
+    folder = siamese_dir("")
+    assert folder.resolve() == SHIPPED.resolve()
+    frames, truth = make_clip(n_frames=30)
+    proposer = SiameseProposer(folder)
+    proposer.init(frames[0], truth[0])
+    ious = []
+    for frame, gt in zip(frames[1:], truth[1:], strict=True):
+        proposer.advance(proposer.propose(frame)[0], (frame.shape[1], frame.shape[0]))
+        box = proposer.box
+        x1, y1 = max(box[0], gt[0]), max(box[1], gt[1])
+        x2 = min(box[0] + box[2], gt[0] + gt[2])
+        y2 = min(box[1] + box[3], gt[1] + gt[3])
+        inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+        ious.append(inter / (box[2] * box[3] + gt[2] * gt[3] - inter))
+    assert np.mean(ious) > 0.6, np.mean(ious)
