@@ -180,3 +180,19 @@ def fraction_inside(boxes, region_xywh) -> np.ndarray:
     ih = np.clip(np.minimum(b[:, 1] + b[:, 3], r[1] + r[3]) - np.maximum(b[:, 1], r[1]), 0, None)
     area = b[:, 2] * b[:, 3]
     return np.where(area > 0, iw * ih / np.where(area > 0, area, 1.0), 0.0)
+
+
+def covering_tiles(img_wh: tuple[int, int], reach: np.ndarray, last_centre: np.ndarray
+                   ) -> np.ndarray:
+    """Centres of tiles (half-size ``reach`` per axis) covering the image, nearest first.
+
+    The recovery sweep and the composite's re-detection both visit a frame this way: the
+    target most often reappears near where it was last seen.
+    """
+    axes = []
+    for size, half in zip(img_wh, reach, strict=True):
+        count = max(1, int(np.ceil(size / (2.0 * half))))
+        axes.append((np.arange(count) + 0.5) * size / count)
+    grid = np.stack(np.meshgrid(axes[0], axes[1]), axis=-1).reshape(-1, 2)
+    order = np.argsort(np.hypot(*(grid - last_centre).T), kind="stable")
+    return grid[order]

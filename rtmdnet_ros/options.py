@@ -307,9 +307,28 @@ class TrackerOptions(_DictMixin):
     # docs/tracker.md "Box refinement"). Fitted on the training split only.
     refiner_size_calibration: tuple[float, float] = (0.93, 0.98)
 
+    # --- composite tracker (not in RT-MDNet; issue 20, docs/tracker.md "Composite tracker") ----
+    # "reference": RT-MDNet alone, as the paper (plus box_refiner). "composite": NanoTrack v3's
+    # Siamese network proposes peaks with a state of its own, the online classifier verifies
+    # them, one rule (composite/rule.py) decides box and TRACKING/LOST, a gate decides learning.
+    mode: str = "reference"
     # Folder of the Siamese network (NanoTrack v3 layout: nanotrack_backbone.onnx +
     # nanotrack_head.onnx) used by the composite tracker; "" = the one shipped in the package.
     siamese_dir: str = ""
+    composite_peaks: int = 3  # Siamese peaks verified per frame
+    # A peak "agrees" with the classifier's box at this IoU (the overlap a one-cell shift of the
+    # Siamese grid keeps on a small target).
+    composite_agree_iou: float = 0.3
+    # A verified peak replaces the classifier's box when its logit >= that box's logit + margin.
+    composite_margin: float = 0.0
+    # Learn only from frames where both parts agree with confidence (False: every TRACKING frame).
+    composite_update_gate: bool = True
+    # Re-detection: after this many LOST frames (0 = never) the Siamese network sweeps the frame
+    # one window per frame; a peak with probability >= redetect_prob whose classifier logit
+    # exceeds success_threshold + redetect_margin resumes the track.
+    composite_redetect_after: int = 5
+    composite_redetect_prob: float = 0.5
+    composite_redetect_margin: float = 1.0
 
     # Recovery after loss (not in RT-MDNet, whose search stays at cand_trans_failure however
     # long the target is lost). After recovery_after consecutive failed frames, each frame
@@ -353,6 +372,12 @@ class TrackerOptions(_DictMixin):
             raise ValueError(
                 f"box_refiner must be auto, none or nanotrack_v3, not {self.box_refiner!r}"
             )
+        if self.mode not in ("reference", "composite"):
+            raise ValueError(f"mode must be reference or composite, not {self.mode!r}")
+        if self.composite_peaks < 1:
+            raise ValueError("composite_peaks must be >= 1")
+        if self.composite_redetect_after < 0:
+            raise ValueError("composite_redetect_after must be >= 0 (0 = never)")
         if self.update_mode not in ("sync", "async"):
             raise ValueError(f"update_mode must be sync or async, not {self.update_mode!r}")
         if not self.jitter:

@@ -27,6 +27,7 @@ from .crop import crop_scene, jitter_scene_boxes, to_tensor
 from .device import resolve_device
 from .geometry import (
     clip_box,
+    covering_tiles,
     crop_size,
     fraction_inside,
     pad_boxes,
@@ -41,28 +42,67 @@ from .sampling import SampleGenerator, gen_samples
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
-TIMING_STAGES = ("crop", "backbone", "roi", "head", "bbreg", "refine", "update", "init")
+TIMING_STAGES = ("crop", "backbone", "roi", "head", "bbreg", "refine", "siamese", "update",
+                 "init")
 
 
 @dataclass
 class TrackResult:
-    """One frame's answer: the box (x, y, w, h), the raw logit mean, and whether score > 0."""
+    """One frame's answer: the box (x, y, w, h), its score (a logit) and the state.
+
+    ``success`` is the one TRACKING (True) / LOST decision: the node, ``rtmdnet-bag`` and
+    ``rtmdnet-eval`` publish it as it is. ``branch`` names the rule that made it (composite
+    mode: agree, siamese, classifier, lost, redetect; reference mode: tracking, lost).
+    """
 
     box_xywh: np.ndarray
     score: float
     success: bool
+    branch: str = ""
 
 
-def recovery_tiles(img_wh: tuple[int, int], reach: np.ndarray, last_centre: np.ndarray
-                   ) -> np.ndarray:
-    """Centres of tiles (half-size ``reach`` per axis) covering the image, nearest first."""
-    axes = []
-    for size, half in zip(img_wh, reach, strict=True):
-        count = max(1, int(np.ceil(size / (2.0 * half))))
-        axes.append((np.arange(count) + 0.5) * size / count)
-    grid = np.stack(np.meshgrid(axes[0], axes[1]), axis=-1).reshape(-1, 2)
-    order = np.argsort(np.hypot(*(grid - last_centre).T), kind="stable")
-    return grid[order]
+@dataclass(frozen=True)
+class Classification:
+    """One frame's classifier evidence, kept so the policy and the memory reuse one crop."""
+
+    samples: np.ndarray  # (N, 4) candidate boxes
+    feats: torch.Tensor  # (N, D) their pooled features
+    top: np.ndarray  # indices of the top_k candidates
+    score: float  # mean logit of the top_k (reference 7)
+    box: np.ndarray  # mean of the top_k boxes
+    fmap: torch.Tensor  # the scene crop's feature map
+    scene: np.ndarray  # the scene crop's region in the image (x, y, w, h)
+    target_wh: np.ndarray  # the target size the crop was scaled for
+
+
+class ReferencePolicy:
+    """The paper's frame step: success = top-5 mean logit > threshold, box from reference 8.
+
+    With ``box_refiner`` set, NanoTrack's head refines the box near the classifier's choice.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self._t = tracker
+
+    def init(self, image: np.ndarray, box: np.ndarray) -> None:
+        """Nothing beyond the tracker's own first-frame training (and the refiner's template)."""
+
+    def step(self, image: np.ndarray) -> TrackResult:
+        """One frame of RT-MDNet."""
+        t = self._t
+        c = t.classify(image)
+        success = c.score > t.options.success_threshold
+        target = result = c.box
+        refined = t._refine(image, target) if success and t._refiner is not None else None
+        if refined is not None:
+            # The refined box is reported and is also the next frame's search box.
+            result = target = refined
+        elif success:
+            regressed = t.regress(image, c)
+            result = result if regressed is None else regressed
+        t.conclude(image, c, target, success, learn=True)
+        return TrackResult(np.asarray(result, dtype=np.float64), c.score, bool(success),
+                           "tracking" if success else "lost")
 
 
 def check_image(image: Any) -> np.ndarray:
@@ -126,7 +166,8 @@ class Tracker:
                                          "recovery_frames": 0}
         self._initialised = False
         self._updater: AsyncHeadUpdater | None = None
-        self._refiner = self._load_refiner()
+        self._refiner = self._load_refiner() if self.options.mode == "reference" else None
+        self._policy = self._make_policy()
 
     # ------------------------------------------------------------------ network plumbing ------
     @property
@@ -377,22 +418,26 @@ class Tracker:
         self._last_seen = self._target[:2] + self._target[2:] / 2.0  # centre, last success
         self._frame = 0
         self._last_short = -(10**9)
+        self._policy.init(image, self._target.copy())
         self._initialised = True
         self.timings["init"] += time.perf_counter() - start
 
     def update(self, image: np.ndarray) -> TrackResult:
-        """Track one frame (reference 7) and return the box, its score and success."""
+        """Track one frame and return its box, score and the one TRACKING/LOST decision."""
         if not getattr(self, "_initialised", False):
             raise ValueError("update() called before init(): give the first frame and box first")
         image = check_image(image)
-        o = self.options
-        h, w = image.shape[:2]
-        img_wh = (w, h)
         self._frame += 1
         self.counters["frames"] += 1
         if self._updater is not None:
             self._swap_in_updated_head()
+        return self._policy.step(image)
 
+    # ------------------------------------------------------------------ frame steps ----------
+    def classify(self, image: np.ndarray) -> Classification:
+        """Score this frame's candidates around the current target (reference 7)."""
+        o = self.options
+        img_wh = (image.shape[1], image.shape[0])
         target_wh = self._target[2:].copy()
         samples = self._candidates(img_wh, target_wh)
         scene = scene_box(samples, o.padding)
@@ -404,25 +449,64 @@ class Tracker:
             scores = self._learner.scores(feats)
             top = torch.topk(scores, o.top_k).indices.cpu().numpy()
             score = float(scores[top].mean())
-        success = score > o.success_threshold
-        target = samples[top].mean(axis=0)
-        result = target.copy()
+        return Classification(samples, feats, top, score, samples[top].mean(axis=0), fmap, scene,
+                              target_wh)
+
+    def score_boxes(self, image: np.ndarray, c: Classification, boxes: np.ndarray
+                    ) -> np.ndarray:
+        """Return the classifier's logit for each box (N, 4): one box, one RoI, one score.
+
+        Boxes mostly inside this frame's scene crop are pooled from its feature map; the others
+        from one more crop around them at the target's scale, so a far box costs one small
+        backbone pass instead of a crop spanning both.
+        """
+        o = self.options
+        boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
+        out = np.zeros(len(boxes))
+        if not len(boxes):
+            return out
+        inside = fraction_inside(pad_boxes(boxes, o.padding), c.scene) >= o.reuse_min_inside
+        groups = [(inside, c.fmap, c.scene)]
+        if (~inside).any():
+            scene = scene_box(boxes[~inside], o.padding)
+            fmap = self._feature_map(image, scene, crop_size(scene[2:], c.target_wh, o.img_size))
+            groups.append((~inside, fmap, scene))
+        for mask, fmap, scene in groups:
+            if not mask.any():
+                continue
+            rois = samples_to_rois(boxes[mask], scene[:2], c.target_wh, o.img_size, o.padding,
+                                   self.net.rf_offset)
+            with self._timed("head"):
+                out[mask] = self._learner.scores(self._pool(fmap, rois)).cpu().numpy()
+        return out
+
+    def regress(self, image: np.ndarray, c: Classification) -> np.ndarray | None:
+        """Return reference 8's box for the top candidates, or None when it is not fitted."""
+        if not (self.options.bbox_regression and self.bbreg.fitted):
+            return None
+        with self._timed("bbreg"):
+            img_wh = (image.shape[1], image.shape[0])
+            top = c.top
+            return self.bbreg.predict(c.feats[torch.as_tensor(top)], c.samples[top],
+                                      img_wh).mean(axis=0)
+
+    def conclude(self, image: np.ndarray, c: Classification, target: np.ndarray,
+                 success: bool, learn: bool) -> None:
+        """Close the frame: the next search box, the search width, the memories and updates.
+
+        ``target`` is where the next frame's candidates are drawn; ``success`` widens the search
+        when False and picks the update kind (reference 7); ``learn`` says whether this frame's
+        samples may enter the memory (the composite's update gate; the reference learns on
+        every success).
+        """
+        o = self.options
         self._trans = o.cand_trans if success else o.cand_trans_failure
         self._failures = 0 if success else self._failures + 1
         if success:
             self._last_seen = target[:2] + target[2:] / 2.0
-        refined = self._refine(image, target) if success and self._refiner is not None else None
-        if refined is not None:
-            # The refined box is reported and is also the next frame's search box.
-            result = target = refined
-        elif success and o.bbox_regression and self.bbreg.fitted:
-            with self._timed("bbreg"):
-                reg = self.bbreg.predict(feats[torch.as_tensor(top)], samples[top], img_wh)
-                result = reg.mean(axis=0)
-        self._target = target
-
-        if success:
-            self._collect(image, target, fmap, scene, target_wh)
+        self._target = np.asarray(target, dtype=np.float64)
+        if success and learn:
+            self._collect(image, self._target, c.fmap, c.scene, c.target_wh)
         with self._timed("update"):
             if not success:
                 if self._frame - self._last_short >= o.short_term_interval:
@@ -431,7 +515,31 @@ class Tracker:
                     self._last_short = self._frame
             elif self._frame % o.long_term_interval == 0:
                 self._update(list(self._pos_memory), "long_updates")
-        return TrackResult(np.asarray(result, dtype=np.float64), score, bool(success))
+
+    def search_lost(self, img_wh: tuple[int, int]) -> np.ndarray | None:
+        """Return the recovery tile centre for this frame while the sweep runs, else None."""
+        o = self.options
+        lost_for = self._failures - o.recovery_after
+        if not o.recovery_after or lost_for < 0:
+            return None
+        tiles = covering_tiles(img_wh, self._recovery_reach(self._target[2:]), self._last_seen)
+        return tiles[lost_for % len(tiles)]
+
+    def _recovery_reach(self, target_wh: np.ndarray) -> np.ndarray:
+        """Half-size per axis of one recovery tile: one crop of recovery_max_crop px."""
+        o = self.options
+        return np.maximum((o.recovery_max_crop / o.img_size - o.padding) * target_wh / 2.0,
+                          target_wh / 2.0)
+
+    @property
+    def failures(self) -> int:
+        """Consecutive frames without success."""
+        return self._failures
+
+    @property
+    def frame_index(self) -> int:
+        """Frames tracked since the last init."""
+        return self._frame
 
     # ------------------------------------------------------------------ internals ------------
     def _candidates(self, img_wh: tuple[int, int], target_wh: np.ndarray) -> np.ndarray:
@@ -445,17 +553,14 @@ class Tracker:
         box first, so a whole-frame sweep costs a bounded crop per frame.
         """
         o = self.options
-        lost_for = self._failures - o.recovery_after
-        if not o.recovery_after or lost_for < 0:
+        centre = self.search_lost(img_wh)
+        if centre is None:
             gen = SampleGenerator("gaussian", img_wh, self._trans, o.cand_scale, valid=True,
                                   min_size=o.min_box_size)
             return gen(self._target, o.n_candidates, self._rng)
         self.counters["recovery_frames"] += 1
         # Candidate centres may range over the crop minus one padded target per axis.
-        reach = np.maximum((o.recovery_max_crop / o.img_size - o.padding) * target_wh / 2.0,
-                           target_wh / 2.0)
-        tiles = recovery_tiles(img_wh, reach, self._last_seen)
-        centre = tiles[lost_for % len(tiles)]
+        reach = self._recovery_reach(target_wh)
         n = o.recovery_candidates
         cxcy = centre + self._rng.uniform(-1.0, 1.0, size=(n, 2)) * reach
         wh = target_wh * o.cand_scale ** self._rng.uniform(-1.0, 1.0, size=(n, 1))
@@ -509,6 +614,14 @@ class Tracker:
             self.options.update_iterations,
         )
         self.counters[counter] += 1
+
+    def _make_policy(self) -> Any:
+        """Build the frame step the options ask for: the paper's, or the composite's."""
+        if self.options.mode == "composite":
+            from .composite.policy import CompositePolicy
+
+            return CompositePolicy(self)
+        return ReferencePolicy(self)
 
     def _load_refiner(self):
         """Load the refiner the options ask for (None: "none", or "auto" without its files)."""

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data_paths import sequence_dir  # noqa: E402
 
 from rtmdnet_ros.evaluation.metrics import iou  # noqa: E402
+from rtmdnet_ros.geometry import covering_tiles  # noqa: E402
 from rtmdnet_ros.sequences import read_groundtruth  # noqa: E402
-from rtmdnet_ros.tracker import Tracker, recovery_tiles  # noqa: E402
+from rtmdnet_ros.tracker import Tracker  # noqa: E402
 
 TRACKED, AFTER_JUMP, JUMP_WIDTHS = 10, 20, 7
 
@@ -70,7 +71,7 @@ def test_the_recovery_sweep_finds_it_again_and_holds_it(jumped):
 
 def test_recovery_tiles_cover_the_frame_nearest_first():
     reach = np.array([40.0, 100.0])
-    tiles = recovery_tiles((640, 360), reach, np.array([600.0, 20.0]))
+    tiles = covering_tiles((640, 360), reach, np.array([600.0, 20.0]))
     assert len(tiles) == 8 * 2  # ceil(640 / 80) x ceil(360 / 200)
     # Every pixel lies in some tile.
     xs, ys = np.meshgrid(np.arange(0, 640, 7), np.arange(0, 360, 7))

@@ -3,8 +3,9 @@
 """The node's track session without ROS: states, generations, catch-up, numbering.
 
 Most cases run on the real RT-MDNet tracker and a synthetic clip (one first-frame training per
-module, then updates). The LOST threshold and size cases use a small tracker class with fixed
-answers, so the state rule is checked at exact scores; the session itself is never replaced.
+module, then updates). The size and timing cases use a small tracker class with fixed answers;
+the session itself is never replaced. The state is the tracker's own decision: a real tracker
+built with the node's threshold mapping shows its search and the published state move together.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from synthetic_clip import make_clip  # noqa: E402
 
 from rtmdnet_ros.geometry import iou  # noqa: E402
 from rtmdnet_ros.node.frame_cache import FrameCache  # noqa: E402
+from rtmdnet_ros.node.parameters import (  # noqa: E402
+    lost_threshold_to_raw,
+    tracker_option_overrides,
+)
 from rtmdnet_ros.node.track_session import (  # noqa: E402
     IDLE,
     LOST,
@@ -65,7 +70,7 @@ def test_real_tracker_init_on_a_cached_frame_catches_up_then_follows(tracker, cl
     frames, boxes = clip
     cache = FrameCache(30)
     fill(cache, frames[:9])  # the user drew the box on frame 0; 8 newer frames are cached
-    session = TrackSession(tracker, lost_threshold=0.5, catch_up_frames=3)
+    session = TrackSession(tracker, catch_up_frames=3)
     assert session.state == IDLE and session.track_id == ""
     first = cache.find(1)
     discarded = []
@@ -147,6 +152,7 @@ class FixedScoreTracker:
     """A tracker whose answers are fixed scores, to check the state rule at exact values."""
 
     scores: list[float]
+    threshold: float = 0.0  # its own success rule: score > threshold
     closed: bool = False
     gate: threading.Event | None = None  # when set up, update waits for it (a slow step)
     inside: threading.Event | None = None
@@ -159,24 +165,24 @@ class FixedScoreTracker:
             self.inside.set()
             self.gate.wait(timeout=30)
         score = self.scores.pop(0)
-        return TrackResult(self.box, score, score > 0)
+        return TrackResult(self.box, score, score > self.threshold)
 
     def close(self) -> None:
         self.closed = True
 
 
-def test_state_follows_the_threshold_and_size_changes_are_skipped():
+def test_state_is_the_trackers_decision_and_size_changes_are_skipped():
     image = np.zeros((48, 64, 3), np.uint8)
-    fixed = FixedScoreTracker([2.0, -0.1, 0.3, 5.0])
-    session = TrackSession(fixed, lost_threshold=0.5)
+    # Raw threshold 0.405 = lost_score_threshold 0.6 mapped once (parameters.py).
+    fixed = FixedScoreTracker([2.0, -0.1, 0.3, 5.0], threshold=lost_threshold_to_raw(0.6))
+    session = TrackSession(fixed)
     assert session.init(image, (4, 4, 10, 10), 1, "h", "x", lambda: []).success
     states = []
     for seq in (2, 3):
         out = session.track(seq, "h", image)
         states.append((out.state, out.previous, out.changed))
     assert states == [(TRACKING, TRACKING, False), (LOST, TRACKING, True)]
-    session.lost_threshold = 0.6  # a run-time change applies to the next frame
-    out = session.track(4, "h", image)  # sigmoid(0.3) = 0.574 < 0.6
+    out = session.track(4, "h", image)  # sigmoid(0.3) = 0.574 < 0.6: the tracker says LOST
     assert out.state == LOST and 0.57 < out.score < 0.58
     wrong = session.track(5, "h", np.zeros((10, 10, 3), np.uint8))
     assert wrong.skipped == "size" and wrong.track_shape == (48, 64)
@@ -221,3 +227,29 @@ def test_close_stops_the_trackers_update_worker(clip):
     for thread in workers():
         thread.join(timeout=30)
     assert workers() == []
+
+
+def test_one_threshold_moves_the_trackers_search_and_the_published_state(clip):
+    """lost_score_threshold reaches the tracker once; its search width follows the same state."""
+    frames, boxes = clip
+    states: dict[float, list[tuple[int, float, bool]]] = {}
+    for threshold in (0.5, 0.999):
+        overrides = tracker_option_overrides({"lost_score_threshold": threshold})
+        t = Tracker(options=TrackerOptions(torch_threads=1, update_mode="sync"), device="cpu",
+                    seed=5, overrides=overrides)
+        assert t.options.success_threshold == pytest.approx(lost_threshold_to_raw(threshold))
+        session = TrackSession(t)
+        assert session.init(frames[0], tuple(boxes[0]), 1, "h", "x", lambda: []).success
+        seen = []
+        for i in range(1, 6):
+            out = session.track(i + 1, "h", frames[i])
+            # The tracker widens its search exactly on the frames the node publishes LOST.
+            widened = t._trans == t.options.cand_trans_failure
+            seen.append((out.state, out.score, widened))
+            assert widened == (out.state == LOST)
+        states[threshold] = seen
+        t.close()
+    # Same frames, same seed: the strict threshold turns confident frames into LOST ones.
+    assert all(s == TRACKING for s, _, _ in states[0.5])
+    assert all(s == LOST for s, score, _ in states[0.999] if score <= 0.999)
+    assert any(s == LOST for s, _, _ in states[0.999])

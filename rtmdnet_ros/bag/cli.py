@@ -137,12 +137,16 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, f"--model {args.model}: no such file")
 
     def make_tracker() -> Any:
+        from rtmdnet_ros.node.messages import score_to_confidence
         from rtmdnet_ros.tracker import Tracker
 
         try:
             return Tracker(
                 model=str(args.model) if args.model is not None else None, device=args.device,
-                seed=args.seed, overrides={"update_mode": args.update_mode, **overrides},
+                seed=args.seed,
+                overrides={"update_mode": args.update_mode,
+                           "success_threshold": score_to_confidence(args.lost_score_threshold),
+                           **overrides},
             )
         except ValueError as exc:  # bad --set key/value, bad device, bad model file
             raise BagInputError(f"tracker: {exc}") from None

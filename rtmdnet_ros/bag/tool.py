@@ -587,7 +587,7 @@ def run_bag(
                     raw_score = float(result.score)
                     score = confidence_to_score(raw_score)
                     box = np.asarray(result.box_xywh, dtype=np.float64)
-                    state = TRACKING if score > options.lost_score_threshold else LOST
+                    state = TRACKING if result.success else LOST
                 summary.processed += 1
                 summary.tracked += state == TRACKING
                 summary.lost += state == LOST

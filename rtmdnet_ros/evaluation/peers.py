@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -149,6 +149,7 @@ class RTMDNetTracker:
         from rtmdnet_ros.tracker import Tracker
 
         self.name = name
+        self.last_branch = ""  # the decision branch of the last frame (TrackResult.branch)
         # The tracker layers the overrides over the model file's own options (Tracker docstring).
         self._impl = Tracker(
             model=settings.model, overrides=settings.overrides, device=settings.device, seed=seed
@@ -161,6 +162,7 @@ class RTMDNetTracker:
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float | None, bool]:
         """Track one frame; score = the tracker's raw mean logit, ok = its success flag."""
         result = self._impl.update(frame)
+        self.last_branch = result.branch
         return (
             np.asarray(result.box_xywh, dtype=np.float64),
             float(result.score),
@@ -246,7 +248,10 @@ _OPENCV = {
     "medianflow": ("TrackerMedianFlow", True),
 }
 PEER_NAMES = ("csrt", "kcf", "mil", "mosse", "medianflow", "nanotrack", "dsst", "siamese")
-ALL_NAMES = ("rtmdnet",) + PEER_NAMES
+# "reference": our tracker as the paper has it (mode=reference, no Siamese part at all), measured
+# beside the default in every report.
+REFERENCE_OVERRIDES = {"mode": "reference", "box_refiner": "none"}
+ALL_NAMES = ("rtmdnet", "reference") + PEER_NAMES
 
 
 @dataclass(frozen=True)
@@ -328,7 +333,9 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
             raise PeerUnavailable(f"Siamese network not found in {folder}")
         config = {"code": _core_fingerprint(), **{f.name: _file_id(str(f)) for f in files}}
         return TrackerSpec(name, lambda seed: SiameseTracker(folder), config, False, True)
-    if name == "rtmdnet":
+    if name in ("rtmdnet", "reference"):
+        if name == "reference":
+            settings = replace(settings, overrides={**settings.overrides, **REFERENCE_OVERRIDES})
         try:
             core = importlib.import_module("rtmdnet_ros.tracker")
         except Exception as exc:  # not built yet, or broken: report it, run the peers
@@ -341,5 +348,6 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
             "overrides": dict(sorted(settings.overrides.items())),
             "device": settings.device,
         }
-        return TrackerSpec(name, lambda seed: RTMDNetTracker(settings, seed), config, True, True)
+        return TrackerSpec(name, lambda seed: RTMDNetTracker(settings, seed, name), config, True,
+                           True)
     raise ValueError(f"unknown tracker {name!r}; choose from {', '.join(ALL_NAMES)} or 'all'")

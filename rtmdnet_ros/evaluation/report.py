@@ -172,6 +172,32 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def branch_shares(results: list[PairResult]) -> dict[str, dict[str, float]]:
+    """Per tracker, the share of tracked frames (frame 0 excluded) each decision branch made."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in results:
+        if r.branches is None:
+            continue
+        mine = counts.setdefault(r.tracker, {})
+        for b in r.branches[1:]:
+            mine[b] = mine.get(b, 0) + 1
+    return {name: {b: n / max(sum(c.values()), 1) for b, n in sorted(c.items())}
+            for name, c in counts.items()}
+
+
+def _branch_table(shares: dict[str, dict[str, float]]) -> list[str]:
+    """How often each branch of the decision rule fired (composite/rule.py), per tracker."""
+    if not shares:
+        return []
+    branches = sorted({b for c in shares.values() for b in c})
+    lines = ["## Decision branches (share of frames)", "",
+             "| tracker | " + " | ".join(branches) + " |", "|---|" + "---:|" * len(branches)]
+    for name, c in sorted(shares.items()):
+        lines.append(f"| {name} | " + " | ".join(f"{100 * c.get(b, 0.0):.1f}%"
+                                                 for b in branches) + " |")
+    return lines + [""]
+
+
 def markdown(
     summaries: list[TrackerSummary],
     sequences: list[Sequence],
@@ -219,6 +245,7 @@ def markdown(
         f"![Precision plot]({image_prefix}precision.png)",
         "",
     ]
+    lines += _branch_table(meta.get("branches") or {})
     names = [s.name for s in ranked]
     for title, attr, digits in (
         ("Success AUC per sequence", "auc", 3),
@@ -428,6 +455,9 @@ def write(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries = summarise(results, sequences, trackers)
+    wanted = {seq.name for seq in sequences}
+    meta = {**meta, "branches": branch_shares(
+        [r for r in results if r.tracker in trackers and r.sequence in wanted])}
     last_run = out_dir / "last_run.json"
     shown = stats  # the overhead shown on the page
     if stats is not None and stats.computed:

@@ -44,6 +44,9 @@ class PairResult:
     frame_seconds: np.ndarray  # (N,) frame 0 = init, then each update
     create_seconds: float
     config: dict[str, Any]
+    # Per frame, the decision branch the tracker reports (ours: TrackResult.branch); None when
+    # the tracker has none. Frame 0 is "init".
+    branches: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (boxes to 1/1000 px), the on-disk form used for resuming."""
@@ -58,6 +61,7 @@ class PairResult:
             "boxes": np.round(self.boxes, 3).tolist(),
             "scores": [None if np.isnan(s) else round(float(s), 5) for s in self.scores],
             "ok": [bool(k) for k in self.ok],
+            **({"branches": self.branches} if self.branches is not None else {}),
         }
 
     @classmethod
@@ -75,6 +79,7 @@ class PairResult:
             frame_seconds=np.asarray(data["frame_seconds"], dtype=np.float64),
             create_seconds=float(data["create_seconds"]),
             config=data["config"],
+            branches=data.get("branches"),
         )
 
 
@@ -163,6 +168,7 @@ def track(
     tracker.init(frame, first)
     seconds[0] = clock() - start
     boxes[0] = first
+    branches: list[str] | None = ["init"] if hasattr(tracker, "last_branch") else None
     for i in range(1, n):
         frame = frames.frame(i, rgb)
         start = clock()
@@ -172,6 +178,8 @@ def track(
         if score is not None:
             scores[i] = score
         ok[i] = success
+        if branches is not None:
+            branches.append(str(tracker.last_branch))
         if progress is not None:
             progress.update(1)
     if progress is not None:
@@ -186,6 +194,7 @@ def track(
         frame_seconds=seconds,
         create_seconds=create_seconds,
         config=tracker_spec.config,
+        branches=branches,
     )
 
 

@@ -82,7 +82,12 @@ def confidence_to_score(raw: float) -> float:
 
 
 def score_to_confidence(score: float) -> float:
-    """Inverse of :func:`confidence_to_score` (the logit), for documenting thresholds."""
+    """Inverse of :func:`confidence_to_score` (the logit).
+
+    The one place a user's threshold in 0..1 (``lost_score_threshold``) becomes the tracker's
+    ``success_threshold`` on the raw scale, so the tracker's own search and the published state
+    follow one rule.
+    """
     score = min(max(score, 1e-12), 1.0 - 1e-12)
     return math.log(score / (1.0 - score))
 

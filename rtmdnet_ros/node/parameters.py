@@ -93,7 +93,8 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "Publish ~/debug_image (drawn only while someone subscribes)."),
         ParamSpec("lost_score_threshold", 0.5,
                   "State is TRACKING while the detection score (sigmoid of the tracker's raw "
-                  "confidence) is above this, else LOST. 0.5 = RT-MDNet's own rule (raw > 0).",
+                  "confidence) is above this, else LOST; the tracker's own search follows the "
+                  "same rule. 0.5 = RT-MDNet's own rule (raw > 0). Applies from the next init.",
                   float_range=(0.0, 1.0)),
         ParamSpec("frame_cache_length", 30,
                   "Recent frames kept so ~/init can start on the frame a box was drawn on.",
@@ -159,8 +160,17 @@ def refusal(param: Parameter) -> str | None:
 def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """Tracker options the parameters set (0 = keep the model's / reference value)."""
     overrides: dict[str, Any] = {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
-                                 if int(values[name]) > 0}
+                                 if int(values.get(name, 0)) > 0}
     for name in ("update_mode", "box_refiner", "refiner_dir"):
         if name in values:
             overrides[name] = str(values[name])
+    if "lost_score_threshold" in values:
+        overrides["success_threshold"] = lost_threshold_to_raw(values["lost_score_threshold"])
     return overrides
+
+
+def lost_threshold_to_raw(threshold: float) -> float:
+    """``lost_score_threshold`` (0..1, on the published score) as the tracker's raw threshold."""
+    from rtmdnet_ros.node.messages import score_to_confidence
+
+    return score_to_confidence(float(threshold))

@@ -18,7 +18,8 @@ The rules:
 - A frame taken by the worker before an init it then waited for is older than the new track:
   it is skipped and, when strictly older than the init frame, counted as late.
 - Tracks are numbered 1, 2, 3, ... for the node's lifetime (``Detection2D.id``).
-- TRACKING while ``sigmoid(raw confidence) > lost_threshold``, else LOST.
+- TRACKING or LOST is the tracker's own decision (``TrackResult.success``), never re-decided
+  here: the node's ``lost_score_threshold`` reaches the tracker as its ``success_threshold``.
 """
 
 from __future__ import annotations
@@ -104,12 +105,10 @@ class TrackSession:
     state and is held only for moments, so ``reset`` never waits for the tracker.
     """
 
-    def __init__(self, tracker: Any, lost_threshold: float = 0.5,
-                 catch_up_frames: int = 3) -> None:
+    def __init__(self, tracker: Any, catch_up_frames: int = 3) -> None:
         self.tracker_lock = threading.Lock()
         self._lock = threading.Lock()
         self._tracker = tracker
-        self.lost_threshold = float(lost_threshold)
         self.catch_up_frames = int(catch_up_frames)
         self._state = IDLE
         self._generation = 0
@@ -181,6 +180,7 @@ class TrackSession:
         t0 = time.perf_counter() if started is None else started
         box: np.ndarray | None = None
         raw = 0.0
+        tracking = False
         with self.tracker_lock:
             with self._lock:
                 generation, state = self._generation, self._state
@@ -194,13 +194,14 @@ class TrackSession:
                                         track_shape=shape)
                 result = self._tracker.update(rgb)
                 raw = float(result.score)
+                tracking = bool(result.success)
                 box = np.asarray(result.box_xywh, dtype=np.float64)
         score = confidence_to_score(raw) if state != IDLE else 0.0
         with self._lock:
             if generation != self._generation:
                 return FrameOutcome("void", track_id=track_id)
             if state != IDLE:
-                state = TRACKING if score > self.lost_threshold else LOST
+                state = TRACKING if tracking else LOST
                 self._frames_processed += 1
             previous, self._state = self._state, state
             self._last_box, self._last_raw, self._last_header = box, raw, header

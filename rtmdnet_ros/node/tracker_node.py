@@ -71,6 +71,7 @@ from rtmdnet_ros.node.parameters import (
     PARAMETER_NAMES,
     TRACKER_OPTION_PARAMETERS,
     declare_all,
+    lost_threshold_to_raw,
     refusal,
     tracker_option_overrides,
 )
@@ -237,8 +238,7 @@ class TrackerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.setup_error = ""
         self._pending_options = {}
-        self._session = TrackSession(tracker, p["lost_score_threshold"],
-                                     p["init_catch_up_frames"])
+        self._session = TrackSession(tracker, p["init_catch_up_frames"])
         self._cache = FrameCache(p["frame_cache_length"])
         self._transport_lost = 0
         self._init_srv = self.create_service(InitTarget, "~/init", self._on_init,
@@ -417,6 +417,8 @@ class TrackerNode(LifecycleNode):
 
     def _change_note(self, param: Parameter) -> str:
         """When an accepted change takes effect, in words (for the reply and the log)."""
+        if param.name == "lost_score_threshold":
+            return " (applies from the next ~/init)" if self._session is not None else ""
         if param.name in TRACKER_OPTION_PARAMETERS:
             if int(param.value) <= 0:
                 return " (0: the current value stays until restart)"
@@ -437,7 +439,7 @@ class TrackerNode(LifecycleNode):
             elif name == "publish_debug":
                 self._publish_debug = bool(value)
             elif name == "lost_score_threshold" and session is not None:
-                session.lost_threshold = float(value)
+                self._pending_options["success_threshold"] = lost_threshold_to_raw(value)
             elif name == "frame_cache_length" and cache is not None:
                 cache.resize(int(value))
             elif name == "init_catch_up_frames" and session is not None:

@@ -1,0 +1,94 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The one TRACKING/LOST decision per frame, from the proposer's peaks and the verifier's scores.
+
+Pure arithmetic on numbers the other parts measured (no network, no image), so each branch can be
+tested on its own. Branches, in order:
+
+- ``agree``: the Siamese network's best peak overlaps the classifier's box and one of the two is
+  confident: the Siamese box wins, because the classifier judges identity, not extent.
+- ``siamese``: a peak the classifier itself scores above the threshold and at least as high as
+  its own box (every score here is one box's logit, so they share a scale): the classifier drifted.
+- ``classifier``: no verified peak but the classifier is confident in its own box; the box keeps
+  the size of an overlapping peak when there is one. A best peak the classifier rejects is a
+  distractor: the proposer is re-centred on the classifier's box (``reset_proposer``).
+- ``lost``: neither: LOST, with the best single-box logit as the honest score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the parts measured on one frame.
+
+    ``cls_score``: mean logit of the classifier's top-k candidates (reference 7), ``cls_box`` their
+    mean box, ``cls_logit`` that box's own logit; per peak (best first): ``boxes``, ``logits``
+    (the classifier's), ``probs`` (the Siamese head's) and ``ious`` with ``cls_box``;
+    ``refined``: the classifier's box after reference 8's regression (or ``cls_box``).
+    """
+
+    cls_score: float
+    cls_box: np.ndarray
+    cls_logit: float
+    boxes: np.ndarray
+    logits: np.ndarray
+    probs: np.ndarray
+    ious: np.ndarray
+    refined: np.ndarray = field(default_factory=lambda: np.zeros(4))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The frame's answer: box, honest score (a logit), state, and what the proposer does next.
+
+    ``peak``: the peak the proposer moves to (None: it moves to its own best peak, or is reset
+    when ``reset_proposer``).
+    """
+
+    branch: str
+    box: np.ndarray
+    score: float
+    success: bool
+    peak: int | None = None
+    reset_proposer: bool = False
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Thresholds of the rule (TrackerOptions: success_threshold, composite_*)."""
+
+    threshold: float = 0.0  # logit; the tracker's success_threshold
+    agree_iou: float = 0.3
+    margin: float = 0.0  # a peak beats the classifier's box when logit >= its logit + margin
+
+    def decide(self, ev: Evidence) -> Decision:
+        """Apply the branches above in order."""
+        thr = self.threshold
+        n = len(ev.boxes)
+        if n and ev.ious[0] >= self.agree_iou and max(ev.cls_score, ev.logits[0]) > thr:
+            return Decision("agree", ev.boxes[0].copy(), max(ev.cls_score, float(ev.logits[0])),
+                            True, peak=0)
+        verified = [i for i in range(n)
+                    if ev.logits[i] > thr and ev.logits[i] >= ev.cls_logit + self.margin]
+        if verified:
+            i = max(verified, key=lambda k: ev.logits[k])
+            return Decision("siamese", ev.boxes[i].copy(), float(ev.logits[i]), True, peak=i)
+        if ev.cls_score > thr:
+            box = ev.refined.copy()
+            overlapping = [i for i in range(n) if ev.ious[i] >= self.agree_iou]
+            if overlapping:
+                centre = ev.refined[:2] + ev.refined[2:] / 2.0
+                wh = ev.boxes[overlapping[0]][2:]
+                box = np.concatenate([centre - wh / 2.0, wh])
+            rejected = bool(n) and ev.logits[0] <= thr
+            return Decision("classifier", box, ev.cls_score, True, reset_proposer=rejected)
+        if n and ev.logits[0] > ev.cls_logit:
+            return Decision("lost", ev.boxes[0].copy(), float(ev.logits[0]), False)
+        return Decision("lost", ev.cls_box.copy(), ev.cls_score, False)

@@ -1,0 +1,134 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The composite tracker's parts on their own: the decision rule, the update gate, re-detection.
+
+The rule and the gate are arithmetic on measured numbers, so each branch is checked at exact
+values; the networks behind them are tested in test_composite_tracker.py on real footage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtmdnet_ros.composite.gate import UpdateGate
+from rtmdnet_ros.composite.redetect import ReDetector
+from rtmdnet_ros.composite.rule import Decision, DecisionRule, Evidence
+from rtmdnet_ros.options import TrackerOptions
+
+CLS = np.array([100.0, 100.0, 20.0, 40.0])
+
+
+def evidence(cls_score: float, cls_logit: float, peaks: list[tuple[list[float], float]],
+             refined: np.ndarray | None = None) -> Evidence:
+    """Peaks given as (box, classifier logit); IoUs computed against CLS."""
+    from rtmdnet_ros.geometry import iou
+
+    boxes = np.array([b for b, _ in peaks], dtype=np.float64).reshape(-1, 4)
+    return Evidence(cls_score=cls_score, cls_box=CLS, cls_logit=cls_logit, boxes=boxes,
+                    logits=np.array([v for _, v in peaks]), probs=np.full(len(peaks), 0.9),
+                    ious=np.atleast_1d(iou(boxes, CLS)) if len(peaks) else np.zeros(0),
+                    refined=CLS if refined is None else refined)
+
+
+RULE = DecisionRule(threshold=0.0, agree_iou=0.3, margin=0.0)
+NEAR = [101.0, 99.0, 24.0, 44.0]  # IoU ~0.7 with CLS: the Siamese box, a better size
+FAR = [300.0, 100.0, 22.0, 42.0]  # another object
+
+
+def test_agreement_takes_the_siamese_box():
+    d = RULE.decide(evidence(2.0, 1.0, [(NEAR, 1.5), (FAR, -3.0)]))
+    assert d.branch == "agree" and d.success and d.peak == 0
+    np.testing.assert_allclose(d.box, NEAR)
+    # One confident part is enough when the boxes agree: a weak classifier is not LOST.
+    assert RULE.decide(evidence(-1.0, -2.0, [(NEAR, 0.5)])).branch == "agree"
+
+
+def test_a_verified_peak_overrules_a_drifted_classifier():
+    # The classifier's own box scores lower than the peak it is shown elsewhere.
+    d = RULE.decide(evidence(1.0, 0.2, [(FAR, 2.5)]))
+    assert (d.branch, d.peak, d.success) == ("siamese", 0, True)
+    np.testing.assert_allclose(d.box, FAR)
+    assert d.score == pytest.approx(2.5)
+    # The second peak can win when the classifier prefers it to the network's first choice.
+    d = RULE.decide(evidence(1.0, 0.2, [(FAR, -1.0), ([400.0, 50.0, 20.0, 40.0], 1.2)]))
+    assert (d.branch, d.peak) == ("siamese", 1)
+
+
+def test_a_distractor_the_classifier_rejects_resets_the_proposer():
+    d = RULE.decide(evidence(1.5, 1.0, [(FAR, -2.0)]))
+    assert d.branch == "classifier" and d.success and d.reset_proposer
+    np.testing.assert_allclose(d.box, CLS)
+    # A peak that is not rejected is left alone: the proposer keeps its own state.
+    assert not RULE.decide(evidence(1.5, 1.0, [(FAR, 0.5)])).reset_proposer
+    # The margin makes the classifier's own box harder to overrule.
+    strict = DecisionRule(threshold=0.0, agree_iou=0.3, margin=1.0)
+    assert strict.decide(evidence(1.5, 1.0, [(FAR, 1.5)])).branch == "classifier"
+
+
+def test_the_classifier_branch_keeps_the_size_of_an_overlapping_peak():
+    # An overlapping peak too weak to agree (both parts below the threshold would be LOST, so
+    # here the classifier is confident but the overlap is under agree_iou for the first peak).
+    rule = DecisionRule(threshold=0.0, agree_iou=0.3)
+    overlapping = [104.0, 104.0, 22.0, 30.0]
+    d = rule.decide(evidence(1.0, 0.5, [(FAR, -1.0), (overlapping, -0.5)]))
+    assert d.branch == "classifier"
+    centre = CLS[:2] + CLS[2:] / 2
+    np.testing.assert_allclose(d.box[2:], [22.0, 30.0])
+    np.testing.assert_allclose(d.box[:2] + d.box[2:] / 2, centre)
+
+
+def test_lost_reports_the_best_single_box_score():
+    d = RULE.decide(evidence(-1.0, -2.0, [(FAR, -0.5)]))
+    assert (d.branch, d.success) == ("lost", False)
+    np.testing.assert_allclose(d.box, FAR)  # the peak scores above the classifier's own box
+    assert d.score == pytest.approx(-0.5)
+    d = RULE.decide(evidence(-1.0, -0.2, [(FAR, -3.0)]))
+    np.testing.assert_allclose(d.box, CLS)
+    assert d.score == pytest.approx(-1.0)
+    # No peaks at all (a proposer with nothing valid): the classifier alone decides.
+    assert RULE.decide(evidence(0.5, 0.1, [])).branch == "classifier"
+    assert RULE.decide(evidence(-0.5, 0.1, [])).branch == "lost"
+
+
+def test_the_threshold_moves_every_branch():
+    ev = evidence(0.6, 0.4, [(NEAR, 0.5)])
+    assert DecisionRule(threshold=0.0).decide(ev).success
+    assert not DecisionRule(threshold=0.7).decide(ev).success
+
+
+def test_the_gate_learns_only_when_both_parts_agree_with_confidence():
+    gate = UpdateGate(threshold=0.0, enabled=True)
+    confident = evidence(2.0, 1.0, [(NEAR, 1.5)])
+    assert gate.safe(RULE.decide(confident), confident)
+    weak_peak = evidence(2.0, 1.0, [(NEAR, -0.5)])  # agree, but the peak is not confirmed
+    assert RULE.decide(weak_peak).branch == "agree"
+    assert not gate.safe(RULE.decide(weak_peak), weak_peak)
+    won = evidence(1.0, 0.2, [(FAR, 2.5)])  # one part overruled the other
+    assert not gate.safe(RULE.decide(won), won)
+    lost = Decision("lost", CLS, -1.0, False)
+    assert not gate.safe(lost, won) and not UpdateGate(enabled=False).safe(lost, won)
+    assert UpdateGate(enabled=False).safe(RULE.decide(won), won)
+
+
+def test_redetection_sweeps_windows_nearest_first_and_only_when_lost():
+    r = ReDetector(after=3)
+    wh = np.array([20.0, 40.0])
+    assert r.window(2, (640, 360), wh, np.array([600.0, 20.0])) is None
+    assert ReDetector(after=0).window(50, (640, 360), wh, np.array([0.0, 0.0])) is None
+    windows = [r.window(k, (640, 360), wh, np.array([600.0, 20.0])) for k in range(3, 100)]
+    centres = np.array([w[:2] + w[2:] / 2 for w in windows])
+    np.testing.assert_allclose(windows[0][2:], wh)  # searched at the target's last size
+    distances = np.hypot(*(centres - [600.0, 20.0]).T)
+    first_sweep = len({tuple(c) for c in centres})
+    assert np.all(np.diff(distances[:first_sweep]) >= 0)
+    assert first_sweep < len(centres)  # the sweep starts again once the frame is covered
+
+
+def test_composite_options_are_checked():
+    with pytest.raises(ValueError, match="mode must be reference or composite"):
+        TrackerOptions(mode="fancy")
+    with pytest.raises(ValueError, match="composite_peaks"):
+        TrackerOptions(composite_peaks=0)
+    with pytest.raises(ValueError, match="composite_redetect_after"):
+        TrackerOptions(composite_redetect_after=-1)

@@ -1,0 +1,136 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The composite tracker on real footage, and the reference mode's boxes kept as they were.
+
+- Composite: the Siamese proposer, the verifier and the rule on Crossing; every frame carries
+  one decision and its branch.
+- Re-detection: boat5 with the frame rolled by a third of its width for a stretch and then back
+  (the target leaves the search area twice): the composite reports LOST, sweeps, confirms the
+  target with the classifier and resumes; with re-detection off it stays lost after the return.
+- Reference mode: boxes for seed 0 on three sequences equal those recorded before the tracker's
+  frame step was split into parts (``reference_boxes.json``, made by this module with
+  ``RTMDNET_WRITE_REFERENCE=1`` on the code of commit 4a43603).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from data_paths import sequence_dir  # noqa: E402
+
+from rtmdnet_ros.composite.proposer import siamese_dir  # noqa: E402
+from rtmdnet_ros.evaluation.metrics import iou  # noqa: E402
+from rtmdnet_ros.sequences import read_groundtruth  # noqa: E402
+from rtmdnet_ros.tracker import Tracker  # noqa: E402
+
+REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "reference_boxes.json"
+REFERENCE_SEQUENCES = {"Crossing": 25, "boat5": 25, "Human3": 25}
+
+
+def frames_of(name: str, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    folder = sequence_dir(name)
+    gt = read_groundtruth(folder)[:n]
+    frames = [cv2.cvtColor(cv2.imread(str(folder / "img" / f"{i + 1:04d}.jpg")),
+                           cv2.COLOR_BGR2RGB) for i in range(len(gt))]
+    return frames, gt
+
+
+def require_siamese() -> None:
+    folder = siamese_dir()
+    if not (folder / "nanotrack_backbone.onnx").is_file():
+        reason = f"Siamese network not found in {folder}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def track(frames: list[np.ndarray], gt: np.ndarray, **overrides) -> tuple[list, Tracker]:
+    tracker = Tracker(seed=0, device="cpu", overrides=overrides)
+    tracker.init(frames[0], gt[0])
+    results = [tracker.update(frame) for frame in frames[1:]]
+    tracker.close()
+    return results, tracker
+
+
+def test_reference_mode_boxes_are_unchanged():
+    recorded = json.loads(REFERENCE_FILE.read_text())
+    for name, n in REFERENCE_SEQUENCES.items():
+        frames, gt = frames_of(name, n)
+        results, _ = track(frames, gt, mode="reference", box_refiner="none")
+        boxes = np.array([r.box_xywh for r in results])
+        np.testing.assert_allclose(boxes, np.array(recorded[name]["boxes"]), atol=1e-3,
+                                   err_msg=name)
+        assert [r.success for r in results] == recorded[name]["success"]
+        assert {r.branch for r in results} <= {"tracking", "lost"}
+
+
+def test_the_composite_follows_the_target_with_one_decision_per_frame():
+    require_siamese()
+    frames, gt = frames_of("Crossing", 40)
+    results, tracker = track(frames, gt, mode="composite")
+    overlap = iou(np.array([r.box_xywh for r in results]), gt[1:])
+    assert overlap.mean() > 0.6, overlap.round(2)
+    branches = [r.branch for r in results]
+    assert set(branches) <= {"agree", "siamese", "classifier", "lost", "redetect"}
+    assert branches.count("agree") > len(branches) / 2, branches
+    # The success flag is the branch's verdict, and the counters say how often each fired.
+    assert all(r.success == (r.branch != "lost") for r in results)
+    assert sum(v for k, v in tracker.counters.items() if k.startswith("branch_")) == 39
+    assert tracker.timings["siamese"] > 0
+
+
+@pytest.fixture(scope="module")
+def away_and_back():
+    """boat5, rolled by a third of the frame width for frames 10-24, then back."""
+    frames, gt = frames_of("boat5", 40)
+    width = frames[0].shape[1]
+    dx = width // 3
+    for i in range(10, 25):
+        frames[i] = np.roll(frames[i], dx, axis=1)
+        gt[i, 0] = (gt[i, 0] + dx) % width
+    return frames, gt
+
+
+def test_redetection_finds_the_target_when_it_returns_far_from_where_it_was(away_and_back):
+    require_siamese()
+    frames, gt = away_and_back
+    results, tracker = track(frames, gt, mode="composite", composite_redetect_after=2)
+    overlap = iou(np.array([r.box_xywh for r in results]), gt[1:])
+    # results[i] is frame i + 1: the jump away is at frame 10, the return at frame 25.
+    assert not results[9].success and not results[24].success  # LOST rather than a guess
+    back = overlap[24:]
+    found = np.flatnonzero(back > 0.5)
+    assert found.size and found[0] < 10, back.round(2)
+    assert back[found[0]:].min() > 0.5, back.round(2)  # and it holds on
+    assert results[24 + found[0]].branch == "redetect"
+    assert tracker.counters.get("branch_redetect", 0) >= 1
+    # Without the sweep the same clip is not recovered after the return.
+    results, _ = track(frames, gt, mode="composite", composite_redetect_after=0)
+    off = iou(np.array([r.box_xywh for r in results]), gt[1:])[24:]
+    assert off.max() < 0.3, off.round(2)
+    assert not any(r.success for r in results[24:])
+
+
+def write_reference() -> None:
+    """Record the reference mode's boxes (run on the code the test guards)."""
+    out = {}
+    for name, n in REFERENCE_SEQUENCES.items():
+        frames, gt = frames_of(name, n)
+        results, _ = track(frames, gt, box_refiner="none")
+        out[name] = {"boxes": np.round([r.box_xywh for r in results], 6).tolist(),
+                     "success": [bool(r.success) for r in results]}
+    REFERENCE_FILE.parent.mkdir(exist_ok=True)
+    REFERENCE_FILE.write_text(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__" and os.environ.get("RTMDNET_WRITE_REFERENCE") == "1":
+    write_reference()
