@@ -15,7 +15,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["rtmdnet_ros", "rtmdnet_ros.*"]),
-    package_data={"rtmdnet_ros": ["models/*.pt"]},
+    # models/siamese: the Siamese network fine-tuned here (two ONNX files, its PyTorch weights,
+    # NOTICE and LICENSE of the Apache-2.0 upstream it was fine-tuned from).
+    package_data={"rtmdnet_ros": ["models/*.pt", "models/siamese/*"]},
     # Message definitions rtmdnet-bag registers with rosbags (rtmdnet_ros/bag/types.py looks in
     # <prefix>/share/rtmdnet_ros/<package>/msg when no ROS installation provides them).
     data_files=[
@@ -39,6 +41,7 @@ setup(
         "console_scripts": [
             "rtmdnet-eval = rtmdnet_ros.evaluation.cli:main",
             "rtmdnet-train = rtmdnet_ros.training.cli:main",
+            "rtmdnet-train-siamese = rtmdnet_ros.training.siamese:main",
             "tracker_node = rtmdnet_ros.node.tracker_node:main",
             "frame_publisher = rtmdnet_ros.node.frame_publisher:main",
             "tracking_recorder = rtmdnet_ros.node.recorder:main",
