@@ -39,10 +39,9 @@ bench: setup
 ## results: regenerate docs/results.md (our tracker vs every available peer, development split).
 # Finished (tracker, sequence, seed) runs in docs/results/runs are reused; RESULTS_ARGS=--force re-measures.
 RESULTS_ARGS ?=
+# Seeds run in JOBS parallel processes (bench/results_parallel.sh; default 2, this machine's cores).
 results: setup
-	@$(VPY) -m rtmdnet_ros.evaluation --split dev --trackers all --seeds 5 --out docs/results \
-		--report docs/results.md --append docs/ablations.md \
-		--title "Results: RT-MDNet vs peers, development split" $(RESULTS_ARGS)
+	@bash bench/results_parallel.sh $(RESULTS_ARGS)
 
 ## clean: remove the environment and build/test leftovers (sources are never touched)
 clean:
