@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +24,15 @@ import time
 import cv2
 import numpy as np
 import pytest
-from node_harness import REPO_ROOT, GraphClient, NodeProcess, require_ros, ros_env
+from node_harness import (
+    REPO_ROOT,
+    GraphClient,
+    NodeProcess,
+    ctrl_c,
+    own_group,
+    require_ros,
+    ros_env,
+)
 
 require_ros()
 
@@ -179,7 +186,7 @@ def test_demo_exits_0_on_sigint_mid_run_and_stops_its_node():
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtmdnet_ros.node.demo", "--frames", "200", "--rate", "10",
          "--output", ""], cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        stderr=subprocess.STDOUT, text=True, preexec_fn=own_group)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -189,12 +196,8 @@ def test_demo_exits_0_on_sigint_mid_run_and_stops_its_node():
         assert time.monotonic() < deadline, "".join(lines)
         time.sleep(0.1)
     time.sleep(1.0)  # playing and tracking
-    proc.send_signal(signal.SIGINT)
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()  # say where it hung instead of leaving it running under the next tests
-        proc.wait(timeout=10)
+    code = ctrl_c(proc, timeout=60)  # the demo and its node process both get it
+    if code == -9:
         reader.join(timeout=10)
         pytest.fail("rtmdnet-demo did not exit within 60 s of SIGINT:\n" + "".join(lines))
     reader.join(timeout=10)
@@ -223,7 +226,7 @@ def test_frame_publisher_exits_0_at_the_end_and_on_sigint(clip):
         [sys.executable, "-m", "rtmdnet_ros.node.frame_publisher", "--ros-args", "-p",
          f"video:={clip}", "-p", "rate:=20.0", "-p", "loop:=true"],
         cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        text=True, preexec_fn=own_group)
     output = _interrupt_after(looping, r"publishing 10 frames")
     assert_clean(looping.returncode, output, "frame_publisher interrupted")
 
@@ -231,7 +234,7 @@ def test_frame_publisher_exits_0_at_the_end_and_on_sigint(clip):
 def test_recorder_exits_0_on_sigint_with_its_summary():
     recorder = subprocess.Popen(
         [sys.executable, "-m", "rtmdnet_ros.node.recorder"], cwd=REPO_ROOT, env=ros_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=own_group)
     time.sleep(3.0)  # imports and node creation
     output = _interrupt_after(recorder, None)
     assert_clean(recorder.returncode, output, "tracking_recorder")
@@ -242,7 +245,7 @@ def test_init_client_exits_0_on_sigint_while_waiting():
     waiting = subprocess.Popen(
         [sys.executable, "-m", "rtmdnet_ros.node.init_client", "--reset", "--node",
          "/nobody_here"], cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        stderr=subprocess.STDOUT, text=True, preexec_fn=own_group)
     time.sleep(3.0)  # waiting for a service that does not exist (up to 15 s)
     assert waiting.poll() is None
     output = _interrupt_after(waiting, None)
@@ -259,7 +262,6 @@ def _interrupt_after(proc: subprocess.Popen, pattern: str | None) -> str:
         assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
         time.sleep(0.05)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    ctrl_c(proc)
     reader.join(timeout=10)
     return "".join(lines)

@@ -73,6 +73,7 @@ from rtmdnet_ros.node.parameters import (
     declare_all,
     refusal,
     tracker_option_overrides,
+    type_refusal,
 )
 from rtmdnet_ros.node.track_session import TrackSession
 from rtmdnet_ros.node.transport import active_profile, adapted_reliability, transport_hint
@@ -204,8 +205,30 @@ class TrackerNode(LifecycleNode):
             self._apply_after_acceptance = False
         if not self.autostart:
             self.get_logger().info(
-                "unconfigured (autostart false): waiting for configure and activate, e.g. "
-                f"ros2 lifecycle set {self.get_fully_qualified_name()} configure")
+                "unconfigured: waiting for the configure and activate transitions (a launch "
+                "file or lifecycle manager sends them; by hand: ros2 lifecycle set "
+                f"{self.get_fully_qualified_name()} configure)")
+
+    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
+        """Refuse a value of the wrong type with a sentence naming parameter and types.
+
+        ``ros2 param set`` ends here (rclpy's parameter service); rclpy's own refusal would read
+        "Wrong parameter type, expected '3' got '4'".
+        """
+        for param in parameter_list:
+            reason = type_refusal(param)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        return super().set_parameters_atomically(parameter_list)
+
+    def set_parameters(self, parameter_list: list[Parameter]) -> list[SetParametersResult]:
+        """Refuse like :meth:`set_parameters_atomically`, one result per parameter."""
+        results = []
+        for param in parameter_list:
+            reason = type_refusal(param)
+            results.append(SetParametersResult(successful=False, reason=reason)
+                           if reason is not None else super().set_parameters([param])[0])
+        return results
 
     def _service_name(self, name: str) -> str:
         """Fully qualified service name for logs (resolve_service_name is missing on Humble)."""
@@ -568,8 +591,9 @@ class TrackerNode(LifecycleNode):
         offered = ", ".join(sorted({info.qos_profile.reliability.name for info in publishers}))
         self.get_logger().info(
             f"input QoS on {topic} now {qos.reliability.name} depth {qos.depth}: "
-            f"{len(publishers)} publisher(s) offering {offered} (set "
-            f"qos_overrides.{topic}.subscription.reliability to fix it)")
+            f"{len(publishers)} publisher(s) offering {offered}; the input follows its "
+            f"publishers (normal: qos_overrides.{topic}.subscription.reliability would pin "
+            "it instead)")
 
     def _on_image(self, msg: Any) -> None:
         """Store the frame and return: the worker decides what to track."""
