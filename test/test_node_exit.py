@@ -74,6 +74,10 @@ BAD_COMMAND_LINES = [
     (["-m", "rtmdnet_ros.node.tracker_node", "--ros-args", "-p", "model_path:=/nonexistent.pt"],
      r"\[rtmdnet_tracker\] error: cannot start: model_path '/nonexistent.pt' does not exist"),
     (["-m", "rtmdnet_ros.node.init_client", "--box", "1,2,3"], r"--box needs x,y,w,h"),
+    # Only the wrong option is named (it once complained about a --stamp nobody gave).
+    (["-m", "rtmdnet_ros.node.init_client", "--box", "1,2"], r"--box needs x,y,w,h[^-]*'1,2'$"),
+    (["-m", "rtmdnet_ros.node.init_client", "--box", "1,2,3,4", "--stamp", "noon"],
+     r"--stamp needs sec\.nanosec .*'noon'$"),
     (["-m", "rtmdnet_ros.node.init_client"], r"one of the arguments --box --reset is required"),
     (["-m", "rtmdnet_ros.node.frame_publisher"], r"set parameter 'sequence'"),
     (["-m", "rtmdnet_ros.node.frame_publisher", "--ros-args", "-p", "sequence:=/nonexistent"],
