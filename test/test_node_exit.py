@@ -101,6 +101,27 @@ def test_bad_command_line_gives_one_clear_line(args, pattern):
     assert re.search(pattern, ours[0]), ours[0]
 
 
+def test_exit_codes_are_the_documented_ones():
+    """docs/node.md's examples under the exit code the executables really give (the demo's
+    missing file was once documented as 2; it is 1, like every missing file)."""
+    text = " ".join((REPO_ROOT / "docs" / "node.md").read_text().split())
+    ones = text.split("1 with one line on stderr")[1].split("2 with one line")[0]
+    twos = text.split("2 with one line for a bad command line")[1].split("Never a traceback")[0]
+    for args, code, docs in (
+            (["--video", "missing.mp4", "--box", "1,2,3,4"], 1, ones),
+            (["--box", "1,2,3"], 2, twos)):
+        result = run_cli(["-m", "rtmdnet_ros.node.demo", *args])
+        line = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == code, result.stderr
+        assert f"`{line}`" in docs, (line, docs)
+
+
+def test_eval_documents_its_required_out():
+    result = run_cli(["-m", "rtmdnet_ros.evaluation", "--split", "dev"])
+    assert result.returncode == 2 and "required: --out" in result.stderr, result.stderr
+    assert "`--out DIR` (required)" in (REPO_ROOT / "docs" / "evaluation.md").read_text()
+
+
 # ---------------------------------------------------------------------- the node, any state
 def stop_node_in(state: str, client: GraphClient) -> tuple[int, str]:
     """Start a node, bring it to ``state``, SIGINT it; return its exit code and log."""

@@ -102,6 +102,7 @@ IMAGE_QOS = QoSProfile(
     depth=1,
 )
 # Outputs are RELIABLE so every subscriber (reliable or best-effort) matches.
+WAITING_HINT_S = 3.0  # unconfigured this long without autostart: say what it waits for
 OUTPUT_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
@@ -203,11 +204,23 @@ class TrackerNode(LifecycleNode):
             self._apply_after_acceptance = True
         else:  # Humble: the last on-set callback applies what it accepted
             self._apply_after_acceptance = False
-        if not self.autostart:
-            self.get_logger().info(
-                "unconfigured: waiting for the configure and activate transitions (a launch "
-                "file or lifecycle manager sends them; by hand: ros2 lifecycle set "
-                f"{self.get_fully_qualified_name()} configure)")
+        # Without autostart, say what the node waits for, but only if nothing has configured it
+        # a few seconds later: under `ros2 launch ... autostart:=true` the launch file sends the
+        # transitions at once, and a "waiting" line there read like a fault.
+        self._waiting_timer = (self.create_timer(WAITING_HINT_S, self._say_waiting)
+                               if not self.autostart else None)
+
+    def _say_waiting(self) -> None:
+        """Log once, still unconfigured after WAITING_HINT_S, what the node waits for."""
+        if self._waiting_timer is not None and not self._waiting_timer.is_canceled():
+            # Cancelled, not destroyed: destroying a timer inside its own callback on a
+            # MultiThreadedExecutor can crash the process later.
+            self._waiting_timer.cancel()
+            if self._session is None:
+                self.get_logger().info(
+                    "unconfigured: waiting for the configure and activate transitions (a "
+                    "launch file or lifecycle manager sends them; by hand: ros2 lifecycle set "
+                    f"{self.get_fully_qualified_name()} configure)")
 
     def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
         """Refuse a value of the wrong type with a sentence naming parameter and types.
@@ -244,6 +257,8 @@ class TrackerNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Read the parameters and load the model; a failure leaves the node unconfigured."""
+        if self._waiting_timer is not None:  # configured before the hint was due: no hint
+            self._waiting_timer.cancel()
         try:
             p = self._params()
             self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
@@ -643,6 +658,13 @@ class TrackerNode(LifecycleNode):
         if last is not None and 1 < seq - last < 1_000_000:
             lost = int(seq - last - 1)
             self._transport_lost += lost
+            if (self._retiring_sub is None and self._image_sub.qos_profile.reliability
+                    == ReliabilityPolicy.RELIABLE):
+                # A reliable reader loses nothing in transport: these frames were replaced in
+                # its depth-1 history while this process was busy, by design (the node tracks the
+                # newest frame). Counted in frames_dropped, and no warning that points at the
+                # camera's transport, which is fine.
+                return
             self._log_problem(
                 "transport",
                 f"{self._transport_lost} frame(s) lost before reaching the node so far "
