@@ -254,3 +254,6 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
     assert f"using the packaged model {site}/models/default.pt" in log, log[-4000:]
     assert f"NanoTrack v3 Siamese head from {site}/models/nanotrack_v3" in log, log[-4000:]
     assert f"DDS profile {workspace.install}/share/{PACKAGE}/config/fastdds.xml" in log
+    # The camera stand-in found the installed profile too: no lost-frame warning from the node.
+    assert f"DDS profile {workspace.install}/share/{PACKAGE}/config/fastdds.xml" in camera.log()
+    assert "lost before reaching the node" not in log, log[-4000:]
