@@ -42,9 +42,15 @@ from colcon_workspace import (
 from data_paths import REPO_ROOT, nanotrack_v3_dir, require_ros2_tools
 from node_harness import CollectedProcess
 
+from rtmdnet_ros import siamese_refiner
+
 BUILD_S = 900.0  # colcon build on a loaded 2-core machine (35 s quiet)
 STARTUP_S = 120.0
 CALL_S = 60.0
+# The refiner's packaged folder, relative to the package (siamese_refiner's default when it
+# holds the files): installed with the package like anything under rtmdnet_ros/models/.
+PACKAGED_REFINER = siamese_refiner.PACKAGED_NANOTRACK_V3_DIR.relative_to(
+    Path(siamese_refiner.__file__).resolve().parent)
 INIT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
         '"{box: {center: {position: {x: 320.0, y: 240.0}}, size_x: 80.0, size_y: 120.0}}"')
 
@@ -96,10 +102,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     underlay = make_underlay(base / "ros")
     root = base / "ws"
     source = copy_sources(root / "src" / PACKAGE)
-    packaged = source / PACKAGE / "models" / "nanotrack_v3"
+    packaged = source / PACKAGE / PACKAGED_REFINER
     packaged.mkdir(parents=True, exist_ok=True)
     for name in ("nanotrack_backbone.onnx", "nanotrack_head.onnx", "LICENSE"):
-        shutil.copy(refiner_files / name, packaged / name)
+        if not (packaged / name).exists():  # the package may ship its own by now
+            shutil.copy(refiner_files / name, packaged / name)
     home = base / "home"
     home.mkdir()
     result = subprocess.run(shell_command(underlay, None, "colcon build"), cwd=root,
@@ -132,8 +139,8 @@ def test_install_space_holds_every_file_the_package_needs(workspace):
     differ = [str(dst) for src_file, dst in expected.items()
               if dst.read_bytes() != src_file.read_bytes()]
     assert differ == [], "installed copies differ:\n" + "\n".join(differ)
-    for name in ("models/default.pt", "models/nanotrack_v3/nanotrack_backbone.onnx",
-                 "models/nanotrack_v3/LICENSE"):
+    for name in ("models/default.pt", f"{PACKAGED_REFINER}/nanotrack_backbone.onnx",
+                 f"{PACKAGED_REFINER}/LICENSE"):
         assert (workspace.site_package / name).is_file(), name
     for script in (src / "scripts").iterdir():
         installed = workspace.install / "lib" / PACKAGE / script.name
@@ -165,7 +172,7 @@ def test_installed_package_imports_from_the_install_space_only(workspace):
                if not (file or "").startswith(install)}
     assert outside == {}, outside
     assert found["model"].startswith(install)
-    assert found["refiner_dir"] == str(workspace.site_package / "models" / "nanotrack_v3")
+    assert found["refiner_dir"] == str(workspace.site_package / PACKAGED_REFINER)
 
 
 def test_ros2_pkg_executables_and_interface_show(workspace):
@@ -252,7 +259,7 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
     # The node used the installed files: model, Siamese refiner, Fast DDS profile, config.
     site = str(workspace.site_package)
     assert f"using the packaged model {site}/models/default.pt" in log, log[-4000:]
-    assert f"NanoTrack v3 Siamese head from {site}/models/nanotrack_v3" in log, log[-4000:]
+    assert f"Siamese head from {site}/{PACKAGED_REFINER}" in log, log[-4000:]
     assert f"DDS profile {workspace.install}/share/{PACKAGE}/config/fastdds.xml" in log
     # The camera stand-in found the installed profile too: no lost-frame warning from the node.
     assert f"DDS profile {workspace.install}/share/{PACKAGE}/config/fastdds.xml" in camera.log()
