@@ -67,16 +67,29 @@ TEMPLATE_FEATURES = (1, 96, 8, 8)
 SEARCH_FEATURES = (1, 96, 16, 16)
 
 
-def default_nanotrack_v3_dir() -> Path:
-    """$RTMDNET_NANOTRACK_V3_DIR, else ``models/nanotrack_v3`` beside the data folder.
+# Shipped inside the package (rtmdnet_ros/models/**): installed wherever the package is.
+PACKAGED_NANOTRACK_V3_DIR = Path(__file__).resolve().parent / "models" / "nanotrack_v3"
 
-    Same rule as the NanoTrack v2 peer (``evaluation.peers.default_nanotrack_dir``): the shared
-    models sit next to the shared data, so one ``RTMDNET_DATA`` moves both.
+
+def default_nanotrack_v3_dir() -> Path:
+    """Where the refiner looks when no folder is given; never a path only a checkout has.
+
+    ``$RTMDNET_NANOTRACK_V3_DIR``; else the package's own ``models/nanotrack_v3`` when it holds
+    the files (it is installed with the package, so an installed node finds it); else, only in
+    a source checkout (``package.xml`` beside the package) or with ``$RTMDNET_DATA`` set,
+    ``models/nanotrack_v3`` beside the data folder (same rule as the NanoTrack v2 peer: one
+    ``RTMDNET_DATA`` moves both). An installed package without the files gets its own folder,
+    so the "not found" message names a place inside the installation.
     """
     env = os.environ.get("RTMDNET_NANOTRACK_V3_DIR")
     if env:
         return Path(env)
-    return default_data_root().parent / "models" / "nanotrack_v3"
+    if (PACKAGED_NANOTRACK_V3_DIR / BACKBONE_FILE).is_file():
+        return PACKAGED_NANOTRACK_V3_DIR
+    checkout = (PACKAGED_NANOTRACK_V3_DIR.parents[2] / "package.xml").is_file()
+    if checkout or os.environ.get("RTMDNET_DATA"):
+        return default_data_root().parent / "models" / "nanotrack_v3"
+    return PACKAGED_NANOTRACK_V3_DIR
 
 
 @dataclass(frozen=True)
