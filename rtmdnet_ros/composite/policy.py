@@ -73,7 +73,10 @@ class CompositePolicy:
         elif peaks:
             self.proposer.advance(peaks[d.peak if d.peak is not None else 0], img_wh)
         t.counters[f"branch_{d.branch}"] = t.counters.get(f"branch_{d.branch}", 0) + 1
-        t.conclude(image, c, box, d.success, learn=self.gate.safe(d, ev))
+        search = c.box if d.search is None else clip_box(d.search, *img_wh)
+        if d.branch == "redetect" or search[2] < 1.0 or search[3] < 1.0:
+            search = box
+        t.conclude(image, c, search, d.success, learn=self.gate.safe(d, ev))
         if d.success:
             self._lost_for = 0
             self._last_centre = box[:2] + box[2:] / 2.0

@@ -53,7 +53,9 @@ class Decision:
     """The frame's answer: box, honest score (a logit), state, and what the proposer does next.
 
     ``peak``: the peak the proposer moves to (None: it moves to its own best peak, or is reset
-    when ``reset_proposer``).
+    when ``reset_proposer``). ``search``: where the classifier searches next (None: around its
+    own box, so that it stays an independent witness; issue 20's prototype lost exactly that
+    by re-centring one part on the other's answer every frame).
     """
 
     branch: str
@@ -62,6 +64,13 @@ class Decision:
     success: bool
     peak: int | None = None
     reset_proposer: bool = False
+    search: np.ndarray | None = None
+
+
+def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
+    """``box`` with its centre kept and its size set to ``wh``."""
+    centre = box[:2] + box[2:] / 2.0
+    return np.concatenate([centre - wh / 2.0, wh])
 
 
 def _logit(p: float) -> float:
@@ -86,19 +95,21 @@ class DecisionRule:
             # The confident part's own score, each on the logit scale.
             score = max(ev.cls_score, float(ev.logits[0]), _logit(float(ev.probs[0])))
             if max(ev.cls_score, float(ev.logits[0])) > thr or ev.probs[0] >= self.agree_prob:
-                return Decision("agree", ev.boxes[0].copy(), score, True, peak=0)
+                # The classifier keeps its own centre but takes the agreed size (its own box
+                # shrinks on small targets: docs/tracker.md, "The shrinking box").
+                return Decision("agree", ev.boxes[0].copy(), score, True, peak=0,
+                                search=_resized(ev.cls_box, ev.boxes[0][2:]))
         verified = [i for i in range(n)
                     if ev.logits[i] > thr and ev.logits[i] >= ev.cls_logit + self.margin]
         if verified:
             i = max(verified, key=lambda k: ev.logits[k])
-            return Decision("siamese", ev.boxes[i].copy(), float(ev.logits[i]), True, peak=i)
+            return Decision("siamese", ev.boxes[i].copy(), float(ev.logits[i]), True, peak=i,
+                            search=ev.boxes[i].copy())
         if ev.cls_score > thr:
             box = ev.refined.copy()
             overlapping = [i for i in range(n) if ev.ious[i] >= self.agree_iou]
             if overlapping:
-                centre = ev.refined[:2] + ev.refined[2:] / 2.0
-                wh = ev.boxes[overlapping[0]][2:]
-                box = np.concatenate([centre - wh / 2.0, wh])
+                box = _resized(ev.refined, ev.boxes[overlapping[0]][2:])
             rejected = bool(n) and ev.logits[0] <= thr
             return Decision("classifier", box, ev.cls_score, True, reset_proposer=rejected)
         if n:
