@@ -15,7 +15,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["rtmdnet_ros", "rtmdnet_ros.*"]),
-    package_data={"rtmdnet_ros": ["models/*.pt"]},
+    package_data={"rtmdnet_ros": ["models/*.pt", "models/*.onnx"]},
     # Message definitions rtmdnet-bag registers with rosbags (rtmdnet_ros/bag/types.py looks in
     # <prefix>/share/rtmdnet_ros/<package>/msg when no ROS installation provides them).
     data_files=[
