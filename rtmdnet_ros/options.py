@@ -177,7 +177,7 @@ class TrackerOptions(_DictMixin):
     # Backbone runtime (issue 18; backbone_runtime.py): "auto" = onnxruntime on the CPU when it is
     # installed, PyTorch on CUDA; "torch" = PyTorch always (the reference: boxes bit-for-bit as
     # before); "onnxruntime" = required (CPU only). Measured 1.5-3x faster backbone on 2 cores,
-    # feature maps within 1e-4 of PyTorch's (docs/tracker.md, "Inference runtime").
+    # feature maps within 3e-4 of PyTorch's (docs/tracker.md, "Inference runtime").
     runtime: str = "auto"
     backbone: str = "efficientnet_lite0"  # default network when no model file is given (issue 3)
     roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
