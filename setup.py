@@ -36,6 +36,8 @@ setup(
         "matplotlib>=3.5",
         "tqdm>=4.60",
         "rosbags>=0.11",
+        "onnxruntime>=1.17",
+        "onnx>=1.15",
     ],
     entry_points={
         "console_scripts": [

@@ -496,12 +496,12 @@ class TrackerNode(LifecycleNode):
         ``overrides``, when given, replace the parameters' tracker options: the next tracker
         after a run-time change keeps the current tracker's overrides plus the change.
         """
-        import torch
-
+        from rtmdnet_ros import onnx_runtime
         from rtmdnet_ros.tracker import DEFAULT_MODEL, Tracker
 
         if p["torch_threads"] > 0:
-            torch.set_num_threads(int(p["torch_threads"]))
+            # torch, OpenCV and the tracker's onnxruntime session: one thread count.
+            onnx_runtime.set_frame_threads(int(p["torch_threads"]))
         model = p["model_path"] or None
         if model is not None and not Path(model).is_file():
             raise NodeSetupError(f"model_path '{model}' does not exist")
