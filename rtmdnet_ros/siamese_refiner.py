@@ -12,7 +12,7 @@ small radius of that choice (``max_shift``, a fraction of the box's width and he
 eligible cell of the head's score map is confident enough, the input box comes back unchanged.
 
 Network (weights and ONNX exports from HonglinChu/SiamTrackers@248663f, Apache-2.0; unchanged,
-loaded with OpenCV's dnn module; see ``../shared/models/README.md``):
+run by onnxruntime (``onnx_runtime.py``); see ``../shared/models/README.md``):
 
 - ``nanotrack_backbone.onnx``: BGR float 0..255 crop (N, 3, S, S) -> (N, 96, S/16, S/16).
   A 127 px template crop gives 1x96x8x8, a 255 px search crop 1x96x16x16.
@@ -191,11 +191,14 @@ def _blob(crop_rgb: np.ndarray) -> np.ndarray:
 
 
 def _load_net(path: Path) -> Any:
-    """Read one ONNX file with OpenCV's dnn, turning its errors into a ValueError naming it."""
-    try:
-        return cv2.dnn.readNetFromONNX(str(path))
-    except cv2.error as exc:
-        raise ValueError(f"cannot load ONNX model {path}: {str(exc).strip()[:300]}") from exc
+    """One onnxruntime session for one ONNX file (the frame path's runtime, onnx_runtime.py).
+
+    Spatial sizes are left free: upstream's backbone graph declares 255 px, and the template is
+    127 px (OpenCV's dnn, used before, ignored the declared size; outputs agree within 1e-4).
+    """
+    from rtmdnet_ros.onnx_runtime import create_session
+
+    return create_session(path, free_spatial_dims=True)
 
 
 class SiameseRefiner:
@@ -203,7 +206,7 @@ class SiameseRefiner:
 
     Usage: ``set_template(first_frame, first_box)`` once, then ``refine(frame, box)`` with the
     box the classifier chose in each frame. Images are RGB uint8 (the core's convention).
-    Not thread-safe (one OpenCV network pair per instance).
+    One onnxruntime session pair per instance.
     """
 
     def __init__(self, model_dir: str | Path | None = None,
@@ -235,7 +238,7 @@ class SiameseRefiner:
         try:
             z = self._features(np.zeros((EXEMPLAR_SIZE, EXEMPLAR_SIZE, 3), np.uint8))
             x = self._features(np.zeros((INSTANCE_SIZE, INSTANCE_SIZE, 3), np.uint8))
-        except cv2.error as exc:
+        except Exception as exc:  # onnxruntime raises its own exception types
             raise ValueError(f"{self.backbone_path} does not run as NanoTrack v3's backbone: "
                              f"{str(exc).strip()[:300]}") from exc
         if z.shape != TEMPLATE_FEATURES or x.shape != SEARCH_FEATURES:
@@ -243,7 +246,7 @@ class SiameseRefiner:
                              f"{SEARCH_FEATURES}, got {z.shape} and {x.shape}")
         try:
             cls, loc = self._run_head(z, x)
-        except cv2.error as exc:
+        except Exception as exc:  # onnxruntime raises its own exception types
             raise ValueError(f"{self.head_path} does not run as NanoTrack v3's head: "
                              f"{str(exc).strip()[:300]}") from exc
         want_cls, want_loc = (1, 2, SCORE_SIZE, SCORE_SIZE), (1, 4, SCORE_SIZE, SCORE_SIZE)
@@ -252,14 +255,11 @@ class SiameseRefiner:
                              f"got {cls.shape} and {loc.shape}")
 
     def _features(self, crop_rgb: np.ndarray) -> np.ndarray:
-        self._backbone.setInput(_blob(crop_rgb), "input")
-        return self._backbone.forward("output").copy()
+        return self._backbone.run(["output"], {"input": _blob(crop_rgb)})[0]
 
     def _run_head(self, z: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self._head.setInput(z, "input1")
-        self._head.setInput(x, "input2")
-        cls, loc = self._head.forward(["output1", "output2"])
-        return cls.copy(), loc.copy()
+        cls, loc = self._head.run(["output1", "output2"], {"input1": z, "input2": x})
+        return cls, loc
 
     @property
     def has_template(self) -> bool:
