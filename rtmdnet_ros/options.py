@@ -122,6 +122,7 @@ REFERENCE_VALUES: dict[str, Any] = {
     "short_term_interval": 1,
     "untrained_head_lr_mult": 1.0,
     "box_refiner": "none",
+    "mode": "reference",
 }
 
 
@@ -306,9 +307,9 @@ class TrackerOptions(_DictMixin):
     # it may only move the centre by a fraction of the box size, so our classifier keeps the
     # last word on which object it is; the refined box is also where the next frame's candidates
     # are drawn. It stops the box shrinking (docs/tracker.md, scale drift). "auto": that when
-    # its weights are found (they are not ours to ship), else "none" with a warning. "none":
-    # the classifier's box and the regression only (RT-MDNet).
-    box_refiner: str = "auto"
+    # its weights are found, else "none" with a warning. "none": the classifier's box and the
+    # regression only (RT-MDNet). Reference mode only; the composite (the default) supersedes it.
+    box_refiner: str = "none"
     refiner_dir: str = ""  # "" = $RTMDNET_NANOTRACK_V3_DIR, else ../shared/models/nanotrack_v3
     # Width/height factors on the head's predicted size: exp(-median log(pred / true)) over the
     # ten training videos, refining from the true box (widths +0.073, heights +0.021 in log;
@@ -319,7 +320,7 @@ class TrackerOptions(_DictMixin):
     # "reference": RT-MDNet alone, as the paper (plus box_refiner). "composite": NanoTrack v3's
     # Siamese network proposes peaks with a state of its own, the online classifier verifies
     # them, one rule (composite/rule.py) decides box and TRACKING/LOST, a gate decides learning.
-    mode: str = "reference"
+    mode: str = "composite"
     # Folder of the Siamese network (NanoTrack v3 layout: nanotrack_backbone.onnx +
     # nanotrack_head.onnx) used by the composite tracker; "" = the one shipped in the package.
     siamese_dir: str = ""
