@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench results clean
+.PHONY: setup demo test lint bench results clean distro-stacks
 
 ## setup: create/refresh .venv (ROS 2 Kilted wheels, torch CPU, interfaces, console scripts)
 setup:
@@ -27,6 +27,12 @@ test: setup
 	$(VPY) -m pytest test || status=1; \
 	exit $$status
 
+## distro-stacks: the ROS-free core's tests under Humble's and Jazzy's Python/NumPy/OpenCV
+# (.venv-humble: 3.10 + NumPy 1.21 + OpenCV 4.5.4; .venv-jazzy: 3.12 + 1.26 + 4.6; made once).
+# `make test` runs the same through test/test_distro_stacks.py.
+distro-stacks:
+	@$(PYTHON) tools/distro_stacks.py
+
 ## lint: ruff (flake8/pep257/import order/licence headers), as configured in pyproject.toml
 lint: setup
 	@$(VPY) -m ruff check .
@@ -39,12 +45,11 @@ bench: setup
 ## results: regenerate docs/results.md (our tracker vs every available peer, development split).
 # Finished (tracker, sequence, seed) runs in docs/results/runs are reused; RESULTS_ARGS=--force re-measures.
 RESULTS_ARGS ?=
+# Seeds run in JOBS parallel processes (bench/results_parallel.sh; default 2, this machine's cores).
 results: setup
-	@$(VPY) -m rtmdnet_ros.evaluation --split dev --trackers all --seeds 5 --out docs/results \
-		--report docs/results.md --append docs/ablations.md \
-		--title "Results: RT-MDNet vs peers, development split" $(RESULTS_ARGS)
+	@bash bench/results_parallel.sh $(RESULTS_ARGS)
 
 ## clean: remove the environment and build/test leftovers (sources are never touched)
 clean:
-	rm -rf $(VENV) build install log .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-humble .venv-jazzy build install log .pytest_cache .ruff_cache *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

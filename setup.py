@@ -15,9 +15,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["rtmdnet_ros", "rtmdnet_ros.*"]),
-    # models/siamese: the Siamese network fine-tuned here (two ONNX files, its PyTorch weights,
-    # NOTICE and LICENSE of the Apache-2.0 upstream it was fine-tuned from).
-    package_data={"rtmdnet_ros": ["models/*.pt", "models/siamese/*"]},
+    # Everything under models/: the default model, the backbone's ONNX export, and the Siamese
+    # network fine-tuned here (ONNX files, its PyTorch weights, NOTICE and LICENSE).
+    package_data={"rtmdnet_ros": ["models/**/*"]},
     # Message definitions rtmdnet-bag registers with rosbags (rtmdnet_ros/bag/types.py looks in
     # <prefix>/share/rtmdnet_ros/<package>/msg when no ROS installation provides them).
     data_files=[
@@ -36,6 +36,8 @@ setup(
         "matplotlib>=3.5",
         "tqdm>=4.60",
         "rosbags>=0.11",
+        "onnxruntime>=1.17",
+        "onnx>=1.15",
     ],
     entry_points={
         "console_scripts": [

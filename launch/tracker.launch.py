@@ -6,7 +6,9 @@ Kept to plain launch_ros so it runs on any distro that has it. The node is a man
 node: with ``autostart:=true`` (the default) this file emits its configure transition and, once it
 is inactive, activate, so the one-line launch ends with a tracking node; ``autostart:=false``
 leaves it unconfigured for a lifecycle manager or ``ros2 lifecycle set``. A failed configure
-(bad model_path, cuda without CUDA) is logged and the node stays up, unconfigured.
+(bad model_path, cuda without CUDA) is logged and the node stays up, unconfigured. A node that
+exits non-zero (a parameter of the wrong type or out of range) ends the launch with exit 1 and
+its error line.
 Topic names are relative, so ``namespace:=cam1`` gives /cam1/image ->
 /cam1/rtmdnet_tracker/detections, and several cameras run side by side.
 """
@@ -18,6 +20,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler, \
     SetEnvironmentVariable
 from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessExit, OnProcessIO
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch.events import matches_action
 from launch_ros.actions import LifecycleNode
@@ -51,6 +54,32 @@ def _default_dds_profile() -> str:
         if os.path.isfile(os.path.join(config, "fastdds.xml")):
             return os.path.join(config, "fastdds.xml")
     return ""
+
+
+class _EndOnFailure:
+    """End the launch with exit 1 when the node process fails, repeating its own error line.
+
+    Without this, a node that refuses its parameters (exit 1 with one line) leaves `ros2 launch`
+    running, waiting for a lifecycle transition that can never come, until Ctrl-C, and then
+    exiting 0. An exception raised from an event handler is launch's documented way to end
+    with a non-zero status ("Caught exception in launch"); the node's clean exits (0: Ctrl-C,
+    the shutdown transition) end nothing early.
+    """
+
+    def __init__(self) -> None:
+        self.error_line = ""
+
+    def on_stderr(self, event: object) -> None:
+        """Keep the node's last one-line error (``[rtmdnet_tracker] error: ...``)."""
+        for line in event.text.decode(errors="replace").splitlines():
+            if "] error: " in line:
+                self.error_line = line.strip()
+
+    def on_exit(self, event: object, context: object) -> None:
+        """Raise on a non-zero exit so launch shuts down and returns 1."""
+        if event.returncode != 0:
+            why = f": {self.error_line}" if self.error_line else ""
+            raise RuntimeError(f"{event.action.name} exited with code {event.returncode}{why}")
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -116,4 +145,8 @@ def generate_launch_description() -> LaunchDescription:
                 lifecycle_node_matcher=matches_action(node),
                 transition_id=Transition.TRANSITION_ACTIVATE))]),
         condition=autostart)
-    return LaunchDescription([*args, use_profile, activate_when_inactive, node, configure])
+    failure = _EndOnFailure()
+    watch = [RegisterEventHandler(OnProcessIO(target_action=node, on_stderr=failure.on_stderr)),
+             RegisterEventHandler(OnProcessExit(target_action=node, on_exit=failure.on_exit))]
+    return LaunchDescription([*args, use_profile, activate_when_inactive, *watch, node,
+                              configure])

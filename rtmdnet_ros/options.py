@@ -122,6 +122,7 @@ REFERENCE_VALUES: dict[str, Any] = {
     "short_term_interval": 1,
     "untrained_head_lr_mult": 1.0,
     "box_refiner": "none",
+    "mode": "reference",
 }
 
 
@@ -170,7 +171,15 @@ class TrackerOptions(_DictMixin):
 
     # --- runtime -------------------------------------------------------------------------------
     device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
-    torch_threads: int = 0  # 0 = leave torch's thread count alone
+    # CPU threads of the frame path: torch, OpenCV and onnxruntime sessions alike, set once at
+    # construction (onnx_runtime.set_frame_threads). 0 = leave torch's count alone (its default:
+    # one per core), which the onnxruntime sessions then follow.
+    torch_threads: int = 0
+    # Backbone runtime (issue 18; backbone_runtime.py): "auto" = onnxruntime on the CPU when it is
+    # installed, PyTorch on CUDA; "torch" = PyTorch always (the reference: boxes bit-for-bit as
+    # before); "onnxruntime" = required (CPU only). Measured 1.5-3x faster backbone on 2 cores,
+    # feature maps within 3e-4 of PyTorch's (docs/tracker.md, "Inference runtime").
+    runtime: str = "auto"
     backbone: str = "efficientnet_lite0"  # default network when no model file is given (issue 3)
     roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
     # Architecture of a network built without a model file (``model="untrained"``, or a backbone
@@ -298,9 +307,9 @@ class TrackerOptions(_DictMixin):
     # it may only move the centre by a fraction of the box size, so our classifier keeps the
     # last word on which object it is; the refined box is also where the next frame's candidates
     # are drawn. It stops the box shrinking (docs/tracker.md, scale drift). "auto": that when
-    # its weights are found (they are not ours to ship), else "none" with a warning. "none":
-    # the classifier's box and the regression only (RT-MDNet).
-    box_refiner: str = "auto"
+    # its weights are found, else "none" with a warning. "none": the classifier's box and the
+    # regression only (RT-MDNet). Reference mode only; the composite (the default) supersedes it.
+    box_refiner: str = "none"
     refiner_dir: str = ""  # "" = $RTMDNET_NANOTRACK_V3_DIR, else ../shared/models/nanotrack_v3
     # Width/height factors on the head's predicted size: exp(-median log(pred / true)) over the
     # ten training videos, refining from the true box (widths +0.073, heights +0.021 in log;
@@ -311,7 +320,7 @@ class TrackerOptions(_DictMixin):
     # "reference": RT-MDNet alone, as the paper (plus box_refiner). "composite": NanoTrack v3's
     # Siamese network proposes peaks with a state of its own, the online classifier verifies
     # them, one rule (composite/rule.py) decides box and TRACKING/LOST, a gate decides learning.
-    mode: str = "reference"
+    mode: str = "composite"
     # Folder of the Siamese network (NanoTrack v3 layout: nanotrack_backbone.onnx +
     # nanotrack_head.onnx) used by the composite tracker; "" = the one shipped in the package.
     siamese_dir: str = ""
@@ -319,9 +328,12 @@ class TrackerOptions(_DictMixin):
     # A peak "agrees" with the classifier's box at this IoU (the overlap a one-cell shift of the
     # Siamese grid keeps on a small target).
     composite_agree_iou: float = 0.3
+    # ... and one part is confident: the classifier (logit > success_threshold) or the Siamese
+    # head (target probability >= this; NanoTrack's peaks on the target sit at 0.95-1.0).
+    composite_agree_prob: float = 0.9
     # A verified peak replaces the classifier's box when its logit >= that box's logit + margin.
     composite_margin: float = 0.0
-    # Learn only from frames where both parts agree with confidence (False: every TRACKING frame).
+    # Learn only from frames where both parts agree (False: every TRACKING frame).
     composite_update_gate: bool = True
     # Re-detection: after this many LOST frames (0 = never) the Siamese network sweeps the frame
     # one window per frame; a peak with probability >= redetect_prob whose classifier logit
@@ -378,6 +390,8 @@ class TrackerOptions(_DictMixin):
             raise ValueError("composite_peaks must be >= 1")
         if self.composite_redetect_after < 0:
             raise ValueError("composite_redetect_after must be >= 0 (0 = never)")
+        if self.runtime not in ("auto", "torch", "onnxruntime"):
+            raise ValueError(f"runtime must be auto, torch or onnxruntime, not {self.runtime!r}")
         if self.update_mode not in ("sync", "async"):
             raise ValueError(f"update_mode must be sync or async, not {self.update_mode!r}")
         if not self.jitter:

@@ -12,7 +12,7 @@ small radius of that choice (``max_shift``, a fraction of the box's width and he
 eligible cell of the head's score map is confident enough, the input box comes back unchanged.
 
 Network (weights and ONNX exports from HonglinChu/SiamTrackers@248663f, Apache-2.0; unchanged,
-loaded with OpenCV's dnn module; see ``../shared/models/README.md``):
+run by onnxruntime (``onnx_runtime.py``); see ``../shared/models/README.md``):
 
 - ``nanotrack_backbone.onnx``: BGR float 0..255 crop (N, 3, S, S) -> (N, 96, S/16, S/16).
   A 127 px template crop gives 1x96x8x8, a 255 px search crop 1x96x16x16.
@@ -67,16 +67,29 @@ TEMPLATE_FEATURES = (1, 96, 8, 8)
 SEARCH_FEATURES = (1, 96, 16, 16)
 
 
-def default_nanotrack_v3_dir() -> Path:
-    """$RTMDNET_NANOTRACK_V3_DIR, else ``models/nanotrack_v3`` beside the data folder.
+# Shipped inside the package (rtmdnet_ros/models/**): installed wherever the package is.
+PACKAGED_NANOTRACK_V3_DIR = Path(__file__).resolve().parent / "models" / "nanotrack_v3"
 
-    Same rule as the NanoTrack v2 peer (``evaluation.peers.default_nanotrack_dir``): the shared
-    models sit next to the shared data, so one ``RTMDNET_DATA`` moves both.
+
+def default_nanotrack_v3_dir() -> Path:
+    """Where the refiner looks when no folder is given; never a path only a checkout has.
+
+    ``$RTMDNET_NANOTRACK_V3_DIR``; else the package's own ``models/nanotrack_v3`` when it holds
+    the files (it is installed with the package, so an installed node finds it); else, only in
+    a source checkout (``package.xml`` beside the package) or with ``$RTMDNET_DATA`` set,
+    ``models/nanotrack_v3`` beside the data folder (same rule as the NanoTrack v2 peer: one
+    ``RTMDNET_DATA`` moves both). An installed package without the files gets its own folder,
+    so the "not found" message names a place inside the installation.
     """
     env = os.environ.get("RTMDNET_NANOTRACK_V3_DIR")
     if env:
         return Path(env)
-    return default_data_root().parent / "models" / "nanotrack_v3"
+    if (PACKAGED_NANOTRACK_V3_DIR / BACKBONE_FILE).is_file():
+        return PACKAGED_NANOTRACK_V3_DIR
+    checkout = (PACKAGED_NANOTRACK_V3_DIR.parents[2] / "package.xml").is_file()
+    if checkout or os.environ.get("RTMDNET_DATA"):
+        return default_data_root().parent / "models" / "nanotrack_v3"
+    return PACKAGED_NANOTRACK_V3_DIR
 
 
 @dataclass(frozen=True)
@@ -178,11 +191,14 @@ def _blob(crop_rgb: np.ndarray) -> np.ndarray:
 
 
 def _load_net(path: Path) -> Any:
-    """Read one ONNX file with OpenCV's dnn, turning its errors into a ValueError naming it."""
-    try:
-        return cv2.dnn.readNetFromONNX(str(path))
-    except cv2.error as exc:
-        raise ValueError(f"cannot load ONNX model {path}: {str(exc).strip()[:300]}") from exc
+    """One onnxruntime session for one ONNX file (the frame path's runtime, onnx_runtime.py).
+
+    Spatial sizes are left free: upstream's backbone graph declares 255 px, and the template is
+    127 px (OpenCV's dnn, used before, ignored the declared size; outputs agree within 1e-4).
+    """
+    from rtmdnet_ros.onnx_runtime import create_session
+
+    return create_session(path, free_spatial_dims=True)
 
 
 class SiameseRefiner:
@@ -190,7 +206,7 @@ class SiameseRefiner:
 
     Usage: ``set_template(first_frame, first_box)`` once, then ``refine(frame, box)`` with the
     box the classifier chose in each frame. Images are RGB uint8 (the core's convention).
-    Not thread-safe (one OpenCV network pair per instance).
+    One onnxruntime session pair per instance.
     """
 
     def __init__(self, model_dir: str | Path | None = None,
@@ -222,7 +238,7 @@ class SiameseRefiner:
         try:
             z = self._features(np.zeros((EXEMPLAR_SIZE, EXEMPLAR_SIZE, 3), np.uint8))
             x = self._features(np.zeros((INSTANCE_SIZE, INSTANCE_SIZE, 3), np.uint8))
-        except cv2.error as exc:
+        except Exception as exc:  # onnxruntime raises its own exception types
             raise ValueError(f"{self.backbone_path} does not run as NanoTrack v3's backbone: "
                              f"{str(exc).strip()[:300]}") from exc
         if z.shape != TEMPLATE_FEATURES or x.shape != SEARCH_FEATURES:
@@ -230,7 +246,7 @@ class SiameseRefiner:
                              f"{SEARCH_FEATURES}, got {z.shape} and {x.shape}")
         try:
             cls, loc = self._run_head(z, x)
-        except cv2.error as exc:
+        except Exception as exc:  # onnxruntime raises its own exception types
             raise ValueError(f"{self.head_path} does not run as NanoTrack v3's head: "
                              f"{str(exc).strip()[:300]}") from exc
         want_cls, want_loc = (1, 2, SCORE_SIZE, SCORE_SIZE), (1, 4, SCORE_SIZE, SCORE_SIZE)
@@ -239,14 +255,11 @@ class SiameseRefiner:
                              f"got {cls.shape} and {loc.shape}")
 
     def _features(self, crop_rgb: np.ndarray) -> np.ndarray:
-        self._backbone.setInput(_blob(crop_rgb), "input")
-        return self._backbone.forward("output").copy()
+        return self._backbone.run(["output"], {"input": _blob(crop_rgb)})[0]
 
     def _run_head(self, z: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self._head.setInput(z, "input1")
-        self._head.setInput(x, "input2")
-        cls, loc = self._head.forward(["output1", "output2"])
-        return cls.copy(), loc.copy()
+        cls, loc = self._head.run(["output1", "output2"], {"input1": z, "input2": x})
+        return cls, loc
 
     @property
     def has_template(self) -> bool:

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import onnx_runtime
+from .backbone_runtime import OnnxFeatureMap, choose_runtime
 from .backbones import DEFAULT_EFFNET_CUT
 from .bbox_regression import BBoxRegressor
 from .crop import crop_scene, jitter_scene_boxes, to_tensor
@@ -154,10 +156,15 @@ class Tracker:
         self.seed = int(seed)
         self.net, self._options = self._load_network(model, options)
         if self.options.torch_threads > 0:
-            torch.set_num_threads(self.options.torch_threads)
+            onnx_runtime.set_frame_threads(self.options.torch_threads)
         for p in self._backbone_params():
             p.requires_grad_(False)
         self.net.eval()
+        # The backbone's runtime, chosen once (backbone_runtime.choose_runtime); the session
+        # follows the threads set just above.
+        self.runtime = choose_runtime(self.options.runtime, self.device)
+        self._onnx_backbone = OnnxFeatureMap(self.net) if self.runtime == "onnxruntime" else None
+        LOG.info("backbone runtime: %s", self.runtime)
         # The untrained default head is drawn from our seed; a trained fc4/fc5 is restored at
         # every init so re-initialising on a new target starts from the same weights.
         self._head_state = {k: v.detach().clone() for k, v in head_parameters(self.net).items()}
@@ -253,7 +260,17 @@ class Tracker:
     def _feature_map(self, image: np.ndarray, scene: np.ndarray, out_wh) -> torch.Tensor:
         with self._timed("crop"):
             crop = crop_scene(image, scene, out_wh)
-            x = to_tensor(crop, self.device)
+        return self._backbone_map([crop])
+
+    def _backbone_map(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """Feature maps of same-size HxWx3 float crops, by the runtime chosen at construction."""
+        if self._onnx_backbone is not None:
+            with self._timed("crop"):
+                x = np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2), dtype=np.float32)
+            with self._timed("backbone"):
+                return self._onnx_backbone(x)
+        with self._timed("crop"):
+            x = to_tensor(crops, self.device)
         with self._timed("backbone"), torch.no_grad():
             return self.net.feature_map(x)
 
@@ -757,9 +774,7 @@ class Tracker:
         pos_l, neg_l, bb_l = [], [], []
         batch = 25
         for b0 in range(0, len(crops), batch):
-            x = to_tensor(crops[b0 : b0 + batch], self.device)
-            with self._timed("backbone"), torch.no_grad():
-                fmap = self.net.feature_map(x)
+            fmap = self._backbone_map(crops[b0 : b0 + batch])
             for src, dst in ((pos_r, pos_l), (neg_r, neg_l), (bb_r, bb_l)):
                 if not src:
                     continue

@@ -69,6 +69,38 @@ def stamp_ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+CTRL_C_GAP_S = 0.02  # between the terminal's SIGINT and the one ros2 launch forwards
+
+
+def own_group() -> None:
+    """In a child: a process group of its own (so a test can signal it as a terminal would) and
+    SIGINT at its default (a pytest started in the background hands it down ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setpgrp()
+
+
+def ctrl_c(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """Ctrl-C as a user gives it under ``ros2 launch``: SIGINT to the whole process group (the
+    terminal), then a second SIGINT to the process (launch passes its own on) while it is
+    already stopping. Killed after ``timeout``; return the exit code (-9 when killed).
+
+    The child must lead its own group (``preexec_fn=own_group``), or the test would signal
+    itself.
+    """
+    if proc.poll() is None:
+        assert os.getpgid(proc.pid) == proc.pid, "child not started with preexec_fn=own_group"
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(CTRL_C_GAP_S)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    return int(proc.returncode)
+
+
 class CollectedProcess:
     """A subprocess whose stdout and stderr are collected line by line by a reader thread."""
 
@@ -106,7 +138,7 @@ class NodeProcess(CollectedProcess):
         if namespace:
             cmd += ["-r", f"__ns:={namespace}"]
         cmd += extra_args or []
-        super().__init__(cmd, REPO_ROOT)
+        super().__init__(cmd, REPO_ROOT, preexec_fn=own_group)
 
     def log_count(self, pattern: str) -> int:
         regex = re.compile(pattern)
@@ -142,13 +174,8 @@ class NodeProcess(CollectedProcess):
         return int(match.group(1)) / 1024.0
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        """Ctrl-C under launch (group SIGINT, then a second one: :func:`ctrl_c`)."""
+        ctrl_c(self.proc, timeout=15)
         self._reader.join(timeout=5)
         return self.proc.returncode
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from data_paths import REPO_ROOT, sequence_dir
 
 pytest.importorskip("rosbags")
@@ -173,6 +174,45 @@ def test_other_storages_answer_every_frame(variant, bags, sequence, tmp_path, ca
     with Reader(out_bag) as reader:
         assert {c.topic for c in reader.connections} == {"/rtmdnet_tracker/detections",
                                                          "/rtmdnet_tracker/status"}
+    assert_humble_readable(out_bag)
+
+
+def assert_humble_readable(bag: Path) -> None:
+    """The shape Humble's rosbag2 (yaml-cpp) parses: metadata version 8, and every topic's
+    offered_qos_profiles a *string* holding a non-empty YAML list of *numbered* policies, in
+    metadata.yaml and (SQLite3) in the topics table. Version 9's list of named policies gives
+    Humble's `ros2 bag info` "bad conversion"; an empty string breaks its `ros2 bag play`."""
+    import sqlite3
+
+    info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["version"] == 8
+    profiles = [t["topic_metadata"]["offered_qos_profiles"]
+                for t in info["topics_with_message_count"]]
+    for db in bag.glob("*.db3"):
+        with sqlite3.connect(db) as con:
+            profiles += [row[0] for row in con.execute("SELECT offered_qos_profiles FROM topics")]
+    assert profiles
+    for text in profiles:
+        assert isinstance(text, str), text
+        parsed = yaml.safe_load(text)
+        assert isinstance(parsed, list) and parsed, text
+        for policy in ("history", "reliability", "durability", "liveliness"):
+            assert all(isinstance(p[policy], int) for p in parsed), text
+
+
+def test_bag_version_9_on_request(bags, sequence, tmp_path, capsys):
+    _, box = sequence
+    out_bag = tmp_path / "v9"
+    code, _, err = run_cli([str(bags["raw_mcap"]), "--topic", TOPIC, "--box",
+                            ",".join(map(str, box)), "--max-frames", "2", "--out-bag",
+                            str(out_bag), "--bag-version", "9"], capsys)
+    assert code == 0, err
+    info = yaml.safe_load((out_bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["version"] == 9
+    assert len(read_topic(out_bag, "/rtmdnet_tracker/detections", bagtypes.DETECTIONS)) == 2
+    with pytest.raises(SystemExit) as refused:
+        cli.main([str(bags["raw_mcap"]), "--topic", TOPIC, "--bag-version", "10"])
+    assert refused.value.code == 2
 
 
 @pytest.mark.parametrize("encoding,big_endian,padding", [
@@ -306,6 +346,9 @@ def test_bad_input_is_one_line_and_exit_1(bags, tmp_path, capsys):
         ([str(junk), "--topic", TOPIC, "--box", "1,1,5,5"], "cannot be read"),
         ([str(junk_db), "--topic", TOPIC, "--box", "1,1,5,5"], "cannot be read"),
         ([str(trunc), "--topic", TOPIC, "--box", "1,1,5,5"], "cannot be read"),
+        # A folder that is no bag is called a folder (rosbags calls it "the metadata file").
+        ([str(a_folder), "--topic", TOPIC, "--box", "1,1,5,5"],
+         "this folder is not a rosbag2 recording (no metadata.yaml in it)"),
         ([raw, "--topic", "/nope", "--box", "1,1,5,5"],
          f"its image topics: {TOPIC} (sensor_msgs/msg/Image)"),
         ([raw, "--topic", TOPIC, "--detections-topic", TOPIC],

@@ -20,13 +20,13 @@ CLS = np.array([100.0, 100.0, 20.0, 40.0])
 
 
 def evidence(cls_score: float, cls_logit: float, peaks: list[tuple[list[float], float]],
-             refined: np.ndarray | None = None) -> Evidence:
+             refined: np.ndarray | None = None, prob: float = 0.5) -> Evidence:
     """Peaks given as (box, classifier logit); IoUs computed against CLS."""
     from rtmdnet_ros.geometry import iou
 
     boxes = np.array([b for b, _ in peaks], dtype=np.float64).reshape(-1, 4)
     return Evidence(cls_score=cls_score, cls_box=CLS, cls_logit=cls_logit, boxes=boxes,
-                    logits=np.array([v for _, v in peaks]), probs=np.full(len(peaks), 0.9),
+                    logits=np.array([v for _, v in peaks]), probs=np.full(len(peaks), prob),
                     ious=np.atleast_1d(iou(boxes, CLS)) if len(peaks) else np.zeros(0),
                     refined=CLS if refined is None else refined)
 
@@ -40,8 +40,13 @@ def test_agreement_takes_the_siamese_box():
     d = RULE.decide(evidence(2.0, 1.0, [(NEAR, 1.5), (FAR, -3.0)]))
     assert d.branch == "agree" and d.success and d.peak == 0
     np.testing.assert_allclose(d.box, NEAR)
-    # One confident part is enough when the boxes agree: a weak classifier is not LOST.
+    # One confident part is enough when the boxes agree: a weak classifier is not LOST ...
     assert RULE.decide(evidence(-1.0, -2.0, [(NEAR, 0.5)])).branch == "agree"
+    # ... nor a classifier that scores everything low while the Siamese head is sure: the score
+    # is then the head's own, as a logit (0.95 -> 2.94).
+    d = RULE.decide(evidence(-1.0, -2.0, [(NEAR, -3.0)], prob=0.95))
+    assert d.branch == "agree" and d.success and d.score == pytest.approx(2.944, abs=1e-3)
+    assert RULE.decide(evidence(-1.0, -2.0, [(NEAR, -3.0)], prob=0.5)).branch == "lost"
 
 
 def test_a_verified_peak_overrules_a_drifted_classifier():
@@ -78,15 +83,16 @@ def test_the_classifier_branch_keeps_the_size_of_an_overlapping_peak():
     np.testing.assert_allclose(d.box[:2] + d.box[2:] / 2, centre)
 
 
-def test_lost_reports_the_best_single_box_score():
+def test_lost_reports_the_siamese_peak_with_its_own_score():
     d = RULE.decide(evidence(-1.0, -2.0, [(FAR, -0.5)]))
     assert (d.branch, d.success) == ("lost", False)
-    np.testing.assert_allclose(d.box, FAR)  # the peak scores above the classifier's own box
+    np.testing.assert_allclose(d.box, FAR)
     assert d.score == pytest.approx(-0.5)
     d = RULE.decide(evidence(-1.0, -0.2, [(FAR, -3.0)]))
-    np.testing.assert_allclose(d.box, CLS)
-    assert d.score == pytest.approx(-1.0)
+    np.testing.assert_allclose(d.box, FAR)
+    assert d.score == pytest.approx(-3.0)
     # No peaks at all (a proposer with nothing valid): the classifier alone decides.
+    np.testing.assert_allclose(RULE.decide(evidence(-0.5, 0.1, [])).box, CLS)
     assert RULE.decide(evidence(0.5, 0.1, [])).branch == "classifier"
     assert RULE.decide(evidence(-0.5, 0.1, [])).branch == "lost"
 
@@ -97,13 +103,13 @@ def test_the_threshold_moves_every_branch():
     assert not DecisionRule(threshold=0.7).decide(ev).success
 
 
-def test_the_gate_learns_only_when_both_parts_agree_with_confidence():
-    gate = UpdateGate(threshold=0.0, enabled=True)
-    confident = evidence(2.0, 1.0, [(NEAR, 1.5)])
-    assert gate.safe(RULE.decide(confident), confident)
-    weak_peak = evidence(2.0, 1.0, [(NEAR, -0.5)])  # agree, but the peak is not confirmed
-    assert RULE.decide(weak_peak).branch == "agree"
-    assert not gate.safe(RULE.decide(weak_peak), weak_peak)
+def test_the_gate_learns_only_when_both_parts_agree():
+    gate = UpdateGate(enabled=True)
+    agreed = evidence(2.0, 1.0, [(NEAR, 1.5)])
+    assert gate.safe(RULE.decide(agreed), agreed)
+    kept = evidence(1.5, 1.0, [(FAR, -2.0)])  # the classifier alone kept the track
+    assert RULE.decide(kept).branch == "classifier"
+    assert not gate.safe(RULE.decide(kept), kept)
     won = evidence(1.0, 0.2, [(FAR, 2.5)])  # one part overruled the other
     assert not gate.safe(RULE.decide(won), won)
     lost = Decision("lost", CLS, -1.0, False)

@@ -134,3 +134,27 @@ def write_reference() -> None:
 
 if __name__ == "__main__" and os.environ.get("RTMDNET_WRITE_REFERENCE") == "1":
     write_reference()
+
+
+def test_a_fresh_install_tracks_exactly_as_the_development_checkout(monkeypatch, tmp_path):
+    """No ../shared: the composite still runs, on the shipped network, with the same boxes."""
+    from synthetic_clip import make_clip
+
+    from rtmdnet_ros.composite.proposer import SHIPPED_DIR
+
+    frames, boxes = make_clip(n_frames=12, seed=3)
+
+    def run() -> np.ndarray:
+        tracker = Tracker(seed=0, device="cpu", overrides={"mode": "composite"})
+        assert tracker._policy.proposer.model_dir == SHIPPED_DIR
+        tracker.init(frames[0], boxes[0])
+        out = np.array([tracker.update(f).box_xywh for f in frames[1:]])
+        tracker.close()
+        return out
+
+    here = run()
+    monkeypatch.setenv("RTMDNET_DATA", str(tmp_path / "no_shared" / "data"))
+    monkeypatch.delenv("RTMDNET_NANOTRACK_V3_DIR", raising=False)
+    away = run()
+    np.testing.assert_array_equal(here, away)
+    assert iou(away, boxes[1:]).mean() > 0.6

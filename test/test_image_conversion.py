@@ -151,15 +151,35 @@ def test_bayer_patterns_recover_colour(pattern, bits):
     assert np.abs(out[2:-2, 2:-2].astype(int) - (200, 100, 30)).max() <= 1
 
 
-@pytest.mark.parametrize("encoding,code", [
-    ("yuv422", cv2.COLOR_RGB2YUV_UYVY), ("yuv422_yuy2", cv2.COLOR_RGB2YUV_YUY2),
-    ("uyvy", cv2.COLOR_RGB2YUV_UYVY), ("yuyv", cv2.COLOR_RGB2YUV_YUY2),
+def pack_yuv422(rgb: np.ndarray, order: str) -> np.ndarray:
+    """RGB -> packed 4:2:2 (H, W, 2) in ``order`` (UYVY or YUY2), BT.601 limited range.
+
+    OpenCV >= 4.7 has cv2.COLOR_RGB2YUV_UYVY/_YUY2; the distros' 4.5.4 (Humble) and 4.6 (Jazzy)
+    only decode, so the same encoding is written here from the standard's coefficients.
+    """
+    code = getattr(cv2, f"COLOR_RGB2YUV_{order}", None)
+    if code is not None:
+        return cv2.cvtColor(rgb, code)
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    u = (u[:, 0::2] + u[:, 1::2]) / 2  # one chroma pair per two pixels
+    v = (v[:, 0::2] + v[:, 1::2]) / 2
+    chroma = np.empty_like(y)
+    chroma[:, 0::2], chroma[:, 1::2] = u, v
+    planes = (chroma, y) if order == "UYVY" else (y, chroma)
+    return np.clip(np.rint(np.stack(planes, axis=-1)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("encoding,order", [
+    ("yuv422", "UYVY"), ("yuv422_yuy2", "YUY2"), ("uyvy", "UYVY"), ("yuyv", "YUY2"),
 ])
-def test_yuv422_byte_orders(encoding, code):
+def test_yuv422_byte_orders(encoding, order):
     rgb = np.zeros((4, 8, 3), np.uint8)
     rgb[:, :4] = (220, 40, 40)
     rgb[:, 4:] = (30, 60, 210)
-    packed = cv2.cvtColor(rgb, code)  # (H, W, 2) in the named byte order
+    packed = pack_yuv422(rgb, order)  # (H, W, 2) in the named byte order
     out = image_msg_to_rgb(make_msg(packed, encoding))
     assert np.abs(out.astype(int) - rgb).max() <= 6
     # Reading UYVY as YUYV (or the reverse) would scramble the colours: the order matters.

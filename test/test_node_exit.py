@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +24,15 @@ import time
 import cv2
 import numpy as np
 import pytest
-from node_harness import REPO_ROOT, GraphClient, NodeProcess, require_ros, ros_env
+from node_harness import (
+    REPO_ROOT,
+    GraphClient,
+    NodeProcess,
+    ctrl_c,
+    own_group,
+    require_ros,
+    ros_env,
+)
 
 require_ros()
 
@@ -61,12 +68,17 @@ BAD_COMMAND_LINES = [
     (["-m", "rtmdnet_ros.node.demo", "--rate", "0"], r"--rate must be between"),
     (["-m", "rtmdnet_ros.node.demo", "--model", "/nonexistent.pt"], r"--model .*no such file"),
     (["-m", "rtmdnet_ros.node.tracker_node", "--ros-args", "-p", "seed:=abc"],
-     r"\[rtmdnet_tracker\] error: cannot start: .*'seed'"),
+     r"\[rtmdnet_tracker\] error: cannot start: parameter seed takes an integer \(default 0\), "
+     r"not a string \('abc'\)"),
     (["-m", "rtmdnet_ros.node.tracker_node", "--ros-args", "--params-file", "/nonexistent.yaml"],
      r"\[rtmdnet_tracker\] error: bad ROS arguments: .*params file"),
     (["-m", "rtmdnet_ros.node.tracker_node", "--ros-args", "-p", "model_path:=/nonexistent.pt"],
      r"\[rtmdnet_tracker\] error: cannot start: model_path '/nonexistent.pt' does not exist"),
     (["-m", "rtmdnet_ros.node.init_client", "--box", "1,2,3"], r"--box needs x,y,w,h"),
+    # Only the wrong option is named (it once complained about a --stamp nobody gave).
+    (["-m", "rtmdnet_ros.node.init_client", "--box", "1,2"], r"--box needs x,y,w,h[^-]*'1,2'$"),
+    (["-m", "rtmdnet_ros.node.init_client", "--box", "1,2,3,4", "--stamp", "noon"],
+     r"--stamp needs sec\.nanosec .*'noon'$"),
     (["-m", "rtmdnet_ros.node.init_client"], r"one of the arguments --box --reset is required"),
     (["-m", "rtmdnet_ros.node.frame_publisher"], r"set parameter 'sequence'"),
     (["-m", "rtmdnet_ros.node.frame_publisher", "--ros-args", "-p", "sequence:=/nonexistent"],
@@ -88,6 +100,27 @@ def test_bad_command_line_gives_one_clear_line(args, pattern):
             if "error:" in line and not line.startswith("[ERROR]")]  # rcl's own log lines
     assert len(ours) == 1, result.stderr
     assert re.search(pattern, ours[0]), ours[0]
+
+
+def test_exit_codes_are_the_documented_ones():
+    """docs/node.md's examples under the exit code the executables really give (the demo's
+    missing file was once documented as 2; it is 1, like every missing file)."""
+    text = " ".join((REPO_ROOT / "docs" / "node.md").read_text().split())
+    ones = text.split("1 with one line on stderr")[1].split("2 with one line")[0]
+    twos = text.split("2 with one line for a bad command line")[1].split("Never a traceback")[0]
+    for args, code, docs in (
+            (["--video", "missing.mp4", "--box", "1,2,3,4"], 1, ones),
+            (["--box", "1,2,3"], 2, twos)):
+        result = run_cli(["-m", "rtmdnet_ros.node.demo", *args])
+        line = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == code, result.stderr
+        assert f"`{line}`" in docs, (line, docs)
+
+
+def test_eval_documents_its_required_out():
+    result = run_cli(["-m", "rtmdnet_ros.evaluation", "--split", "dev"])
+    assert result.returncode == 2 and "required: --out" in result.stderr, result.stderr
+    assert "`--out DIR` (required)" in (REPO_ROOT / "docs" / "evaluation.md").read_text()
 
 
 # ---------------------------------------------------------------------- the node, any state
@@ -179,7 +212,7 @@ def test_demo_exits_0_on_sigint_mid_run_and_stops_its_node():
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtmdnet_ros.node.demo", "--frames", "200", "--rate", "10",
          "--output", ""], cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        stderr=subprocess.STDOUT, text=True, preexec_fn=own_group)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -189,12 +222,8 @@ def test_demo_exits_0_on_sigint_mid_run_and_stops_its_node():
         assert time.monotonic() < deadline, "".join(lines)
         time.sleep(0.1)
     time.sleep(1.0)  # playing and tracking
-    proc.send_signal(signal.SIGINT)
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()  # say where it hung instead of leaving it running under the next tests
-        proc.wait(timeout=10)
+    code = ctrl_c(proc, timeout=60)  # the demo and its node process both get it
+    if code == -9:
         reader.join(timeout=10)
         pytest.fail("rtmdnet-demo did not exit within 60 s of SIGINT:\n" + "".join(lines))
     reader.join(timeout=10)
@@ -223,7 +252,7 @@ def test_frame_publisher_exits_0_at_the_end_and_on_sigint(clip):
         [sys.executable, "-m", "rtmdnet_ros.node.frame_publisher", "--ros-args", "-p",
          f"video:={clip}", "-p", "rate:=20.0", "-p", "loop:=true"],
         cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        text=True, preexec_fn=own_group)
     output = _interrupt_after(looping, r"publishing 10 frames")
     assert_clean(looping.returncode, output, "frame_publisher interrupted")
 
@@ -231,7 +260,7 @@ def test_frame_publisher_exits_0_at_the_end_and_on_sigint(clip):
 def test_recorder_exits_0_on_sigint_with_its_summary():
     recorder = subprocess.Popen(
         [sys.executable, "-m", "rtmdnet_ros.node.recorder"], cwd=REPO_ROOT, env=ros_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=own_group)
     time.sleep(3.0)  # imports and node creation
     output = _interrupt_after(recorder, None)
     assert_clean(recorder.returncode, output, "tracking_recorder")
@@ -242,7 +271,7 @@ def test_init_client_exits_0_on_sigint_while_waiting():
     waiting = subprocess.Popen(
         [sys.executable, "-m", "rtmdnet_ros.node.init_client", "--reset", "--node",
          "/nobody_here"], cwd=REPO_ROOT, env=ros_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        stderr=subprocess.STDOUT, text=True, preexec_fn=own_group)
     time.sleep(3.0)  # waiting for a service that does not exist (up to 15 s)
     assert waiting.poll() is None
     output = _interrupt_after(waiting, None)
@@ -259,7 +288,6 @@ def _interrupt_after(proc: subprocess.Popen, pattern: str | None) -> str:
         assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
         time.sleep(0.05)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    ctrl_c(proc)
     reader.join(timeout=10)
     return "".join(lines)

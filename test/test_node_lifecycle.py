@@ -92,7 +92,7 @@ def managed(workdir: Path):
     """The README's managed launch: the node waits, unconfigured, for its transitions."""
     launch = Background(LAUNCH_MANAGED, workdir)
     try:
-        launch.wait_for(r"unconfigured \(autostart false\)")
+        launch.wait_for(r"unconfigured: waiting for the configure and activate")
         wait_until_listed("/rtmdnet_tracker", workdir)
         yield launch
     finally:
@@ -161,7 +161,7 @@ def test_failed_configure_leaves_the_node_up_and_unconfigured(params, reason, wo
         command += f" -p {key}:={str(value).lower()}"
     node = Background(command, workdir)
     try:
-        node.wait_for(r"unconfigured \(autostart false\)")
+        node.wait_for(r"unconfigured: waiting for the configure and activate")
         wait_until_listed(f"/{name}", workdir)
         answer = transition(LIFECYCLE_SET["configure"].replace("rtmdnet_tracker", name),
                             workdir)

@@ -180,7 +180,10 @@ def test_input_follows_the_publishers_reliability(adaptive_node):
     node, client = adaptive_node
     assert "reliability adapts to the publishers" in node.log()
     wait_reliability(client, "RELIABLE")  # the one publisher offers RELIABLE
-    node.wait_for_log(r"input QoS on /image now RELIABLE depth 1: 1 publisher")
+    line = node.wait_for_log(r"input QoS on /image now RELIABLE depth 1: 1 publisher")
+    # Normal operation, said as such (it once ended "... to fix it)", which read like a fault).
+    assert "[INFO]" in line and "the input follows its publishers (normal" in line, line
+    assert "fix" not in line, line
 
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image

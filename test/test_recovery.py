@@ -45,7 +45,7 @@ def jumped():
 
 
 def run(frames, gt, recovery_after: int) -> tuple[np.ndarray, dict[str, int]]:
-    tracker = Tracker(seed=0, overrides={"box_refiner": "none",
+    tracker = Tracker(seed=0, overrides={"mode": "reference", "box_refiner": "none",
                                          "recovery_after": recovery_after})
     tracker.init(frames[0], gt[0])
     boxes = [tracker.update(frame).box_xywh for frame in frames[1:]]

@@ -33,7 +33,7 @@ README = REPO_ROOT / "README.md"
 # The README's lines, verbatim (the init request is continued over two lines there).
 LAUNCH = "ros2 launch rtmdnet_ros tracker.launch.py image_topic:=/camera/image_raw device:=auto"
 CAMERA = ("ros2 run rtmdnet_ros frame_publisher --ros-args -p video:=clip.mp4 -p loop:=true "
-          "-r image:=/camera/image_raw")
+          "-p rate:=10.0 -r image:=/camera/image_raw")
 INIT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
         '"{box: {center: {position: {x: 320.0, y: 240.0}}, size_x: 80.0, size_y: 120.0}}"')
 RESET = "ros2 service call /rtmdnet_tracker/reset std_srvs/srv/Trigger"
@@ -291,6 +291,10 @@ def test_service_call_init_then_status_then_reset(tracker, camera, workdir):
     assert field(status, "track_id") == "1"
     assert field(status, "state") in ("1", "2")  # TRACKING, or LOST on this random texture
     assert int(field(status, "frames_processed")) >= 1
+    # The README's camera recipe: 10 Hz, and the shipped Fast DDS profile (the stand-in sets it
+    # itself), so the node's own lost-frame warning must not appear.
+    camera.wait_for(r"at 10 Hz, frame_id 'camera'; DDS profile \S+/config/fastdds\.xml")
+    assert "lost before reaching the node" not in tracker.output(), tracker.output()[-3000:]
     stopped = ros2(RESET, workdir)
     assert "success=True" in stopped and "track 1 stopped" in stopped, stopped
     again = ros2(RESET, workdir)
@@ -347,7 +351,38 @@ def test_every_launch_argument_takes_effect(cam1, workdir):
     assert "success=False" in answer and "/cam1/camera/image/compressed" in answer, answer
 
 
+@pytest.mark.parametrize("value,sentence", [
+    ('"many"', "parameter frame_cache_length takes an integer (default 30), not a string "
+               "('many')"),
+    ("1000", "parameter frame_cache_length = 1000 is outside 1..300"),
+])
+def test_launch_ends_with_exit_1_and_the_line_on_a_bad_params_file(workdir, value, sentence):
+    """The node refuses the file with one line; ros2 launch must end too (it once waited for a
+    lifecycle transition until Ctrl-C), non-zero, repeating that line last but launch's own."""
+    params = workdir / "bad_params.yaml"
+    params.write_text(f"/**/rtmdnet_tracker:\n  ros__parameters:\n"
+                      f"    frame_cache_length: {value}\n")
+    argv = [str(require_ros2_tools()), "launch", "rtmdnet_ros", "tracker.launch.py",
+            f"params_file:={params}", "device:=cpu"]
+    result = subprocess.run(argv, cwd=workdir, env=ros_env(), capture_output=True, text=True,
+                            timeout=STARTUP_S, preexec_fn=_default_sigint)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    line = f"[rtmdnet_tracker] error: cannot start: {sentence} (from the params file or -p)"
+    assert f"[tracker_node-1] {line}" in output, output
+    assert f"Caught exception in launch (see debug for traceback): tracker_node-1 exited with " \
+           f"code 1: {line}" in output, output
+    # (launch_ros's own pending configure request may print a traceback of its thread as the
+    # launch shuts down, "cannot use Destroyable": not the node's, and not ours to fix.)
+    node_lines = [ln for ln in output.splitlines() if ln.startswith("[tracker_node-1]")]
+    assert not any("Traceback" in ln for ln in node_lines), output
+    assert "expected '" not in output, output
+
+
 def test_launch_stops_cleanly_on_sigint(cam1):
+    # autostart (the default): no line claiming "autostart false" (it once said so); the launch
+    # file configures the node before the node's own waiting hint is due.
+    assert "autostart false" not in cam1.output(), cam1.output()[-3000:]
     assert cam1.interrupt() == 0, cam1.output()[-3000:]
     assert re.search(r"tracker_node-1\]: process has finished cleanly", cam1.output()), \
         cam1.output()[-3000:]

@@ -156,6 +156,27 @@ def test_default_dir_follows_environment(monkeypatch, tmp_path):
         SiameseRefiner()
 
 
+def test_default_dir_is_the_package_folder_outside_a_checkout(monkeypatch, tmp_path):
+    """Installed (no package.xml beside the package): never a path only a checkout has."""
+    monkeypatch.delenv("RTMDNET_NANOTRACK_V3_DIR", raising=False)
+    monkeypatch.delenv("RTMDNET_DATA", raising=False)
+    installed = tmp_path / "site-packages" / "rtmdnet_ros" / "models" / "nanotrack_v3"
+    monkeypatch.setattr(sr, "PACKAGED_NANOTRACK_V3_DIR", installed)
+    assert sr.default_nanotrack_v3_dir() == installed  # files absent: still the package's folder
+    with pytest.raises(FileNotFoundError, match=str(installed / sr.BACKBONE_FILE)):
+        SiameseRefiner()
+    # In a checkout (package.xml two levels up) without packaged files: the shared models.
+    checkout = tmp_path / "repo" / "rtmdnet_ros" / "models" / "nanotrack_v3"
+    checkout.mkdir(parents=True)
+    (tmp_path / "repo" / "package.xml").write_text("<package/>")
+    monkeypatch.setattr(sr, "PACKAGED_NANOTRACK_V3_DIR", checkout)
+    shared = sr.default_data_root().parent / "models" / "nanotrack_v3"
+    assert sr.default_nanotrack_v3_dir() == shared
+    # Files shipped in the package win over the shared folder.
+    (checkout / sr.BACKBONE_FILE).write_bytes(b"x")
+    assert sr.default_nanotrack_v3_dir() == checkout
+
+
 def test_bad_inputs(refiner):
     fresh = SiameseRefiner(model_dir())
     image = np.zeros((120, 160, 3), np.uint8)

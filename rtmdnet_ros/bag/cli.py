@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rtmdnet_ros.bag.tool import (
+    BAG_VERSIONS,
+    DEFAULT_BAG_VERSION,
     BagInputError,
     BagRunOptions,
     Summary,
@@ -51,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-initialise on a later detection while the tracker is LOST")
     out = p.add_argument_group("outputs (all optional)")
     out.add_argument("--out-bag", type=Path, help="new bag: input topics + detections + status")
-    out.add_argument("--out-storage", choices=("mcap", "sqlite3"), default="mcap")
+    out.add_argument("--out-storage", choices=("mcap", "sqlite3"), default="mcap",
+                     help="mcap (default; Humble needs ros-humble-rosbag2-storage-mcap to read "
+                          "it) or sqlite3 (read by every distro as installed)")
+    out.add_argument("--bag-version", type=int, choices=BAG_VERSIONS,
+                     default=DEFAULT_BAG_VERSION,
+                     help="rosbag2 metadata version of --out-bag: 8 (default) is read by "
+                          "Humble, Jazzy and Kilted; 9 (Kilted's own) not by Humble")
     out.add_argument("--no-copy", action="store_true",
                      help="write only our topics to --out-bag, not the input topics")
     out.add_argument("--namespace", default="/rtmdnet_tracker",
@@ -124,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         options = BagRunOptions(
             bag=args.bag, topic=args.topic, box=box, start=args.start,
             detections_topic=args.detections_topic, class_id=args.class_id, reinit=args.reinit,
-            out_bag=args.out_bag, out_storage=args.out_storage, csv=args.csv, json=args.json,
+            out_bag=args.out_bag, out_storage=args.out_storage, bag_version=args.bag_version,
+            csv=args.csv, json=args.json,
             video=args.video, overwrite=args.overwrite, namespace=args.namespace,
             label=args.label, lost_score_threshold=args.lost_score_threshold,
             copy_topics=not args.no_copy, max_frames=args.max_frames,

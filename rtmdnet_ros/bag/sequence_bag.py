@@ -18,7 +18,7 @@ import numpy as np
 from rosbags.rosbag2 import Writer
 
 from rtmdnet_ros.bag import types as bagtypes
-from rtmdnet_ros.bag.tool import STORAGES
+from rtmdnet_ros.bag.tool import DEFAULT_BAG_VERSION, STORAGES
 
 # Encodings this writer can produce from an 8-bit BGR frame (a subset of the node's readers).
 ENCODERS = {
@@ -78,6 +78,7 @@ def write_frames_bag(
     start_ns: int = 1_700_000_000_000_000_000,
     period_ns: int = 33_333_333,
     extra: Iterable[tuple[str, str, int, Any]] = (),
+    version: int = DEFAULT_BAG_VERSION,
 ) -> int:
     """Write BGR ``frames`` to a new bag, one message per frame; return the frame count.
 
@@ -87,7 +88,7 @@ def write_frames_bag(
     store = bagtypes.output_typestore()
     msgtype = bagtypes.COMPRESSED if compressed else bagtypes.IMAGE
     count = 0
-    with Writer(path, version=Writer.VERSION_LATEST, storage_plugin=STORAGES[storage]) as writer:
+    with Writer(path, version=version, storage_plugin=STORAGES[storage]) as writer:
         conn = writer.add_connection(topic, msgtype, typestore=store)
         extra_conns: dict[tuple[str, str], Any] = {}
         pending = sorted(extra, key=lambda item: item[2])

@@ -25,7 +25,16 @@ from typing import IO, Any
 
 import cv2
 import numpy as np
-from rosbags.interfaces import Connection, MessageDefinitionFormat
+from rosbags.interfaces import (
+    Connection,
+    MessageDefinitionFormat,
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.serde import SerdeError
 from rosbags.typesys.base import TypesysError
@@ -52,7 +61,19 @@ from rtmdnet_ros.node.messages import (
 LOG = logging.getLogger(__name__)
 
 IMAGE_TYPES = (bagtypes.IMAGE, bagtypes.COMPRESSED)
+# rosbag2 metadata versions the writer offers. 8 (the default) is the newest that Humble's
+# `ros2 bag` parses: from 9 on, metadata.yaml holds the offered QoS profiles as a YAML list of
+# named policies, where Humble reads a string of numbered ones ("bad conversion"). Jazzy and
+# Kilted read both. docs/bag.md, "Which ROS 2 reads the output".
+BAG_VERSIONS = (8, 9)
+DEFAULT_BAG_VERSION = 8
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+# What the node offers on ~/detections and ~/status (tracker_node.OUTPUT_QOS), recorded with our
+# topics as a recording of the node would: `ros2 bag play` on Humble parses this list and fails
+# on an empty one; later distros then replay with the node's own QoS.
+_UNSET = QosTime(0, 0)
+OUTPUT_QOS = Qos(QosHistory.KEEP_LAST, 10, QosReliability.RELIABLE, QosDurability.VOLATILE,
+                 _UNSET, _UNSET, QosLiveliness.AUTOMATIC, _UNSET, False)
 
 
 class BagInputError(ValueError):
@@ -86,6 +107,7 @@ class BagRunOptions:
     reinit: bool = False
     out_bag: Path | None = None
     out_storage: str = "mcap"
+    bag_version: int = DEFAULT_BAG_VERSION  # rosbag2 metadata version of --out-bag (see above)
     csv: Path | None = None
     json: Path | None = None
     video: Path | None = None
@@ -180,6 +202,13 @@ def open_bag(path: Path) -> Reader:
     """Open a rosbag2 folder or a ``.mcap``/``.db3`` file, or raise :class:`BagInputError`."""
     if not path.exists():
         raise BagInputError(f"bag {path}: no such file or folder")
+    if path.is_dir() and not (path / "metadata.yaml").is_file():
+        # rosbags would say "Expected metadata file '<the folder>' does not exist".
+        found = sorted(p.name for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
+        hint = (f"; it holds {', '.join(found[:3])}: give one of those files instead"
+                if found else "")
+        raise BagInputError(f"bag {path}: this folder is not a rosbag2 recording (no "
+                            f"metadata.yaml in it){hint}")
     try:
         reader = Reader(path)
         reader.open()
@@ -247,12 +276,16 @@ def check_output_path(path: Path, overwrite: bool, bag: Path, is_bag: bool = Fal
 # ---------------------------------------------------------------------------------- outputs ---
 
 
+
 class BagOutput:
     """The output bag: copied input topics plus ``<ns>/detections`` and ``<ns>/status``."""
 
-    def __init__(self, path: Path, storage: str, store: Any, namespace: str) -> None:
+    def __init__(self, path: Path, storage: str, store: Any, namespace: str,
+                 version: int = DEFAULT_BAG_VERSION) -> None:
         self.store = store
-        self.writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=STORAGES[storage])
+        if version not in BAG_VERSIONS:
+            raise BagInputError(f"--bag-version must be one of {BAG_VERSIONS}, got {version}")
+        self.writer = Writer(path, version=version, storage_plugin=STORAGES[storage])
         self.writer.open()
         self._copies: dict[int, Connection] = {}
         self._by_key: dict[tuple[Any, ...], Connection] = {}
@@ -260,9 +293,11 @@ class BagOutput:
         self.detections_topic = f"{ns}/detections"
         self.status_topic = f"{ns}/status"
         self._det = self.writer.add_connection(self.detections_topic, bagtypes.DETECTIONS,
-                                               typestore=store)
+                                               typestore=store,
+                                               offered_qos_profiles=[OUTPUT_QOS])
         self._status = self.writer.add_connection(self.status_topic, bagtypes.STATUS,
-                                                  typestore=store)
+                                                  typestore=store,
+                                                  offered_qos_profiles=[OUTPUT_QOS])
 
     def add_copy(self, conn: Connection, in_store: Any) -> None:
         """Register an input connection for raw copying, keeping its definition and QoS."""
@@ -488,7 +523,8 @@ def run_bag(
             detections = iter(found)
         tracker = make_tracker()
         if options.out_bag is not None:
-            bag_out = BagOutput(options.out_bag, options.out_storage, out_store, options.namespace)
+            bag_out = BagOutput(options.out_bag, options.out_storage, out_store, options.namespace,
+                                options.bag_version)
             if options.copy_topics:
                 for conn in reader.connections:
                     bag_out.add_copy(conn, in_store)

@@ -38,8 +38,8 @@ class CompositePolicy:
         self._t = tracker
         self.verifier = Verifier(tracker)
         self.rule = DecisionRule(o.success_threshold, o.composite_agree_iou,
-                                 o.composite_margin)
-        self.gate = UpdateGate(o.success_threshold, o.composite_update_gate)
+                                 o.composite_agree_prob, o.composite_margin)
+        self.gate = UpdateGate(o.composite_update_gate)
         self.redetector = ReDetector(o.composite_redetect_after, o.composite_redetect_prob,
                                      o.composite_redetect_margin)
         self._lost_for = 0
@@ -73,7 +73,10 @@ class CompositePolicy:
         elif peaks:
             self.proposer.advance(peaks[d.peak if d.peak is not None else 0], img_wh)
         t.counters[f"branch_{d.branch}"] = t.counters.get(f"branch_{d.branch}", 0) + 1
-        t.conclude(image, c, box, d.success, learn=self.gate.safe(d, ev))
+        search = c.box if d.search is None else clip_box(d.search, *img_wh)
+        if d.branch == "redetect" or search[2] < 1.0 or search[3] < 1.0:
+            search = box
+        t.conclude(image, c, search, d.success, learn=self.gate.safe(d, ev))
         if d.success:
             self._lost_for = 0
             self._last_centre = box[:2] + box[2:] / 2.0

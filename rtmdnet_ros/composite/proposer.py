@@ -28,7 +28,6 @@ from rtmdnet_ros.siamese_refiner import (
     SiameseRefiner,
     check_box,
     context_side,
-    default_nanotrack_v3_dir,
 )
 
 # The Siamese network this package ships (fine-tuned here; NOTICE and model card beside it).
@@ -36,15 +35,11 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models" / "siamese"
 
 
 def siamese_dir(option: str = "") -> Path:
-    """Resolve the ``siamese_dir`` option to a folder; "" = the shipped network.
+    """Resolve the ``siamese_dir`` option to a folder; "" = the network shipped in the package.
 
-    Until the shipped network exists, "" falls back to the upstream weights' folder.
+    Never a shared or development folder: what a fresh install tracks with is what ships.
     """
-    if option:
-        return Path(option)
-    if (SHIPPED_DIR / "nanotrack_backbone.onnx").is_file():
-        return SHIPPED_DIR
-    return default_nanotrack_v3_dir()
+    return Path(option) if option else SHIPPED_DIR
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,17 @@ Pure arithmetic on numbers the other parts measured (no network, no image), so e
 tested on its own. Branches, in order:
 
 - ``agree``: the Siamese network's best peak overlaps the classifier's box and one of the two is
-  confident: the Siamese box wins, because the classifier judges identity, not extent.
+  confident (the classifier by its logits, the network by its own probability): two independent
+  parts at one place. The Siamese box wins, because the classifier judges identity, not extent.
 - ``siamese``: a peak the classifier itself scores above the threshold and at least as high as
   its own box (every score here is one box's logit, so they share a scale): the classifier drifted.
 - ``classifier``: no verified peak but the classifier is confident in its own box; the box keeps
   the size of an overlapping peak when there is one. A best peak the classifier rejects is a
   distractor: the proposer is re-centred on the classifier's box (``reset_proposer``).
-- ``lost``: neither: LOST, with the best single-box logit as the honest score.
+- ``lost``: neither: LOST. The box is the Siamese network's own best peak, which keeps a small
+  target that the classifier scores low far more often than the classifier's box does (issue 20:
+  on group1_1 the peak overlapped the target on most LOST frames, the classifier's box on few);
+  the score is that box's own logit, and the classifier searches around it next.
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ class Decision:
     """The frame's answer: box, honest score (a logit), state, and what the proposer does next.
 
     ``peak``: the peak the proposer moves to (None: it moves to its own best peak, or is reset
-    when ``reset_proposer``).
+    when ``reset_proposer``). ``search``: where the classifier searches next (None: around its
+    own box, so that it stays an independent witness; issue 20's prototype lost exactly that
+    by re-centring one part on the other's answer every frame).
     """
 
     branch: str
@@ -58,6 +64,18 @@ class Decision:
     success: bool
     peak: int | None = None
     reset_proposer: bool = False
+    search: np.ndarray | None = None
+
+
+def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
+    """``box`` with its centre kept and its size set to ``wh``."""
+    centre = box[:2] + box[2:] / 2.0
+    return np.concatenate([centre - wh / 2.0, wh])
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1.0 - 1e-6)
+    return float(np.log(p / (1.0 - p)))
 
 
 @dataclass(frozen=True)
@@ -66,29 +84,34 @@ class DecisionRule:
 
     threshold: float = 0.0  # logit; the tracker's success_threshold
     agree_iou: float = 0.3
+    agree_prob: float = 0.9  # the Siamese head's probability that counts as confident
     margin: float = 0.0  # a peak beats the classifier's box when logit >= its logit + margin
 
     def decide(self, ev: Evidence) -> Decision:
         """Apply the branches above in order."""
         thr = self.threshold
         n = len(ev.boxes)
-        if n and ev.ious[0] >= self.agree_iou and max(ev.cls_score, ev.logits[0]) > thr:
-            return Decision("agree", ev.boxes[0].copy(), max(ev.cls_score, float(ev.logits[0])),
-                            True, peak=0)
+        if n and ev.ious[0] >= self.agree_iou:
+            # The confident part's own score, each on the logit scale.
+            score = max(ev.cls_score, float(ev.logits[0]), _logit(float(ev.probs[0])))
+            if max(ev.cls_score, float(ev.logits[0])) > thr or ev.probs[0] >= self.agree_prob:
+                # The classifier keeps its own centre but takes the agreed size (its own box
+                # shrinks on small targets: docs/tracker.md, "The shrinking box").
+                return Decision("agree", ev.boxes[0].copy(), score, True, peak=0,
+                                search=_resized(ev.cls_box, ev.boxes[0][2:]))
         verified = [i for i in range(n)
                     if ev.logits[i] > thr and ev.logits[i] >= ev.cls_logit + self.margin]
         if verified:
             i = max(verified, key=lambda k: ev.logits[k])
-            return Decision("siamese", ev.boxes[i].copy(), float(ev.logits[i]), True, peak=i)
+            return Decision("siamese", ev.boxes[i].copy(), float(ev.logits[i]), True, peak=i,
+                            search=ev.boxes[i].copy())
         if ev.cls_score > thr:
             box = ev.refined.copy()
             overlapping = [i for i in range(n) if ev.ious[i] >= self.agree_iou]
             if overlapping:
-                centre = ev.refined[:2] + ev.refined[2:] / 2.0
-                wh = ev.boxes[overlapping[0]][2:]
-                box = np.concatenate([centre - wh / 2.0, wh])
+                box = _resized(ev.refined, ev.boxes[overlapping[0]][2:])
             rejected = bool(n) and ev.logits[0] <= thr
             return Decision("classifier", box, ev.cls_score, True, reset_proposer=rejected)
-        if n and ev.logits[0] > ev.cls_logit:
+        if n:
             return Decision("lost", ev.boxes[0].copy(), float(ev.logits[0]), False)
         return Decision("lost", ev.cls_box.copy(), ev.cls_score, False)

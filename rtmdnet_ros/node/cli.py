@@ -72,6 +72,14 @@ def fail(prog: str, message: str, code: int = EXIT_FAILURE) -> int:
     return code
 
 
+def interrupt_once(signum: int, frame: Any) -> None:
+    """SIGINT handler: ignore every later SIGINT, then stop the program like Ctrl-C does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def init_ros(prog: str, args: list[str] | None) -> int | None:
     """Initialise ROS, turning a malformed ``--ros-args`` into one line; return an exit code.
 
@@ -85,8 +93,13 @@ def init_ros(prog: str, args: list[str] | None) -> int | None:
     # service managers) inherits SIGINT *ignored*; Python then installs no KeyboardInterrupt
     # handler and rclpy's handler chains to "ignore": Ctrl-C or `ros2 launch`'s SIGINT would shut
     # the context down under a running call, or do nothing, instead of stopping cleanly.
+    # Ctrl-C in a terminal reaches the whole process group, and `ros2 launch` forwards its own
+    # SIGINT on top: a node gets two, the second while it is already stopping, where a
+    # KeyboardInterrupt escapes every handler and the process dies by the signal (launch's
+    # "process has died [exit code -2]"). The first SIGINT stops the executable; later ones
+    # are ignored while it shuts down in order (a hung stop still yields to SIGTERM/SIGKILL).
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, interrupt_once)
     try:
         rclpy.init(args=args)
     except user_errors() as exc:

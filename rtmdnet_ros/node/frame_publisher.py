@@ -14,6 +14,7 @@ Run: ``frame_publisher --ros-args -p sequence:=/path/to/seq -p rate:=10`` (or
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from rtmdnet_ros.node.frame_cache import stamp_to_ns
 from rtmdnet_ros.node.image_conversion import fill_image_msg
+from rtmdnet_ros.node.transport import active_profile, profile_environment
 
 # RELIABLE matches every subscriber (best-effort ones included); a short history keeps a slow
 # subscriber from holding memory.
@@ -146,7 +148,8 @@ class FramePublisher(Node):
             self._timer.cancel()
         self.get_logger().info(
             f"publishing {len(source)} frames of '{source.name}' on {self._pub.topic_name} at "
-            f"{rate:g} Hz, frame_id '{self.frame_id}'")
+            f"{rate:g} Hz, frame_id '{self.frame_id}'; DDS profile "
+            f"{active_profile() or 'none (Fast DDS defaults)'}")
 
     def _source_from_parameters(self) -> FrameSource:
         sequence = str(self.get_parameter("sequence").value)
@@ -243,6 +246,12 @@ def main(args: list[str] | None = None) -> int:
     """
     from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
 
+    # A camera's frames cross into the tracker's process through the publisher's shared-memory
+    # segment: with Fast DDS's 512 kB default a 640x480 frame goes over UDP instead and frames
+    # are lost (the node's own warning). This stand-in therefore uses the shipped profile by
+    # itself, unless the user's environment names one; a real driver needs it set (README).
+    if not active_profile():
+        os.environ.update(profile_environment())
     code = init_ros("frame_publisher", args)
     if code is not None:
         return code

@@ -153,6 +153,10 @@ def image_msg_to_array(msg: Any) -> tuple[np.ndarray, EncodingInfo]:
     if dtype != _U8:
         # View with the message's byte order, then convert to native order.
         wire = dtype.newbyteorder(">" if msg.is_bigendian else "<")
+        if not rows.flags.c_contiguous:
+            # Padded rows sliced above: NumPy < 1.23 (Humble's 1.21) views only contiguous
+            # arrays as a wider dtype; a copy of the pixel bytes costs less than the conversion.
+            rows = np.ascontiguousarray(rows)
         rows = rows.view(wire)
         if wire != dtype:
             rows = rows.astype(dtype)

@@ -51,15 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     from rtmdnet_ros.srv import InitTarget
 
     if args.box:
+        # Each option is checked on its own, so the message names only the one that is wrong.
         try:
             box = [float(v) for v in args.box.split(",")]
+        except ValueError:
+            box = []
+        if len(box) != 4:
+            return fail("init_client", f"--box needs x,y,w,h (four numbers, pixels), got "
+                                       f"{args.box!r}", EXIT_USAGE)
+        try:
             sec_text, _, nsec_text = args.stamp.partition(".")
             stamp = Time(sec=int(sec_text), nanosec=int((nsec_text or "0").ljust(9, "0")[:9]))
         except ValueError:
-            box, stamp = [], None
-        if len(box) != 4 or stamp is None:
-            return fail("init_client", f"--box needs x,y,w,h and --stamp sec.nanosec, got "
-                                       f"--box {args.box!r} --stamp {args.stamp!r}", EXIT_USAGE)
+            return fail("init_client", f"--stamp needs sec.nanosec (0 = the newest frame), got "
+                                       f"{args.stamp!r}", EXIT_USAGE)
     if not args.timeout > 0:
         return fail("init_client", f"--timeout must be positive, got {args.timeout:g}",
                     EXIT_USAGE)

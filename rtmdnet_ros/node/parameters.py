@@ -73,6 +73,15 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "between frames (a frame never waits for learning); sync = inside the frame, "
                   "as RT-MDNet does (the evaluation reference). Fixed at start.",
                   read_only=True, constraints="async | sync"),
+        ParamSpec("mode", defaults.mode,
+                  "composite = NanoTrack v3's Siamese network proposes, RT-MDNet's online "
+                  "classifier verifies, one rule decides (the package's Siamese network ships "
+                  "with it); reference = RT-MDNet alone, as the paper. Fixed at start.",
+                  read_only=True, constraints="composite | reference"),
+        ParamSpec("siamese_dir", "",
+                  "Folder of the composite's Siamese network (nanotrack_backbone.onnx + "
+                  "nanotrack_head.onnx); empty = the one shipped in the package. Fixed at start.",
+                  read_only=True),
         ParamSpec("box_refiner", defaults.box_refiner,
                   "Box refinement by NanoTrack v3's Siamese head (keeps small targets' boxes "
                   "from shrinking): auto = when its ONNX files are found, nanotrack_v3 = "
@@ -80,8 +89,9 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "start.", read_only=True, constraints="auto | nanotrack_v3 | none"),
         ParamSpec("refiner_dir", "",
                   "Folder with nanotrack_backbone.onnx and nanotrack_head.onnx (empty = "
-                  "$RTMDNET_NANOTRACK_V3_DIR, else ../shared/models/nanotrack_v3). Fixed at "
-                  "start.", read_only=True),
+                  "$RTMDNET_NANOTRACK_V3_DIR, else the package's models/nanotrack_v3, in a "
+                  "source checkout ../shared/models/nanotrack_v3). Fixed at start.",
+                  read_only=True),
         ParamSpec("label", "object",
                   "class_id written into results[0].hypothesis.class_id (an init request may "
                   "give its own)."),
@@ -121,10 +131,75 @@ TRACKER_OPTION_PARAMETERS = ("n_candidates", "long_term_interval")
 _BY_NAME = {spec.name: spec for spec in SPECS}
 
 
+_TYPE_WORDS = {
+    Parameter.Type.BOOL: "true or false",
+    Parameter.Type.INTEGER: "an integer",
+    Parameter.Type.DOUBLE: "a number with a decimal point",
+    Parameter.Type.STRING: "a string",
+}
+
+
+def _type_words(kind: Parameter.Type) -> str:
+    """Name a parameter type as a user reads it (rclpy's own message prints enum numbers)."""
+    return _TYPE_WORDS.get(kind, kind.name.lower().replace("_", " "))
+
+
+def _shown(value: Any) -> str:
+    """Write a value as YAML and ``-p`` would."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def type_refusal(param: Parameter) -> str | None:
+    """Why ``param`` has the wrong type for its declaration, in words; None when it fits.
+
+    rclpy refuses such a value itself, but says e.g. "Wrong parameter type, expected '3' got
+    '4'" (enum numbers on Python >= 3.11), which names neither the parameter nor the types.
+    """
+    spec = _BY_NAME.get(param.name)
+    if spec is None or param.type_ == Parameter.Type.NOT_SET:
+        return None
+    wanted = Parameter.Type.from_parameter_value(spec.default)
+    if param.type_ == wanted:
+        return None
+    return (f"parameter {spec.name} takes {_type_words(wanted)} (default "
+            f"{_shown(spec.default)}), not {_type_words(param.type_)} ({_shown(param.value)})")
+
+
 def declare_all(node: Any) -> None:
-    """Declare every parameter of the table on ``node`` with its default and descriptor."""
+    """Declare every parameter of the table on ``node`` with its default and descriptor.
+
+    A value from a params file or ``-p`` of the wrong type or out of range raises ValueError
+    with one sentence naming the parameter, the value and what it takes (rclpy's own exceptions
+    end in the name repeated after a colon, and its type error shows enum names).
+    """
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+    # The value the user gave (the exceptions do not carry it); rclpy keeps the overrides here.
+    overrides = getattr(node, "_parameter_overrides", None) or {}
     for spec in SPECS:
-        node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        try:
+            node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        except InvalidParameterTypeException as exc:
+            given = overrides.get(spec.name)
+            reason = type_refusal(given) if given is not None else None
+            raise ValueError((reason or f"parameter {spec.name} has the wrong type") +
+                             " (from the params file or -p)") from exc
+        except InvalidParameterValueException as exc:
+            given = overrides.get(spec.name)
+            shown = f" = {_shown(given.value)}" if given is not None else ""
+            raise ValueError(f"parameter {spec.name}{shown} is outside {_allowed(spec)} "
+                             "(from the params file or -p)") from exc
+
+
+def _allowed(spec: ParamSpec) -> str:
+    """Write the accepted range of a numeric parameter as a user would."""
+    if spec.float_range is not None:
+        return f"[{spec.float_range[0]:g}, {spec.float_range[1]:g}]"
+    if spec.int_range is not None:
+        return f"{spec.int_range[0]}..{spec.int_range[1]}"
+    return "its allowed values"
 
 
 def refusal(param: Parameter) -> str | None:
@@ -161,7 +236,7 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """Tracker options the parameters set (0 = keep the model's / reference value)."""
     overrides: dict[str, Any] = {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
                                  if int(values.get(name, 0)) > 0}
-    for name in ("update_mode", "box_refiner", "refiner_dir"):
+    for name in ("update_mode", "mode", "siamese_dir", "box_refiner", "refiner_dir"):
         if name in values:
             overrides[name] = str(values[name])
     if "lost_score_threshold" in values:

@@ -74,6 +74,7 @@ from rtmdnet_ros.node.parameters import (
     lost_threshold_to_raw,
     refusal,
     tracker_option_overrides,
+    type_refusal,
 )
 from rtmdnet_ros.node.track_session import TrackSession
 from rtmdnet_ros.node.transport import active_profile, adapted_reliability, transport_hint
@@ -102,6 +103,7 @@ IMAGE_QOS = QoSProfile(
     depth=1,
 )
 # Outputs are RELIABLE so every subscriber (reliable or best-effort) matches.
+WAITING_HINT_S = 3.0  # unconfigured this long without autostart: say what it waits for
 OUTPUT_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
@@ -203,10 +205,44 @@ class TrackerNode(LifecycleNode):
             self._apply_after_acceptance = True
         else:  # Humble: the last on-set callback applies what it accepted
             self._apply_after_acceptance = False
-        if not self.autostart:
-            self.get_logger().info(
-                "unconfigured (autostart false): waiting for configure and activate, e.g. "
-                f"ros2 lifecycle set {self.get_fully_qualified_name()} configure")
+        # Without autostart, say what the node waits for, but only if nothing has configured it
+        # a few seconds later: under `ros2 launch ... autostart:=true` the launch file sends the
+        # transitions at once, and a "waiting" line there read like a fault.
+        self._waiting_timer = (self.create_timer(WAITING_HINT_S, self._say_waiting)
+                               if not self.autostart else None)
+
+    def _say_waiting(self) -> None:
+        """Log once, still unconfigured after WAITING_HINT_S, what the node waits for."""
+        if self._waiting_timer is not None and not self._waiting_timer.is_canceled():
+            # Cancelled, not destroyed: destroying a timer inside its own callback on a
+            # MultiThreadedExecutor can crash the process later.
+            self._waiting_timer.cancel()
+            if self._session is None:
+                self.get_logger().info(
+                    "unconfigured: waiting for the configure and activate transitions (a "
+                    "launch file or lifecycle manager sends them; by hand: ros2 lifecycle set "
+                    f"{self.get_fully_qualified_name()} configure)")
+
+    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
+        """Refuse a value of the wrong type with a sentence naming parameter and types.
+
+        ``ros2 param set`` ends here (rclpy's parameter service); rclpy's own refusal would read
+        "Wrong parameter type, expected '3' got '4'".
+        """
+        for param in parameter_list:
+            reason = type_refusal(param)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        return super().set_parameters_atomically(parameter_list)
+
+    def set_parameters(self, parameter_list: list[Parameter]) -> list[SetParametersResult]:
+        """Refuse like :meth:`set_parameters_atomically`, one result per parameter."""
+        results = []
+        for param in parameter_list:
+            reason = type_refusal(param)
+            results.append(SetParametersResult(successful=False, reason=reason)
+                           if reason is not None else super().set_parameters([param])[0])
+        return results
 
     def _service_name(self, name: str) -> str:
         """Fully qualified service name for logs (resolve_service_name is missing on Humble)."""
@@ -222,6 +258,8 @@ class TrackerNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Read the parameters and load the model; a failure leaves the node unconfigured."""
+        if self._waiting_timer is not None:  # configured before the hint was due: no hint
+            self._waiting_timer.cancel()
         try:
             p = self._params()
             self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
@@ -391,6 +429,9 @@ class TrackerNode(LifecycleNode):
         if values["update_mode"] not in ("async", "sync"):
             raise NodeSetupError(
                 f"parameter update_mode must be async or sync, not '{values['update_mode']}'")
+        if values["mode"] not in ("composite", "reference"):
+            raise NodeSetupError(
+                f"parameter mode must be composite or reference, not '{values['mode']}'")
         if values["box_refiner"] not in ("auto", "nanotrack_v3", "none"):
             raise NodeSetupError(
                 f"parameter box_refiner must be auto, nanotrack_v3 or none, not "
@@ -455,12 +496,12 @@ class TrackerNode(LifecycleNode):
         ``overrides``, when given, replace the parameters' tracker options: the next tracker
         after a run-time change keeps the current tracker's overrides plus the change.
         """
-        import torch
-
+        from rtmdnet_ros import onnx_runtime
         from rtmdnet_ros.tracker import DEFAULT_MODEL, Tracker
 
         if p["torch_threads"] > 0:
-            torch.set_num_threads(int(p["torch_threads"]))
+            # torch, OpenCV and the tracker's onnxruntime session: one thread count.
+            onnx_runtime.set_frame_threads(int(p["torch_threads"]))
         model = p["model_path"] or None
         if model is not None and not Path(model).is_file():
             raise NodeSetupError(f"model_path '{model}' does not exist")
@@ -483,9 +524,11 @@ class TrackerNode(LifecycleNode):
             f"model: {what}; loaded in "
             f"{time.perf_counter() - started:.1f} s; {tracker.options.n_candidates} candidates, "
             f"long-term update every {tracker.options.long_term_interval} frames, "
-            f"{tracker.options.update_mode} updates, box refinement "
-            + ("on (NanoTrack v3 head)" if tracker.box_refinement else
-               "off (RT-MDNet's box; small targets' boxes shrink: see box_refiner)"))
+            f"{tracker.options.update_mode} updates, "
+            + ("composite tracker (Siamese proposer + RT-MDNet verifier)"
+               if tracker.options.mode == "composite" else
+               "reference RT-MDNet, box refinement "
+               + ("on (NanoTrack v3 head)" if tracker.box_refinement else "off")))
         self._device = str(tracker.device)
         return tracker
 
@@ -570,8 +613,9 @@ class TrackerNode(LifecycleNode):
         offered = ", ".join(sorted({info.qos_profile.reliability.name for info in publishers}))
         self.get_logger().info(
             f"input QoS on {topic} now {qos.reliability.name} depth {qos.depth}: "
-            f"{len(publishers)} publisher(s) offering {offered} (set "
-            f"qos_overrides.{topic}.subscription.reliability to fix it)")
+            f"{len(publishers)} publisher(s) offering {offered}; the input follows its "
+            f"publishers (normal: qos_overrides.{topic}.subscription.reliability would pin "
+            "it instead)")
 
     def _on_image(self, msg: Any) -> None:
         """Store the frame and return: the worker decides what to track."""
@@ -621,6 +665,13 @@ class TrackerNode(LifecycleNode):
         if last is not None and 1 < seq - last < 1_000_000:
             lost = int(seq - last - 1)
             self._transport_lost += lost
+            if (self._retiring_sub is None and self._image_sub.qos_profile.reliability
+                    == ReliabilityPolicy.RELIABLE):
+                # A reliable reader loses nothing in transport: these frames were replaced in
+                # its depth-1 history while this process was busy, by design (the node tracks the
+                # newest frame). Counted in frames_dropped, and no warning that points at the
+                # camera's transport, which is fine.
+                return
             self._log_problem(
                 "transport",
                 f"{self._transport_lost} frame(s) lost before reaching the node so far "
