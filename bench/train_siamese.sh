@@ -7,8 +7,9 @@
 # (PYTHON=...). Needs the upstream weights ($RTMDNET_NANOTRACK_V3_DIR or
 # ../shared/models/nanotrack_v3/nanotrackv3.pth) and the training videos ($RTMDNET_DATA or
 # ../shared/data); development-split sequences are refused by name.
-# Cost on the 2-core development machine: canvas cache ~30 s (once, ~1.5 GB under $OUT), then
-# ~0.6 s a step when the cores are free (2-3x more when shared): 1000 steps ~10-35 min.
+# Cost on the 2-core development machine: canvas cache ~1 min (once, ~2 GB under $OUT), then
+# ~0.6 s a step when the cores are free (2-3x more when shared): 600 steps ~6-20 min, plus
+# ~40 s per validation (every 100 steps).
 #   bench/train_siamese.sh             # train (resumable: rerun with RESUME=1)
 #   SHIP=1 bench/train_siamese.sh      # + export the best checkpoint into the package
 #   EVAL=1 ...                         # + rtmdnet-eval of upstream and ours as the siamese peer
@@ -17,7 +18,7 @@ PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs}
 RESUME_FLAG=()
 if [ "${RESUME:-0}" = 1 ]; then RESUME_FLAG=(--resume); fi
-nice -n 10 $PYTHON -m rtmdnet_ros.training.siamese train --out "$OUT/siamese" --steps 1000 \
+nice -n 10 $PYTHON -m rtmdnet_ros.training.siamese train --out "$OUT/siamese" --steps 600 \
   --seed 0 --threads 1 --checkpoint-every 100 --log-every 25 --cache-dir "$OUT/siamese_cache" \
   "${RESUME_FLAG[@]}"
 

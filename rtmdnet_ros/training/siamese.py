@@ -178,7 +178,8 @@ def evaluate_pairs(net: siamese_net.NanoTrackV3, pairs: Sequence[Pair], batch: i
                    ) -> dict[str, float]:
     """Pair-level figures: mean IoU of the peak box (windowed and raw), centre-hit rate, loss."""
     net.eval()
-    ious, raw_ious, hits, cls_l, loc_l = [], [], [], [], []
+    ious, raw_ious, hits, cls_l, loc_l, detect = [], [], [], [], [], []
+    px, py = cell_points()
     with torch.no_grad():
         for start in range(0, len(pairs), batch):
             chunk = [p for p in pairs[start:start + batch] if p.positive]
@@ -197,8 +198,15 @@ def evaluate_pairs(net: siamese_net.NanoTrackV3, pairs: Sequence[Pair], batch: i
                                         p.box))
                 cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
                 hits.append(p.box[0] <= cx <= p.box[2] and p.box[1] <= cy <= p.box[3])
+                # Re-detection's test: target probability above 0.5 at the cell nearest to
+                # the target centre (the composite asks the classifier only then).
+                tcx, tcy = (p.box[0] + p.box[2]) / 2, (p.box[1] + p.box[3]) / 2
+                i, j = np.unravel_index(np.argmin((px - tcx) ** 2 + (py - tcy) ** 2), px.shape)
+                prob = torch.softmax(logits[k, :, i, j], 0)[1]
+                detect.append(float(prob) > 0.5)
     return {"iou": float(np.mean(ious)), "iou_raw": float(np.mean(raw_ious)),
-            "centre_hit": float(np.mean(hits)), "cls_loss": float(np.mean(cls_l)),
+            "centre_hit": float(np.mean(hits)), "detect": float(np.mean(detect)),
+            "cls_loss": float(np.mean(cls_l)),
             "loc_loss": float(np.mean(loc_l)), "pairs": len(ious)}
 
 
@@ -236,6 +244,8 @@ class SiameseTrainer:
         self.step = 0
         self.best: dict[str, Any] | None = None
         self.val_pairs = validation_pairs(self.sets, pair_opts)
+        self.val_far_pairs = validation_pairs(
+            self.sets, replace(pair_opts, val_shift=pair_opts.val_far_shift))
         self.out.mkdir(parents=True, exist_ok=True)
 
     def _save(self, path: Path, **extra: Any) -> None:
@@ -267,12 +277,16 @@ class SiameseTrainer:
         choose among them.
         """
         result = evaluate_pairs(self.net, self.val_pairs)
+        far = evaluate_pairs(self.net, self.val_far_pairs)
+        result.update({f"far_{k}": v for k, v in far.items()})
+        # Selection: near (tracking) and far (re-detection) pairs weigh the same.
+        result["select"] = 0.5 * (result["iou"] + far["iou"])
         record = {"step": self.step, "val": result}
         snapshot = {"state_dict": self.net.state_dict(), "step": self.step, "val": result,
                     "options": asdict(self.opts), "pair_options": asdict(self.pair_opts),
                     "recipe": self.recipe}
         torch.save(snapshot, str(self.out / f"step_{self.step:05d}.pt"))
-        if self.best is None or result["iou"] > self.best["val"]["iou"]:
+        if self.best is None or result["select"] > self.best["val"]["select"]:
             self.best = record
             torch.save(snapshot, str(self.out / BEST))
         self._log(record)
