@@ -336,8 +336,9 @@ class TrackerOptions(_DictMixin):
     # Learn only from frames where both parts agree (False: every TRACKING frame).
     composite_update_gate: bool = True
     # Re-detection: after this many LOST frames (0 = never) the Siamese network sweeps the frame
-    # one window per frame; a peak with probability >= redetect_prob whose classifier logit
-    # exceeds success_threshold + redetect_margin resumes the track.
+    # one window per frame; a peak with probability >= redetect_prob resumes the track when its
+    # classifier logit exceeds success_threshold + redetect_margin, or exceeds
+    # success_threshold - redetect_margin and the classifier's own box by redetect_margin.
     composite_redetect_after: int = 5
     composite_redetect_prob: float = 0.5
     composite_redetect_margin: float = 1.0

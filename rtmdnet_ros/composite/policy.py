@@ -64,7 +64,7 @@ class CompositePolicy:
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev)
         if not d.success:
-            d = self._redetect(image, c, d, img_wh)
+            d = self._redetect(image, c, d, ev.cls_logit, img_wh)
         box = clip_box(d.box, *img_wh)
         if box[2] < 1.0 or box[3] < 1.0:
             box = c.box
@@ -84,9 +84,14 @@ class CompositePolicy:
             self._lost_for += 1
         return TrackResult(np.asarray(box, dtype=np.float64), float(d.score), d.success, d.branch)
 
-    def _redetect(self, image: np.ndarray, c: Any, lost: Decision,
+    def _redetect(self, image: np.ndarray, c: Any, lost: Decision, own_logit: float,
                   img_wh: tuple[int, int]) -> Decision:
-        """Search this frame's sweep window; a peak the classifier confirms resumes the track."""
+        """Search this frame's sweep window; a peak the classifier confirms resumes the track.
+
+        Confirmed: the classifier's logit clears the threshold by the margin, or it is within the
+        margin of the threshold and beats the classifier's own box by the margin (after a long
+        loss the classifier's scores sink everywhere, so its preference is the evidence).
+        """
         window = self.redetector.window(self._lost_for + 1, img_wh, self.proposer.box[2:],
                                         self._last_centre)
         if window is None:
@@ -96,7 +101,8 @@ class CompositePolicy:
         if not peaks or peaks[0].prob < self.redetector.min_prob:
             return lost
         logit = self.verifier.score(image, c, peaks[0].box)
-        if logit <= self.rule.threshold + self.redetector.margin:
+        thr, margin = self.rule.threshold, self.redetector.margin
+        if not (logit > thr + margin or (logit > thr - margin and logit > own_logit + margin)):
             return lost
         return Decision("redetect", peaks[0].box.copy(), logit, True)
 

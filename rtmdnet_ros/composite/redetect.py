@@ -23,9 +23,9 @@ class ReDetector:
     """When and where to look; the policy verifies what the window's best peak is.
 
     ``after``: LOST frames before the sweep starts (0 = never). ``min_prob``: the Siamese head's
-    probability a peak needs before the classifier is asked. ``margin``: logit above the
-    threshold the classifier must give a re-detected box (a resumed track on a look-alike is
-    worse than a few more LOST frames).
+    probability a peak needs before the classifier is asked. ``margin``: how clearly the
+    classifier must confirm it (policy.py; a resumed track on a look-alike is worse than a few
+    more LOST frames).
     """
 
     after: int = 5

@@ -348,6 +348,14 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
             "overrides": dict(sorted(settings.overrides.items())),
             "device": settings.device,
         }
+        from rtmdnet_ros.options import TrackerOptions
+
+        if settings.overrides.get("mode", TrackerOptions().mode) == "composite":
+            # The composite's Siamese network is part of what was measured.
+            from rtmdnet_ros.composite.proposer import siamese_dir
+
+            folder = siamese_dir(str(settings.overrides.get("siamese_dir", "")))
+            config["siamese"] = {f.name: _file_id(str(f)) for f in sorted(folder.glob("*.onnx"))}
         return TrackerSpec(name, lambda seed: RTMDNetTracker(settings, seed, name), config, True,
                            True)
     raise ValueError(f"unknown tracker {name!r}; choose from {', '.join(ALL_NAMES)} or 'all'")
