@@ -43,7 +43,7 @@ PERIOD_NS = 33_333_333
 # Cheap and deterministic: the bag path is under test, not the tracker's accuracy.
 FAST = {
     "init_iterations": 4, "n_pos_init": 100, "n_neg_init": 300, "n_bbreg": 100,
-    "n_candidates": 64, "box_refiner": "none", "update_iterations": 1,
+    "n_candidates": 64, "box_refiner": "none", "update_iterations": 1, "mode": "reference",
 }
 SET_ARGS = [arg for key, value in FAST.items() for arg in ("--set", f"{key}={value}")]
 

@@ -138,3 +138,15 @@ def test_composite_options_are_checked():
         TrackerOptions(composite_peaks=0)
     with pytest.raises(ValueError, match="composite_redetect_after"):
         TrackerOptions(composite_redetect_after=-1)
+
+
+@pytest.mark.parametrize("threshold", [-1.0, 0.0, 0.5, 2.0, 5.0])
+def test_success_is_always_score_above_the_threshold(threshold):
+    """The published state and score never disagree, whichever branch decided."""
+    rule = DecisionRule(threshold=threshold)
+    cases = [evidence(2.0, 1.0, [(NEAR, 1.5)]), evidence(-1.0, -2.0, [(NEAR, -3.0)], prob=0.95),
+             evidence(1.0, 0.2, [(FAR, 2.5)]), evidence(1.5, 1.0, [(FAR, -2.0)]),
+             evidence(-1.0, -2.0, [(FAR, -0.5)]), evidence(0.6, 0.4, [(NEAR, 0.5)], prob=0.99)]
+    for ev in cases:
+        d = rule.decide(ev)
+        assert d.success == (d.score > threshold), (d.branch, d.score)

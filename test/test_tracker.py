@@ -23,7 +23,8 @@ from rtmdnet_ros.options import TrackerOptions  # noqa: E402
 from rtmdnet_ros.tracker import Tracker, TrackResult  # noqa: E402
 
 # One thread: the test machine is small and shared; oversubscribed OpenMP is many times slower.
-OPTS = TrackerOptions(torch_threads=1)
+# RT-MDNet's own path (the composite has its own tests: test_composite_*.py).
+OPTS = TrackerOptions(torch_threads=1, mode="reference")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import numpy as np
 from rtmdnet_ros.composite.gate import UpdateGate
 from rtmdnet_ros.composite.proposer import ProposerSettings, SiameseProposer, siamese_dir
 from rtmdnet_ros.composite.redetect import ReDetector
-from rtmdnet_ros.composite.rule import Decision, DecisionRule
+from rtmdnet_ros.composite.rule import Decision, DecisionRule, logit
 from rtmdnet_ros.composite.verifier import Verifier
 from rtmdnet_ros.geometry import clip_box
 
@@ -100,9 +100,14 @@ class CompositePolicy:
             peaks = self.proposer.search(image, window)
         if not peaks or peaks[0].prob < self.redetector.min_prob:
             return lost
-        logit = self.verifier.score(image, c, peaks[0].box)
+        verified = self.verifier.score(image, c, peaks[0].box)
         thr, margin = self.rule.threshold, self.redetector.margin
-        if not (logit > thr + margin or (logit > thr - margin and logit > own_logit + margin)):
+        if not (verified > thr + margin
+                or (verified > thr - margin and verified > own_logit + margin)):
             return lost
-        return Decision("redetect", peaks[0].box.copy(), logit, True)
+        # Both parts vouch for it: the score is the more confident one's, above the threshold.
+        score = max(verified, logit(peaks[0].prob))
+        if score <= thr:
+            return lost
+        return Decision("redetect", peaks[0].box.copy(), score, True)
 

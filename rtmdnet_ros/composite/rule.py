@@ -52,6 +52,7 @@ class Evidence:
 class Decision:
     """The frame's answer: box, honest score (a logit), state, and what the proposer does next.
 
+    ``success`` is always ``score > threshold``: the published state and score never disagree.
     ``peak``: the peak the proposer moves to (None: it moves to its own best peak, or is reset
     when ``reset_proposer``). ``search``: where the classifier searches next (None: around its
     own box, so that it stays an independent witness; issue 20's prototype lost exactly that
@@ -73,7 +74,8 @@ def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
     return np.concatenate([centre - wh / 2.0, wh])
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
+    """Return a probability on the logit scale of every score here (clipped off 0 and 1)."""
     p = min(max(p, 1e-6), 1.0 - 1e-6)
     return float(np.log(p / (1.0 - p)))
 
@@ -93,8 +95,9 @@ class DecisionRule:
         n = len(ev.boxes)
         if n and ev.ious[0] >= self.agree_iou:
             # The confident part's own score, each on the logit scale.
-            score = max(ev.cls_score, float(ev.logits[0]), _logit(float(ev.probs[0])))
-            if max(ev.cls_score, float(ev.logits[0])) > thr or ev.probs[0] >= self.agree_prob:
+            score = max(ev.cls_score, float(ev.logits[0]), logit(float(ev.probs[0])))
+            siamese_sure = ev.probs[0] >= self.agree_prob and logit(float(ev.probs[0])) > thr
+            if max(ev.cls_score, float(ev.logits[0])) > thr or siamese_sure:
                 # The classifier keeps its own centre but takes the agreed size (its own box
                 # shrinks on small targets: docs/tracker.md, "The shrinking box").
                 return Decision("agree", ev.boxes[0].copy(), score, True, peak=0,
