@@ -137,6 +137,21 @@ def context_side(w: float, h: float, context: float = CONTEXT_AMOUNT) -> float:
     return float(np.sqrt((w + p) * (h + p)))
 
 
+def change_penalty(pw: np.ndarray, ph: np.ndarray, w: float, h: float, k: float) -> np.ndarray:
+    """Upstream's scale/ratio change penalty of predicted sizes (pw, ph) against a w x h box.
+
+    ``exp(-(r_c * s_c - 1) * k)``, with ``s_c``/``r_c`` the max(r, 1/r) change of the context
+    size and of the aspect ratio; sizes must be positive.
+    """
+    def change(r: np.ndarray) -> np.ndarray:
+        return np.maximum(r, 1.0 / r)
+
+    pad = CONTEXT_AMOUNT * (pw + ph)
+    s_c = change(np.sqrt((pw + pad) * (ph + pad)) / context_side(w, h))
+    r_c = change((w / h) / (pw / ph))
+    return np.exp(-(r_c * s_c - 1.0) * k)
+
+
 def check_image(image_rgb: Any) -> np.ndarray:
     """Return the image if it is an HxWx3 uint8 array, else raise a ValueError saying why.
 
@@ -325,14 +340,7 @@ class SiameseRefiner:
         pw, ph = pw * s.size_calibration[0], ph * s.size_calibration[1]
         valid = (pw > 0) & (ph > 0)
         pw_safe, ph_safe = np.where(valid, pw, 1.0), np.where(valid, ph, 1.0)
-
-        def change(r: np.ndarray) -> np.ndarray:
-            return np.maximum(r, 1.0 / r)
-
-        pad = CONTEXT_AMOUNT * (pw_safe + ph_safe)
-        s_c = change(np.sqrt((pw_safe + pad) * (ph_safe + pad)) / context_side(w, h))
-        r_c = change((w / h) / (pw_safe / ph_safe))
-        penalty = np.exp(-(r_c * s_c - 1.0) * s.penalty_k)
+        penalty = change_penalty(pw_safe, ph_safe, w, h, s.penalty_k)
         pscore = penalty * prob * (1.0 - s.window_influence) + self._window * s.window_influence
         dx = (pcx - cx) / max(s.max_shift * w, 1e-9)
         dy = (pcy - cy) / max(s.max_shift * h, 1e-9)

@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from rtmdnet_ros.siamese_refiner import (
-    CONTEXT_AMOUNT,
     SCORE_SIZE,
     RefinerSettings,
     SiameseRefiner,
+    change_penalty,
     check_box,
-    context_side,
 )
 
 # The Siamese network this package ships (fine-tuned here; NOTICE and model card beside it).
@@ -134,16 +133,9 @@ class SiameseProposer:
         prob, boxes, _ = self._net.score_maps(image_rgb, ref)
         pcx, pcy, pw, ph = boxes
         valid = (pw > 0) & (ph > 0)
-        pw_s, ph_s = np.where(valid, pw, 1.0), np.where(valid, ph, 1.0)
         w, h = ref[2], ref[3]
-
-        def change(r: np.ndarray) -> np.ndarray:
-            return np.maximum(r, 1.0 / r)
-
-        pad = CONTEXT_AMOUNT * (pw_s + ph_s)
-        s_c = change(np.sqrt((pw_s + pad) * (ph_s + pad)) / context_side(w, h))
-        r_c = change((w / h) / (pw_s / ph_s))
-        penalty = np.exp(-(r_c * s_c - 1.0) * s.penalty_k)
+        penalty = change_penalty(np.where(valid, pw, 1.0), np.where(valid, ph, 1.0), w, h,
+                                 s.penalty_k)
         pscore = penalty * prob * (1.0 - s.window_influence) + self._window * s.window_influence
         pscore = np.where(valid, pscore, -np.inf)
         out: list[Proposal] = []
