@@ -140,7 +140,8 @@ def test_install_space_holds_every_file_the_package_needs(workspace):
               if dst.read_bytes() != src_file.read_bytes()]
     assert differ == [], "installed copies differ:\n" + "\n".join(differ)
     for name in ("models/default.pt", f"{PACKAGED_REFINER}/nanotrack_backbone.onnx",
-                 f"{PACKAGED_REFINER}/LICENSE"):
+                 f"{PACKAGED_REFINER}/LICENSE", "models/siamese/nanotrack_backbone.onnx",
+                 "models/siamese/nanotrack_head.onnx", "models/siamese/NOTICE"):
         assert (workspace.site_package / name).is_file(), name
     for script in (src / "scripts").iterdir():
         installed = workspace.install / "lib" / PACKAGE / script.name
@@ -256,10 +257,11 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
     log = launch.log()
     assert codes == {"launch": 0, "frame_publisher": 0}, f"{codes}\n{log[-4000:]}"
     assert re.search(r"tracker_node-1\]: process has finished cleanly", log), log[-3000:]
-    # The node used the installed files: model, Siamese refiner, Fast DDS profile, config.
+    # The node used the installed files: model, the shipped Siamese network of the default
+    # composite tracker, Fast DDS profile, config.
     site = str(workspace.site_package)
     assert f"using the packaged model {site}/models/default.pt" in log, log[-4000:]
-    assert f"Siamese head from {site}/{PACKAGED_REFINER}" in log, log[-4000:]
+    assert f"composite tracker: Siamese network from {site}/models/siamese" in log, log[-4000:]
     assert f"DDS profile {workspace.install}/share/{PACKAGE}/config/fastdds.xml" in log
     # The camera stand-in found the installed profile too: no lost-frame warning from the node.
     assert f"DDS profile {workspace.install}/share/{PACKAGE}/config/fastdds.xml" in camera.log()

@@ -242,6 +242,7 @@ def test_console_scripts_run_the_source_entry_points():
     assert set(scripts) == {
         "rtmdnet-eval",
         "rtmdnet-train",
+        "rtmdnet-train-siamese",
         "tracker_node",
         "frame_publisher",
         "tracking_recorder",
