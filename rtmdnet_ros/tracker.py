@@ -533,7 +533,7 @@ class Tracker:
             elif self._frame % o.long_term_interval == 0:
                 self._update(list(self._pos_memory), "long_updates")
 
-    def search_lost(self, img_wh: tuple[int, int]) -> np.ndarray | None:
+    def _recovery_centre(self, img_wh: tuple[int, int]) -> np.ndarray | None:
         """Return the recovery tile centre for this frame while the sweep runs, else None."""
         o = self.options
         lost_for = self._failures - o.recovery_after
@@ -548,15 +548,6 @@ class Tracker:
         return np.maximum((o.recovery_max_crop / o.img_size - o.padding) * target_wh / 2.0,
                           target_wh / 2.0)
 
-    @property
-    def failures(self) -> int:
-        """Consecutive frames without success."""
-        return self._failures
-
-    @property
-    def frame_index(self) -> int:
-        """Frames tracked since the last init."""
-        return self._frame
 
     # ------------------------------------------------------------------ internals ------------
     def _candidates(self, img_wh: tuple[int, int], target_wh: np.ndarray) -> np.ndarray:
@@ -570,7 +561,7 @@ class Tracker:
         box first, so a whole-frame sweep costs a bounded crop per frame.
         """
         o = self.options
-        centre = self.search_lost(img_wh)
+        centre = self._recovery_centre(img_wh)
         if centre is None:
             gen = SampleGenerator("gaussian", img_wh, self._trans, o.cand_scale, valid=True,
                                   min_size=o.min_box_size)
