@@ -240,8 +240,16 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
                               "-p video:=clip.mp4 -p loop:=true -r image:=/camera/image_raw"),
             tmp_path, env=env, preexec_fn=_own_group)
         wait_for(camera, r"publishing \d+ frames", 60)
-        state = workspace.run("ros2 lifecycle get /rtmdnet_tracker --no-daemon --spin-time 3")
-        assert state.startswith("active [3]"), state
+        # Without a daemon each call discovers the graph anew; "Node not found" within its spin
+        # time was seen once on a busy machine, so a few calls are allowed before the verdict.
+        for _ in range(5):
+            result = subprocess.run(
+                workspace.command("ros2 lifecycle get /rtmdnet_tracker --no-daemon --spin-time 3"),
+                cwd=workspace.root, env=env, capture_output=True, text=True, timeout=CALL_S)
+            state = result.stdout
+            if result.returncode == 0 and "Node not found" not in result.stderr:
+                break
+        assert state.startswith("active [3]"), f"{state}\n{result.stderr}"
         deadline = time.monotonic() + 30
         while True:  # the first frames may still be on their way when the camera starts
             answer = workspace.run(INIT)

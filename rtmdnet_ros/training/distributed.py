@@ -144,6 +144,9 @@ def process_group(ctx: DistContext, device: torch.device, timeout_s: float) -> I
     LOG.info("rank %d of %d joined (%s, %s)", ctx.rank, ctx.world_size, backend, device)
     try:
         yield
+        # Leave together: a rank that tears its group down while another still holds its
+        # connections was seen to abort ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
