@@ -124,6 +124,21 @@ class CollectedProcess:
         with self._lock:
             return "\n".join(self.lines)
 
+    def wait_for_log(self, pattern: str, timeout: float = 30.0, after: int = 0) -> str:
+        """Wait for a log line matching ``pattern`` (searching from line ``after``)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for line in self.lines[after:]:
+                    if regex.search(line):
+                        return line
+            if self.proc.poll() is not None:
+                raise AssertionError(f"process exited ({self.proc.returncode}):\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no log line matching {pattern!r} within {timeout} s:\n"
+                             f"{self.log()[-4000:]}")
+
 
 class NodeProcess(CollectedProcess):
     """The tracker node in a subprocess, with its stderr/stdout collected line by line."""
@@ -144,21 +159,6 @@ class NodeProcess(CollectedProcess):
         regex = re.compile(pattern)
         with self._lock:
             return sum(bool(regex.search(line)) for line in self.lines)
-
-    def wait_for_log(self, pattern: str, timeout: float = 30.0, after: int = 0) -> str:
-        """Wait for a log line matching ``pattern`` (searching from line ``after``)."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                for line in self.lines[after:]:
-                    if regex.search(line):
-                        return line
-            if self.proc.poll() is not None:
-                raise AssertionError(f"node exited ({self.proc.returncode}):\n{self.log()}")
-            time.sleep(0.05)
-        raise AssertionError(f"no log line matching {pattern!r} within {timeout} s:\n"
-                             f"{self.log()[-4000:]}")
 
     def line_count(self) -> int:
         with self._lock:

@@ -187,22 +187,6 @@ def test_ros2_pkg_executables_and_interface_show(workspace):
     assert "std_msgs/Header header" in status and "uint8 TRACKING" in status
 
 
-def wait_for(process: CollectedProcess, pattern: str, timeout: float) -> str:
-    """Return the first line matching ``pattern``; fail with the output otherwise."""
-    regex = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with process._lock:
-            found = next((line for line in process.lines if regex.search(line)), None)
-        if found is not None:
-            return found
-        if process.proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise AssertionError(f"no line matching {pattern!r} (exit {process.proc.poll()}):\n"
-                         f"{process.log()[-4000:]}")
-
-
 def interrupt_group(process: CollectedProcess, timeout: float = 30.0) -> int:
     """Ctrl-C in a terminal: SIGINT to the whole process group; kill after ``timeout``."""
     if process.proc.poll() is None:
@@ -234,12 +218,12 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
         tmp_path, env=env, preexec_fn=_own_group)
     camera = None
     try:
-        wait_for(launch, r"listening on /camera/image_raw", STARTUP_S)
+        launch.wait_for_log(r"listening on /camera/image_raw", STARTUP_S)
         camera = CollectedProcess(
             workspace.command("exec ros2 run rtmdnet_ros frame_publisher --ros-args "
                               "-p video:=clip.mp4 -p loop:=true -r image:=/camera/image_raw"),
             tmp_path, env=env, preexec_fn=_own_group)
-        wait_for(camera, r"publishing \d+ frames", 60)
+        camera.wait_for_log(r"publishing \d+ frames", 60)
         # Without a daemon each call discovers the graph anew; "Node not found" within its spin
         # time was seen once on a busy machine, so a few calls are allowed before the verdict.
         for _ in range(5):
@@ -257,7 +241,7 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
                 break
             time.sleep(1.0)
         assert "success=True" in answer and "tracking started" in answer, answer
-        wait_for(launch, r"track 1 \(object\) started", 30)
+        launch.wait_for_log(r"track 1 \(object\) started", 30)
     finally:
         codes = {"launch": interrupt_group(launch)}
         if camera is not None:
