@@ -7,9 +7,11 @@
 - Re-detection: boat5 with the frame rolled by a third of its width for a stretch and then back
   (the target leaves the search area twice): the composite reports LOST, sweeps, confirms the
   target with the classifier and resumes; with re-detection off it stays lost after the return.
-- Reference mode: boxes for seed 0 on three sequences equal those recorded before the tracker's
-  frame step was split into parts (``reference_boxes.json``, made by this module with
-  ``RTMDNET_WRITE_REFERENCE=1`` on the code of commit 4a43603).
+- Boxes kept as they were: for seed 0 on three sequences, the reference mode's equal those
+  recorded before the tracker's frame step was split into parts (``reference_boxes.json``, code
+  of commit 4a43603) and the composite's those recorded before the package was split into layers
+  (``composite_boxes.json``, commit 371c4d9). Made by this module with
+  ``RTMDNET_WRITE_REFERENCE=<mode>`` on the code the test guards.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from rtmdnet_ros.evaluation.metrics import iou  # noqa: E402
 from rtmdnet_ros.sequences import read_groundtruth  # noqa: E402
 from rtmdnet_ros.tracker import Tracker  # noqa: E402
 
-REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "reference_boxes.json"
 REFERENCE_SEQUENCES = {"Crossing": 25, "boat5": 25, "Human3": 25}
 
 
@@ -61,16 +62,22 @@ def track(frames: list[np.ndarray], gt: np.ndarray, **overrides) -> tuple[list, 
     return results, tracker
 
 
-def test_reference_mode_boxes_are_unchanged():
-    recorded = json.loads(REFERENCE_FILE.read_text())
+@pytest.mark.parametrize("mode", ["reference", "composite"])
+def test_boxes_are_unchanged(mode):
+    if mode == "composite":
+        require_siamese()
+    recorded = json.loads(golden_file(mode).read_text())
     for name, n in REFERENCE_SEQUENCES.items():
         frames, gt = frames_of(name, n)
-        results, _ = track(frames, gt, mode="reference", box_refiner="none")
+        results, _ = track(frames, gt, mode=mode, box_refiner="none")
         boxes = np.array([r.box_xywh for r in results])
         np.testing.assert_allclose(boxes, np.array(recorded[name]["boxes"]), atol=1e-3,
                                    err_msg=name)
         assert [r.success for r in results] == recorded[name]["success"]
-        assert {r.branch for r in results} <= {"tracking", "lost"}
+        if "branches" in recorded[name]:
+            assert [r.branch for r in results] == recorded[name]["branches"]
+        if mode == "reference":
+            assert {r.branch for r in results} <= {"tracking", "lost"}
 
 
 def test_the_composite_follows_the_target_with_one_decision_per_frame():
@@ -120,20 +127,26 @@ def test_redetection_finds_the_target_when_it_returns_far_from_where_it_was(away
     assert not any(r.success for r in results[24:])
 
 
-def write_reference() -> None:
-    """Record the reference mode's boxes (run on the code the test guards)."""
+def golden_file(mode: str) -> Path:
+    return Path(__file__).resolve().parent / "data" / f"{mode}_boxes.json"
+
+
+def write_golden(mode: str) -> None:
+    """Record a mode's boxes (run on the code the test guards)."""
     out = {}
     for name, n in REFERENCE_SEQUENCES.items():
         frames, gt = frames_of(name, n)
-        results, _ = track(frames, gt, box_refiner="none")
+        results, _ = track(frames, gt, mode=mode, box_refiner="none")
         out[name] = {"boxes": np.round([r.box_xywh for r in results], 6).tolist(),
                      "success": [bool(r.success) for r in results]}
-    REFERENCE_FILE.parent.mkdir(exist_ok=True)
-    REFERENCE_FILE.write_text(json.dumps(out) + "\n")
+        if mode != "reference":
+            out[name]["branches"] = [r.branch for r in results]
+    golden_file(mode).parent.mkdir(exist_ok=True)
+    golden_file(mode).write_text(json.dumps(out) + "\n")
 
 
-if __name__ == "__main__" and os.environ.get("RTMDNET_WRITE_REFERENCE") == "1":
-    write_reference()
+if __name__ == "__main__" and os.environ.get("RTMDNET_WRITE_REFERENCE"):
+    write_golden(os.environ["RTMDNET_WRITE_REFERENCE"])
 
 
 def test_a_fresh_install_tracks_exactly_as_the_development_checkout(monkeypatch, tmp_path):

@@ -153,10 +153,24 @@ class Background(CollectedProcess):
 
 def ros2(command: str, cwd: Path, timeout: float = CALL_S) -> str:
     """Run one ``ros2 ...`` command line to its end; return stdout and stderr, failing on a bad
-    exit status."""
+    exit status.
+
+    ``ros2 param`` calls are idempotent and are tried again once when one hangs: the CLI waits
+    for the reply without a deadline, and a reply sent before the server has matched the
+    CLI's reply reader is lost (a DDS discovery race: seen once in CI, ``param set`` hung 60 s).
+    A second hang fails the test.
+    """
     argv = [str(require_ros2_tools()), *shlex.split(command, comments=True)[1:]]
-    result = subprocess.run(argv, cwd=cwd, env=ros_env(), capture_output=True, text=True,
-                            timeout=timeout, preexec_fn=_default_sigint)
+    attempts = 2 if argv[1:2] == ["param"] else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            result = subprocess.run(argv, cwd=cwd, env=ros_env(), capture_output=True,
+                                    text=True, timeout=timeout / attempts,
+                                    preexec_fn=_default_sigint)
+            break
+        except subprocess.TimeoutExpired:
+            if attempt == attempts:
+                raise
     output = result.stdout + result.stderr  # refusals ("Setting parameter failed") go to stderr
     assert result.returncode == 0, f"{command}\nexit {result.returncode}\n{output}"
     return output

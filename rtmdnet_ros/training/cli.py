@@ -33,7 +33,7 @@ from ..device import resolve_device
 from ..options import TrainOptions, parse_overrides
 from .data import TRAIN_SEQUENCES, load_domains
 from .distributed import DistContext, owned_domains, process_group
-from .trainer import CHECKPOINT_NAME, RunOptions, Trainer
+from .trainer import CHECKPOINT_NAME, RunOptions, Trainer, TrainResult
 
 LOG = logging.getLogger("rtmdnet_ros.training")
 
@@ -247,17 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if run.threads > 0:
         torch.set_num_threads(run.threads)
     with process_group(dist, device, run.dist_timeout_s):
-        torch.manual_seed(opts.seed)
-        net = build_network(opts, run, len(domains))
-        trainer = Trainer(net, domains, args.out, opts, run, rf_offset=net.rf_offset, dist=dist)
-        if args.resume:
-            LOG.info("resumed from %s at step %d", ckpt, trainer.load_checkpoint(ckpt))
-        progress = None
-        if not args.no_progress and dist.is_main:
-            from tqdm import tqdm
-
-            progress = tqdm
-        result = trainer.train(progress)
+        result = _train(args, domains, opts, run, dist, ckpt)
     if not dist.is_main:
         return 0
     history = _read_history(args.out)
@@ -267,6 +257,27 @@ def main(argv: list[str] | None = None) -> int:
     LOG.info("model written to %s", model_path)
     print(model_path)
     return 0
+
+
+def _train(args: argparse.Namespace, domains, opts, run, dist: DistContext,
+           ckpt: Path) -> TrainResult:
+    """Build, resume and run the trainer; it is released on return, inside the process group.
+
+    The trainer holds the DDP reducer and its pending gloo work: freed after the group is torn
+    down (at interpreter exit), a rank was seen to abort with "terminate called without an
+    active exception".
+    """
+    torch.manual_seed(opts.seed)
+    net = build_network(opts, run, len(domains))
+    trainer = Trainer(net, domains, args.out, opts, run, rf_offset=net.rf_offset, dist=dist)
+    if args.resume:
+        LOG.info("resumed from %s at step %d", ckpt, trainer.load_checkpoint(ckpt))
+    progress = None
+    if not args.no_progress and dist.is_main:
+        from tqdm import tqdm
+
+        progress = tqdm
+    return trainer.train(progress)
 
 
 def _read_history(out_dir: Path) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ as objects (``dist.GradBucket``), and postponed annotations would be strings.
 """
 
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -144,8 +145,11 @@ def process_group(ctx: DistContext, device: torch.device, timeout_s: float) -> I
     LOG.info("rank %d of %d joined (%s, %s)", ctx.rank, ctx.world_size, backend, device)
     try:
         yield
-        # Leave together: a rank that tears its group down while another still holds its
-        # connections was seen to abort ("terminate called without an active exception").
+        # Leave together, with no DDP reducer or pending work left (the caller releases its
+        # trainer inside the block; collect frees one caught in a reference cycle): a rank that
+        # tears its group down while either is alive was seen to abort ("terminate called
+        # without an active exception").
+        gc.collect()
         dist.barrier()
     finally:
         dist.destroy_process_group()
