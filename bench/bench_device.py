@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from rtmdnet_ros.crop import to_tensor
-from rtmdnet_ros.evaluation.datasets import load_sequence
 from rtmdnet_ros.evaluation.metrics import iou, score
+from rtmdnet_ros.sequences import load_sequence
 from rtmdnet_ros.tracker import Tracker
 
 

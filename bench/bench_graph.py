@@ -67,7 +67,7 @@ def fit_transform(width: int, height: int, size: tuple[int, int] = SIZE
 def prepare(sequence: Path, max_frames: int, size: tuple[int, int] = SIZE
             ) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames (BGR, exactly ``size``, black borders) and the ground truth moved with them."""
-    from rtmdnet_ros.evaluation.datasets import load_sequence
+    from rtmdnet_ros.sequences import load_sequence
 
     seq = load_sequence(sequence)
     paths = seq.frame_paths[:max_frames] if max_frames > 0 else seq.frame_paths
@@ -99,8 +99,8 @@ def run_camera(args: argparse.Namespace) -> int:
     from rclpy.parameter import Parameter
     from rtmdnet_ros.msg import TrackerStatus
 
-    from rtmdnet_ros.node.cli import stop_ros
     from rtmdnet_ros.node.frame_publisher import FramePublisher, FrameSource
+    from rtmdnet_ros.ros_io.cli import stop_ros
 
     frames, gt = prepare(Path(args.sequence_dir), args.frames)
     rclpy.init()
@@ -292,7 +292,7 @@ class Consumer:
 
     def _on_detections(self, msg: Any) -> None:
         from rtmdnet_ros.node.frame_cache import stamp_to_ns
-        from rtmdnet_ros.node.messages import bbox_to_xywh
+        from rtmdnet_ros.ros_io.messages import bbox_to_xywh
 
         arrival = time.time_ns()
         stamp = stamp_to_ns(msg.header.stamp)
@@ -313,7 +313,7 @@ class Consumer:
             self.debug_images += 1
 
     def close(self) -> None:
-        from rtmdnet_ros.node.cli import stop_ros
+        from rtmdnet_ros.ros_io.cli import stop_ros
 
         self.stop.set()
         stop_ros(self.executor, [self.node], [self.thread])
@@ -376,9 +376,9 @@ def graph_auc(report: Report, gt: np.ndarray, detections: list[Detection]) -> fl
 def run_bench(args: argparse.Namespace) -> Report:
     """Start the processes, run the sequence once, stop everything, compute the figures."""
     from rtmdnet_ros.node import process
-    from rtmdnet_ros.node.cli import init_ros
-    from rtmdnet_ros.node.messages import set_bbox
     from rtmdnet_ros.node.transport import active_profile, profile_environment
+    from rtmdnet_ros.ros_io.cli import init_ros
+    from rtmdnet_ros.ros_io.messages import set_bbox
 
     sequence_dir = Path(args.sequence_dir)
     frames, gt = prepare(sequence_dir, args.frames)

@@ -28,7 +28,7 @@ def load_frames(count: int) -> tuple[list[np.ndarray], np.ndarray, str]:
 
     root = default_data_root() / "sequences" / "car1"
     if root.is_dir():
-        from rtmdnet_ros.evaluation.datasets import load_sequence
+        from rtmdnet_ros.sequences import load_sequence
 
         seq = load_sequence(root)
         frames = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in seq.frame_paths[:count]]
@@ -55,7 +55,7 @@ def other_encodings(bgr: np.ndarray, header, repeats: int) -> dict[str, float]:
     import array
     from types import SimpleNamespace
 
-    from rtmdnet_ros.node.image_conversion import compressed_msg_to_rgb, image_msg_to_rgb
+    from rtmdnet_ros.ros_io.image_conversion import compressed_msg_to_rgb, image_msg_to_rgb
 
     rgb = bgr[:, :, ::-1]
     h, w = bgr.shape[:2]
@@ -96,14 +96,14 @@ def main() -> int:
     from std_msgs.msg import Header
     from vision_msgs.msg import Detection2DArray
 
-    from rtmdnet_ros.node.image_conversion import fill_image_msg, image_msg_to_rgb, rgb_to_bgr
-    from rtmdnet_ros.node.messages import (
+    from rtmdnet_ros.ros_io.image_conversion import fill_image_msg, image_msg_to_rgb, rgb_to_bgr
+    from rtmdnet_ros.ros_io.messages import (
         build_detections,
         build_image,
         build_status,
-        confidence_to_score,
         draw_debug,
     )
+    from rtmdnet_ros.score_scale import probability
     from rtmdnet_ros.tracker import Tracker
 
     torch.set_num_threads(args.threads)
@@ -151,14 +151,14 @@ def main() -> int:
     def messages() -> None:
         i = step()
         r = results[i]
-        det_pub.publish(build_detections(header, r.box_xywh, confidence_to_score(r.score),
+        det_pub.publish(build_detections(header, r.box_xywh, probability(r.score),
                                          "object", "1"))
         status_pub.publish(build_status(header, 1, r.score, "1", 10.0, i, 0, "cpu"))
 
     def debug() -> None:
         i = step()
         r = results[i]
-        bgr = draw_debug(rgb_to_bgr(rgbs[1 + i]), 1, r.box_xywh, confidence_to_score(r.score),
+        bgr = draw_debug(rgb_to_bgr(rgbs[1 + i]), 1, r.box_xywh, probability(r.score),
                          "1", "object")
         debug_pub.publish(build_image(bgr, header))
 

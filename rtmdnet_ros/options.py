@@ -310,7 +310,7 @@ class TrackerOptions(_DictMixin):
     # its weights are found, else "none" with a warning. "none": the classifier's box and the
     # regression only (RT-MDNet). Reference mode only; the composite (the default) supersedes it.
     box_refiner: str = "none"
-    refiner_dir: str = ""  # "" = $RTMDNET_NANOTRACK_V3_DIR, else ../shared/models/nanotrack_v3
+    refiner_dir: str = ""  # "" = the Siamese network shipped in the package
     # Width/height factors on the head's predicted size: exp(-median log(pred / true)) over the
     # ten training videos, refining from the true box (widths +0.073, heights +0.021 in log;
     # docs/tracker.md "Box refinement"). Fitted on the training split only.

@@ -4,9 +4,11 @@
 
 A sequence folder is ``NAME/img/NNNN.jpg`` + ``NAME/groundtruth_rect.txt``; the data root holds
 ``sequences/NAME`` and ``sequences/sequences.json`` (where each sequence came from). Evaluation
-(``evaluation/datasets.py``), training (``training/data.py``), the recorder, the benches and the
-tests all read ground truth through ``parse_groundtruth`` and find the data through
-``default_data_root``, so a rule changed here is changed for all of them.
+(``evaluation/datasets.py``), training (``training/data.py``), the frame publisher, the recorder,
+the benches and the tests all read a folder through ``load_sequence`` or ground truth through
+``parse_groundtruth`` and find the data through ``default_data_root``, so a rule changed here is
+changed for all of them. Nothing in the tracker core reads from here: it finds its networks
+through its options.
 
 The rules, decided once:
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +114,46 @@ def pixel_boxes(boxes: np.ndarray, annotation: str) -> np.ndarray:
     shifted = np.array(boxes, dtype=np.float64, copy=True)
     shifted[:, :2] -= 1.0
     return shifted
+
+
+IMAGE_DIR = "img"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One sequence: its frame files and one ground-truth box (x, y, w, h) per frame."""
+
+    name: str
+    path: Path
+    frame_paths: tuple[Path, ...]
+    groundtruth: np.ndarray  # (N, 4) float64, NaN rows = target not annotated
+
+    def __len__(self) -> int:
+        return len(self.frame_paths)
+
+
+def load_sequence(path: str | Path) -> Sequence:
+    """Index one sequence folder and check it: frames present, one box per frame."""
+    path = Path(path)
+    name = path.name
+    if not path.is_dir():
+        raise DatasetError(f"sequence {name}: folder not found: {path}")
+    img_dir = path / IMAGE_DIR
+    if not img_dir.is_dir():
+        raise DatasetError(f"sequence {name}: image folder not found: {img_dir}")
+    frames = tuple(sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+    if not frames:
+        raise DatasetError(f"sequence {name}: no images in {img_dir}")
+    gt_file = path / GROUNDTRUTH_FILE
+    if not gt_file.is_file():
+        raise DatasetError(f"sequence {name}: ground truth not found: {gt_file}")
+    gt = parse_groundtruth(gt_file.read_text(), source=f"sequence {name}: {gt_file}")
+    if len(gt) != len(frames):
+        raise DatasetError(
+            f"sequence {name}: {len(gt)} ground-truth boxes but {len(frames)} frames in {img_dir}"
+        )
+    first = gt[0]
+    if not (np.all(np.isfinite(first)) and first[2] > 0 and first[3] > 0):
+        raise DatasetError(f"sequence {name}: first ground-truth box is not valid: {first}")
+    return Sequence(name=name, path=path, frame_paths=frames, groundtruth=gt)

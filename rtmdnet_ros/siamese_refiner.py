@@ -39,15 +39,12 @@ size towards the predicted one by ``lr = penalty * score * LR`` (upstream's size
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-
-from rtmdnet_ros.sequences import default_data_root
 
 LOG = logging.getLogger(__name__)
 
@@ -67,29 +64,18 @@ TEMPLATE_FEATURES = (1, 96, 8, 8)
 SEARCH_FEATURES = (1, 96, 16, 16)
 
 
-# Shipped inside the package (rtmdnet_ros/models/**): installed wherever the package is.
-PACKAGED_NANOTRACK_V3_DIR = Path(__file__).resolve().parent / "models" / "nanotrack_v3"
+# The Siamese network this package ships (fine-tuned here; NOTICE and model card beside it).
+SHIPPED_DIR = Path(__file__).resolve().parent / "models" / "siamese"
 
 
-def default_nanotrack_v3_dir() -> Path:
-    """Where the refiner looks when no folder is given; never a path only a checkout has.
+def siamese_dir(option: str | Path = "") -> Path:
+    """Resolve a Siamese-network folder option (``siamese_dir``, ``refiner_dir``).
 
-    ``$RTMDNET_NANOTRACK_V3_DIR``; else the package's own ``models/nanotrack_v3`` when it holds
-    the files (it is installed with the package, so an installed node finds it); else, only in
-    a source checkout (``package.xml`` beside the package) or with ``$RTMDNET_DATA`` set,
-    ``models/nanotrack_v3`` beside the data folder (same rule as the NanoTrack v2 peer: one
-    ``RTMDNET_DATA`` moves both). An installed package without the files gets its own folder,
-    so the "not found" message names a place inside the installation.
+    "" is the network shipped in the package, never a shared or development folder: what a
+    fresh install tracks with is what ships, and the core finds its networks through its
+    options alone.
     """
-    env = os.environ.get("RTMDNET_NANOTRACK_V3_DIR")
-    if env:
-        return Path(env)
-    if (PACKAGED_NANOTRACK_V3_DIR / BACKBONE_FILE).is_file():
-        return PACKAGED_NANOTRACK_V3_DIR
-    checkout = (PACKAGED_NANOTRACK_V3_DIR.parents[2] / "package.xml").is_file()
-    if checkout or os.environ.get("RTMDNET_DATA"):
-        return default_data_root().parent / "models" / "nanotrack_v3"
-    return PACKAGED_NANOTRACK_V3_DIR
+    return Path(option) if str(option) else SHIPPED_DIR
 
 
 @dataclass(frozen=True)
@@ -226,15 +212,15 @@ class SiameseRefiner:
 
     def __init__(self, model_dir: str | Path | None = None,
                  settings: RefinerSettings | None = None) -> None:
-        """Load and sanity-check both ONNX files from ``model_dir`` (default: see above)."""
-        folder = Path(model_dir) if model_dir is not None else default_nanotrack_v3_dir()
+        """Load and sanity-check both ONNX files from ``model_dir`` (default: the shipped one)."""
+        folder = siamese_dir(model_dir or "")
         self.backbone_path = folder / BACKBONE_FILE
         self.head_path = folder / HEAD_FILE
         missing = [str(p) for p in (self.backbone_path, self.head_path) if not p.is_file()]
         if missing:
             raise FileNotFoundError(
                 f"NanoTrack v3 model file(s) not found: {', '.join(missing)} "
-                "(set RTMDNET_NANOTRACK_V3_DIR or pass model_dir)")
+                "(the refiner_dir option names the folder)")
         self.settings = settings or RefinerSettings()
         self._backbone = _load_net(self.backbone_path)
         self._head = _load_net(self.head_path)

@@ -640,7 +640,7 @@ class Tracker:
 
         try:
             refiner = SiameseRefiner(
-                o.refiner_dir or None,
+                o.refiner_dir,
                 RefinerSettings(size_calibration=o.refiner_size_calibration),
             )
         except FileNotFoundError as exc:

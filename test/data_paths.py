@@ -66,10 +66,11 @@ def require_ros2_tools() -> Path:
 
 
 def nanotrack_v3_dir() -> Path:
-    """Return the NanoTrack v3 ONNX folder (the box refiner's weights), same skip/fail rule."""
+    """Return upstream NanoTrack v3's folder (ONNX files, checkpoint), same skip/fail rule."""
     from rtmdnet_ros import siamese_refiner
+    from rtmdnet_ros.training.siamese import upstream_nanotrack_v3_dir
 
-    path = siamese_refiner.default_nanotrack_v3_dir()
+    path = upstream_nanotrack_v3_dir()
     if not (path / siamese_refiner.BACKBONE_FILE).is_file():
         reason = f"NanoTrack v3 models not found at {path} (set RTMDNET_NANOTRACK_V3_DIR)"
         if os.environ.get("CI", "").lower() == "true":

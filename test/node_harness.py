@@ -274,7 +274,7 @@ class GraphClient:
     def publish_bgr(self, bgr: np.ndarray, frame_id: str = "camera") -> Any:
         from sensor_msgs.msg import Image
 
-        from rtmdnet_ros.node.image_conversion import fill_image_msg
+        from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
 
         header = self.header(frame_id)
         self.image_pub.publish(fill_image_msg(Image(), bgr, header))
@@ -357,7 +357,7 @@ class GraphClient:
 
     def init(self, box_xywh: tuple[float, float, float, float], stamp: Any = None,
              label: str = "", timeout: float = 120.0) -> Any:
-        from rtmdnet_ros.node.messages import set_bbox
+        from rtmdnet_ros.ros_io.messages import set_bbox
 
         request = self.InitTarget.Request()
         set_bbox(request.box, box_xywh)

@@ -243,7 +243,7 @@ def test_image_encodings_decode_through_the_node_conversion(encoding, big_endian
 
 
 def detection_array(store, stamp_ns: int, boxes: list[tuple[str, tuple[float, ...]]]):
-    from rtmdnet_ros.node.messages import build_detections
+    from rtmdnet_ros.ros_io.messages import build_detections
 
     types = bagtypes.message_types(store)
     header = bagtypes.copy_header(store, image_message(store, np.zeros((2, 2, 3), np.uint8),
@@ -385,7 +385,7 @@ def test_console_script_never_prints_a_traceback(bags, tmp_path):
 
 def test_state_constants_match_the_message_definition():
     msg = pytest.importorskip("rtmdnet_ros.msg", reason="generated interfaces not built")
-    from rtmdnet_ros.node import messages
+    from rtmdnet_ros.ros_io import messages
 
     status = msg.TrackerStatus
     assert (messages.IDLE, messages.TRACKING, messages.LOST) == (

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -39,7 +38,7 @@ from colcon_workspace import (
     make_underlay,
     shell_command,
 )
-from data_paths import REPO_ROOT, nanotrack_v3_dir, require_ros2_tools
+from data_paths import REPO_ROOT, require_ros2_tools
 from node_harness import CollectedProcess
 
 from rtmdnet_ros import siamese_refiner
@@ -47,9 +46,9 @@ from rtmdnet_ros import siamese_refiner
 BUILD_S = 900.0  # colcon build on a loaded 2-core machine (35 s quiet)
 STARTUP_S = 120.0
 CALL_S = 60.0
-# The refiner's packaged folder, relative to the package (siamese_refiner's default when it
-# holds the files): installed with the package like anything under rtmdnet_ros/models/.
-PACKAGED_REFINER = siamese_refiner.PACKAGED_NANOTRACK_V3_DIR.relative_to(
+# The shipped Siamese network, relative to the package (the default of siamese_dir and
+# refiner_dir): installed with the package like anything under rtmdnet_ros/models/.
+SHIPPED_SIAMESE = siamese_refiner.SHIPPED_DIR.relative_to(
     Path(siamese_refiner.__file__).resolve().parent)
 INIT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
         '"{box: {center: {position: {x: 320.0, y: 240.0}}, size_x: 80.0, size_y: 120.0}}"')
@@ -92,21 +91,15 @@ def _own_group() -> None:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """Copy, add the packaged Siamese files, build with colcon; fail with colcon's output."""
+    """Copy the package into a scratch workspace and build it with colcon; fail with its output."""
     require_ros2_tools()
     if not (VENV / "bin" / "colcon").is_file():
         pytest.fail(f"{VENV / 'bin' / 'colcon'} missing: make setup installs "
                     "colcon-common-extensions (requirements/project.txt)", pytrace=False)
-    refiner_files = nanotrack_v3_dir()
     base = tmp_path_factory.mktemp("colcon")
     underlay = make_underlay(base / "ros")
     root = base / "ws"
-    source = copy_sources(root / "src" / PACKAGE)
-    packaged = source / PACKAGE / PACKAGED_REFINER
-    packaged.mkdir(parents=True, exist_ok=True)
-    for name in ("nanotrack_backbone.onnx", "nanotrack_head.onnx", "LICENSE"):
-        if not (packaged / name).exists():  # the package may ship its own by now
-            shutil.copy(refiner_files / name, packaged / name)
+    copy_sources(root / "src" / PACKAGE)
     home = base / "home"
     home.mkdir()
     result = subprocess.run(shell_command(underlay, None, "colcon build"), cwd=root,
@@ -139,9 +132,9 @@ def test_install_space_holds_every_file_the_package_needs(workspace):
     differ = [str(dst) for src_file, dst in expected.items()
               if dst.read_bytes() != src_file.read_bytes()]
     assert differ == [], "installed copies differ:\n" + "\n".join(differ)
-    for name in ("models/default.pt", f"{PACKAGED_REFINER}/nanotrack_backbone.onnx",
-                 f"{PACKAGED_REFINER}/LICENSE", "models/siamese/nanotrack_backbone.onnx",
-                 "models/siamese/nanotrack_head.onnx", "models/siamese/NOTICE"):
+    for name in ("models/default.pt", f"{SHIPPED_SIAMESE}/nanotrack_backbone.onnx",
+                 f"{SHIPPED_SIAMESE}/nanotrack_head.onnx", f"{SHIPPED_SIAMESE}/NOTICE",
+                 f"{SHIPPED_SIAMESE}/LICENSE"):
         assert (workspace.site_package / name).is_file(), name
     for script in (src / "scripts").iterdir():
         installed = workspace.install / "lib" / PACKAGE / script.name
@@ -159,7 +152,7 @@ def test_installed_package_imports_from_the_install_space_only(workspace):
         "files = {n: importlib.import_module(n).__file__ for n in names}\n"
         "print(json.dumps({'path': list(rtmdnet_ros.__path__), 'sys_path': sys.path,\n"
         "    'files': files, 'model': str(tracker.DEFAULT_MODEL),\n"
-        "    'refiner_dir': str(siamese_refiner.default_nanotrack_v3_dir())}))\n"
+        "    'siamese_dir': str(siamese_refiner.siamese_dir(''))}))\n"
     )
     found = json.loads(workspace.run(f"python3 -c {shlex.quote(code)}", timeout=300)
                        .strip().splitlines()[-1])
@@ -173,7 +166,7 @@ def test_installed_package_imports_from_the_install_space_only(workspace):
                if not (file or "").startswith(install)}
     assert outside == {}, outside
     assert found["model"].startswith(install)
-    assert found["refiner_dir"] == str(workspace.site_package / PACKAGED_REFINER)
+    assert found["siamese_dir"] == str(workspace.site_package / SHIPPED_SIAMESE)
 
 
 def test_ros2_pkg_executables_and_interface_show(workspace):

@@ -11,7 +11,7 @@ import pytest
 from data_paths import REPO_ROOT
 
 from rtmdnet_ros.evaluation import cli
-from rtmdnet_ros.evaluation.datasets import DatasetError, parse_groundtruth
+from rtmdnet_ros.sequences import DatasetError, parse_groundtruth
 
 
 def test_parse_comma_whitespace_tab_and_blank_lines():

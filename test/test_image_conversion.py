@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rtmdnet_ros.node.image_conversion import (
+from rtmdnet_ros.ros_io.image_conversion import (
     ImageConversionError,
     bgr_to_image_fields,
     compressed_msg_to_rgb,

@@ -26,7 +26,7 @@ from node_harness import (
     stamp_ns,
 )
 
-from rtmdnet_ros.node.image_conversion import image_msg_to_bgr
+from rtmdnet_ros.ros_io.image_conversion import image_msg_to_bgr
 
 require_ros()
 
@@ -294,7 +294,7 @@ def test_reset_is_answered_during_an_init(graph):
     """Services never wait behind the tracker: reset returns while init is still training."""
     import time
 
-    from rtmdnet_ros.node.messages import set_bbox
+    from rtmdnet_ros.ros_io.messages import set_bbox
 
     _, client = graph
     client.status_for(client.publish_bgr(scene()))

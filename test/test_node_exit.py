@@ -178,7 +178,7 @@ def stop_node_in(state: str, client: GraphClient) -> tuple[int, str]:
 
 
 def _init_request(client: GraphClient, box: tuple[float, float, float, float]):
-    from rtmdnet_ros.node.messages import set_bbox
+    from rtmdnet_ros.ros_io.messages import set_bbox
 
     request = client.InitTarget.Request()
     set_bbox(request.box, box)

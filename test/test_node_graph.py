@@ -19,9 +19,9 @@ import torch
 from data_paths import sequence_dir
 from node_harness import require_ros, running_graph, stamp_ns
 
-from rtmdnet_ros.evaluation.datasets import load_sequence
 from rtmdnet_ros.geometry import iou
 from rtmdnet_ros.options import TrackerOptions
+from rtmdnet_ros.sequences import load_sequence
 
 require_ros()
 
@@ -80,7 +80,7 @@ def offline_ious(frames: list[np.ndarray], gt: np.ndarray) -> tuple[np.ndarray, 
 
 
 def test_graph_matches_offline_tracker_and_copies_headers(graph):
-    from rtmdnet_ros.node.messages import bbox_to_xywh
+    from rtmdnet_ros.ros_io.messages import bbox_to_xywh
 
     node, client = graph
     frames, gt = load_frames(SEQUENCE, N_FRAMES)

@@ -188,7 +188,7 @@ def test_input_follows_the_publishers_reliability(adaptive_node):
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from rtmdnet_ros.node.image_conversion import fill_image_msg
+    from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
 
     best_effort = client.node.create_publisher(
         Image, "/image", QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,

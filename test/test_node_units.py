@@ -13,6 +13,7 @@ import pytest
 from node_harness import require_ros
 
 from rtmdnet_ros.node.frame_cache import FrameCache
+from rtmdnet_ros.score_scale import logit, probability
 
 # ------------------------------------------------------------------ frame cache (no ROS needed)
 
@@ -69,21 +70,21 @@ def test_frame_cache_wakes_a_waiting_worker():
 @pytest.fixture(scope="module")
 def messages():
     require_ros()
-    from rtmdnet_ros.node import messages as module
+    from rtmdnet_ros.ros_io import messages as module
 
     return module
 
 
-def test_score_map_is_monotone_and_matches_the_reference_rule(messages):
+def test_score_map_is_monotone_and_matches_the_reference_rule():
     raw = np.linspace(-50, 50, 1001)
-    mapped = [messages.confidence_to_score(float(r)) for r in raw]
+    mapped = [probability(float(r)) for r in raw]
     assert all(0.0 <= m <= 1.0 for m in mapped)
     assert all(b >= a for a, b in zip(mapped, mapped[1:], strict=False))
-    assert messages.confidence_to_score(0.0) == 0.5  # RT-MDNet success: raw > 0
-    assert messages.confidence_to_score(2.0) == pytest.approx(1 / (1 + math.exp(-2)))
-    assert messages.confidence_to_score(-1000.0) == 0.0
-    assert messages.confidence_to_score(math.nan) == 0.0
-    assert messages.score_to_confidence(messages.confidence_to_score(1.7)) == pytest.approx(1.7)
+    assert probability(0.0) == 0.5  # RT-MDNet success: raw > 0
+    assert probability(2.0) == pytest.approx(1 / (1 + math.exp(-2)))
+    assert probability(-1000.0) == 0.0
+    assert probability(math.nan) == 0.0
+    assert logit(probability(1.7)) == pytest.approx(1.7)
 
 
 def test_detections_copy_the_header_and_use_pixel_centre(messages):
@@ -109,7 +110,7 @@ def test_status_and_debug_image(messages):
     from rtmdnet_ros.msg import TrackerStatus
     from std_msgs.msg import Header
 
-    from rtmdnet_ros.node.image_conversion import image_msg_to_bgr
+    from rtmdnet_ros.ros_io.image_conversion import image_msg_to_bgr
 
     header = Header(frame_id="cam")
     status = messages.build_status(header, TrackerStatus.LOST, -1.5, "3", 12.5, 10, 4, "cpu")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from rtmdnet_ros import sequences
-from rtmdnet_ros.evaluation.datasets import load_sequence, resolve_data_dir
+from rtmdnet_ros.evaluation.datasets import resolve_data_dir
+from rtmdnet_ros.sequences import load_sequence
 from rtmdnet_ros.training.data import load_domain, load_domains
 
 

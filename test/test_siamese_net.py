@@ -187,12 +187,11 @@ def test_without_shared_the_proposer_tracks_with_the_shipped_network(monkeypatch
     # tracks a synthetic clip with it.
     from synthetic_clip import make_clip
 
-    from rtmdnet_ros.composite.proposer import SiameseProposer, siamese_dir
-    from rtmdnet_ros.siamese_refiner import default_nanotrack_v3_dir
+    from rtmdnet_ros.composite.proposer import SiameseProposer
+    from rtmdnet_ros.siamese_refiner import siamese_dir
 
     monkeypatch.setenv("RTMDNET_DATA", str(tmp_path / "no_data"))
     monkeypatch.setenv("RTMDNET_NANOTRACK_V3_DIR", str(tmp_path / "no_models"))
-    assert not default_nanotrack_v3_dir().exists()
     folder = siamese_dir("")
     assert folder.resolve() == SHIPPED.resolve()
     frames, truth = make_clip(n_frames=30)

@@ -149,32 +149,16 @@ def test_missing_and_corrupt_model_files(tmp_path):
         SiameseRefiner(tmp_path)
 
 
-def test_default_dir_follows_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("RTMDNET_NANOTRACK_V3_DIR", str(tmp_path))
-    assert sr.default_nanotrack_v3_dir() == tmp_path
-    with pytest.raises(FileNotFoundError, match="RTMDNET_NANOTRACK_V3_DIR"):
-        SiameseRefiner()
-
-
-def test_default_dir_is_the_package_folder_outside_a_checkout(monkeypatch, tmp_path):
-    """Installed (no package.xml beside the package): never a path only a checkout has."""
-    monkeypatch.delenv("RTMDNET_NANOTRACK_V3_DIR", raising=False)
-    monkeypatch.delenv("RTMDNET_DATA", raising=False)
-    installed = tmp_path / "site-packages" / "rtmdnet_ros" / "models" / "nanotrack_v3"
-    monkeypatch.setattr(sr, "PACKAGED_NANOTRACK_V3_DIR", installed)
-    assert sr.default_nanotrack_v3_dir() == installed  # files absent: still the package's folder
-    with pytest.raises(FileNotFoundError, match=str(installed / sr.BACKBONE_FILE)):
-        SiameseRefiner()
-    # In a checkout (package.xml two levels up) without packaged files: the shared models.
-    checkout = tmp_path / "repo" / "rtmdnet_ros" / "models" / "nanotrack_v3"
-    checkout.mkdir(parents=True)
-    (tmp_path / "repo" / "package.xml").write_text("<package/>")
-    monkeypatch.setattr(sr, "PACKAGED_NANOTRACK_V3_DIR", checkout)
-    shared = sr.default_data_root().parent / "models" / "nanotrack_v3"
-    assert sr.default_nanotrack_v3_dir() == shared
-    # Files shipped in the package win over the shared folder.
-    (checkout / sr.BACKBONE_FILE).write_bytes(b"x")
-    assert sr.default_nanotrack_v3_dir() == checkout
+def test_default_dir_is_the_shipped_network(monkeypatch, tmp_path):
+    """"" is the package's own network wherever the data is; no environment moves it."""
+    monkeypatch.setenv("RTMDNET_DATA", str(tmp_path / "no_data"))
+    monkeypatch.setenv("RTMDNET_NANOTRACK_V3_DIR", str(tmp_path / "no_models"))
+    assert sr.siamese_dir("") == sr.SHIPPED_DIR
+    assert (sr.SHIPPED_DIR / sr.BACKBONE_FILE).is_file()
+    assert SiameseRefiner().backbone_path.parent == sr.SHIPPED_DIR
+    assert sr.siamese_dir(str(tmp_path)) == tmp_path
+    with pytest.raises(FileNotFoundError, match="refiner_dir"):
+        SiameseRefiner(tmp_path)
 
 
 def test_bad_inputs(refiner):

@@ -28,14 +28,14 @@ from rtmdnet_ros.node.parameters import (  # noqa: E402
     lost_threshold_to_raw,
     tracker_option_overrides,
 )
-from rtmdnet_ros.node.track_session import (  # noqa: E402
+from rtmdnet_ros.options import TrackerOptions  # noqa: E402
+from rtmdnet_ros.track_session import (  # noqa: E402
     IDLE,
     LOST,
     TRACKING,
     TrackSession,
     pick_catch_up,
 )
-from rtmdnet_ros.options import TrackerOptions  # noqa: E402
 from rtmdnet_ros.tracker import Tracker, TrackResult  # noqa: E402
 
 

@@ -124,7 +124,7 @@ def digests() -> dict[str, str]:
 
     sys.path.insert(0, str(REPO))
     from rtmdnet_ros.evaluation import metrics
-    from rtmdnet_ros.node import image_conversion as conversion
+    from rtmdnet_ros.ros_io import image_conversion as conversion
     from rtmdnet_ros.sampling import SampleGenerator, gen_samples
 
     def fingerprint(array: np.ndarray) -> str:

@@ -24,7 +24,7 @@ from rtmdnet_ros.bag.tool import (
     parse_box,
     run_bag,
 )
-from rtmdnet_ros.node.cli import EXIT_FAILURE, EXIT_USAGE, OneLineParser, fail
+from rtmdnet_ros.ros_io.cli import EXIT_FAILURE, EXIT_USAGE, OneLineParser, fail
 
 PROG = "rtmdnet-bag"
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, f"--model {args.model}: no such file")
 
     def make_tracker() -> Any:
-        from rtmdnet_ros.node.messages import score_to_confidence
+        from rtmdnet_ros.score_scale import logit
         from rtmdnet_ros.tracker import Tracker
 
         try:
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 model=str(args.model) if args.model is not None else None, device=args.device,
                 seed=args.seed,
                 overrides={"update_mode": args.update_mode,
-                           "success_threshold": score_to_confidence(args.lost_score_threshold),
+                           "success_threshold": logit(args.lost_score_threshold),
                            **overrides},
             )
         except ValueError as exc:  # bad --set key/value, bad device, bad model file

@@ -5,8 +5,8 @@
 Why offline differs from the node: a live node tracks the newest frame and drops the rest; a
 recording has all the time in the world, so every image is tracked (``update_mode="sync"`` by
 default, which also makes the run reproducible). Everything else is the node's: the image
-conversion (``node.image_conversion``), the score map and state rule, the output messages
-(``node.messages``), the debug drawing. Memory stays flat in the bag's length: messages are
+conversion (``ros_io.image_conversion``), the score map and state rule, the output messages
+(``ros_io.messages``), the debug drawing. Memory stays flat in the bag's length: messages are
 streamed from the reader to the writer one at a time; only the stamps and boxes of detector
 output (when ``--reinit`` needs them) are kept, a few dozen bytes each.
 """
@@ -40,23 +40,20 @@ from rosbags.serde import SerdeError
 from rosbags.typesys.base import TypesysError
 
 from rtmdnet_ros.bag import types as bagtypes
-from rtmdnet_ros.node.image_conversion import (
+from rtmdnet_ros.ros_io.image_conversion import (
     ImageConversionError,
     compressed_msg_to_rgb,
     image_msg_to_rgb,
     rgb_to_bgr,
 )
-from rtmdnet_ros.node.messages import (
-    IDLE,
-    LOST,
-    STATE_NAMES,
-    TRACKING,
+from rtmdnet_ros.ros_io.messages import (
     bbox_to_xywh,
     build_detections,
     build_status,
-    confidence_to_score,
     draw_debug,
 )
+from rtmdnet_ros.score_scale import probability
+from rtmdnet_ros.track_session import IDLE, LOST, STATE_NAMES, TRACKING
 
 LOG = logging.getLogger(__name__)
 
@@ -621,7 +618,7 @@ def run_bag(
                     result = tracker.update(rgb)
                     summary.tracker_s += time.perf_counter() - t0
                     raw_score = float(result.score)
-                    score = confidence_to_score(raw_score)
+                    score = probability(raw_score)
                     box = np.asarray(result.box_xywh, dtype=np.float64)
                     state = TRACKING if result.success else LOST
                 summary.processed += 1

@@ -3,7 +3,7 @@
 """Message types for rosbags without a ROS runtime: type stores and default-valued messages.
 
 Why this module exists: rosbags' messages are dataclasses whose constructors require every field,
-while the node's builders (``rtmdnet_ros.node.messages``) start from a default message and set
+while the node's builders (``rtmdnet_ros.ros_io.messages``) start from a default message and set
 fields, as rclpy's classes allow. :func:`default_message` bridges the two, so the bag tool reuses
 the node's builders unchanged. rosbags ships the standard ROS 2 types but neither ``vision_msgs``
 nor our ``TrackerStatus``: those are registered from their ``.msg`` files (:func:`find_msg_file`).
@@ -27,7 +27,7 @@ from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_
 from rosbags.typesys.base import Nodetype
 from rosbags.typesys.store import Typestore
 
-from rtmdnet_ros.node.messages import MessageTypes
+from rtmdnet_ros.ros_io.messages import MessageTypes
 
 LOG = logging.getLogger(__name__)
 

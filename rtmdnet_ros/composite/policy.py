@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 
 from rtmdnet_ros.composite.gate import UpdateGate
-from rtmdnet_ros.composite.proposer import ProposerSettings, SiameseProposer, siamese_dir
+from rtmdnet_ros.composite.proposer import ProposerSettings, SiameseProposer
 from rtmdnet_ros.composite.redetect import ReDetector
-from rtmdnet_ros.composite.rule import Decision, DecisionRule, logit
+from rtmdnet_ros.composite.rule import Decision, DecisionRule
 from rtmdnet_ros.composite.verifier import Verifier
 from rtmdnet_ros.geometry import clip_box
+from rtmdnet_ros.score_scale import logit
+from rtmdnet_ros.siamese_refiner import siamese_dir
 
 LOG = logging.getLogger(__name__)
 

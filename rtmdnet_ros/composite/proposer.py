@@ -29,17 +29,6 @@ from rtmdnet_ros.siamese_refiner import (
     check_box,
 )
 
-# The Siamese network this package ships (fine-tuned here; NOTICE and model card beside it).
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models" / "siamese"
-
-
-def siamese_dir(option: str = "") -> Path:
-    """Resolve the ``siamese_dir`` option to a folder; "" = the network shipped in the package.
-
-    Never a shared or development folder: what a fresh install tracks with is what ships.
-    """
-    return Path(option) if option else SHIPPED_DIR
-
 
 @dataclass(frozen=True)
 class ProposerSettings:

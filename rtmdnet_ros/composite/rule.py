@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rtmdnet_ros.score_scale import logit
+
 BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect")
 
 
@@ -72,12 +74,6 @@ def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
     """``box`` with its centre kept and its size set to ``wh``."""
     centre = box[:2] + box[2:] / 2.0
     return np.concatenate([centre - wh / 2.0, wh])
-
-
-def logit(p: float) -> float:
-    """Return a probability on the logit scale of every score here (clipped off 0 and 1)."""
-    p = min(max(p, 1e-6), 1.0 - 1e-6)
-    return float(np.log(p / (1.0 - p)))
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,29 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Evaluation's view of the sequence folders: checked sequences, splits and frame decoding.
+"""Evaluation's view of the sequence folders: the data folder, splits and frame decoding.
 
-Reading the ground truth and finding the data root are ``rtmdnet_ros/sequences.py``'s job (one
-reader for every tool); its docstring states the rules, among them why evaluation keeps OTB's
-1-based boxes as given.
+Reading a sequence folder, its ground truth and finding the data root are
+``rtmdnet_ros/sequences.py``'s job (one reader for every tool); its docstring states the rules,
+among them why evaluation keeps OTB's 1-based boxes as given.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..sequences import GROUNDTRUTH_FILE, DatasetError, default_data_root, parse_groundtruth
+from ..sequences import (
+    GROUNDTRUTH_FILE,
+    DatasetError,
+    Sequence,
+    default_data_root,
+    load_sequence,
+)
 from ..split import SPLITS
-
-IMAGE_DIR = "img"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-@dataclass(frozen=True)
-class Sequence:
-    """One sequence: its frame files and one ground-truth box (x, y, w, h) per frame."""
-
-    name: str
-    path: Path
-    frame_paths: tuple[Path, ...]
-    groundtruth: np.ndarray  # (N, 4) float64, NaN rows = target not annotated
-
-    def __len__(self) -> int:
-        return len(self.frame_paths)
 
 
 def resolve_data_dir(path: str | Path | None) -> Path:
@@ -46,32 +35,6 @@ def resolve_data_dir(path: str | Path | None) -> Path:
         if (data / "sequences").is_dir():
             return data / "sequences"
     return data
-
-
-def load_sequence(path: str | Path) -> Sequence:
-    """Index one sequence folder and check it: frames present, one box per frame."""
-    path = Path(path)
-    name = path.name
-    if not path.is_dir():
-        raise DatasetError(f"sequence {name}: folder not found: {path}")
-    img_dir = path / IMAGE_DIR
-    if not img_dir.is_dir():
-        raise DatasetError(f"sequence {name}: image folder not found: {img_dir}")
-    frames = tuple(sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
-    if not frames:
-        raise DatasetError(f"sequence {name}: no images in {img_dir}")
-    gt_file = path / GROUNDTRUTH_FILE
-    if not gt_file.is_file():
-        raise DatasetError(f"sequence {name}: ground truth not found: {gt_file}")
-    gt = parse_groundtruth(gt_file.read_text(), source=f"sequence {name}: {gt_file}")
-    if len(gt) != len(frames):
-        raise DatasetError(
-            f"sequence {name}: {len(gt)} ground-truth boxes but {len(frames)} frames in {img_dir}"
-        )
-    first = gt[0]
-    if not (np.all(np.isfinite(first)) and first[2] > 0 and first[3] > 0):
-        raise DatasetError(f"sequence {name}: first ground-truth box is not valid: {first}")
-    return Sequence(name=name, path=path, frame_paths=frames, groundtruth=gt)
 
 
 def select_sequences(

@@ -325,7 +325,7 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
             name, lambda seed: DlibTracker(), {"library": f"dlib {dlib.__version__}"}, False, True
         )
     if name == "siamese":
-        from rtmdnet_ros.composite.proposer import siamese_dir
+        from rtmdnet_ros.siamese_refiner import siamese_dir
 
         folder = siamese_dir(str(settings.overrides.get("siamese_dir", "")))
         files = [folder / "nanotrack_backbone.onnx", folder / "nanotrack_head.onnx"]
@@ -352,7 +352,7 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
 
         if settings.overrides.get("mode", TrackerOptions().mode) == "composite":
             # The composite's Siamese network is part of what was measured.
-            from rtmdnet_ros.composite.proposer import siamese_dir
+            from rtmdnet_ros.siamese_refiner import siamese_dir
 
             folder = siamese_dir(str(settings.overrides.get("siamese_dir", "")))
             config["siamese"] = {f.name: _file_id(str(f)) for f in sorted(folder.glob("*.onnx"))}

@@ -86,7 +86,7 @@ def synthetic_clip(frames: int = 90, size: tuple[int, int] = (640, 480),
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line of the demo (``make demo ARGS='...'``)."""
-    from rtmdnet_ros.node.cli import OneLineParser
+    from rtmdnet_ros.ros_io.cli import OneLineParser
 
     parser = OneLineParser(
         prog="rtmdnet-demo",
@@ -203,8 +203,8 @@ def _wait(condition, timeout: float, what: str, child=None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run the graph once; return 0 when the tracker answered frames and everything stopped."""
     from rtmdnet_ros.node import process
-    from rtmdnet_ros.node.cli import fail, one_line
     from rtmdnet_ros.node.transport import active_profile, profile_environment
+    from rtmdnet_ros.ros_io.cli import fail, one_line
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(levelname)s: %(message)s")
@@ -222,11 +222,11 @@ def run(argv: list[str] | None = None) -> int:
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
-    from rtmdnet_ros.node.cli import init_ros, stop_ros
     from rtmdnet_ros.node.frame_cache import stamp_to_ns
     from rtmdnet_ros.node.frame_publisher import FramePublisher
-    from rtmdnet_ros.node.messages import set_bbox
     from rtmdnet_ros.node.recorder import TrackingRecorder
+    from rtmdnet_ros.ros_io.cli import init_ros, stop_ros
+    from rtmdnet_ros.ros_io.messages import set_bbox
     from rtmdnet_ros.srv import InitTarget
 
     code = init_ros("rtmdnet-demo", [])

@@ -31,8 +31,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from rtmdnet_ros.node.frame_cache import stamp_to_ns
-from rtmdnet_ros.node.image_conversion import fill_image_msg
 from rtmdnet_ros.node.transport import active_profile, profile_environment
+from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
 
 # RELIABLE matches every subscriber (best-effort ones included); a short history keeps a slow
 # subscriber from holding memory.
@@ -70,7 +70,7 @@ class FrameSource:
     @classmethod
     def from_sequence(cls, path: str | Path, max_frames: int = 0) -> FrameSource:
         """Read a folder in the shared format (img/NNNN.jpg + groundtruth_rect.txt)."""
-        from rtmdnet_ros.evaluation.datasets import load_sequence
+        from rtmdnet_ros.sequences import load_sequence
 
         seq = load_sequence(path)
         paths = seq.frame_paths[:max_frames] if max_frames > 0 else seq.frame_paths
@@ -244,7 +244,7 @@ def main(args: list[str] | None = None) -> int:
     Exit 0 at the end of the source and on Ctrl-C; 1 with one line for a missing or unreadable
     source or a refused parameter; 2 for malformed ``--ros-args``.
     """
-    from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
+    from rtmdnet_ros.ros_io.cli import fail, init_ros, one_line, stop_ros, user_errors
 
     # A camera's frames cross into the tracker's process through the publisher's shared-memory
     # segment: with Fast DDS's 512 kB default a 640x480 frame goes over UDP instead and frames

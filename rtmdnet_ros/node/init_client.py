@@ -19,7 +19,7 @@ import time
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line: the box (top-left x, y, width, height in pixels) or --reset."""
-    from rtmdnet_ros.node.cli import OneLineParser
+    from rtmdnet_ros.ros_io.cli import OneLineParser
 
     parser = OneLineParser(prog="init_client", description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group(required=True)
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     from rclpy.utilities import remove_ros_args
 
-    from rtmdnet_ros.node.cli import EXIT_USAGE, fail, init_ros, stop_ros
+    from rtmdnet_ros.ros_io.cli import EXIT_USAGE, fail, init_ros, stop_ros
 
     full = list(sys.argv if argv is None else ["init_client", *argv])
     args = parse_args(remove_ros_args(full)[1:])
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from builtin_interfaces.msg import Time
     from std_srvs.srv import Trigger
 
-    from rtmdnet_ros.node.messages import set_bbox
+    from rtmdnet_ros.ros_io.messages import set_bbox
     from rtmdnet_ros.srv import InitTarget
 
     if args.box:
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
-        from rtmdnet_ros.node.cli import one_line, user_errors
+        from rtmdnet_ros.ros_io.cli import one_line, user_errors
 
         if not rclpy.ok():  # Ctrl-C shut the context down under a wait or call in progress
             return 0

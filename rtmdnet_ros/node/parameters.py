@@ -16,6 +16,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.parameter import Parameter
 
 from rtmdnet_ros.options import TrackerOptions
+from rtmdnet_ros.score_scale import logit
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,9 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "required (start fails without them), none = RT-MDNet's own box. Fixed at "
                   "start.", read_only=True, constraints="auto | nanotrack_v3 | none"),
         ParamSpec("refiner_dir", "",
-                  "Folder with nanotrack_backbone.onnx and nanotrack_head.onnx (empty = "
-                  "$RTMDNET_NANOTRACK_V3_DIR, else the package's models/nanotrack_v3, in a "
-                  "source checkout ../shared/models/nanotrack_v3). Fixed at start.",
+                  "Folder of the box refiner's network (nanotrack_backbone.onnx + "
+                  "nanotrack_head.onnx); empty = the Siamese network shipped in the package. "
+                  "Fixed at start.",
                   read_only=True),
         ParamSpec("label", "object",
                   "class_id written into results[0].hypothesis.class_id (an init request may "
@@ -246,6 +247,4 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
 
 def lost_threshold_to_raw(threshold: float) -> float:
     """``lost_score_threshold`` (0..1, on the published score) as the tracker's raw threshold."""
-    from rtmdnet_ros.node.messages import score_to_confidence
-
-    return score_to_confidence(float(threshold))
+    return logit(float(threshold))

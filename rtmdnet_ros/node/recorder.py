@@ -37,8 +37,8 @@ from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.msg import TrackerStatus
 from rtmdnet_ros.node.frame_cache import stamp_to_ns
-from rtmdnet_ros.node.image_conversion import ImageConversionError, image_msg_to_bgr
-from rtmdnet_ros.node.messages import bbox_to_xywh
+from rtmdnet_ros.ros_io.image_conversion import ImageConversionError, image_msg_to_bgr
+from rtmdnet_ros.ros_io.messages import bbox_to_xywh
 
 IMAGE_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE,
@@ -333,7 +333,7 @@ def main(args: list[str] | None = None) -> int:
     Exit 0 on Ctrl-C (after the summary); 1 with one line for an unreadable ground-truth file or
     a refused parameter; 2 for malformed ``--ros-args``.
     """
-    from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
+    from rtmdnet_ros.ros_io.cli import fail, init_ros, one_line, stop_ros, user_errors
 
     code = init_ros("tracking_recorder", args)
     if code is not None:

@@ -15,7 +15,7 @@ Threading model (why it looks like this):
 
 A managed (lifecycle) node: configure loads the model, activate subscribes and publishes,
 deactivate pauses with the model kept, cleanup frees it (TrackerNode's docstring). The track's
-state machine lives in the ROS-free :mod:`rtmdnet_ros.node.track_session`.
+state machine lives in the ROS-free :mod:`rtmdnet_ros.track_session`.
 
 Start it with ``tracker_node --ros-args --params-file config/tracker.yaml`` (``autostart``
 drives it to active) or the launch file.
@@ -53,20 +53,6 @@ from vision_msgs.msg import Detection2DArray
 from rtmdnet_ros.device import CudaUnavailable, DeviceError, choose_device
 from rtmdnet_ros.msg import TrackerStatus
 from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache, stamp_to_ns
-from rtmdnet_ros.node.image_conversion import (
-    ImageConversionError,
-    compressed_msg_to_rgb,
-    image_msg_to_rgb,
-    rgb_to_bgr,
-)
-from rtmdnet_ros.node.messages import (
-    STATE_NAMES,
-    bbox_to_xywh,
-    build_detections,
-    build_image,
-    build_status,
-    draw_debug,
-)
 from rtmdnet_ros.node.parameters import (
     PARAMETER_NAMES,
     TRACKER_OPTION_PARAMETERS,
@@ -76,9 +62,22 @@ from rtmdnet_ros.node.parameters import (
     tracker_option_overrides,
     type_refusal,
 )
-from rtmdnet_ros.node.track_session import TrackSession
 from rtmdnet_ros.node.transport import active_profile, adapted_reliability, transport_hint
+from rtmdnet_ros.ros_io.image_conversion import (
+    ImageConversionError,
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+    rgb_to_bgr,
+)
+from rtmdnet_ros.ros_io.messages import (
+    bbox_to_xywh,
+    build_detections,
+    build_image,
+    build_status,
+    draw_debug,
+)
 from rtmdnet_ros.srv import InitTarget
+from rtmdnet_ros.track_session import STATE_NAMES, TrackSession
 
 try:  # Iron and later
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -940,7 +939,7 @@ def main(args: list[str] | None = None) -> int:
     and unconfigured. Exit 0 on Ctrl-C whatever the node is doing (idle, tracking, inside an
     update or an init) and after the shutdown transition; 2 for malformed ``--ros-args``.
     """
-    from rtmdnet_ros.node.cli import fail, init_ros, one_line, stop_ros, user_errors
+    from rtmdnet_ros.ros_io.cli import fail, init_ros, one_line, stop_ros, user_errors
 
     # The core logs through `logging` (model loading, seeds): show it beside the ROS log.
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")

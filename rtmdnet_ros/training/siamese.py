@@ -346,11 +346,19 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def default_upstream() -> Path:
-    """``nanotrackv3.pth`` in the shared models folder (``$RTMDNET_NANOTRACK_V3_DIR`` first)."""
-    from ..siamese_refiner import default_nanotrack_v3_dir
+def upstream_nanotrack_v3_dir() -> Path:
+    """Upstream NanoTrack v3 (the fine-tune's start and its ONNX reference files).
 
-    return default_nanotrack_v3_dir() / siamese_net.UPSTREAM_CHECKPOINT
+    ``$RTMDNET_NANOTRACK_V3_DIR``, else ``models/nanotrack_v3`` beside the data folder: training
+    reads the shared folders, the tracker never does (it runs what the package ships).
+    """
+    env = os.environ.get("RTMDNET_NANOTRACK_V3_DIR")
+    return Path(env) if env else default_data_root().parent / "models" / "nanotrack_v3"
+
+
+def default_upstream() -> Path:
+    """``nanotrackv3.pth`` in :func:`upstream_nanotrack_v3_dir`."""
+    return upstream_nanotrack_v3_dir() / siamese_net.UPSTREAM_CHECKPOINT
 
 
 def load_canvas_sets(names: Sequence[str], data: Path | None, cache_dir: Path,

@@ -25,19 +25,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rtmdnet_ros.node.image_conversion import fill_image_msg
-
-# The values of TrackerStatus.state (msg/TrackerStatus.msg), as plain ints so that offline tools
-# need no generated message module; a test checks them against the generated constants.
-IDLE = 0
-TRACKING = 1
-LOST = 2
-
-STATE_NAMES = {
-    IDLE: "IDLE",
-    TRACKING: "TRACKING",
-    LOST: "LOST",
-}
+from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
+from rtmdnet_ros.track_session import IDLE, LOST, STATE_NAMES, TRACKING
 
 
 @dataclass(frozen=True)
@@ -65,31 +54,6 @@ def ros_types() -> MessageTypes:
 
     return MessageTypes(Detection2DArray, Detection2D, ObjectHypothesisWithPose, TrackerStatus,
                         Image)
-
-
-def confidence_to_score(raw: float) -> float:
-    """Map RT-MDNet's raw confidence (mean of the top-5 positive logits) onto [0, 1].
-
-    The map is the logistic sigmoid 1 / (1 + exp(-raw)): monotone, so thresholds carry over, and
-    the reference success rule ``raw > 0`` becomes ``score > 0.5``. NaN maps to 0 (no target).
-    """
-    if not math.isfinite(raw):
-        return 0.0 if math.isnan(raw) or raw < 0 else 1.0
-    if raw >= 0:
-        return 1.0 / (1.0 + math.exp(-raw))
-    e = math.exp(raw)
-    return e / (1.0 + e)
-
-
-def score_to_confidence(score: float) -> float:
-    """Inverse of :func:`confidence_to_score` (the logit).
-
-    The one place a user's threshold in 0..1 (``lost_score_threshold``) becomes the tracker's
-    ``success_threshold`` on the raw scale, so the tracker's own search and the published state
-    follow one rule.
-    """
-    score = min(max(score, 1e-12), 1.0 - 1e-12)
-    return math.log(score / (1.0 - score))
 
 
 def set_bbox(bbox: Any, box_xywh: Sequence[float]) -> Any:

@@ -31,10 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from rtmdnet_ros.node.messages import IDLE, LOST, TRACKING, confidence_to_score
+from rtmdnet_ros.score_scale import probability
 
-__all__ = ["IDLE", "LOST", "TRACKING", "FrameOutcome", "InitOutcome", "ResetOutcome",
-           "TrackSession", "pick_catch_up"]
+# The values of TrackerStatus.state (msg/TrackerStatus.msg), as plain ints so that offline tools
+# need no generated message module; a test checks them against the generated constants.
+IDLE = 0
+TRACKING = 1
+LOST = 2
+STATE_NAMES = {IDLE: "IDLE", TRACKING: "TRACKING", LOST: "LOST"}
+
+__all__ = ["IDLE", "LOST", "STATE_NAMES", "TRACKING", "FrameOutcome", "InitOutcome",
+           "ResetOutcome", "TrackSession", "pick_catch_up"]
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ class TrackSession:
                 raw = float(result.score)
                 tracking = bool(result.success)
                 box = np.asarray(result.box_xywh, dtype=np.float64)
-        score = confidence_to_score(raw) if state != IDLE else 0.0
+        score = probability(raw) if state != IDLE else 0.0
         with self._lock:
             if generation != self._generation:
                 return FrameOutcome("void", track_id=track_id)
