@@ -41,7 +41,7 @@ LOST = 2
 STATE_NAMES = {IDLE: "IDLE", TRACKING: "TRACKING", LOST: "LOST"}
 
 __all__ = ["IDLE", "LOST", "STATE_NAMES", "TRACKING", "FrameOutcome", "InitOutcome",
-           "ResetOutcome", "TrackSession", "pick_catch_up"]
+           "ResetOutcome", "SessionStatus", "TrackSession", "check_init_box", "pick_catch_up"]
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,46 @@ class FrameOutcome:
 
 @dataclass(frozen=True)
 class InitOutcome:
-    """The answer of an init: a new track's id, or a reason it did not start."""
+    """The answer of an init: a new track's id, or a reason it did not start.
+
+    ``answer`` is the init frame's own answer, published like a tracked frame's: the given box
+    with score 1 (it is the user's ground truth), state TRACKING.
+    """
 
     success: bool
     reason: str = ""
     track_id: str = ""
     catch_up: int = 0  # cached frames queued to be tracked before new ones
+    answer: FrameOutcome | None = None
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """What ``~/status`` reports, read in one go (the state may change between frames)."""
+
+    state: int
+    raw: float
+    track_id: str
+    processing_ms: float
+    frames_processed: int
+
+
+def check_init_box(box: Sequence[float], shape: tuple[int, ...]) -> str:
+    """Why a box cannot start a track on an image of ``shape``; "" when it can.
+
+    Checked before the tracker sees it, so every way to start a track (``~/init``, a bag's
+    ``--box`` or detection) refuses the same boxes with the same words.
+    """
+    x, y, w, h = (float(v) for v in box)
+    if not all(np.isfinite((x, y, w, h))):
+        return f"box has a non-finite value: x={x} y={y} w={w} h={h}"
+    if w <= 0 or h <= 0:
+        return f"box size must be positive, got {w} x {h} px"
+    height, width = shape[:2]
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        return (f"box (x={x:.1f}, y={y:.1f}, w={w:.1f}, h={h:.1f}) lies outside the "
+                f"{width}x{height} image")
+    return ""
 
 
 @dataclass(frozen=True)
@@ -163,11 +197,11 @@ class TrackSession:
         with self._lock:
             return None if self._last_box is None else self._last_box.copy()
 
-    def status(self) -> tuple[int, float, str, float, int]:
-        """(state, raw score, track id, processing ms, frames processed), taken together."""
+    def status(self) -> SessionStatus:
+        """Return the status fields, taken together."""
         with self._lock:
-            return (self._state, self._last_raw, self._track_id, self._processing_ms,
-                    self._frames_processed)
+            return SessionStatus(self._state, self._last_raw, self._track_id,
+                                 self._processing_ms, self._frames_processed)
 
     # ------------------------------------------------------------------ worker side
     def next_catch_up(self) -> Any | None:
@@ -227,7 +261,14 @@ class TrackSession:
         swap the tracker first (options changed at run time build the next tracker).
         ``started`` is called with the last sequence the new track covers, still under the
         tracker lock, so the caller can forget a pending copy of a frame already queued.
+        A refused box (:func:`check_init_box`) leaves the current track as it was.
         """
+        import time
+
+        reason = check_init_box(box, rgb.shape)
+        if reason:
+            return InitOutcome(False, reason)
+        t0 = time.perf_counter()
         x, y, w, h = (float(v) for v in box)
         height, width = rgb.shape[:2]
         with self.tracker_lock:
@@ -235,7 +276,7 @@ class TrackSession:
                 self._generation += 1
                 generation = self._generation
                 self._catch_up = []
-                self._state = IDLE
+                previous, self._state = self._state, IDLE
                 self._initialising = True
             try:
                 if next_tracker is not None:
@@ -260,11 +301,14 @@ class TrackSession:
                 self._last_raw = 0.0
                 self._last_header = header
                 self._frames_processed += 1
+                self._processing_ms = (time.perf_counter() - t0) * 1000.0
                 self._catch_up = pick_catch_up(later, self.catch_up_frames)
                 queued = len(self._catch_up)
+                answer = FrameOutcome(None, TRACKING, previous, 1.0, 0.0, self._last_box.copy(),
+                                      track_id, label, self._track_shape)
             if started is not None:
                 started(later[-1].sequence if later else sequence)
-        return InitOutcome(True, track_id=track_id, catch_up=queued)
+        return InitOutcome(True, track_id=track_id, catch_up=queued, answer=answer)
 
     def reset(self) -> ResetOutcome:
         """Stop tracking now, without waiting for a tracking step or an init in progress."""

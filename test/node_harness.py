@@ -271,12 +271,13 @@ class GraphClient:
         return Header(stamp=Time(sec=stamp_ns_value // 1_000_000_000,
                                  nanosec=stamp_ns_value % 1_000_000_000), frame_id=frame_id)
 
-    def publish_bgr(self, bgr: np.ndarray, frame_id: str = "camera") -> Any:
+    def publish_bgr(self, bgr: np.ndarray, frame_id: str = "camera",
+                    stamp_ns_value: int | None = None) -> Any:
         from sensor_msgs.msg import Image
 
         from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
 
-        header = self.header(frame_id)
+        header = self.header(frame_id, stamp_ns_value)
         self.image_pub.publish(fill_image_msg(Image(), bgr, header))
         return header
 

@@ -2,15 +2,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """The tracker node in a real graph on a real sequence: accuracy, headers, no backlog, memory.
 
-The node runs in its own process (started with config/tracker.yaml); frames travel over DDS from
-this process. Accuracy is compared with the core Tracker run offline on the same frames with the
-same seed, publishing in lockstep (next frame after the previous answer) so no frame is dropped.
+The node runs in its own process (started with config/tracker.yaml, updates in the frame so
+that runs repeat); frames travel over DDS from this process, in lockstep (next frame after the
+previous answer) so no frame is dropped. Its answers are compared with the core Tracker run
+offline on the same frames with the same seed, and field by field with ``rtmdnet-bag`` run on a
+recording of the same frames: both go through one track session and one message builder.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,6 +31,7 @@ require_ros()
 SEQUENCE = "Crossing"  # 360x240: the shortest, smallest real clip
 N_FRAMES = 15
 SEED = 0
+START_NS, PERIOD_NS = 1_700_000_000_000_000_000, 33_333_333  # the frames' stamps
 OVERLOAD_SEQUENCE = "Crossing"
 # Frames stay below Fast DDS's 512 kB shared-memory segment: bigger ones go over loopback UDP,
 # where a best-effort flood loses most of them before any node sees them (docs/node.md).
@@ -50,7 +54,7 @@ def load_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
 
 @pytest.fixture(scope="module")
 def graph():
-    with running_graph({"torch_threads": 1, "seed": SEED}) as pair:
+    with running_graph({"torch_threads": 1, "seed": SEED, "update_mode": "sync"}) as pair:
         yield pair
 
 
@@ -79,7 +83,45 @@ def offline_ious(frames: list[np.ndarray], gt: np.ndarray) -> tuple[np.ndarray, 
     return ious, np.where(found, ious, 0.0)
 
 
-def test_graph_matches_offline_tracker_and_copies_headers(graph):
+def bag_answers(frames: list[np.ndarray], box: np.ndarray, folder: Path) -> dict[int, tuple]:
+    """``rtmdnet-bag`` on a recording of the frames: {stamp: (detections, status)}."""
+    from rosbags.rosbag2 import Reader
+
+    from rtmdnet_ros.bag import types as bagtypes
+    from rtmdnet_ros.bag.sequence_bag import write_frames_bag
+    from rtmdnet_ros.bag.tool import BagRunOptions, run_bag
+    from rtmdnet_ros.tracker import Tracker
+
+    write_frames_bag(folder / "in", frames, topic="/image", start_ns=START_NS,
+                     period_ns=PERIOD_NS, frame_id="crossing_cam")
+    threads = torch.get_num_threads()
+    try:
+        run_bag(BagRunOptions(folder / "in", "/image", box=tuple(float(v) for v in box),
+                              out_bag=folder / "out", label="pedestrian", copy_topics=False),
+                lambda: Tracker(seed=SEED, device="cpu", overrides={"torch_threads": 1}))
+    finally:
+        torch.set_num_threads(threads)
+    store = bagtypes.output_typestore()
+    out: dict[int, list] = {}
+    with Reader(folder / "out") as reader:
+        for conn, _, raw in reader.messages():
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            out.setdefault(stamp_ns(msg.header.stamp), []).append(msg)
+    return {stamp: (msgs[0], msgs[1]) for stamp, msgs in out.items()}
+
+
+def published_fields(detections, status) -> tuple:
+    """Every field of a frame's answer but the time it took (``processing_ms``)."""
+    dets = [(d.id, stamp_ns(d.header.stamp), d.header.frame_id, d.bbox.center.position.x,
+             d.bbox.center.position.y, d.bbox.center.theta, d.bbox.size_x, d.bbox.size_y,
+             [(r.hypothesis.class_id, r.hypothesis.score) for r in d.results])
+            for d in detections.detections]
+    return (detections.header.frame_id, dets, status.header.frame_id, status.state,
+            status.score, status.track_id, status.frames_processed, status.frames_dropped,
+            status.device)
+
+
+def test_graph_matches_offline_tracker_and_copies_headers(graph, tmp_path):
     from rtmdnet_ros.ros_io.messages import bbox_to_xywh
 
     node, client = graph
@@ -87,13 +129,14 @@ def test_graph_matches_offline_tracker_and_copies_headers(graph):
     offline_all, offline = offline_ious(frames, gt)
 
     client.clear()
-    first = client.publish_bgr(frames[0], frame_id="crossing_cam")
+    first = client.publish_bgr(frames[0], frame_id="crossing_cam", stamp_ns_value=START_NS)
     client.status_for(first)  # the node has the frame (processed while idle)
     response = client.init(tuple(gt[0]), stamp=first.stamp, label="pedestrian")
     assert response.success, response.message
     headers = [first]
-    for frame in frames[1:]:  # lockstep: nothing is dropped, the node sees every frame
-        headers.append(client.publish_bgr(frame, frame_id="crossing_cam"))
+    for i, frame in enumerate(frames[1:], start=1):  # lockstep: the node sees every frame
+        headers.append(client.publish_bgr(frame, frame_id="crossing_cam",
+                                          stamp_ns_value=START_NS + i * PERIOD_NS))
         client.detection_for(headers[-1], timeout=60)
 
     with client.lock:
@@ -136,6 +179,14 @@ def test_graph_matches_offline_tracker_and_copies_headers(graph):
     final = statuses[-1]
     assert final.frames_dropped == 0 and final.frames_processed >= N_FRAMES
     assert final.processing_ms > 0 and final.device.startswith("cpu")
+
+    # rtmdnet-bag on a recording of the same frames publishes the same answers, field by field
+    # (the node's answer to frame 0 is its init answer, the last one carrying that stamp).
+    offline_bag = bag_answers(frames, gt[0], tmp_path)
+    assert sorted(offline_bag) == sorted(last)
+    for stamp, (detections, status) in offline_bag.items():
+        assert published_fields(detections, status) == published_fields(
+            last[stamp], status_by_stamp[stamp]), stamp
 
 
 def test_faster_than_tracking_drops_old_frames_without_backlog(graph):

@@ -10,6 +10,7 @@ built with the node's threshold mapping shows its search and the published state
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from dataclasses import dataclass
@@ -91,8 +92,9 @@ def test_real_tracker_init_on_a_cached_frame_catches_up_then_follows(tracker, cl
         result = session.track(frame.sequence, frame.header, frame.msg)
         assert result.skipped is None and result.state == TRACKING, result
         assert iou(result.box, boxes[i]) > 0.5
-    state, raw, track_id, ms, processed = session.status()
-    assert (state, track_id, processed) == (TRACKING, "1", 1 + 3 + 7) and ms > 0 and raw > 0
+    status = session.status()
+    assert (status.state, status.track_id, status.frames_processed) == (TRACKING, "1", 1 + 3 + 7)
+    assert status.processing_ms > 0 and status.raw > 0
     # The worker may hold the init frame itself (taken before the init it waited for): it is
     # the track's first frame already, so it is skipped but not counted as lost.
     assert session.track(first.sequence, first.header, first.msg).skipped == "late"
@@ -139,12 +141,27 @@ def test_reset_during_init_cancels_the_track(tracker, clip):
     assert session.state == IDLE and session.track_id == ""
 
 
-def test_bad_box_is_refused_by_the_tracker(tracker, clip):
-    frames, _ = clip
+def test_bad_boxes_are_refused_before_the_tracker_and_keep_the_track(tracker, clip):
+    frames, boxes = clip
     session = TrackSession(tracker)
-    out = session.init(frames[0], (10.0, 10.0, 0.0, 5.0), 1, "h", "a", lambda: [])
-    assert not out.success and out.reason.startswith("tracker rejected the box")
-    assert session.state == IDLE
+    bad = [((10.0, 10.0, 0.0, 5.0), "size must be positive"),
+           ((10.0, math.nan, 8.0, 5.0), "non-finite"),
+           ((1e4, 10.0, 8.0, 5.0), "lies outside")]
+    for box, needle in bad:
+        out = session.init(frames[0], box, 1, "h", "a", lambda: [])
+        assert not out.success and needle in out.reason, out.reason
+    assert session.state == IDLE and session.status().frames_processed == 0
+    # The init frame's own answer: the given box, score 1, TRACKING, the new track's id.
+    started = session.init(frames[0], tuple(boxes[0]), 1, "h", "car", lambda: [])
+    answer = started.answer
+    assert started.success and answer is not None and answer.skipped is None
+    assert (answer.state, answer.previous, answer.score, answer.track_id, answer.label) == (
+        TRACKING, IDLE, 1.0, started.track_id, "car")
+    np.testing.assert_array_equal(answer.box, boxes[0])
+    # A refused re-init leaves the running track alone.
+    refused = session.init(frames[1], (5.0, 5.0, -1.0, 3.0), 2, "h", "car", lambda: [])
+    assert not refused.success
+    assert (session.state, session.track_id) == (TRACKING, started.track_id)
 
 
 @dataclass

@@ -41,7 +41,7 @@ def header(store: Any, stamp_ns: int, frame_id: str = "camera") -> Any:
 
 
 def image_message(store: Any, bgr: np.ndarray, stamp_ns: int, encoding: str = "bgr8",
-                  big_endian: bool = False, padding: int = 0) -> Any:
+                  big_endian: bool = False, padding: int = 0, frame_id: str = "camera") -> Any:
     """Return ``bgr`` as a ``sensor_msgs/Image`` in ``encoding`` (big-endian, padded rows)."""
     pixels = np.ascontiguousarray(ENCODERS[encoding](bgr))
     if big_endian and pixels.dtype.itemsize > 1:
@@ -51,19 +51,20 @@ def image_message(store: Any, bgr: np.ndarray, stamp_ns: int, encoding: str = "b
     if padding:
         row = np.hstack([row, np.zeros((height, padding), np.uint8)])
     return store.types[bagtypes.IMAGE](
-        header=header(store, stamp_ns), height=height, width=width, encoding=encoding,
+        header=header(store, stamp_ns, frame_id), height=height, width=width, encoding=encoding,
         is_bigendian=int(big_endian), step=row.shape[1],
         data=np.ascontiguousarray(row).reshape(-1),
     )
 
 
-def compressed_message(store: Any, bgr: np.ndarray, stamp_ns: int, fmt: str = "jpeg") -> Any:
+def compressed_message(store: Any, bgr: np.ndarray, stamp_ns: int, fmt: str = "jpeg",
+                       frame_id: str = "camera") -> Any:
     """Return a ``sensor_msgs/CompressedImage`` as image_transport writes it."""
     ok, data = cv2.imencode(".jpg" if fmt == "jpeg" else ".png", bgr)
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise ValueError("encoding failed")
     return store.types[bagtypes.COMPRESSED](
-        header=header(store, stamp_ns), format=f"bgr8; {fmt} compressed bgr8",
+        header=header(store, stamp_ns, frame_id), format=f"bgr8; {fmt} compressed bgr8",
         data=np.asarray(data, dtype=np.uint8).reshape(-1),
     )
 
@@ -79,6 +80,7 @@ def write_frames_bag(
     period_ns: int = 33_333_333,
     extra: Iterable[tuple[str, str, int, Any]] = (),
     version: int = DEFAULT_BAG_VERSION,
+    frame_id: str = "camera",
 ) -> int:
     """Write BGR ``frames`` to a new bag, one message per frame; return the frame count.
 
@@ -94,8 +96,8 @@ def write_frames_bag(
         pending = sorted(extra, key=lambda item: item[2])
         for index, bgr in enumerate(frames):
             stamp = start_ns + index * period_ns
-            msg = (compressed_message(store, bgr, stamp) if compressed
-                   else image_message(store, bgr, stamp, encoding))
+            msg = (compressed_message(store, bgr, stamp, frame_id=frame_id) if compressed
+                   else image_message(store, bgr, stamp, encoding, frame_id=frame_id))
             writer.write(conn, stamp, store.serialize_cdr(msg, msgtype))
             count += 1
             while pending and pending[0][2] <= stamp + period_ns // 2:

@@ -5,8 +5,9 @@
 Why offline differs from the node: a live node tracks the newest frame and drops the rest; a
 recording has all the time in the world, so every image is tracked (``update_mode="sync"`` by
 default, which also makes the run reproducible). Everything else is the node's: the image
-conversion (``ros_io.image_conversion``), the score map and state rule, the output messages
-(``ros_io.messages``), the debug drawing. Memory stays flat in the bag's length: messages are
+conversion (``ros_io.image_conversion``), the track session (``track_session``: init checks,
+size checks, states, track numbers), the answers and their messages (``ros_io.messages``), the
+debug drawing. Memory stays flat in the bag's length: messages are
 streamed from the reader to the writer one at a time; only the stamps and boxes of detector
 output (when ``--reinit`` needs them) are kept, a few dozen bytes each.
 """
@@ -46,14 +47,8 @@ from rtmdnet_ros.ros_io.image_conversion import (
     image_msg_to_rgb,
     rgb_to_bgr,
 )
-from rtmdnet_ros.ros_io.messages import (
-    bbox_to_xywh,
-    build_detections,
-    build_status,
-    draw_debug,
-)
-from rtmdnet_ros.score_scale import probability
-from rtmdnet_ros.track_session import IDLE, LOST, STATE_NAMES, TRACKING
+from rtmdnet_ros.ros_io.messages import answer_messages, bbox_to_xywh, draw_debug
+from rtmdnet_ros.track_session import IDLE, LOST, STATE_NAMES, TRACKING, TrackSession
 
 LOG = logging.getLogger(__name__)
 
@@ -541,7 +536,8 @@ def run_bag(
         bar = progress(total) if progress is not None else None
         image_ids = {c.id for c in image_conns}
         wanted = reader.connections if bag_out is not None and options.copy_topics else image_conns
-        state, track_id, tracks, shape = IDLE, "", 0, (0, 0)
+        # The node's own session: init checks, size checks, states, track numbering.
+        session = TrackSession(tracker, catch_up_frames=0)
         first_stamp: int | None = None
         box_pending = options.box is not None
         next_det = next(detections, None)
@@ -575,6 +571,7 @@ def run_bag(
                 stamp = stamp_ns(msg.header)
                 record.stamp_ns = stamp
                 first_stamp = stamp if first_stamp is None else first_stamp
+                header = bagtypes.copy_header(out_store, msg.header)
                 # The start of a track: --box once (at --start), or a detection at this stamp
                 # (the latest one at or before it) while idle, or while lost with --reinit.
                 init_box = None
@@ -584,66 +581,53 @@ def run_bag(
                 if box_pending and ready(stamp, first_stamp):
                     init_box, box_pending = options.box, False
                 elif candidate is not None and (
-                    state == IDLE or (state == LOST and options.reinit)
+                    session.state == IDLE or (session.state == LOST and options.reinit)
                 ):
                     init_box = candidate[1]
-                raw_score, score, box = 0.0, 0.0, None
+                answer = None
+                t0 = time.perf_counter()
                 if init_box is not None:
-                    t0 = time.perf_counter()
-                    try:
-                        tracker.init(rgb, init_box)
-                    except ValueError as exc:
-                        if options.box is not None:
-                            raise BagInputError(f"--box {init_box}: {exc}") from None
-                        LOG.warning("detection at %d not used: %s", stamp, exc)
-                        init_box = None
-                    summary.tracker_s += time.perf_counter() - t0
-                if init_box is not None:
-                    tracks += 1
-                    summary.inits += 1
-                    track_id, shape = str(tracks), rgb.shape[:2]
-                    state, score, box = TRACKING, 1.0, np.asarray(init_box, dtype=np.float64)
-                elif state != IDLE:
-                    if rgb.shape[:2] != shape:
-                        summary.skipped += 1
-                        record.note = (f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the track "
-                                       f"started on {shape[1]}x{shape[0]}")
-                        LOG.warning("frame %d skipped: %s", record.frame, record.note)
-                        if table is not None:
-                            table.row(record)
-                        if bar is not None:
-                            bar.update(1)
-                        continue
-                    t0 = time.perf_counter()
-                    result = tracker.update(rgb)
-                    summary.tracker_s += time.perf_counter() - t0
-                    raw_score = float(result.score)
-                    score = probability(raw_score)
-                    box = np.asarray(result.box_xywh, dtype=np.float64)
-                    state = TRACKING if result.success else LOST
+                    begun = session.init(rgb, init_box, summary.frames, header, options.label,
+                                         frames_after=list)
+                    if begun.success:
+                        summary.inits += 1
+                        answer = begun.answer
+                    elif options.box is not None:
+                        raise BagInputError(f"--box {init_box}: {begun.reason}")
+                    else:
+                        LOG.warning("detection at %d not used: %s", stamp, begun.reason)
+                if answer is None:
+                    answer = session.track(summary.frames, header, rgb, frame_started)
+                summary.tracker_s += time.perf_counter() - t0
+                if answer.skipped is not None:  # "size": the only reason with one thread
+                    shape = answer.track_shape or (0, 0)
+                    summary.skipped += 1
+                    record.note = (f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the track "
+                                   f"started on {shape[1]}x{shape[0]}")
+                    LOG.warning("frame %d skipped: %s", record.frame, record.note)
+                    if table is not None:
+                        table.row(record)
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                state = answer.state
                 summary.processed += 1
                 summary.tracked += state == TRACKING
                 summary.lost += state == LOST
                 summary.idle += state == IDLE
-                published = box if state == TRACKING else None
-                processing_ms = (time.perf_counter() - frame_started) * 1000.0
+                status = session.status()
                 if bag_out is not None:
-                    header = bagtypes.copy_header(out_store, msg.header)
-                    bag_out.write(
-                        bag_time,
-                        build_detections(header, published, score, options.label, track_id,
-                                         types=types),
-                        build_status(header, state, raw_score, track_id, processing_ms,
-                                     summary.processed, 0, device, types=types),
-                    )
+                    bag_out.write(bag_time, *answer_messages(header, answer, status, 0, device,
+                                                             types=types))
                 if video is not None:
-                    video.frame(rgb, state, box, score, track_id, options.label)
+                    video.frame(rgb, state, answer.box, answer.score, answer.track_id,
+                                options.label)
                 if table is not None:
                     record.state = STATE_NAMES[state]
-                    record.score, record.raw_score = score, raw_score
-                    record.track_id, record.processing_ms = track_id, processing_ms
-                    if box is not None and state != IDLE:
-                        record.x, record.y, record.w, record.h = (float(v) for v in box)
+                    record.score, record.raw_score = answer.score, answer.raw
+                    record.track_id, record.processing_ms = answer.track_id, status.processing_ms
+                    if answer.box is not None and state != IDLE:
+                        record.x, record.y, record.w, record.h = (float(v) for v in answer.box)
                     table.row(record)
                 if bar is not None:
                     bar.update(1)

@@ -70,14 +70,14 @@ from rtmdnet_ros.ros_io.image_conversion import (
     rgb_to_bgr,
 )
 from rtmdnet_ros.ros_io.messages import (
+    answer_messages,
     bbox_to_xywh,
-    build_detections,
     build_image,
     build_status,
     draw_debug,
 )
 from rtmdnet_ros.srv import InitTarget
-from rtmdnet_ros.track_session import STATE_NAMES, TrackSession
+from rtmdnet_ros.track_session import STATE_NAMES, FrameOutcome, TrackSession
 
 try:  # Iron and later
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -780,12 +780,8 @@ class TrackerNode(LifecycleNode):
             self.get_logger().info(
                 f"track {out.track_id}: {STATE_NAMES[out.previous]} -> {STATE_NAMES[out.state]} "
                 f"(score {out.score:.2f}, raw {out.raw:+.2f}) at {stamp}")
-        header = frame.header
-        published_box = out.box if out.state == TrackerStatus.TRACKING else None
-        self._publish("_det_pub", build_detections(header, published_box, out.score, out.label,
-                                                   out.track_id))
-        self._publish_status(header)
-        self._publish_debug_image(rgb, header, out.state, out.box, out.score, out.track_id,
+        self._publish_answer(frame.header, out)
+        self._publish_debug_image(rgb, frame.header, out.state, out.box, out.score, out.track_id,
                                   out.label)
 
     def _publish(self, which: str, msg: Any) -> None:
@@ -795,13 +791,24 @@ class TrackerNode(LifecycleNode):
             if pub is not None and self._active:
                 pub.publish(msg)
 
+    def _publish_answer(self, header: Any, answer: FrameOutcome) -> None:
+        """Publish a frame's (or an init's) detections and the session's status."""
+        session = self._session
+        if session is None:
+            return
+        detections, status = answer_messages(header, answer, session.status(),
+                                             self.frames_dropped, self._device)
+        self._publish("_det_pub", detections)
+        self._publish("_status_pub", status)
+
     def _publish_status(self, header: Any) -> None:
         session = self._session
         if session is None:
             return
-        state, raw, track_id, processing_ms, processed = session.status()
-        self._publish("_status_pub", build_status(header, state, raw, track_id, processing_ms,
-                                                  processed, self.frames_dropped, self._device))
+        st = session.status()
+        self._publish("_status_pub", build_status(header, st.state, st.raw, st.track_id,
+                                                  st.processing_ms, st.frames_processed,
+                                                  self.frames_dropped, self._device))
 
     def _publish_debug_image(self, rgb: np.ndarray, header: Any, state: int,
                              box: np.ndarray | None, score: float, track_id: str,
@@ -827,10 +834,6 @@ class TrackerNode(LifecycleNode):
             return self._refuse(response, "the node is not active: activate it (ros2 lifecycle "
                                           f"set {self.get_fully_qualified_name()} activate)")
         x, y, w, h = bbox_to_xywh(request.box)
-        if not all(math.isfinite(v) for v in (x, y, w, h)):
-            return self._refuse(response, f"box has a non-finite value: x={x} y={y} w={w} h={h}")
-        if w <= 0 or h <= 0:
-            return self._refuse(response, f"box size must be positive, got {w} x {h} px")
         stamp_ns = stamp_to_ns(request.stamp)
         if cache.received == 0:
             topic = self._image_sub.topic_name if self._image_sub is not None else "image"
@@ -851,11 +854,6 @@ class TrackerNode(LifecycleNode):
         except ImageConversionError as exc:
             return self._refuse(response, f"the frame {format_stamp(frame.stamp_ns)} "
                                           f"cannot be read: {exc}")
-        height, width = rgb.shape[:2]
-        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-            return self._refuse(
-                response, f"box (x={x:.1f}, y={y:.1f}, w={w:.1f}, h={h:.1f}) lies outside "
-                          f"the {width}x{height} image")
         label = request.label.strip() or self._label
         started = time.perf_counter()
         outcome = session.init(rgb, (x, y, w, h), frame.sequence, frame.header, label,
@@ -865,10 +863,7 @@ class TrackerNode(LifecycleNode):
             return self._refuse(response, outcome.reason)
         elapsed = time.perf_counter() - started
         track_id = outcome.track_id
-        # The init frame's own answer: the given box, score 1 (it is the user's ground truth).
-        self._publish("_det_pub",
-                      build_detections(frame.header, (x, y, w, h), 1.0, label, track_id))
-        self._publish_status(frame.header)
+        self._publish_answer(frame.header, outcome.answer)
         cache.wake()
         where = "newest frame" if stamp_ns == 0 else "cached frame"
         self.get_logger().info(

@@ -26,7 +26,14 @@ import cv2
 import numpy as np
 
 from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
-from rtmdnet_ros.track_session import IDLE, LOST, STATE_NAMES, TRACKING
+from rtmdnet_ros.track_session import (
+    IDLE,
+    LOST,
+    STATE_NAMES,
+    TRACKING,
+    FrameOutcome,
+    SessionStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,23 @@ def build_status(
     status.frames_dropped = int(frames_dropped)
     status.device = device
     return status
+
+
+def answer_messages(header: Any, answer: FrameOutcome, status: SessionStatus,
+                    frames_dropped: int, device: str,
+                    types: MessageTypes | None = None) -> tuple[Any, Any]:
+    """Return the ``Detection2DArray`` and ``TrackerStatus`` that answer a frame or an init.
+
+    The node and ``rtmdnet-bag`` both publish through here, so a recording tracked offline
+    carries exactly the fields the live node would have sent: a box only while TRACKING, the
+    answer's score, the session's status.
+    """
+    box = answer.box if answer.state == TRACKING else None
+    detections = build_detections(header, box, answer.score, answer.label, answer.track_id,
+                                  types=types)
+    return detections, build_status(header, status.state, status.raw, status.track_id,
+                                     status.processing_ms, status.frames_processed,
+                                     frames_dropped, device, types=types)
 
 
 _COLOURS = {  # BGR
