@@ -46,6 +46,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rtmdnet_ros.inputs import check_box, check_image
+
 LOG = logging.getLogger(__name__)
 
 BACKBONE_FILE = "nanotrack_backbone.onnx"
@@ -138,29 +140,6 @@ def change_penalty(pw: np.ndarray, ph: np.ndarray, w: float, h: float, k: float)
     return np.exp(-(r_c * s_c - 1.0) * k)
 
 
-def check_image(image_rgb: Any) -> np.ndarray:
-    """Return the image if it is an HxWx3 uint8 array, else raise a ValueError saying why.
-
-    The networks were trained on 8-bit colour: a float or single-channel image would give
-    plausible-looking but meaningless scores, so it is refused rather than converted.
-    """
-    if not isinstance(image_rgb, np.ndarray):
-        raise ValueError(f"image must be a numpy array, got {type(image_rgb).__name__}")
-    if image_rgb.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 RGB, got dtype {image_rgb.dtype}")
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or min(image_rgb.shape[:2]) < 1:
-        raise ValueError(f"image must be HxWx3 (RGB), got shape {image_rgb.shape}")
-    return image_rgb
-
-
-def check_box(box_xywh: Any) -> np.ndarray:
-    """Return (x, y, w, h) as float64 if finite with positive size, else raise ValueError."""
-    box = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
-    if box.size != 4 or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-        raise ValueError(f"box must be 4 finite values (x, y, w, h) with w, h > 0, got {box_xywh}")
-    return box
-
-
 def crop_square(image_rgb: np.ndarray, cx: float, cy: float, side: float, out: int,
                 fill: np.ndarray) -> np.ndarray:
     """Square crop of ``side`` px centred on (cx, cy), resized to ``out`` px, padded with ``fill``.
@@ -232,7 +211,6 @@ class SiameseRefiner:
         hann = np.hanning(SCORE_SIZE)
         self._window = np.outer(hann, hann)
         self._template: np.ndarray | None = None
-        self._template_box: np.ndarray | None = None
 
     def _check_shapes(self) -> None:
         """Run both networks once on zeros: a wrong or truncated file fails here, not mid-track."""
@@ -275,7 +253,6 @@ class SiameseRefiner:
         side = context_side(w, h)
         crop = crop_square(image, x + w / 2, y + h / 2, side, EXEMPLAR_SIZE, mean_colour(image))
         self._template = self._features(crop)
-        self._template_box = box.copy()
 
     def score_maps(self, image_rgb: np.ndarray, box_xywh: Any
                    ) -> tuple[np.ndarray, np.ndarray, float]:

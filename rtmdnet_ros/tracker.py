@@ -37,6 +37,7 @@ from .geometry import (
     scene_box,
     validate_box,
 )
+from .inputs import check_image
 from .online_learning import AsyncHeadUpdater, HeadTrainer, head_parameters, is_branch
 from .options import UNTRAINED, TrackerOptions
 from .sampling import SampleGenerator, gen_samples
@@ -105,19 +106,6 @@ class ReferencePolicy:
         t.conclude(image, c, target, success, learn=True)
         return TrackResult(np.asarray(result, dtype=np.float64), c.score, bool(success),
                            "tracking" if success else "lost")
-
-
-def check_image(image: Any) -> np.ndarray:
-    """Refuse anything but an HxWx3 uint8 array; the caller owns the colour conversion."""
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array (HxWx3 uint8 RGB), got {type(image)!r}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 (HxWx3 RGB), got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be HxWx3 (RGB), got shape {image.shape}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]}")
-    return image
 
 
 class Tracker:
@@ -664,8 +652,12 @@ class Tracker:
         through the search box would compound frame after frame (docs/tracker.md).
         """
         with self._timed("refine"):
-            refined, _, details = self._refiner.refine(image, target)
+            refined, score, details = self._refiner.refine(image, target)
         if not details["accepted"]:
+            # A high probability elsewhere in the window while the eligible cells stay low is
+            # a look-alike nearby, which the refiner leaves to the classifier by design.
+            LOG.debug("refiner kept the classifier's box: %s (best eligible %.2f, window %.2f)",
+                      details["reason"], score, details["max_score"])
             return None
         box = clip_box(refined, image.shape[1], image.shape[0])
         return box if box[2] >= 1.0 and box[3] >= 1.0 else None

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from rtmdnet_ros.inputs import check_box
 from rtmdnet_ros.siamese_refiner import (
     SCORE_SIZE,
     RefinerSettings,
     SiameseRefiner,
     change_penalty,
-    check_box,
 )
 
 

@@ -14,9 +14,9 @@ tested on its own. Branches, in order:
   the size of an overlapping peak when there is one. A best peak the classifier rejects is a
   distractor: the proposer is re-centred on the classifier's box (``reset_proposer``).
 - ``lost``: neither: LOST. The box is the Siamese network's own best peak, which keeps a small
-  target that the classifier scores low far more often than the classifier's box does (issue 20:
-  on group1_1 the peak overlapped the target on most LOST frames, the classifier's box on few);
-  the score is that box's own logit, and the classifier searches around it next.
+  target that the classifier scores low far more often than the classifier's box does
+  (docs/tracker.md, "Composite tracker"); the score is that box's own logit, and the classifier
+  searches around it next.
 """
 
 from __future__ import annotations
