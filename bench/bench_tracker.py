@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rtmdnet_ros.options import parse_overrides
+from rtmdnet_ros.options import RUNTIMES, parse_overrides
 from rtmdnet_ros.sequences import default_data_root, read_groundtruth
 from rtmdnet_ros.split import DEV
 
@@ -162,8 +162,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads of torch, OpenCV and onnxruntime alike")
     parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime"],
-                        choices=["torch", "onnxruntime", "auto"],
-                        help="backbone runtimes compared in one child (TrackerOptions.runtime)")
+                        choices=RUNTIMES,
+                        help="backbone runtimes compared in one child "
+                             "(TrackerOptions.execution.runtime)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="TrackerOptions override on top of the model's own options, as in "

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Fit the refiner's size calibration (TrackerOptions.refiner_size_calibration) on training videos.
+"""Fit the refiner's size calibration (TrackerOptions.refiner.size_calibration) on training videos.
 
 The Siamese head's boxes follow its own training data's box style. Refined from the true box on
 every sixth frame of each training video (template from the first frame), the median log ratio

@@ -47,10 +47,10 @@ import torch
 from torch import nn
 
 from . import onnx_runtime
+from .options import RUNTIMES, check_choice
 
 LOG = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "torch", "onnxruntime")
 # Bumped whenever the exported wrapper (inputs, outputs, layout) changes: part of the fingerprint,
 # so a graph of an older layout is never picked up.
 EXPORT_FORMAT = 1
@@ -73,8 +73,7 @@ def choose_runtime(requested: str, device: torch.device) -> str:
     another device or without onnxruntime, never silently replaced. "auto": onnxruntime when the
     device is the CPU and onnxruntime is installed, else PyTorch (CUDA keeps PyTorch's kernels).
     """
-    if requested not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {RUNTIMES}, not {requested!r}")
+    check_choice("runtime", requested, RUNTIMES)
     if requested == "torch":
         return "torch"
     on_cpu = torch.device(device).type == "cpu"

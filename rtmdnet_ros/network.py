@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from .backbones import DEFAULT_EFFNET_CUT, build_backbone
-from .roi_align import ROI_MODES, RoiMode, roi_features
+from .options import ROI_MODES
+from .roi_align import RoiMode, roi_features
 
 FC_WIDTH = 512  # fc4 / fc5 width (reference section 1)
 DROPOUT = 0.5  # before fc5 and fc6 (reference section 1)

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .options import RTMDNetOptions
+
 LOG = logging.getLogger(__name__)
 
 
@@ -92,9 +94,10 @@ class HeadTrainer:
     it, so a seeded tracker trains the same way every run and leaves the caller's RNG alone.
     """
 
-    def __init__(self, net: Any, options: Any, rng: np.random.Generator, device: torch.device):
+    def __init__(self, net: Any, options: RTMDNetOptions, rng: np.random.Generator,
+                 device: torch.device):
         self.net = net  # anything with head(), train(), eval() and named_parameters()
-        self.options = options
+        self.options = options  # the RT-MDNet group: the training step's numbers
         self.rng = rng
         self.device = device
 
@@ -201,11 +204,12 @@ class AsyncHeadUpdater:
     def __init__(
         self,
         net: nn.Module,
-        options: Any,
+        options: RTMDNetOptions,
         rng: np.random.Generator,
         device: torch.device,
         lr: float,
         counters: dict[str, int],
+        nice: int,
     ) -> None:
         self._copy = HeadCopy(net)
         for p in self._copy.parameters():
@@ -213,7 +217,7 @@ class AsyncHeadUpdater:
         self._trainer = HeadTrainer(self._copy, options, rng, device)
         self._optimizer = self._trainer.optimizer(lr)
         self._iterations = int(options.update_iterations)
-        self._nice = int(options.update_worker_nice)
+        self._nice = int(nice)  # execution.update_worker_nice
         self._counters = counters
         self._cond = threading.Condition()
         self._request: tuple[list[torch.Tensor], list[torch.Tensor], str] | None = None

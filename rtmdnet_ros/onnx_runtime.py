@@ -5,9 +5,9 @@
 Why a helper: every network evaluated per frame on the CPU (RT-MDNet's backbone, the Siamese
 networks) should run in the same runtime with the same threads, so that two of them never
 oversubscribe the cores against each other or against torch (the fc head, the online updates).
-The project has one thread count for the frame path: ``TrackerOptions.torch_threads`` (the node's
-``torch_threads`` parameter, the tools' ``--threads``), applied once by :func:`set_frame_threads`;
-sessions made here follow it.
+The project has one thread count for the frame path: ``TrackerOptions.execution.torch_threads``
+(the node's ``torch_threads`` parameter, the tools' ``--threads``), applied once by
+:func:`set_frame_threads`; sessions made here follow it.
 
 API (all CPU; onnxruntime is imported only when a session is made):
 

@@ -6,11 +6,17 @@ Each field carries the reference value (docs/rtmdnet-reference.md, section given
 Where a CPU-speed default differs from the reference, the reference value is kept in a comment and
 the deviation, with the measurement that motivated it, is documented in docs/tracker.md. Options
 travel inside model files and YAML files as plain dicts (``to_dict`` / ``from_dict``).
+
+``TrackerOptions`` is grouped by the component that reads each option (``options.rtmdnet.top_k``,
+``options.composite.peaks``); outside code names every option by one flat key (``top_k``,
+``composite_peaks``), the keys YAML, ``--set``, ``overrides=`` and model files have always used.
+``FLAT_KEYS`` is the one mapping between the two.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +29,28 @@ from .device import check_device_name
 # fc4-fc6 drawn from the seed): the "no pretraining" row of the ablations. Defined here, where
 # no torch import is needed, so evaluating the peers alone never loads torch.
 UNTRAINED = "untrained"
+
+# The values a choice option accepts, defined once: the options' checks, their messages, the
+# node's parameter descriptions and the command lines' choices all read these.
+MODES = ("composite", "reference")  # mode: the frame step (docs/tracker.md "Composite tracker")
+UPDATE_MODES = ("sync", "async")  # execution.update_mode
+RUNTIMES = ("auto", "torch", "onnxruntime")  # execution.runtime (backbone_runtime.py)
+ROI_MODES = ("adaptive", "align", "pool")  # network.roi_mode (roi_align.py)
+BOX_REFINERS = ("auto", "none", "nanotrack_v3")  # refiner.kind, flat key box_refiner
+BBREG_SOURCES = ("first_frame", "offline", "offline+first_frame")  # rtmdnet.bbreg_source
+
+
+def one_of(allowed: Iterable[str]) -> str:
+    """Write allowed values as a sentence does: "a, b or c"."""
+    values = list(allowed)
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+def check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """Raise ValueError naming ``key`` and the allowed values unless ``value`` is one of them."""
+    if value not in allowed:
+        raise ValueError(f"{key} must be {one_of(allowed)}, not {value!r}")
+
 
 # A jitter entry is (dx px, dy px, scale) applied to the first-frame scene crop (reference 3).
 Jitter = tuple[float, float, float]
@@ -49,8 +77,8 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
-def _typed(owner: str, f: dataclasses.Field, value: Any) -> Any:
-    """``value`` as the type of the field's default, or a ValueError naming field and value.
+def _typed(owner: str, key: str, f: dataclasses.Field, value: Any) -> Any:
+    """``value`` as the type of the field's default, or a ValueError naming key and value.
 
     Values from outside (``--set``, model files, YAML) arrive as JSON types: a float field may
     get ``1`` (kept as 1.0), a tuple field a list. Anything else of the wrong type is refused
@@ -73,7 +101,7 @@ def _typed(owner: str, f: dataclasses.Field, value: Any) -> Any:
     else:
         ok, kind = isinstance(value, type(default)), type(default).__name__
     if not ok:
-        raise ValueError(f"{owner}.{f.name} must be {kind}, got {value!r}")
+        raise ValueError(f"{owner} key {key} must be {kind}, got {value!r}")
     return value
 
 
@@ -126,50 +154,159 @@ REFERENCE_VALUES: dict[str, Any] = {
 }
 
 
+def _plain(value: Any) -> Any:
+    """Return a value as YAML and model files store it: tuples become lists, dicts copied."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class _DictMixin:
-    """Plain-dict round trip so options can be stored in model files and YAML."""
+    """Flat-dict round trip, so options can be stored in model files and YAML.
+
+    Every option has one flat key (``n_candidates``, ``composite_peaks``): what YAML, ``--set``,
+    ``overrides=`` and model files name it by. ``_flat_fields`` says where each key lives.
+    """
+
+    @classmethod
+    def _flat_fields(cls) -> dict[str, tuple[tuple[str, ...], dataclasses.Field]]:
+        """{flat key: (attribute path, field)}; a flat class: every field is its own key."""
+        return {f.name: ((f.name,), f) for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def _unknown(cls, keys: Iterable[str]) -> ValueError:
+        """Return the error for keys that name no option, with the key meant where it can tell."""
+        known = cls._flat_fields()
+        # A field's own name, or its group and name joined, as someone guessing might write it.
+        hints = {guess: key for key, (path, _) in known.items()
+                 for guess in (path[-1], ".".join(path), "_".join(path)) if guess != key}
+        named = []
+        for key in sorted(keys):
+            meant = hints.get(key) or next(iter(difflib.get_close_matches(key, known, 1)), None)
+            named.append(f"{key} (did you mean {meant}?)" if meant else key)
+        return ValueError(f"unknown {cls.__name__} keys: {', '.join(named)}")
+
+    @classmethod
+    def _flatten(cls, data: dict[str, Any], strict: bool) -> dict[str, Any]:
+        """Return ``data`` with every key flat; unknown keys raise unless ``strict`` is False.
+
+        A group may also be given nested, by field name: ``{"composite": {"peaks": 3}}`` is
+        ``{"composite_peaks": 3}``.
+        """
+        known = cls._flat_fields()
+        by_path = {path: key for key, (path, _) in known.items()}
+        groups = {path[0] for path in by_path if len(path) > 1}
+        flat: dict[str, Any] = {}
+        unknown: list[str] = []
+        for key, value in data.items():
+            if key in groups and isinstance(value, dict):
+                for name, v in value.items():
+                    flat_key = by_path.get((key, name))
+                    if flat_key is None:
+                        unknown.append(f"{key}.{name}")
+                    else:
+                        flat[flat_key] = v
+            elif key in known:
+                flat[key] = value
+            else:
+                unknown.append(key)
+        if unknown and strict:
+            raise cls._unknown(unknown)
+        return flat
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a dict of plain Python values (tuples become lists for YAML)."""
-
-        def plain(v: Any) -> Any:
-            if isinstance(v, tuple):
-                return [plain(x) for x in v]
-            return v
-
-        return {k: plain(v) for k, v in dataclasses.asdict(self).items()}
+        """Return {flat key: plain value} (tuples become lists for YAML)."""
+        out = {}
+        for key, (path, _) in self._flat_fields().items():
+            value: Any = self
+            for name in path:
+                value = getattr(value, name)
+            out[key] = _plain(value)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, strict: bool = True):
         """Build options from a dict; unknown keys raise unless ``strict`` is False.
 
         Unknown keys are an error by default because a typo in a YAML file would otherwise be
-        silently ignored and the reference value used instead.
+        silently ignored and the reference value used instead. Values are typed here
+        (``_typed``), as they come from JSON, YAML or ``--set``.
         """
-        data = dict(data or {})
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown and strict:
-            raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
-        kwargs = {k: _typed(cls.__name__, known[k], v) for k, v in data.items() if k in known}
-        return cls(**kwargs)
+        known = cls._flat_fields()
+        flat = cls._flatten(dict(data or {}), strict)
+        return cls().replace(**{k: _typed(cls.__name__, k, known[k][1], v)
+                                for k, v in flat.items()})
 
     def with_overrides(self, overrides: dict[str, Any] | None):
         """Return a copy with ``overrides`` (plain values, as ``from_dict`` takes them) on top."""
         if not overrides:
             return self
-        return type(self).from_dict({**self.to_dict(), **overrides})
+        return type(self).from_dict({**self.to_dict(), **self._flatten(overrides, True)})
 
     def replace(self, **changes: Any):
-        """Return a copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """Return a copy with some options changed, named by flat key (or a whole group).
+
+        ``replace(composite_peaks=1)`` and ``replace(composite=CompositeOptions(peaks=1))`` give
+        the same options; values are taken as they are (``from_dict`` types plain ones).
+        """
+        known = self._flat_fields()
+        top: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        unknown = []
+        for key, value in changes.items():
+            path = known[key][0] if key in known else None
+            if path is not None and len(path) == 2:
+                nested.setdefault(path[0], {})[path[1]] = value
+            elif path is not None or key in self.__dataclass_fields__:
+                top[key] = value  # a top-level option, or a whole group
+            else:
+                unknown.append(key)
+        if unknown:
+            raise self._unknown(unknown)
+        for group, group_changes in nested.items():
+            top[group] = dataclasses.replace(top.get(group, getattr(self, group)), **group_changes)
+        return dataclasses.replace(self, **top)
+
+
+class _Group:
+    """An option group: the options one component reads, as a frozen dataclass.
+
+    A field's flat key is ``KEY_PREFIX`` + its name, unless the field declares its own with
+    ``_keyed`` (the key a model file or YAML has always used for it).
+    """
+
+    KEY_PREFIX = ""
+
+    @classmethod
+    def flat_key(cls, name: str) -> str:
+        """Return field ``name``'s flat key: the one rule, for the table and the messages."""
+        f = cls.__dataclass_fields__[name]
+        return f.metadata.get("key", cls.KEY_PREFIX + name)
+
+    def _check_choice(self, name: str, allowed: tuple[str, ...]) -> None:
+        check_choice(self.flat_key(name), getattr(self, name), allowed)
+
+    def _check_at_least(self, minimum: int, *names: str, meaning: str = "") -> None:
+        for name in names:
+            if getattr(self, name) < minimum:
+                raise ValueError(f"{self.flat_key(name)} must be >= {minimum}{meaning}")
+
+
+def _keyed(key: str, default: Any) -> Any:
+    """Declare a field whose flat key is ``key`` rather than its group's prefix + its name."""
+    return field(default=default, metadata={"key": key})
 
 
 @dataclass(frozen=True)
-class TrackerOptions(_DictMixin):
-    """Online tracking options (reference sections 3-8)."""
+class ExecutionOptions(_Group):
+    """How the tracker runs: device, threads, backbone runtime, chunking, update thread.
 
-    # --- runtime -------------------------------------------------------------------------------
+    Read once when a ``Tracker`` is built (and by its online-update worker). None of them
+    changes what is computed, except ``update_mode="async"`` whose boxes depend on thread timing.
+    """
+
     device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
     # CPU threads of the frame path: torch, OpenCV and onnxruntime sessions alike, set once at
     # construction (onnx_runtime.set_frame_threads). 0 = leave torch's count alone (its default:
@@ -180,20 +317,57 @@ class TrackerOptions(_DictMixin):
     # before); "onnxruntime" = required (CPU only). Measured 1.5-3x faster backbone on 2 cores,
     # feature maps within 3e-4 of PyTorch's (docs/tracker.md, "Inference runtime").
     runtime: str = "auto"
+    # RoIs pooled per call: bounds the pooling temporaries (peak RSS) without changing results.
+    roi_chunk: int = 512
+    # Where the online updates run. "sync" (reference 7): inside update(), so a frame that
+    # triggers one waits for it; deterministic, used for evaluation. "async": on a copy of the
+    # head in a worker thread, the new weights swapped in between frames (the node's default:
+    # a frame never waits for learning; the result depends on thread timing).
+    update_mode: str = "sync"
+    # Niceness of the async update thread (Linux): CFS gives a nice-5 thread about a third of a
+    # nice-0 thread's CPU share, so on busy cores the frame loop keeps precedence and the updates
+    # still progress (at nice 10, a tenth, they starved behind other processes in our tests).
+    update_worker_nice: int = 5
+
+    def __post_init__(self) -> None:
+        check_device_name(self.device)  # the one device rule (rtmdnet_ros/device.py)
+        self._check_choice("runtime", RUNTIMES)
+        self._check_choice("update_mode", UPDATE_MODES)
+        self._check_at_least(1, "roi_chunk")
+
+
+@dataclass(frozen=True)
+class NetworkOptions(_Group):
+    """The network and its input geometry (reference 1-3).
+
+    ``backbone``, ``backbone_cut`` and ``dense_map`` shape a network built without a model file
+    (``model="untrained"``, or a backbone other than the packaged model's); a loaded model file
+    always brings its own. ``roi_mode``, ``img_size`` and ``padding`` are read by every crop
+    and RoI computation of the tracker.
+    """
+
     backbone: str = "efficientnet_lite0"  # default network when no model file is given (issue 3)
-    roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
-    # Architecture of a network built without a model file (``model="untrained"``, or a backbone
-    # other than the packaged model's); a loaded model file always brings its own.
     # EfficientNet-Lite0 stage(s) the map is taken from: stage 3 and 4 stacked (docs/backbones.md;
     # +0.02 AUC over stage 4 alone, docs/ablations.md). The packaged model has this cut.
     backbone_cut: str = "stage3+4"
     dense_map: bool = True  # reference 1: stride-8 map; False = stride 16 (paper's ablation)
-    # RoIs pooled per call: bounds the pooling temporaries (peak RSS) without changing results.
-    roi_chunk: int = 512
-
-    # --- 3. boxes -> RoIs and the crop ----------------------------------------------------------
+    roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
     img_size: int = 107  # reference 3: the unpadded target becomes 107 px in the crop
     padding: float = 1.2  # reference 3: samples are enlarged by 1.2 (0.1*w each side)
+
+    def __post_init__(self) -> None:
+        self._check_choice("roi_mode", ROI_MODES)
+
+
+@dataclass(frozen=True)
+class RTMDNetOptions(_Group):
+    """RT-MDNet itself, the paper's sections 3-8: samples, first frame, training, online loop.
+
+    Read by the ``Tracker`` (sampling, memories, bounding-box regression) and its
+    ``HeadTrainer``; the composite reads ``success_threshold`` for its verdicts.
+    """
+
+    # --- 3. the first-frame crops ---------------------------------------------------------------
     # Reference 3: seven first-frame jitter crops (REFERENCE_JITTER). CPU default: original and
     # the two 1.1^+-1 scales, since each crop is a full backbone pass (docs/tracker.md).
     jitter: tuple[Jitter, ...] = CPU_JITTER
@@ -271,7 +445,9 @@ class TrackerOptions(_DictMixin):
     # 256 (that scoring is half of each training step, docs/tracker.md).
     batch_neg_candidates: int = 256
     batch_hard_neg: int = 96  # reference 6: top-96 kept
-    eval_chunk: int = 256  # reference 6: scoring chunk size
+    # Reference 6: scoring chunk size. Kept here, not with the execution knobs: the chunk is
+    # the batch of the head's matrix products, whose float rounding can depend on it.
+    eval_chunk: int = 256
 
     # --- 7. online loop -------------------------------------------------------------------------
     top_k: int = 5  # reference 7: score = mean of the top-5 logits
@@ -291,68 +467,6 @@ class TrackerOptions(_DictMixin):
     reuse_candidate_crop: bool = True  # reference: False (a second crop per frame)
     reuse_min_inside: float = 0.7
 
-
-    # Where the online updates run. "sync" (reference 7): inside update(), so a frame that
-    # triggers one waits for it; deterministic, used for evaluation. "async": on a copy of the
-    # head in a worker thread, the new weights swapped in between frames (the node's default:
-    # a frame never waits for learning; the result depends on thread timing).
-    update_mode: str = "sync"
-    # Niceness of the async update thread (Linux): CFS gives a nice-5 thread about a third of a
-    # nice-0 thread's CPU share, so on busy cores the frame loop keeps precedence and the updates
-    # still progress (at nice 10, a tenth, they starved behind other processes in our tests).
-    update_worker_nice: int = 5
-
-    # Box refinement after the classifier (not in RT-MDNet). "nanotrack_v3": NanoTrack v3's
-    # trained Siamese head on a search window around the classifier's box (siamese_refiner.py);
-    # it may only move the centre by a fraction of the box size, so our classifier keeps the
-    # last word on which object it is; the refined box is also where the next frame's candidates
-    # are drawn. It stops the box shrinking (docs/tracker.md, scale drift). "auto": that when
-    # its weights are found, else "none" with a warning. "none": the classifier's box and the
-    # regression only (RT-MDNet). Reference mode only; the composite (the default) supersedes it.
-    box_refiner: str = "none"
-    refiner_dir: str = ""  # "" = the Siamese network shipped in the package
-    # Width/height factors on the head's predicted size: exp(-median log(pred / true)) over the
-    # ten training videos, refining from the true box (widths +0.073, heights +0.021 in log;
-    # docs/tracker.md "Box refinement"). Fitted on the training split only.
-    refiner_size_calibration: tuple[float, float] = (0.93, 0.98)
-
-    # --- composite tracker (not in RT-MDNet; issue 20, docs/tracker.md "Composite tracker") ----
-    # "reference": RT-MDNet alone, as the paper (plus box_refiner). "composite": NanoTrack v3's
-    # Siamese network proposes peaks with a state of its own, the online classifier verifies
-    # them, one rule (composite/rule.py) decides box and TRACKING/LOST, a gate decides learning.
-    mode: str = "composite"
-    # Folder of the Siamese network (NanoTrack v3 layout: nanotrack_backbone.onnx +
-    # nanotrack_head.onnx) used by the composite tracker; "" = the one shipped in the package.
-    siamese_dir: str = ""
-    composite_peaks: int = 3  # Siamese peaks verified per frame
-    # A peak "agrees" with the classifier's box at this IoU (the overlap a one-cell shift of the
-    # Siamese grid keeps on a small target).
-    composite_agree_iou: float = 0.3
-    # ... and one part is confident: the classifier (logit > success_threshold) or the Siamese
-    # head (target probability >= this; NanoTrack's peaks on the target sit at 0.95-1.0).
-    composite_agree_prob: float = 0.9
-    # A verified peak replaces the classifier's box when its logit >= that box's logit + margin.
-    composite_margin: float = 0.0
-    # Learn only from frames where both parts agree (False: every TRACKING frame).
-    composite_update_gate: bool = True
-    # Re-detection: after this many LOST frames (0 = never) the Siamese network sweeps the frame
-    # one window per frame; a peak with probability >= redetect_prob resumes the track when its
-    # classifier logit exceeds success_threshold + redetect_margin, or exceeds
-    # success_threshold - redetect_margin and the classifier's own box by redetect_margin.
-    composite_redetect_after: int = 5
-    composite_redetect_prob: float = 0.5
-    composite_redetect_margin: float = 1.0
-
-    # Recovery after loss (not in RT-MDNet, whose search stays at cand_trans_failure however
-    # long the target is lost). After recovery_after consecutive failed frames, each frame
-    # searches one tile of a sweep over the whole frame: the area one scene crop of
-    # recovery_max_crop px covers at the target's scale (about 6x a normal crop's area at 800),
-    # with recovery_candidates uniform candidates; tiles nearest the loss first.
-    # 0 = off (reference). docs/tracker.md "Recovery after loss".
-    recovery_after: int = 0
-    recovery_max_crop: int = 800
-    recovery_candidates: int = 512
-
     # --- 8. bounding-box regression -------------------------------------------------------------
     bbox_regression: bool = True  # reference 8 / paper ablation
     # Which regressor refines the box. "first_frame" (reference 8): ridge fitted on the first
@@ -367,52 +481,167 @@ class TrackerOptions(_DictMixin):
     # Default [0.5, 2] (symmetric) lets regression follow a growing target (docs/tracker.md).
     bbreg_accept_area: tuple[float, float] = (0.5, 2.0)
 
+    def __post_init__(self) -> None:
+        self._check_choice("bbreg_source", BBREG_SOURCES)
+        if not self.jitter:
+            raise ValueError("jitter needs at least one entry (the original crop)")
+        self._check_at_least(1, "n_candidates", "top_k", "batch_pos", "eval_chunk")
+        if self.top_k > self.n_candidates:
+            raise ValueError("top_k cannot exceed n_candidates")
+
+
+@dataclass(frozen=True)
+class RefinerOptions(_Group):
+    """Box refinement after the classifier (not in RT-MDNet; reference mode only).
+
+    Read by ``Tracker`` in reference mode (siamese_refiner.py); the composite supersedes it.
+    """
+
+    KEY_PREFIX = "refiner_"
+
+    # "nanotrack_v3": NanoTrack v3's trained Siamese head on a search window around the
+    # classifier's box (siamese_refiner.py); it may only move the centre by a fraction of the box
+    # size, so our classifier keeps the last word on which object it is; the refined box is also
+    # where the next frame's candidates are drawn. It stops the box shrinking (docs/tracker.md,
+    # scale drift). "auto": that when its weights are found, else "none" with a warning. "none":
+    # the classifier's box and the regression only (RT-MDNet).
+    kind: str = _keyed("box_refiner", "none")
+    dir: str = ""  # "" = the Siamese network shipped in the package
+    # Width/height factors on the head's predicted size: exp(-median log(pred / true)) over the
+    # ten training videos, refining from the true box (widths +0.073, heights +0.021 in log;
+    # docs/tracker.md "Box refinement"). Fitted on the training split only.
+    size_calibration: tuple[float, float] = (0.93, 0.98)
+
+    def __post_init__(self) -> None:
+        self._check_choice("kind", BOX_REFINERS)
+
+
+@dataclass(frozen=True)
+class CompositeOptions(_Group):
+    """The composite tracker (not in RT-MDNet; issue 20, docs/tracker.md "Composite tracker").
+
+    Read by composite/policy.py when ``mode`` is "composite": NanoTrack v3's Siamese network
+    proposes peaks, the online classifier verifies them, one rule decides box and TRACKING/LOST,
+    a gate decides learning.
+    """
+
+    KEY_PREFIX = "composite_"
+
+    # Folder of the Siamese network (NanoTrack v3 layout: nanotrack_backbone.onnx +
+    # nanotrack_head.onnx); "" = the one shipped in the package.
+    siamese_dir: str = _keyed("siamese_dir", "")
+    peaks: int = 3  # Siamese peaks verified per frame
+    # A peak "agrees" with the classifier's box at this IoU (the overlap a one-cell shift of the
+    # Siamese grid keeps on a small target).
+    agree_iou: float = 0.3
+    # ... and one part is confident: the classifier (logit > success_threshold) or the Siamese
+    # head (target probability >= this; NanoTrack's peaks on the target sit at 0.95-1.0).
+    agree_prob: float = 0.9
+    # A verified peak replaces the classifier's box when its logit >= that box's logit + margin.
+    margin: float = 0.0
+    # Learn only from frames where both parts agree (False: every TRACKING frame).
+    update_gate: bool = True
+    # Re-detection: after this many LOST frames (0 = never) the Siamese network sweeps the frame
+    # one window per frame; a peak with probability >= redetect_prob resumes the track when its
+    # classifier logit exceeds success_threshold + redetect_margin, or exceeds
+    # success_threshold - redetect_margin and the classifier's own box by redetect_margin.
+    redetect_after: int = 5
+    redetect_prob: float = 0.5
+    redetect_margin: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._check_at_least(1, "peaks")
+        self._check_at_least(0, "redetect_after", meaning=" (0 = never)")
+
+
+@dataclass(frozen=True)
+class RecoveryOptions(_Group):
+    """Recovery after loss (not in RT-MDNet; docs/tracker.md "Recovery after loss").
+
+    Read by ``Tracker`` when it draws candidates. RT-MDNet's search stays at cand_trans_failure
+    however long the target is lost. After ``after`` consecutive failed frames, each frame
+    searches one tile of a sweep over the whole frame: the area one scene crop of ``max_crop``
+    px covers at the target's scale (about 6x a normal crop's area at 800), with ``candidates``
+    uniform candidates; tiles nearest the loss first. ``after`` = 0: off (reference).
+    """
+
+    KEY_PREFIX = "recovery_"
+
+    after: int = 0
+    max_crop: int = 800
+    candidates: int = 512
+
+    def __post_init__(self) -> None:
+        self._check_at_least(0, "after", meaning=" (0 = off)")
+
+
+@dataclass(frozen=True)
+class TrackerOptions(_DictMixin):
+    """Online tracking options, one group per component that reads them.
+
+    ``mode`` picks the frame step; ``execution`` how it runs; ``network`` the network and crop
+    geometry; ``rtmdnet`` the paper's sections 3-8; ``refiner`` the reference mode's box
+    refiner; ``composite`` the composite tracker; ``recovery`` the search after a loss. Outside
+    code, each option has a flat key (``FLAT_KEYS``): ``TrackerOptions().replace(n_candidates=
+    128)``, ``--set composite_peaks=2``, model files and YAML all use those.
+    """
+
+    # "reference": RT-MDNet alone, as the paper (plus box_refiner). "composite": NanoTrack v3's
+    # Siamese network proposes peaks with a state of its own, the online classifier verifies
+    # them, one rule (composite/rule.py) decides box and TRACKING/LOST, a gate decides learning.
+    mode: str = "composite"
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+    network: NetworkOptions = field(default_factory=NetworkOptions)
+    rtmdnet: RTMDNetOptions = field(default_factory=RTMDNetOptions)
+    refiner: RefinerOptions = field(default_factory=RefinerOptions)
+    composite: CompositeOptions = field(default_factory=CompositeOptions)
+    recovery: RecoveryOptions = field(default_factory=RecoveryOptions)
+
+    @classmethod
+    def _flat_fields(cls) -> dict[str, tuple[tuple[str, ...], dataclasses.Field]]:
+        return _TRACKER_KEYS
+
     @classmethod
     def reference(cls, **changes: Any) -> TrackerOptions:
         """Options with every number at its reference value (slower on CPU than the defaults)."""
-        return cls(**{**REFERENCE_VALUES, **changes})
+        return cls().replace(**{**REFERENCE_VALUES, **changes})
 
     def __post_init__(self) -> None:
-        if self.roi_mode not in ("adaptive", "align", "pool"):
-            raise ValueError(f"roi_mode must be adaptive, align or pool, not {self.roi_mode!r}")
-        check_device_name(self.device)  # the one device rule (rtmdnet_ros/device.py)
-        if self.bbreg_source not in ("first_frame", "offline", "offline+first_frame"):
-            raise ValueError(
-                "bbreg_source must be first_frame, offline or offline+first_frame, not "
-                f"{self.bbreg_source!r}"
-            )
-        if self.box_refiner not in ("auto", "none", "nanotrack_v3"):
-            raise ValueError(
-                f"box_refiner must be auto, none or nanotrack_v3, not {self.box_refiner!r}"
-            )
-        if self.mode not in ("reference", "composite"):
-            raise ValueError(f"mode must be reference or composite, not {self.mode!r}")
-        if self.composite_peaks < 1:
-            raise ValueError("composite_peaks must be >= 1")
-        if self.composite_redetect_after < 0:
-            raise ValueError("composite_redetect_after must be >= 0 (0 = never)")
-        if self.runtime not in ("auto", "torch", "onnxruntime"):
-            raise ValueError(f"runtime must be auto, torch or onnxruntime, not {self.runtime!r}")
-        if self.update_mode not in ("sync", "async"):
-            raise ValueError(f"update_mode must be sync or async, not {self.update_mode!r}")
-        if not self.jitter:
-            raise ValueError("jitter needs at least one entry (the original crop)")
-        for name in ("n_candidates", "top_k", "batch_pos", "eval_chunk", "roi_chunk"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.top_k > self.n_candidates:
-            raise ValueError("top_k cannot exceed n_candidates")
-        if self.recovery_after < 0:
-            raise ValueError("recovery_after must be >= 0 (0 = off)")
-        if self.recovery_after and (self.recovery_candidates < self.top_k
-                                    or self.recovery_max_crop < self.img_size):
+        check_choice("mode", self.mode, MODES)
+        # The one check across groups: a recovery tile must fit top_k and one normal crop.
+        r = self.recovery
+        if r.after and (r.candidates < self.rtmdnet.top_k or r.max_crop < self.network.img_size):
             raise ValueError("recovery needs recovery_candidates >= top_k and "
                              "recovery_max_crop >= img_size")
 
 
+def _tracker_keys() -> dict[str, tuple[tuple[str, ...], dataclasses.Field]]:
+    """{flat key: ((group, field), field)} of TrackerOptions; a top-level option is its own key."""
+    keys: dict[str, tuple[tuple[str, ...], dataclasses.Field]] = {}
+    for top in dataclasses.fields(TrackerOptions):
+        group = _default(top)
+        members = ([((top.name, f.name), f, group.flat_key(f.name))
+                    for f in dataclasses.fields(group)] if isinstance(group, _Group)
+                   else [((top.name,), top, top.name)])
+        for path, f, key in members:
+            if key in keys:
+                raise AssertionError(f"flat key {key} names two options")
+            keys[key] = (path, f)
+    return keys
+
+
+# The one mapping flat key <-> (group, field), in to_dict's order.
+_TRACKER_KEYS = _tracker_keys()
+FLAT_KEYS: dict[str, tuple[str, ...]] = {k: path for k, (path, _) in _TRACKER_KEYS.items()}
+
+
 @dataclass(frozen=True)
 class TrainOptions(_DictMixin):
-    """Offline multi-domain pretraining options (reference section 9)."""
+    """Offline multi-domain pretraining options (reference section 9).
+
+    Flat, unlike ``TrackerOptions``: one component (the trainer) reads all 27 of them, so each
+    field is its own flat key.
+    """
 
     frames_per_step: int = 8  # reference 9: 8 frames per step, one domain
     n_pos: int = 64  # reference 9 (authors' code; the paper describes 32)

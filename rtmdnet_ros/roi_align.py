@@ -19,8 +19,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-RoiMode = Literal["adaptive", "align", "pool"]
-ROI_MODES: tuple[str, ...] = ("adaptive", "align", "pool")
+from .options import ROI_MODES
+
+RoiMode = Literal["adaptive", "align", "pool"]  # ROI_MODES as a type (a Literal must be literal)
 OUTPUT_SIZE = 7  # RoI grid before the 3x3/2 max pool (reference section 2)
 
 

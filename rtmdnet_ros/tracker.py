@@ -94,7 +94,7 @@ class ReferencePolicy:
         """One frame of RT-MDNet."""
         t = self._t
         c = t.classify(image)
-        success = c.score > t.options.success_threshold
+        success = c.score > t.options.rtmdnet.success_threshold
         target = result = c.box
         refined = t._refine(image, target) if success and t._refiner is not None else None
         if refined is not None:
@@ -134,7 +134,7 @@ class Tracker:
         overrides: dict[str, Any] | None = None,
     ) -> None:
         self._overrides = dict(overrides or {})
-        requested = options.device if options is not None else "auto"
+        requested = options.execution.device if options is not None else "auto"
         requested = self._overrides.get("device", requested) if device is None else device
         self.device = resolve_device(requested)
         LOG.info("RT-MDNet tracker on %s", self.device)
@@ -143,14 +143,14 @@ class Tracker:
             LOG.info("no seed given; using %d (pass seed= to reproduce)", seed)
         self.seed = int(seed)
         self.net, self._options = self._load_network(model, options)
-        if self.options.torch_threads > 0:
-            onnx_runtime.set_frame_threads(self.options.torch_threads)
+        if self.options.execution.torch_threads > 0:
+            onnx_runtime.set_frame_threads(self.options.execution.torch_threads)
         for p in self._backbone_params():
             p.requires_grad_(False)
         self.net.eval()
         # The backbone's runtime, chosen once (backbone_runtime.choose_runtime); the session
         # follows the threads set just above.
-        self.runtime = choose_runtime(self.options.runtime, self.device)
+        self.runtime = choose_runtime(self.options.execution.runtime, self.device)
         self._onnx_backbone = OnnxFeatureMap(self.net) if self.runtime == "onnxruntime" else None
         LOG.info("backbone runtime: %s", self.runtime)
         # The untrained default head is drawn from our seed; a trained fc4/fc5 is restored at
@@ -203,11 +203,11 @@ class Tracker:
             net = model.to(self.device)
         elif model is None:
             self.head_pretrained = False
-            o = (options or TrackerOptions()).with_overrides(self._overrides)
-            LOG.info("no trained model for %s: its backbone + a seeded random head", o.backbone)
+            arch = (options or TrackerOptions()).with_overrides(self._overrides).network
+            LOG.info("no trained model for %s: its backbone + a seeded random head", arch.backbone)
             gen = torch.Generator().manual_seed(self.seed)
-            net = RTMDNet(backbone=o.backbone, num_domains=1, roi_mode=o.roi_mode,
-                          dense=o.dense_map, cut=o.backbone_cut, generator=gen)
+            net = RTMDNet(backbone=arch.backbone, num_domains=1, roi_mode=arch.roi_mode,
+                          dense=arch.dense_map, cut=arch.backbone_cut, generator=gen)
             net = net.to(self.device)
         else:
             from . import model_file as mf
@@ -227,8 +227,9 @@ class Tracker:
         if options is None:
             options = TrackerOptions.from_dict(stored, strict=False)
         options = options.with_overrides(self._overrides)
-        if getattr(net, "roi_mode", options.roi_mode) != options.roi_mode:
-            net.roi_mode = options.roi_mode
+        roi_mode = options.network.roi_mode
+        if getattr(net, "roi_mode", roi_mode) != roi_mode:
+            net.roi_mode = roi_mode
         return net, options
 
     def _backbone_params(self):
@@ -264,7 +265,7 @@ class Tracker:
 
     def _pool(self, fmap: torch.Tensor, rois: np.ndarray, batch_idx=None) -> torch.Tensor:
         """Pool RoIs in chunks: RoI pooling's temporaries grow with N x C x 49 x 4 taps."""
-        chunk = self.options.roi_chunk
+        chunk = self.options.execution.roi_chunk
         with self._timed("roi"), torch.no_grad():
             idx = np.zeros((len(rois), 1)) if batch_idx is None else batch_idx[:, None]
             r = torch.as_tensor(np.concatenate([idx, rois], axis=1), dtype=torch.float32)
@@ -291,7 +292,7 @@ class Tracker:
         bounds how many rows set ``i`` returns (None = all pairs). Returns per set the
         features and the matching sample boxes.
         """
-        o = self.options
+        geo = self.options.network
         n_jit = len(jitter)
         chosen: list[np.ndarray] = []  # per set: flat indices crop * n + sample
         for i, s in enumerate(sample_sets):
@@ -300,7 +301,7 @@ class Tracker:
             idx = np.arange(total) if k == total else self._rng.choice(total, k, replace=False)
             chosen.append(np.sort(idx))
         allsamples = np.concatenate([s for s in sample_sets if len(s)], axis=0)
-        scene = scene_box(allsamples, o.padding)
+        scene = scene_box(allsamples, geo.padding)
         feats: list[list[torch.Tensor]] = [[] for _ in sample_sets]
         boxes: list[list[np.ndarray]] = [[] for _ in sample_sets]
         for j, (box, scale) in enumerate(jitter_scene_boxes(scene, jitter)):
@@ -311,9 +312,10 @@ class Tracker:
             subset = np.concatenate(
                 [s[p] for s, p in zip(sample_sets, picks, strict=True)], axis=0
             )
-            fmap = self._feature_map(image, box, crop_size(box[2:], target_wh, o.img_size, scale))
+            out_wh = crop_size(box[2:], target_wh, geo.img_size, scale)
+            fmap = self._feature_map(image, box, out_wh)
             rois = samples_to_rois(
-                subset, box[:2], target_wh, o.img_size * scale, o.padding, self.net.rf_offset
+                subset, box[:2], target_wh, geo.img_size * scale, geo.padding, self.net.rf_offset
             )
             pooled = self._pool(fmap, rois)
             start = 0
@@ -337,88 +339,89 @@ class Tracker:
         image = check_image(image)
         h, w = image.shape[:2]
         target = validate_box(box_xywh, w, h)
-        o = self.options
+        r, execution = self.options.rtmdnet, self.options.execution
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
         # A regressor per target: nothing of the previous target's fit may survive a new init.
-        self.bbreg = BBoxRegressor(o.bbreg_alpha, o.bbreg_accept_iou, o.bbreg_accept_area)
+        self.bbreg = BBoxRegressor(r.bbreg_alpha, r.bbreg_accept_iou, r.bbreg_accept_area)
         offline = self._offline_regressor()
         if offline is not None:
             self.bbreg.set_prior(offline["weight"], offline["bias"])
-        fit_first_frame = o.bbox_regression and (
-            offline is None or o.bbreg_source == "offline+first_frame"
+        fit_first_frame = r.bbox_regression and (
+            offline is None or r.bbreg_source == "offline+first_frame"
         )
         self.close()  # an update of the previous target must not land on this one
         self._rng = np.random.default_rng(self.seed)
         self._torch_gen = torch.Generator().manual_seed(self.seed)
-        self._learner = HeadTrainer(self.net, o, self._rng, self.device)
+        self._learner = HeadTrainer(self.net, r, self._rng, self.device)
         self._restore_head()
         img_wh = (w, h)
 
         pos = gen_samples(
-            SampleGenerator("gaussian", img_wh, o.init_pos_trans, o.init_pos_scale,
-                            min_size=o.min_box_size),
-            target, o.n_pos_init, self._rng, (o.init_pos_iou, 1.0),
+            SampleGenerator("gaussian", img_wh, r.init_pos_trans, r.init_pos_scale,
+                            min_size=r.min_box_size),
+            target, r.n_pos_init, self._rng, (r.init_pos_iou, 1.0),
         )
         neg = gen_samples(
-            SampleGenerator("uniform", img_wh, o.init_neg_trans, o.init_neg_scale,
-                            o.init_neg_aspect, min_size=o.min_box_size),
-            target, o.n_neg_init, self._rng, (0.0, o.init_neg_iou),
+            SampleGenerator("uniform", img_wh, r.init_neg_trans, r.init_neg_scale,
+                            r.init_neg_aspect, min_size=r.min_box_size),
+            target, r.n_neg_init, self._rng, (0.0, r.init_neg_iou),
         )
         sets = [pos, neg]
         if fit_first_frame:
             sets.append(
                 gen_samples(
-                    SampleGenerator("uniform", img_wh, o.bbreg_trans, o.bbreg_scale,
-                                    o.bbreg_aspect, min_size=o.min_box_size),
-                    target, o.n_bbreg, self._rng, (o.bbreg_iou, 1.0), o.bbreg_area,
+                    SampleGenerator("uniform", img_wh, r.bbreg_trans, r.bbreg_scale,
+                                    r.bbreg_aspect, min_size=r.min_box_size),
+                    target, r.n_bbreg, self._rng, (r.bbreg_iou, 1.0), r.bbreg_area,
                 )
             )
         if len(pos) == 0 or len(neg) == 0:
             raise ValueError(
                 f"cannot draw training samples around box {target.tolist()} in a {w}x{h} image"
             )
-        keep = [o.n_pos_init, o.n_neg_init, o.n_bbreg][: len(sets)]
-        feats = self._sample_features(image, sets, target[2:], o.jitter, keep)
+        keep = [r.n_pos_init, r.n_neg_init, r.n_bbreg][: len(sets)]
+        feats = self._sample_features(image, sets, target[2:], r.jitter, keep)
         pos_f, neg_f = feats[0][0], feats[1][0]
-        if o.first_frame_augmentation:
+        if r.first_frame_augmentation:
             aug_pos, aug_neg, aug_bb, aug_bb_boxes = self._augmentation_features(image, target)
             pos_f = torch.cat([pos_f, aug_pos])
             neg_f = torch.cat([neg_f, aug_neg])
-            pos_f = pos_f[self._subsample(len(pos_f), o.n_pos_init)]
-            neg_f = neg_f[self._subsample(len(neg_f), o.n_neg_init)]
+            pos_f = pos_f[self._subsample(len(pos_f), r.n_pos_init)]
+            neg_f = neg_f[self._subsample(len(neg_f), r.n_neg_init)]
 
         # Reference 5's rate assumes pretrained fc4/fc5; a random head barely moves at 1e-4.
-        lr_init = o.lr_init * (1.0 if self.head_pretrained else o.untrained_head_lr_mult)
+        lr_init = r.lr_init * (1.0 if self.head_pretrained else r.untrained_head_lr_mult)
         self._init_optimizer = self._learner.optimizer(lr_init)
-        self._learner.train(self._init_optimizer, pos_f, neg_f, o.init_iterations)
+        self._learner.train(self._init_optimizer, pos_f, neg_f, r.init_iterations)
 
         if fit_first_frame:
             with self._timed("bbreg"):
                 bb_f, bb_boxes = feats[2]
-                if o.first_frame_augmentation and len(aug_bb):
+                if r.first_frame_augmentation and len(aug_bb):
                     bb_f = torch.cat([bb_f, aug_bb])
                     bb_boxes = np.concatenate([bb_boxes, aug_bb_boxes])
-                    sel = self._subsample(len(bb_f), o.n_bbreg)
+                    sel = self._subsample(len(bb_f), r.n_bbreg)
                     bb_f, bb_boxes = bb_f[sel], bb_boxes[sel.numpy()]
                 self.bbreg.fit(bb_f, bb_boxes, target)
 
-        self._pos_memory: deque[torch.Tensor] = deque(maxlen=o.pos_memory_frames)
-        self._neg_memory: deque[torch.Tensor] = deque(maxlen=o.neg_memory_frames)
-        self._pos_memory.append(pos_f[self._subsample(len(pos_f), o.n_pos_memory_seed)])
-        self._neg_memory.append(neg_f[self._subsample(len(neg_f), o.n_neg_memory_seed)])
-        if o.update_mode == "async":
+        self._pos_memory: deque[torch.Tensor] = deque(maxlen=r.pos_memory_frames)
+        self._neg_memory: deque[torch.Tensor] = deque(maxlen=r.neg_memory_frames)
+        self._pos_memory.append(pos_f[self._subsample(len(pos_f), r.n_pos_memory_seed)])
+        self._neg_memory.append(neg_f[self._subsample(len(neg_f), r.n_neg_memory_seed)])
+        if execution.update_mode == "async":
             # Its own generator, drawn from ours: the frame loop's draws stay the same.
             worker_rng = np.random.default_rng(int(self._rng.integers(2**62)))
             self._updater = AsyncHeadUpdater(
-                self.net, o, worker_rng, self.device, o.lr_update, self.counters
+                self.net, r, worker_rng, self.device, r.lr_update, self.counters,
+                nice=execution.update_worker_nice,
             )
         else:
-            self._update_optimizer = self._learner.optimizer(o.lr_update)
+            self._update_optimizer = self._learner.optimizer(r.lr_update)
         if self._refiner is not None:
             with self._timed("refine"):
                 self._refiner.set_template(image, target)
         self._target = target.copy()
-        self._trans = o.cand_trans
+        self._trans = r.cand_trans
         self._failures = 0  # consecutive failed frames (recovery_after)
         self._last_seen = self._target[:2] + self._target[2:] / 2.0  # centre, last success
         self._frame = 0
@@ -441,18 +444,18 @@ class Tracker:
     # ------------------------------------------------------------------ frame steps ----------
     def classify(self, image: np.ndarray) -> Classification:
         """Score this frame's candidates around the current target (reference 7)."""
-        o = self.options
+        geo = self.options.network
         img_wh = (image.shape[1], image.shape[0])
         target_wh = self._target[2:].copy()
         samples = self._candidates(img_wh, target_wh)
-        scene = scene_box(samples, o.padding)
-        fmap = self._feature_map(image, scene, crop_size(scene[2:], target_wh, o.img_size))
-        rois = samples_to_rois(samples, scene[:2], target_wh, o.img_size, o.padding,
+        scene = scene_box(samples, geo.padding)
+        fmap = self._feature_map(image, scene, crop_size(scene[2:], target_wh, geo.img_size))
+        rois = samples_to_rois(samples, scene[:2], target_wh, geo.img_size, geo.padding,
                                self.net.rf_offset)
         feats = self._pool(fmap, rois)
         with self._timed("head"):
             scores = self._learner.scores(feats)
-            top = torch.topk(scores, o.top_k).indices.cpu().numpy()
+            top = torch.topk(scores, self.options.rtmdnet.top_k).indices.cpu().numpy()
             score = float(scores[top].mean())
         return Classification(samples, feats, top, score, samples[top].mean(axis=0), fmap, scene,
                               target_wh)
@@ -465,29 +468,31 @@ class Tracker:
         from one more crop around them at the target's scale, so a far box costs one small
         backbone pass instead of a crop spanning both.
         """
-        o = self.options
+        geo = self.options.network
         boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
         out = np.zeros(len(boxes))
         if not len(boxes):
             return out
-        inside = fraction_inside(pad_boxes(boxes, o.padding), c.scene) >= o.reuse_min_inside
+        min_inside = self.options.rtmdnet.reuse_min_inside
+        inside = fraction_inside(pad_boxes(boxes, geo.padding), c.scene) >= min_inside
         groups = [(inside, c.fmap, c.scene)]
         if (~inside).any():
-            scene = scene_box(boxes[~inside], o.padding)
-            fmap = self._feature_map(image, scene, crop_size(scene[2:], c.target_wh, o.img_size))
+            scene = scene_box(boxes[~inside], geo.padding)
+            out_wh = crop_size(scene[2:], c.target_wh, geo.img_size)
+            fmap = self._feature_map(image, scene, out_wh)
             groups.append((~inside, fmap, scene))
         for mask, fmap, scene in groups:
             if not mask.any():
                 continue
-            rois = samples_to_rois(boxes[mask], scene[:2], c.target_wh, o.img_size, o.padding,
-                                   self.net.rf_offset)
+            rois = samples_to_rois(boxes[mask], scene[:2], c.target_wh, geo.img_size,
+                                   geo.padding, self.net.rf_offset)
             with self._timed("head"):
                 out[mask] = self._learner.scores(self._pool(fmap, rois)).cpu().numpy()
         return out
 
     def regress(self, image: np.ndarray, c: Classification) -> np.ndarray | None:
         """Return reference 8's box for the top candidates, or None when it is not fitted."""
-        if not (self.options.bbox_regression and self.bbreg.fitted):
+        if not (self.options.rtmdnet.bbox_regression and self.bbreg.fitted):
             return None
         with self._timed("bbreg"):
             img_wh = (image.shape[1], image.shape[0])
@@ -504,8 +509,8 @@ class Tracker:
         samples may enter the memory (the composite's update gate; the reference learns on
         every success).
         """
-        o = self.options
-        self._trans = o.cand_trans if success else o.cand_trans_failure
+        r = self.options.rtmdnet
+        self._trans = r.cand_trans if success else r.cand_trans_failure
         self._failures = 0 if success else self._failures + 1
         if success:
             self._last_seen = target[:2] + target[2:] / 2.0
@@ -514,26 +519,27 @@ class Tracker:
             self._collect(image, self._target, c.fmap, c.scene, c.target_wh)
         with self._timed("update"):
             if not success:
-                if self._frame - self._last_short >= o.short_term_interval:
-                    n = min(o.short_term_frames, len(self._pos_memory))
+                if self._frame - self._last_short >= r.short_term_interval:
+                    n = min(r.short_term_frames, len(self._pos_memory))
                     self._update(list(self._pos_memory)[-n:] if n else [], "short_updates")
                     self._last_short = self._frame
-            elif self._frame % o.long_term_interval == 0:
+            elif self._frame % r.long_term_interval == 0:
                 self._update(list(self._pos_memory), "long_updates")
 
     def _recovery_centre(self, img_wh: tuple[int, int]) -> np.ndarray | None:
         """Return the recovery tile centre for this frame while the sweep runs, else None."""
-        o = self.options
-        lost_for = self._failures - o.recovery_after
-        if not o.recovery_after or lost_for < 0:
+        rec = self.options.recovery
+        lost_for = self._failures - rec.after
+        if not rec.after or lost_for < 0:
             return None
         tiles = covering_tiles(img_wh, self._recovery_reach(self._target[2:]), self._last_seen)
         return tiles[lost_for % len(tiles)]
 
     def _recovery_reach(self, target_wh: np.ndarray) -> np.ndarray:
         """Half-size per axis of one recovery tile: one crop of recovery_max_crop px."""
-        o = self.options
-        return np.maximum((o.recovery_max_crop / o.img_size - o.padding) * target_wh / 2.0,
+        geo = self.options.network
+        crop = self.options.recovery.max_crop
+        return np.maximum((crop / geo.img_size - geo.padding) * target_wh / 2.0,
                           target_wh / 2.0)
 
 
@@ -548,48 +554,48 @@ class Tracker:
         candidates uniform in it; the tiles cover the frame and are visited nearest the last
         box first, so a whole-frame sweep costs a bounded crop per frame.
         """
-        o = self.options
+        r = self.options.rtmdnet
         centre = self._recovery_centre(img_wh)
         if centre is None:
-            gen = SampleGenerator("gaussian", img_wh, self._trans, o.cand_scale, valid=True,
-                                  min_size=o.min_box_size)
-            return gen(self._target, o.n_candidates, self._rng)
+            gen = SampleGenerator("gaussian", img_wh, self._trans, r.cand_scale, valid=True,
+                                  min_size=r.min_box_size)
+            return gen(self._target, r.n_candidates, self._rng)
         self.counters["recovery_frames"] += 1
         # Candidate centres may range over the crop minus one padded target per axis.
         reach = self._recovery_reach(target_wh)
-        n = o.recovery_candidates
+        n = self.options.recovery.candidates
         cxcy = centre + self._rng.uniform(-1.0, 1.0, size=(n, 2)) * reach
-        wh = target_wh * o.cand_scale ** self._rng.uniform(-1.0, 1.0, size=(n, 1))
+        wh = target_wh * r.cand_scale ** self._rng.uniform(-1.0, 1.0, size=(n, 1))
         img = np.asarray(img_wh, dtype=np.float64)
-        wh = np.clip(wh, o.min_box_size, np.maximum(img - o.min_box_size, o.min_box_size))
+        wh = np.clip(wh, r.min_box_size, np.maximum(img - r.min_box_size, r.min_box_size))
         cxcy = np.clip(cxcy, wh / 2.0, img - wh / 2.0)
         return np.concatenate([cxcy - wh / 2.0, wh], axis=1)
 
     def _collect(self, image, target, fmap, scene, target_wh) -> None:
         """Store 50 positives / 200 negatives of a successful frame (reference 7.4)."""
-        o = self.options
+        r, geo = self.options.rtmdnet, self.options.network
         img_wh = (image.shape[1], image.shape[0])
         accept = None
-        if o.reuse_candidate_crop:
+        if r.reuse_candidate_crop:
 
             def accept(boxes: np.ndarray) -> np.ndarray:
-                return fraction_inside(pad_boxes(boxes, o.padding), scene) >= o.reuse_min_inside
+                return fraction_inside(pad_boxes(boxes, geo.padding), scene) >= r.reuse_min_inside
 
         pos = gen_samples(
-            SampleGenerator("gaussian", img_wh, o.update_pos_trans, o.update_pos_scale,
-                            min_size=o.min_box_size),
-            target, o.n_pos_update, self._rng, (o.update_pos_iou, 1.0), accept=accept,
+            SampleGenerator("gaussian", img_wh, r.update_pos_trans, r.update_pos_scale,
+                            min_size=r.min_box_size),
+            target, r.n_pos_update, self._rng, (r.update_pos_iou, 1.0), accept=accept,
         )
         neg = gen_samples(
-            SampleGenerator("uniform", img_wh, o.update_neg_trans, o.update_neg_scale,
-                            min_size=o.min_box_size),
-            target, o.n_neg_update, self._rng, (0.0, o.update_neg_iou), accept=accept,
+            SampleGenerator("uniform", img_wh, r.update_neg_trans, r.update_neg_scale,
+                            min_size=r.min_box_size),
+            target, r.n_neg_update, self._rng, (0.0, r.update_neg_iou), accept=accept,
         )
         if len(pos) == 0 or len(neg) == 0:
             return
-        if o.reuse_candidate_crop:
+        if r.reuse_candidate_crop:
             both = np.concatenate([pos, neg])
-            rois = samples_to_rois(both, scene[:2], target_wh, o.img_size, o.padding,
+            rois = samples_to_rois(both, scene[:2], target_wh, geo.img_size, geo.padding,
                                    self.net.rf_offset)
             feats = self._pool(fmap, rois)
             pos_f, neg_f = feats[: len(pos)], feats[len(pos) :]
@@ -607,7 +613,7 @@ class Tracker:
             return
         self._learner.train(
             self._update_optimizer, torch.cat(pos), torch.cat(list(self._neg_memory)),
-            self.options.update_iterations,
+            self.options.rtmdnet.update_iterations,
         )
         self.counters[counter] += 1
 
@@ -621,18 +627,18 @@ class Tracker:
 
     def _load_refiner(self):
         """Load the refiner the options ask for (None: "none", or "auto" without its files)."""
-        o = self.options
-        if o.box_refiner == "none":
+        ref = self.options.refiner
+        if ref.kind == "none":
             return None
         from .siamese_refiner import RefinerSettings, SiameseRefiner
 
         try:
             refiner = SiameseRefiner(
-                o.refiner_dir,
-                RefinerSettings(size_calibration=o.refiner_size_calibration),
+                ref.dir,
+                RefinerSettings(size_calibration=ref.size_calibration),
             )
         except FileNotFoundError as exc:
-            if o.box_refiner == "nanotrack_v3":
+            if ref.kind == "nanotrack_v3":
                 raise ValueError(f"box_refiner=nanotrack_v3: {exc}") from exc
             LOG.warning("box_refiner=auto: %s; tracking without box refinement (RT-MDNet's box, "
                         "which shrinks on small targets)", exc)
@@ -664,12 +670,13 @@ class Tracker:
 
     def _offline_regressor(self) -> dict[str, torch.Tensor] | None:
         """Return the model's offline box regressor if the options ask for it, else None."""
-        if self.options.bbreg_source == "first_frame" or not self.options.bbox_regression:
+        r = self.options.rtmdnet
+        if r.bbreg_source == "first_frame" or not r.bbox_regression:
             return None
         if not self._model_regressor:
             if not self._warned_no_regressor:
                 LOG.warning("bbreg_source=%s but the model has no offline box regressor: "
-                            "fitting on the first frame only", self.options.bbreg_source)
+                            "fitting on the first frame only", r.bbreg_source)
                 self._warned_no_regressor = True
             return None
         return self._model_regressor
@@ -720,38 +727,38 @@ class Tracker:
         Each crop is centred on the target (shifted a few px), target * 1.8 * 1.1^k in size and
         rendered at a fixed size; pos/neg/bbreg samples are pooled from it.
         """
-        o = self.options
+        r, padding = self.options.rtmdnet, self.options.network.padding
         h, w = image.shape[:2]
         img_wh = (w, h)
-        size = o.aug_crop_size
+        size = r.aug_crop_size
         crops, pos_r, neg_r, bb_r, bb_boxes = [], [], [], [], []
         centre = target[:2] + target[2:] / 2.0
-        pos_gen = SampleGenerator("gaussian", img_wh, o.init_pos_trans, o.init_pos_scale,
-                                  min_size=o.min_box_size)
-        neg_gen = SampleGenerator("uniform", img_wh, o.aug_neg_trans, o.aug_neg_scale,
-                                  o.aug_neg_aspect, min_size=o.min_box_size)
-        bb_gen = SampleGenerator("uniform", img_wh, o.bbreg_trans, o.bbreg_scale, o.bbreg_aspect,
-                                 min_size=o.min_box_size)
-        for i in range(o.aug_crops):
-            k = np.clip(self._rng.standard_normal(), -o.aug_scale_clip, o.aug_scale_clip)
-            shift = np.clip(o.aug_shift_std * self._rng.standard_normal(2),
-                            -o.aug_shift_clip, o.aug_shift_clip)
-            wh = target[2:] * o.aug_context * o.aug_scale_base**k
+        pos_gen = SampleGenerator("gaussian", img_wh, r.init_pos_trans, r.init_pos_scale,
+                                  min_size=r.min_box_size)
+        neg_gen = SampleGenerator("uniform", img_wh, r.aug_neg_trans, r.aug_neg_scale,
+                                  r.aug_neg_aspect, min_size=r.min_box_size)
+        bb_gen = SampleGenerator("uniform", img_wh, r.bbreg_trans, r.bbreg_scale, r.bbreg_aspect,
+                                 min_size=r.min_box_size)
+        for i in range(r.aug_crops):
+            k = np.clip(self._rng.standard_normal(), -r.aug_scale_clip, r.aug_scale_clip)
+            shift = np.clip(r.aug_shift_std * self._rng.standard_normal(2),
+                            -r.aug_shift_clip, r.aug_shift_clip)
+            wh = target[2:] * r.aug_context * r.aug_scale_base**k
             box = np.concatenate([centre + shift - wh / 2.0, wh])
             with self._timed("crop"):
                 crops.append(crop_scene(image, box, (size, size)))
 
             def rois_of(samples, box=box, wh=wh, i=i):
-                r = samples_to_rois(samples, box[:2], wh, size, o.padding, self.net.rf_offset)
-                return np.concatenate([np.full((len(r), 1), i), r], axis=1)
+                rois = samples_to_rois(samples, box[:2], wh, size, padding, self.net.rf_offset)
+                return np.concatenate([np.full((len(rois), 1), i), rois], axis=1)
 
-            pos_r.append(rois_of(gen_samples(pos_gen, target, o.aug_pos_per_crop, self._rng,
-                                             (o.init_pos_iou, 1.0))))
-            neg_r.append(rois_of(gen_samples(neg_gen, target, o.aug_neg_per_crop, self._rng,
-                                             (0.0, o.aug_neg_iou))))
-            if o.bbox_regression:
-                bb = gen_samples(bb_gen, target, o.aug_bbreg_per_crop, self._rng,
-                                 (o.bbreg_iou, 1.0), o.bbreg_area)
+            pos_r.append(rois_of(gen_samples(pos_gen, target, r.aug_pos_per_crop, self._rng,
+                                             (r.init_pos_iou, 1.0))))
+            neg_r.append(rois_of(gen_samples(neg_gen, target, r.aug_neg_per_crop, self._rng,
+                                             (0.0, r.aug_neg_iou))))
+            if r.bbox_regression:
+                bb = gen_samples(bb_gen, target, r.aug_bbreg_per_crop, self._rng,
+                                 (r.bbreg_iou, 1.0), r.bbreg_area)
                 bb_r.append(rois_of(bb))
                 bb_boxes.append(bb)
         pos_l, neg_l, bb_l = [], [], []
@@ -793,7 +800,8 @@ def _architecture(source: Any) -> tuple[str, str | None, bool]:
     RoI pooling is left out on purpose: a trained head runs with any of the three poolings.
     """
     if isinstance(source, TrackerOptions):
-        backbone, cut, dense = source.backbone, source.backbone_cut, source.dense_map
+        net = source.network
+        backbone, cut, dense = net.backbone, net.backbone_cut, net.dense_map
     else:
         opts = source.backbone_options
         backbone = source.backbone

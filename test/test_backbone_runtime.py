@@ -118,8 +118,8 @@ def test_tracked_boxes_close_to_torch_runtime():
     imgs, gt = frames("Crossing", 61)
     boxes = {}
     for runtime in ("torch", "onnxruntime"):
-        t = Tracker(options=TrackerOptions(torch_threads=1, runtime=runtime), device="cpu",
-                    seed=0)
+        options = TrackerOptions().replace(torch_threads=1, runtime=runtime)
+        t = Tracker(options=options, device="cpu", seed=0)
         assert t.runtime == runtime
         t.init(imgs[0], gt[0])
         boxes[runtime] = np.array([t.update(f).box_xywh for f in imgs[1:]])
@@ -142,7 +142,7 @@ def test_choose_runtime_rule():
     with pytest.raises(ValueError, match="runtime"):
         br.choose_runtime("tensorrt", CPU)
     with pytest.raises(ValueError, match="runtime"):
-        TrackerOptions(runtime="tensorrt")
+        TrackerOptions().replace(runtime="tensorrt")
 
 
 def test_other_network_is_exported_once_and_cached(tmp_path, monkeypatch):

@@ -132,12 +132,12 @@ def test_redetection_sweeps_windows_nearest_first_and_only_when_lost():
 
 
 def test_composite_options_are_checked():
-    with pytest.raises(ValueError, match="mode must be reference or composite"):
-        TrackerOptions(mode="fancy")
+    with pytest.raises(ValueError, match="mode must be composite or reference"):
+        TrackerOptions().replace(mode="fancy")
     with pytest.raises(ValueError, match="composite_peaks"):
-        TrackerOptions(composite_peaks=0)
+        TrackerOptions().replace(composite_peaks=0)
     with pytest.raises(ValueError, match="composite_redetect_after"):
-        TrackerOptions(composite_redetect_after=-1)
+        TrackerOptions().replace(composite_redetect_after=-1)
 
 
 @pytest.mark.parametrize("threshold", [-1.0, 0.0, 0.5, 2.0, 5.0])

@@ -51,7 +51,7 @@ def test_every_caller_applies_the_same_rule():
     assert tracker.resolve_device is resolve_device
     assert not hasattr(trainer, "pick_device")
     with pytest.raises(ValueError, match="auto, cpu or cuda"):
-        TrackerOptions(device="tpu")
+        TrackerOptions().replace(device="tpu")
     with pytest.raises(DeviceError):
         tracker.Tracker(device="tpu", seed=0)
 

@@ -60,9 +60,9 @@ def test_samples_to_rois_tiny_box_keeps_one_pixel():
 
 
 def test_target_maps_to_107_and_crop_size():
-    opts = TrackerOptions()
+    img_size = TrackerOptions().network.img_size
     target = np.array([30.0, 40.0, 64.0, 32.0])
-    rois = g.samples_to_rois(target[None], target[:2], target[2:], opts.img_size, 1.0, 0.0)
+    rois = g.samples_to_rois(target[None], target[:2], target[2:], img_size, 1.0, 0.0)
     np.testing.assert_allclose(rois[0, 2:] - rois[0, :2], [107, 107])
     assert g.crop_size((128, 64), (64, 32), 107) == (214, 214)
     assert g.crop_size((128, 64), (64, 32), 107, 1.1) == (235, 235)

@@ -284,7 +284,7 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
     queued_mb = (dropped[-1] - dropped_warm) * frames[0].nbytes / 2**20
     # The sample memories are bounded (100 x 50 positives, 20 x 200 negatives of 1080 floats with
     # the default model), and the async update worker holds one concatenated copy of each.
-    o = TrackerOptions()
+    o = TrackerOptions().rtmdnet
     memories_mb = 2 * 1080 * 4 * (o.pos_memory_frames * o.n_pos_update
                                   + o.neg_memory_frames * o.n_neg_update) / 2**20
     print(f"RSS growth while tracking {rss_end - rss_warm:.0f} MB; a queue of the dropped "

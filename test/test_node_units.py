@@ -197,3 +197,19 @@ def test_parameter_table_rules():
     assert table.tracker_option_overrides(
         {"n_candidates": 0, "long_term_interval": 0, "update_mode": "sync", "box_refiner": "none"}
     ) == {"update_mode": "sync", "box_refiner": "none"}
+
+
+def test_parameter_choices_are_the_options_own():
+    """Constraints come from the options' tuples, and the options' check is the node's check."""
+    require_ros()
+    from rtmdnet_ros.node import parameters as table
+    from rtmdnet_ros.options import BOX_REFINERS, MODES, UPDATE_MODES
+
+    spec = {s.name: s for s in table.SPECS}
+    for name, allowed in (("update_mode", UPDATE_MODES), ("mode", MODES),
+                          ("box_refiner", BOX_REFINERS)):
+        assert spec[name].constraints == " | ".join(allowed)
+        for value in allowed:
+            table.check_tracker_parameters({name: value})
+        with pytest.raises(ValueError, match=f"parameter {name} must be .* not 'fancy'"):
+            table.check_tracker_parameters({name: "fancy"})

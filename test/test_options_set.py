@@ -35,8 +35,9 @@ def test_options_take_the_values_typed_and_refuse_the_wrong_type():
     opts = TrackerOptions().with_overrides(parse_overrides(
         ["n_candidates=128", "lr_update=1", "bbreg_accept_area=[1, 2]", "roi_mode=pool",
          "bbox_regression=False"]))
-    assert opts.n_candidates == 128 and opts.roi_mode == "pool" and not opts.bbox_regression
-    assert isinstance(opts.lr_update, float) and opts.bbreg_accept_area == (1.0, 2.0)
+    r = opts.rtmdnet
+    assert r.n_candidates == 128 and opts.network.roi_mode == "pool" and not r.bbox_regression
+    assert isinstance(r.lr_update, float) and r.bbreg_accept_area == (1.0, 2.0)
     for pair, message in (("n_candidates=abc", "must be an integer"),
                           ("bbox_regression=1", "must be true or false"),
                           ("lr_update=true", "must be a number"),

@@ -39,6 +39,7 @@ from rtmdnet_ros.track_session import (  # noqa: E402
 )
 from rtmdnet_ros.tracker import Tracker, TrackResult  # noqa: E402
 
+SYNC = TrackerOptions().replace(torch_threads=1, update_mode="sync")
 
 @pytest.fixture(scope="module")
 def clip():
@@ -47,8 +48,7 @@ def clip():
 
 @pytest.fixture(scope="module")
 def tracker():
-    t = Tracker(options=TrackerOptions(torch_threads=1, update_mode="sync"), device="cpu",
-                seed=5)
+    t = Tracker(options=SYNC, device="cpu", seed=5)
     yield t
     t.close()
 
@@ -230,7 +230,7 @@ def test_a_reset_during_a_tracking_step_voids_its_answer():
 def test_close_stops_the_trackers_update_worker(clip):
     """What the node's cleanup transition relies on: no tracker thread outlives the session."""
     frames, boxes = clip
-    tracker = Tracker(options=TrackerOptions(torch_threads=1, update_mode="async"),
+    tracker = Tracker(options=TrackerOptions().replace(torch_threads=1, update_mode="async"),
                       device="cpu", seed=2)
     session = TrackSession(tracker)
     assert session.init(frames[0], tuple(boxes[0]), 1, "h", "a", lambda: []).success
@@ -252,16 +252,16 @@ def test_one_threshold_moves_the_trackers_search_and_the_published_state(clip):
     states: dict[float, list[tuple[int, float, bool]]] = {}
     for threshold in (0.5, 0.999):
         overrides = tracker_option_overrides({"lost_score_threshold": threshold})
-        t = Tracker(options=TrackerOptions(torch_threads=1, update_mode="sync"), device="cpu",
-                    seed=5, overrides=overrides)
-        assert t.options.success_threshold == pytest.approx(lost_threshold_to_raw(threshold))
+        t = Tracker(options=SYNC, device="cpu", seed=5, overrides=overrides)
+        raw = lost_threshold_to_raw(threshold)
+        assert t.options.rtmdnet.success_threshold == pytest.approx(raw)
         session = TrackSession(t)
         assert session.init(frames[0], tuple(boxes[0]), 1, "h", "x", lambda: []).success
         seen = []
         for i in range(1, 6):
             out = session.track(i + 1, "h", frames[i])
             # The tracker widens its search exactly on the frames the node publishes LOST.
-            widened = t._trans == t.options.cand_trans_failure
+            widened = t._trans == t.options.rtmdnet.cand_trans_failure
             seen.append((out.state, out.score, widened))
             assert widened == (out.state == LOST)
         states[threshold] = seen

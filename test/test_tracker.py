@@ -24,7 +24,7 @@ from rtmdnet_ros.tracker import Tracker, TrackResult  # noqa: E402
 
 # One thread: the test machine is small and shared; oversubscribed OpenMP is many times slower.
 # RT-MDNet's own path (the composite has its own tests: test_composite_*.py).
-OPTS = TrackerOptions(torch_threads=1, mode="reference")
+OPTS = TrackerOptions().replace(torch_threads=1, mode="reference")
 
 
 @pytest.fixture(scope="module")
@@ -193,23 +193,23 @@ def test_clip_grad_norm_matches_torch():
 
 
 def test_options_round_trip_and_unknown_key():
-    o = TrackerOptions(update_iterations=7, jitter=((0.0, 0.0, 1.0),))
+    o = TrackerOptions().replace(update_iterations=7, jitter=((0.0, 0.0, 1.0),))
     d = o.to_dict()
     assert d["update_iterations"] == 7 and d["jitter"] == [[0.0, 0.0, 1.0]]
     assert TrackerOptions.from_dict(d) == o
     with pytest.raises(ValueError, match="unknown"):
         TrackerOptions.from_dict({"update_iteration": 3})
     with pytest.raises(ValueError):
-        TrackerOptions(roi_mode="bilinear")
+        TrackerOptions().replace(roi_mode="bilinear")
 
 
 def test_reference_values():
-    o = TrackerOptions()
-    assert (o.img_size, o.padding, o.n_candidates, o.top_k) == (107, 1.2, 256, 5)
+    geo, o = TrackerOptions().network, TrackerOptions().rtmdnet
+    assert (geo.img_size, geo.padding, o.n_candidates, o.top_k) == (107, 1.2, 256, 5)
     assert (o.cand_trans, o.cand_trans_failure, o.cand_scale) == (0.6, 1.4, 1.05)
     assert o.bbreg_area == (1.0, 2.0)
     assert (o.bbreg_alpha, o.bbreg_accept_iou) == (1000.0, 0.6)
-    r = TrackerOptions.reference()
+    r = TrackerOptions.reference().rtmdnet
     assert r.bbreg_accept_area == (1.0, 2.0) and r.update_iterations == 15
     assert r.untrained_head_lr_mult == 1.0 and o.untrained_head_lr_mult == 10.0
     assert r.n_neg_init == 5000 and r.init_iterations == 50 and len(r.jitter) == 7
@@ -226,9 +226,10 @@ def test_first_frame_augmentation_path(clip):
     t.init(frames[0], gt[0])
     pos, neg, bb, bb_boxes = t._augmentation_features(frames[0], gt[0])
     dim = t.net.feature_dim
-    assert pos.shape == (6 * opts.aug_pos_per_crop, dim)
-    assert neg.shape == (6 * opts.aug_neg_per_crop, dim)
-    assert bb.shape == (len(bb_boxes), dim) and len(bb_boxes) == 6 * opts.aug_bbreg_per_crop
+    r = opts.rtmdnet
+    assert pos.shape == (6 * r.aug_pos_per_crop, dim)
+    assert neg.shape == (6 * r.aug_neg_per_crop, dim)
+    assert bb.shape == (len(bb_boxes), dim) and len(bb_boxes) == 6 * r.aug_bbreg_per_crop
     assert torch.all(torch.isfinite(pos)) and float(pos.abs().sum()) > 0
     res = t.update(frames[1])
     assert iou(res.box_xywh, gt[1]) > 0.3
@@ -248,7 +249,8 @@ def test_untrained_head_gets_a_larger_first_frame_rate(clip, monkeypatch, tmp_pa
         assert not t.head_pretrained
         before = t.net.fc4[0].weight.detach().clone()
         t.init(frames[0], gt[0])
-        assert t._init_optimizer.param_groups[0]["lr"] == pytest.approx(opts.lr_init * mult)
+        lr = opts.rtmdnet.lr_init * mult
+        assert t._init_optimizer.param_groups[0]["lr"] == pytest.approx(lr)
         return float((t.net.fc4[0].weight.detach() - before).norm())
 
     assert fc4_change(10.0) > 5.0 * fc4_change(1.0)
@@ -259,7 +261,7 @@ def test_untrained_head_gets_a_larger_first_frame_rate(clip, monkeypatch, tmp_pa
     t = Tracker(options=opts, model=net, device="cpu", seed=1)
     assert t.head_pretrained
     t.init(frames[0], gt[0])
-    assert t._init_optimizer.param_groups[0]["lr"] == pytest.approx(opts.lr_init)
+    assert t._init_optimizer.param_groups[0]["lr"] == pytest.approx(opts.rtmdnet.lr_init)
 
 
 def test_asking_for_another_backbone_than_the_packaged_model_builds_it():

@@ -27,7 +27,7 @@ def stored_options() -> dict:
 
 
 def test_options_cannot_be_changed_after_construction():
-    t = Tracker(options=TrackerOptions(**SMALL), model=UNTRAINED, device="cpu", seed=0)
+    t = Tracker(options=TrackerOptions().replace(**SMALL), model=UNTRAINED, device="cpu", seed=0)
     with pytest.raises(AttributeError):
         t.options = t.options.replace(n_candidates=64)
     assert t.overrides == {}
@@ -43,7 +43,7 @@ def test_overrides_go_over_the_model_files_own_options():
     assert t.overrides == {**SMALL, "n_candidates": 64}
     # Explicit options are complete: the model file's stored ones do not apply under them.
     explicit = Tracker(options=TrackerOptions(), device="cpu", seed=0, overrides=SMALL)
-    assert explicit.options == TrackerOptions(**SMALL)
+    assert explicit.options == TrackerOptions().replace(**SMALL)
     with pytest.raises(ValueError, match="unknown TrackerOptions keys"):
         Tracker(device="cpu", seed=0, overrides={"n_candidate": 64})
 
@@ -51,8 +51,9 @@ def test_overrides_go_over_the_model_files_own_options():
 @needs_model
 def test_an_override_of_the_architecture_builds_that_network_untrained():
     t = Tracker(device="cpu", seed=0, overrides={**SMALL, "dense_map": False})
-    assert not t.head_pretrained and not t.options.dense_map
-    assert t.options == TrackerOptions(**SMALL, dense_map=False)  # no stored options: not used
+    assert not t.head_pretrained and not t.options.network.dense_map
+    # No stored options: the model file's are not used.
+    assert t.options == TrackerOptions().replace(**SMALL, dense_map=False)
 
 
 def test_torch_threads_of_the_options_are_applied_at_construction():
@@ -71,9 +72,10 @@ def test_overrides_track_exactly_like_the_same_explicit_options():
     boxes = []
     for tracker in (
         Tracker(model=UNTRAINED, device="cpu", seed=5, overrides=changes),
-        Tracker(options=TrackerOptions(**changes), model=UNTRAINED, device="cpu", seed=5),
+        Tracker(options=TrackerOptions().replace(**changes), model=UNTRAINED, device="cpu",
+                seed=5),
     ):
         tracker.init(frames[0], gt[0])
         boxes.append([tracker.update(f).box_xywh for f in frames[1:]])
-        assert tracker.options == TrackerOptions(**changes)
+        assert tracker.options == TrackerOptions().replace(**changes)
     assert np.array_equal(np.array(boxes[0]), np.array(boxes[1]))

@@ -24,6 +24,7 @@ from rtmdnet_ros.bag.tool import (
     parse_box,
     run_bag,
 )
+from rtmdnet_ros.options import UPDATE_MODES
 from rtmdnet_ros.ros_io.cli import EXIT_FAILURE, EXIT_USAGE, OneLineParser, fail
 
 PROG = "rtmdnet-bag"
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     trk.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     trk.add_argument("--seed", type=int, default=0, help="same seed + same frames = same boxes")
     trk.add_argument("--model", type=Path, help="model file (default: the packaged model)")
-    trk.add_argument("--update-mode", choices=("sync", "async"), default="sync",
+    trk.add_argument("--update-mode", choices=UPDATE_MODES, default="sync",
                      help="sync (default offline: complete and reproducible) or async (as live)")
     trk.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="tracker option override (rtmdnet_ros/options.py), repeatable")

@@ -30,20 +30,20 @@ class CompositePolicy:
     """RT-MDNet's classifier verifying NanoTrack's peaks (issue 20; docs/tracker.md)."""
 
     def __init__(self, tracker: Any) -> None:
-        o = tracker.options
+        o = tracker.options.composite
         folder = siamese_dir(o.siamese_dir)
         try:
-            self.proposer = SiameseProposer(folder, ProposerSettings(peaks=o.composite_peaks))
+            self.proposer = SiameseProposer(folder, ProposerSettings(peaks=o.peaks))
         except FileNotFoundError as exc:
             raise ValueError(f"mode=composite needs the Siamese network: {exc}") from exc
         LOG.info("composite tracker: Siamese network from %s", folder)
         self._t = tracker
         self.verifier = Verifier(tracker)
-        self.rule = DecisionRule(o.success_threshold, o.composite_agree_iou,
-                                 o.composite_agree_prob, o.composite_margin)
-        self.gate = UpdateGate(o.composite_update_gate)
-        self.redetector = ReDetector(o.composite_redetect_after, o.composite_redetect_prob,
-                                     o.composite_redetect_margin)
+        # The classifier's own success rule (RT-MDNet's threshold) is one of the rule's inputs.
+        self.rule = DecisionRule(tracker.options.rtmdnet.success_threshold, o.agree_iou,
+                                 o.agree_prob, o.margin)
+        self.gate = UpdateGate(o.update_gate)
+        self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin)
         self._lost_for = 0
         self._last_centre = np.zeros(2)
 

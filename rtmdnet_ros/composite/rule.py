@@ -78,7 +78,7 @@ def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """Thresholds of the rule (TrackerOptions: success_threshold, composite_*)."""
+    """Thresholds of the rule (TrackerOptions.composite, and rtmdnet.success_threshold)."""
 
     threshold: float = 0.0  # logit; the tracker's success_threshold
     agree_iou: float = 0.3

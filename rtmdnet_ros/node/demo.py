@@ -86,6 +86,7 @@ def synthetic_clip(frames: int = 90, size: tuple[int, int] = (640, 480),
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line of the demo (``make demo ARGS='...'``)."""
+    from rtmdnet_ros.device import DEVICE_NAMES
     from rtmdnet_ros.ros_io.cli import OneLineParser
 
     parser = OneLineParser(
@@ -102,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=10.0, help="publishing rate, Hz")
     parser.add_argument("--output", default="out/demo.mp4",
                         help="annotated video (.mp4 or .avi); empty = none")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_NAMES)
     parser.add_argument("--model", default="", help="model file (default: packaged model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=120.0,

@@ -15,7 +15,8 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 
-from rtmdnet_ros.options import TrackerOptions
+from rtmdnet_ros.device import DEVICE_NAMES
+from rtmdnet_ros.options import BOX_REFINERS, MODES, UPDATE_MODES, TrackerOptions, one_of
 from rtmdnet_ros.score_scale import logit
 
 
@@ -48,15 +49,21 @@ class ParamSpec:
         return desc
 
 
+def _choices(allowed: tuple[str, ...]) -> str:
+    """Write allowed values as ``ros2 param describe`` shows constraints: "a | b | c"."""
+    return " | ".join(allowed)
+
+
 def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
+    # Choices and defaults come from the options and device modules (one definition each).
     return (
         ParamSpec("autostart", True,
                   "Configure and activate on start (a plain node); false = stay unconfigured "
                   "for a lifecycle manager or `ros2 lifecycle set`. Fixed at start.",
                   read_only=True),
         ParamSpec("device", "auto",
-                  "Torch device: auto (cuda when available), cpu or cuda. Fixed at start.",
-                  read_only=True, constraints="auto | cpu | cuda"),
+                  f"Torch device: {one_of(DEVICE_NAMES)} (auto = cuda when available). Fixed "
+                  "at start.", read_only=True, constraints=_choices(DEVICE_NAMES)),
         ParamSpec("cuda_fallback", True,
                   "When device is cuda but CUDA is missing: true = log a warning and use the "
                   "CPU, false = refuse to start.", read_only=True),
@@ -73,21 +80,21 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "Online model updates: async = in a worker thread, new weights swapped in "
                   "between frames (a frame never waits for learning); sync = inside the frame, "
                   "as RT-MDNet does (the evaluation reference). Fixed at start.",
-                  read_only=True, constraints="async | sync"),
+                  read_only=True, constraints=_choices(UPDATE_MODES)),
         ParamSpec("mode", defaults.mode,
                   "composite = NanoTrack v3's Siamese network proposes, RT-MDNet's online "
                   "classifier verifies, one rule decides (the package's Siamese network ships "
                   "with it); reference = RT-MDNet alone, as the paper. Fixed at start.",
-                  read_only=True, constraints="composite | reference"),
+                  read_only=True, constraints=_choices(MODES)),
         ParamSpec("siamese_dir", "",
                   "Folder of the composite's Siamese network (nanotrack_backbone.onnx + "
                   "nanotrack_head.onnx); empty = the one shipped in the package. Fixed at start.",
                   read_only=True),
-        ParamSpec("box_refiner", defaults.box_refiner,
+        ParamSpec("box_refiner", defaults.refiner.kind,
                   "Box refinement by NanoTrack v3's Siamese head (keeps small targets' boxes "
                   "from shrinking): auto = when its ONNX files are found, nanotrack_v3 = "
                   "required (start fails without them), none = RT-MDNet's own box. Fixed at "
-                  "start.", read_only=True, constraints="auto | nanotrack_v3 | none"),
+                  "start.", read_only=True, constraints=_choices(BOX_REFINERS)),
         ParamSpec("refiner_dir", "",
                   "Folder of the box refiner's network (nanotrack_backbone.onnx + "
                   "nanotrack_head.onnx); empty = the Siamese network shipped in the package. "
@@ -116,11 +123,11 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "straight there.", int_range=(0, 300)),
         ParamSpec("n_candidates", 0,
                   f"Candidate boxes scored per frame (0 = the model's value; RT-MDNet: "
-                  f"{defaults.n_candidates}). Applies from the next init.",
+                  f"{defaults.rtmdnet.n_candidates}). Applies from the next init.",
                   int_range=(0, 4096)),
         ParamSpec("long_term_interval", 0,
                   f"Frames between long-term model updates (0 = the model's value; RT-MDNet: "
-                  f"{defaults.long_term_interval}). Applies from the next init.",
+                  f"{defaults.rtmdnet.long_term_interval}). Applies from the next init.",
                   int_range=(0, 1000)),
     )
 
@@ -243,6 +250,18 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     if "lost_score_threshold" in values:
         overrides["success_threshold"] = lost_threshold_to_raw(values["lost_score_threshold"])
     return overrides
+
+
+def check_tracker_parameters(values: dict[str, Any]) -> None:
+    """Raise ValueError ("parameter update_mode must be sync or async, ...") for a bad value.
+
+    The check is the options' own (building them from the parameters' overrides), so the node
+    accepts exactly what a ``Tracker`` would; the model file's options come in later.
+    """
+    try:
+        TrackerOptions().with_overrides(tracker_option_overrides(values))
+    except ValueError as exc:
+        raise ValueError(f"parameter {exc}") from exc
 
 
 def lost_threshold_to_raw(threshold: float) -> float:

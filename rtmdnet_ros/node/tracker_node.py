@@ -56,6 +56,7 @@ from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache, stamp_to_ns
 from rtmdnet_ros.node.parameters import (
     PARAMETER_NAMES,
     TRACKER_OPTION_PARAMETERS,
+    check_tracker_parameters,
     declare_all,
     lost_threshold_to_raw,
     refusal,
@@ -425,16 +426,10 @@ class TrackerNode(LifecycleNode):
             raise NodeSetupError(
                 f"parameter image_transport must be raw or compressed, not "
                 f"'{values['image_transport']}'")
-        if values["update_mode"] not in ("async", "sync"):
-            raise NodeSetupError(
-                f"parameter update_mode must be async or sync, not '{values['update_mode']}'")
-        if values["mode"] not in ("composite", "reference"):
-            raise NodeSetupError(
-                f"parameter mode must be composite or reference, not '{values['mode']}'")
-        if values["box_refiner"] not in ("auto", "nanotrack_v3", "none"):
-            raise NodeSetupError(
-                f"parameter box_refiner must be auto, nanotrack_v3 or none, not "
-                f"'{values['box_refiner']}'")
+        try:
+            check_tracker_parameters(values)  # the options' own check (update_mode, mode, ...)
+        except ValueError as exc:
+            raise NodeSetupError(str(exc)) from exc
         return values
 
     def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
@@ -521,9 +516,9 @@ class TrackerNode(LifecycleNode):
             raise NodeSetupError(f"cannot load the tracker: {exc}") from exc
         self.get_logger().info(
             f"model: {what}; loaded in "
-            f"{time.perf_counter() - started:.1f} s; {tracker.options.n_candidates} candidates, "
-            f"long-term update every {tracker.options.long_term_interval} frames, "
-            f"{tracker.options.update_mode} updates, "
+            f"{time.perf_counter() - started:.1f} s; {tracker.options.rtmdnet.n_candidates} "
+            f"candidates, long-term update every {tracker.options.rtmdnet.long_term_interval} "
+            f"frames, {tracker.options.execution.update_mode} updates, "
             + ("composite tracker (Siamese proposer + RT-MDNet verifier)"
                if tracker.options.mode == "composite" else
                "reference RT-MDNet, box refinement "

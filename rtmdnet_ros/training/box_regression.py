@@ -7,7 +7,7 @@ appearance, with sample areas of 1-2x the target, so it learns to shrink boxes a
 how the target looks later. Fitted here across every training video, at the geometry the tracker
 sees (a scene crop scaled by a slightly wrong size estimate, candidates drawn around it), the
 regressor is unbiased in scale, and the tracker can use it as is or as the prior of its
-first-frame fit (``TrackerOptions.bbreg_source``).
+first-frame fit (``TrackerOptions.rtmdnet.bbreg_source``).
 
     python -m rtmdnet_ros.training.box_regression --model MODEL.pt --out OUT.pt [--mirror]
 
@@ -68,7 +68,7 @@ def collect(
 ) -> list[tuple[torch.Tensor, np.ndarray, np.ndarray]]:
     """Per domain: RoI features, their sample boxes and the ground-truth box of each sample."""
     out = []
-    o = options
+    o, geo = options.rtmdnet, options.network  # the tracker's candidates and crop geometry
     for domain in domains:
         feats, boxes, gts = [], [], []
         for f in range(0, len(domain), recipe.frame_stride):
@@ -91,9 +91,9 @@ def collect(
             )
             if len(samples) == 0:
                 continue
-            scene = scene_box(np.concatenate([candidates, samples]), o.padding)
-            crop = crop_scene(image, scene, crop_size(scene[2:], size, o.img_size))
-            rois = samples_to_rois(samples, scene[:2], size, o.img_size, o.padding,
+            scene = scene_box(np.concatenate([candidates, samples]), geo.padding)
+            crop = crop_scene(image, scene, crop_size(scene[2:], size, geo.img_size))
+            rois = samples_to_rois(samples, scene[:2], size, geo.img_size, geo.padding,
                                    net.rf_offset)
             with torch.no_grad():
                 fmap = net.feature_map(to_tensor(crop, device))

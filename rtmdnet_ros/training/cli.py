@@ -30,7 +30,7 @@ import torch
 
 from ..backbones import EFFNET_CUTS
 from ..device import resolve_device
-from ..options import TrainOptions, parse_overrides
+from ..options import ROI_MODES, TrainOptions, parse_overrides
 from .data import TRAIN_SEQUENCES, load_domains
 from .distributed import DistContext, owned_domains, process_group
 from .trainer import CHECKPOINT_NAME, RunOptions, Trainer, TrainResult
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "dense stride-8 map")
     p.add_argument("--cut", choices=tuple(EFFNET_CUTS), default=RunOptions.cut,
                    help="EfficientNet-Lite0 stage(s) the feature map is taken from")
-    p.add_argument("--roi-mode", choices=("adaptive", "align", "pool"), default=None)
+    p.add_argument("--roi-mode", choices=ROI_MODES, default=None)
     p.add_argument("--steps", type=int, default=RunOptions.steps,
                    help="domain-steps (each: one domain, 8 frames)")
     p.add_argument("--alpha", type=float, default=None,
