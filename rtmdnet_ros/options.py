@@ -312,10 +312,10 @@ class ExecutionOptions(_Group):
     # construction (onnx_runtime.set_frame_threads). 0 = leave torch's count alone (its default:
     # one per core), which the onnxruntime sessions then follow.
     torch_threads: int = 0
-    # Backbone runtime (issue 18; backbone_runtime.py): "auto" = onnxruntime on the CPU when it is
+    # Backbone runtime (backbone_runtime.py): "auto" = onnxruntime on the CPU when it is
     # installed, PyTorch on CUDA; "torch" = PyTorch always (the reference: boxes bit-for-bit as
-    # before); "onnxruntime" = required (CPU only). Measured 1.5-3x faster backbone on 2 cores,
-    # feature maps within 3e-4 of PyTorch's (docs/tracker.md, "Inference runtime").
+    # before); "onnxruntime" = required (CPU only). Why and how close: docs/tracker.md,
+    # "Inference runtime".
     runtime: str = "auto"
     # RoIs pooled per call: bounds the pooling temporaries (peak RSS) without changing results.
     roi_chunk: int = 512
@@ -326,7 +326,7 @@ class ExecutionOptions(_Group):
     update_mode: str = "sync"
     # Niceness of the async update thread (Linux): CFS gives a nice-5 thread about a third of a
     # nice-0 thread's CPU share, so on busy cores the frame loop keeps precedence and the updates
-    # still progress (at nice 10, a tenth, they starved behind other processes in our tests).
+    # still progress (docs/tracker.md, "Online updates off the frame loop").
     update_worker_nice: int = 5
 
     def __post_init__(self) -> None:
@@ -375,8 +375,7 @@ class RTMDNetOptions(_Group):
     # --- 4. sample generators (trans, scale, aspect, n, filter) ---------------------------------
     cand_trans: float = 0.6  # reference 4: candidates, gaussian, valid
     cand_trans_failure: float = 1.4  # reference 4/7: search widened after a failure
-    # Reference 4. 1.02 slowed the shrinking of the box on the training split (+0.02 AUC) but
-    # was not confirmed on the evaluation split (docs/tracker.md, accuracy investigation).
+    # Reference 4 (other values tried: docs/tracker.md, accuracy investigation).
     cand_scale: float = 1.05
     n_candidates: int = 256  # reference 4/7
 
@@ -391,9 +390,8 @@ class RTMDNetOptions(_Group):
     bbreg_scale: float = 1.5  # reference 4
     bbreg_aspect: float = 1.1  # reference 4
     bbreg_iou: float = 0.6  # reference 4/8: IoU >= 0.6
-    # Reference 4/8: area(sample)/area(gt) in [1, 2], so the regressor only learns to shrink.
-    # [0.5, 2] helped on the training split (+0.02 AUC) but was not confirmed on the evaluation
-    # split (docs/tracker.md, accuracy investigation).
+    # Reference 4/8: area(sample)/area(gt) in [1, 2], so the regressor only learns to shrink
+    # (other values tried: docs/tracker.md, accuracy investigation).
     bbreg_area: tuple[float, float] = (1.0, 2.0)
 
     update_pos_trans: float = 0.1  # reference 4: update positives, gaussian
