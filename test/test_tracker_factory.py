@@ -18,7 +18,11 @@ from node_harness import require_ros
 require_ros()  # the parameter table uses rclpy's types (no node, no graph)
 
 from rtmdnet_ros.node.parameters import SPECS  # noqa: E402
-from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory  # noqa: E402
+from rtmdnet_ros.node.tracker_factory import (  # noqa: E402
+    NodeSetupError,
+    TrackerFactory,
+    change_note,
+)
 from rtmdnet_ros.score_scale import logit  # noqa: E402
 from rtmdnet_ros.tracker import DEFAULT_MODEL  # noqa: E402
 
@@ -107,6 +111,16 @@ def test_a_run_time_change_applies_from_the_next_tracker():
                                 "success_threshold": pytest.approx(logit(0.7))}
     assert factory.next_tracker(second) is second  # taken once
     second.close()
+
+
+def test_the_reply_says_when_a_change_applies():
+    assert change_note("n_candidates", 128, configured=True) == " (applies from the next ~/init)"
+    assert change_note("n_candidates", 128, configured=False) == " (applies at configure)"
+    assert change_note("long_term_interval", 0, configured=True) == \
+        " (0: the current value stays until restart)"
+    assert change_note("lost_score_threshold", 0.4, configured=True) == \
+        " (applies from the next ~/init)"
+    assert change_note("label", "car", configured=True) == ""
 
 
 def test_a_change_that_cannot_be_built_keeps_the_current_tracker():

@@ -95,7 +95,7 @@ class ImageInput:
         self._last_stamp_ns = -1
         self._image_bytes = 0  # size of the last image message, for the transport hint
         self._start_time = self._next_hint = 0.0
-        self.adaptive = False  # whether the reliability follows the publishers
+        self._adaptive = False  # whether the reliability follows the publishers
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -107,13 +107,13 @@ class ImageInput:
         self._last_sequence.clear()
         self._sub = self._subscribe(IMAGE_QOS, first=True)
         # The reliability follows the publishers unless the user set it (qos_overrides).
-        self.adaptive = not self._reliability_overridden()
+        self._adaptive = not self._reliability_overridden()
         node = self._node
         self._hint_timer = node.create_timer(self._settings.no_image_warn_s, self._no_image_hint,
                                              callback_group=self._group)
         self._qos_timer = (node.create_timer(self._settings.qos_check_s, self._adapt_qos,
                                              callback_group=self._group)
-                           if self.adaptive else None)
+                           if self._adaptive else None)
 
     def close(self) -> None:
         """Drop the subscriptions and timers; the loss count stays."""
@@ -133,11 +133,6 @@ class ImageInput:
         return self._sub.topic_name if self._sub is not None else self._settings.topic
 
     @property
-    def qos_profile(self) -> QoSProfile | None:
-        """The QoS of the current subscription (None while closed)."""
-        return self._sub.qos_profile if self._sub is not None else None
-
-    @property
     def lost(self) -> int:
         """Frames lost before the callback (publisher sequence gaps), since configure."""
         return self._lost
@@ -145,7 +140,7 @@ class ImageInput:
     def describe(self) -> str:
         """Say what the input listens to and how, for the node's activation line."""
         qos = self._sub.qos_profile
-        adapt = "adapts to the publishers" if self.adaptive else "set by qos_overrides"
+        adapt = "adapts to the publishers" if self._adaptive else "set by qos_overrides"
         profile = active_profile() or "none (Fast DDS defaults)"
         return (f"listening on {self._sub.topic_name} ({self._settings.transport}, "
                 f"{qos.reliability.name} depth {qos.depth}, reliability {adapt}; DDS profile "
@@ -286,7 +281,7 @@ class ImageInput:
     def _on_incompatible_qos(self, event: Any) -> None:
         """Say whether a publisher the input cannot match is followed or needs the user."""
         logger = self._node.get_logger()
-        if self.adaptive:
+        if self._adaptive:
             # A best-effort publisher joined while we were reliable: the next QoS check (at
             # most qos_check_s away) follows it; nothing for the user to do.
             logger.info(f"a publisher on {self.topic_name} offers QoS the input does not "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rtmdnet_ros.device import CudaUnavailable, DeviceError, choose_device
-from rtmdnet_ros.node.parameters import tracker_option_overrides
+from rtmdnet_ros.node.parameters import TRACKER_OPTION_PARAMETERS, tracker_option_overrides
 
 
 class Logger(Protocol):
@@ -51,6 +51,20 @@ def resolve_device(requested: str, cuda_fallback: bool) -> tuple[str, str]:
     except DeviceError as exc:
         raise NodeSetupError(f"parameter {exc}") from exc
     return str(choice.device), choice.reason
+
+
+def change_note(name: str, value: Any, configured: bool) -> str:
+    """When an accepted change of parameter ``name`` takes effect, in words (reply and log).
+
+    Beside :meth:`TrackerFactory.change`, which is the rule these words describe.
+    """
+    if name == "lost_score_threshold":
+        return " (applies from the next ~/init)" if configured else ""
+    if name in TRACKER_OPTION_PARAMETERS:
+        if int(value) <= 0:
+            return " (0: the current value stays until restart)"
+        return " (applies from the next ~/init)" if configured else " (applies at configure)"
+    return ""
 
 
 class TrackerFactory:

@@ -42,16 +42,13 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.task import Future
-from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.msg import TrackerStatus
 from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache, stamp_to_ns
 from rtmdnet_ros.node.image_input import ImageInput, InputSettings
-from rtmdnet_ros.node.outputs import DEBUG_QOS, OUTPUT_QOS, Output
+from rtmdnet_ros.node.outputs import Output, advertise
 from rtmdnet_ros.node.parameters import (
     PARAMETER_NAMES,
     TRACKER_OPTION_PARAMETERS,
@@ -60,7 +57,7 @@ from rtmdnet_ros.node.parameters import (
     type_refusal,
 )
 from rtmdnet_ros.node.problem_log import ProblemLog
-from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory
+from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory, change_note
 from rtmdnet_ros.ros_io.image_conversion import (
     ImageConversionError,
     compressed_msg_to_rgb,
@@ -175,6 +172,10 @@ class TrackerNode(LifecycleNode):
                            if reason is not None else super().set_parameters([param])[0])
         return results
 
+    def _change_note(self, param: Parameter) -> str:
+        """When an accepted change takes effect, in words (for the reply and the log)."""
+        return change_note(param.name, param.value, configured=self._session is not None)
+
     def _service_name(self, name: str) -> str:
         """Fully qualified service name for logs (resolve_service_name is missing on Humble)."""
         resolve = getattr(self, "resolve_service_name", None)
@@ -206,7 +207,7 @@ class TrackerNode(LifecycleNode):
         self._device = factory.device
         self._session = TrackSession(tracker, p["init_catch_up_frames"])
         self._cache = FrameCache(p["frame_cache_length"])
-        self._input = ImageInput(self, self._cache, InputSettings(p["image_transport"]))
+        self._input = ImageInput(self, self._cache, InputSettings(transport=p["image_transport"]))
         self._init_srv = self.create_service(InitTarget, "~/init", self._on_init,
                                              callback_group=self._service_group)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset,
@@ -218,15 +219,7 @@ class TrackerNode(LifecycleNode):
         """Advertise the outputs, subscribe and start the worker."""
         assert self._input is not None and self._session is not None
         with self._outputs_lock:
-            self._outputs = {
-                Output.DETECTIONS: self.create_publisher(
-                    Detection2DArray, Output.DETECTIONS.value, OUTPUT_QOS,
-                    qos_overriding_options=QoSOverridingOptions.with_default_policies()),
-                Output.STATUS: self.create_publisher(TrackerStatus, Output.STATUS.value,
-                                                     OUTPUT_QOS),
-                Output.DEBUG_IMAGE: self.create_publisher(Image, Output.DEBUG_IMAGE.value,
-                                                          DEBUG_QOS),
-            }
+            self._outputs = advertise(self)
             self._active = True
         self._input.open()
         self._stop = threading.Event()
@@ -359,18 +352,6 @@ class TrackerNode(LifecycleNode):
         if not self._apply_after_acceptance:
             self._apply_parameters(params)
         return SetParametersResult(successful=True, reason="; ".join(notes))
-
-    def _change_note(self, param: Parameter) -> str:
-        """When an accepted change takes effect, in words (for the reply and the log)."""
-        if param.name == "lost_score_threshold":
-            return " (applies from the next ~/init)" if self._session is not None else ""
-        if param.name in TRACKER_OPTION_PARAMETERS:
-            if int(param.value) <= 0:
-                return " (0: the current value stays until restart)"
-            if self._session is not None:
-                return " (applies from the next ~/init)"
-            return " (applies at configure)"
-        return ""
 
     def _apply_parameters(self, params: Sequence[Parameter]) -> None:
         """Apply accepted changes (post-set callback; on Humble the on-set callback's end)."""
