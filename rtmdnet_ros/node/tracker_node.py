@@ -88,10 +88,11 @@ class TrackerNode(LifecycleNode):
 
     Lifecycle (why each step holds what it holds):
     - unconfigured: parameters only (``ros2 param`` works, nothing is loaded);
-    - configure: reads the parameters, chooses the device, loads the model, creates the frame
-      cache, the track session and the ``~/init``/``~/reset`` services; a bad model or device
-      fails the transition with the reason logged and the node stays unconfigured;
-    - activate: the image subscription, the publishers, the timers and the worker thread;
+    - configure: reads the parameters, chooses the device, loads the model (TrackerFactory),
+      creates the frame cache, the track session, the image input (not yet subscribed) and the
+      ``~/init``/``~/reset`` services; a bad model or device fails the transition with the
+      reason logged and the node stays unconfigured;
+    - activate: the publishers, the image subscription with its timers, the worker thread;
     - deactivate: all of those go, the loaded model stays (a fast re-activate); the track is
       reset since the scene may have changed meanwhile;
     - cleanup: the tracker is closed (its update worker stopped) and freed with its device
