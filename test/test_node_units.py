@@ -130,7 +130,7 @@ def test_status_and_debug_image(messages):
 def test_device_choice_is_never_a_silent_fallback(messages):
     import torch
 
-    from rtmdnet_ros.node.tracker_node import NodeSetupError, resolve_device
+    from rtmdnet_ros.node.tracker_factory import NodeSetupError, resolve_device
 
     device, sentence = resolve_device("cpu", True)
     assert device == "cpu" and "cpu" in sentence

@@ -2,6 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The ``rtmdnet_tracker`` ROS 2 node: camera images in, Detection2DArray + debug image out.
 
+The node is the lifecycle wiring: parameters, services, the worker thread and the publishers.
+The camera input (subscription, QoS adaptation, loss accounting, hints) is
+:class:`~rtmdnet_ros.node.image_input.ImageInput`; trackers are built, and rebuilt after a
+run-time option change, by :class:`~rtmdnet_ros.node.tracker_factory.TrackerFactory`.
+
 Threading model (why it looks like this):
 - The image callback only stores the message in :class:`FrameCache` and returns, so DDS never
   backs up and the node always works on the newest frame; frames replaced before the worker took
@@ -24,46 +29,35 @@ drives it to active) or the launch file.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-)
-from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.task import Future
-from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2DArray
 
-from rtmdnet_ros.device import CudaUnavailable, DeviceError, choose_device
 from rtmdnet_ros.msg import TrackerStatus
 from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache, stamp_to_ns
+from rtmdnet_ros.node.image_input import ImageInput, InputSettings
+from rtmdnet_ros.node.outputs import Output, advertise
 from rtmdnet_ros.node.parameters import (
     PARAMETER_NAMES,
     TRACKER_OPTION_PARAMETERS,
     check_tracker_parameters,
     declare_all,
-    lost_threshold_to_raw,
     refusal,
-    tracker_option_overrides,
     type_refusal,
 )
-from rtmdnet_ros.node.transport import active_profile, adapted_reliability, transport_hint
+from rtmdnet_ros.node.problem_log import ProblemLog
+from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory, change_note
 from rtmdnet_ros.ros_io.image_conversion import (
     ImageConversionError,
     compressed_msg_to_rgb,
@@ -80,46 +74,8 @@ from rtmdnet_ros.ros_io.messages import (
 from rtmdnet_ros.srv import InitTarget
 from rtmdnet_ros.track_session import STATE_NAMES, FrameOutcome, TrackSession
 
-try:  # Iron and later
-    from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # Humble
-    from rclpy.qos_event import SubscriptionEventCallbacks
-try:  # Iron and later hand a MessageInfo (publisher gid, sequence number) to 2-argument callbacks
-    from rclpy.subscription import MessageInfo  # noqa: F401
-
-    HAS_MESSAGE_INFO = True
-except ImportError:  # Humble
-    HAS_MESSAGE_INFO = False
-
 NODE_NAME = "rtmdnet_tracker"
-
-# Sensor-data QoS with depth 1: BEST_EFFORT accepts both reliable and best-effort publishers and
-# a single-slot history means a slow node sees the newest frame, never a queue. This is the start
-# value; the reliability then follows the publishers found on the topic (see _adapt_image_qos).
-IMAGE_QOS = QoSProfile(
-    reliability=ReliabilityPolicy.BEST_EFFORT,
-    durability=DurabilityPolicy.VOLATILE,
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-)
-# Outputs are RELIABLE so every subscriber (reliable or best-effort) matches.
 WAITING_HINT_S = 3.0  # unconfigured this long without autostart: say what it waits for
-OUTPUT_QOS = QoSProfile(
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-    history=HistoryPolicy.KEEP_LAST,
-    depth=10,
-)
-DEBUG_QOS = QoSProfile(
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-    history=HistoryPolicy.KEEP_LAST,
-    depth=2,
-)
-
-QOS_CHECK_S = 0.5  # how often the image topic's publishers are looked at (a local graph query)
-NO_IMAGE_WARN_S = 5.0  # how long without images before the node explains what it listens to
-LOG_REPEAT_S = 5.0  # the same input problem is logged at most once per this many seconds
 
 
 def format_stamp(stamp_ns: int) -> str:
@@ -127,34 +83,16 @@ def format_stamp(stamp_ns: int) -> str:
     return f"{stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d}"
 
 
-class NodeSetupError(RuntimeError):
-    """The node cannot start as configured (e.g. cuda requested without CUDA, no fallback)."""
-
-
-def resolve_device(requested: str, cuda_fallback: bool) -> tuple[str, str]:
-    """Pick the torch device; return (device, sentence to log).
-
-    The rule is rtmdnet_ros/device.py's (never a silent CPU fallback); the node only turns a
-    refusal into a start-up error that names the parameter to change.
-    """
-    try:
-        choice = choose_device(requested, cuda_fallback)
-    except CudaUnavailable as exc:
-        raise NodeSetupError(f"{exc}; set device:=cpu or cuda_fallback:=true") from exc
-    except DeviceError as exc:
-        raise NodeSetupError(f"parameter {exc}") from exc
-    return str(choice.device), choice.reason
-
-
 class TrackerNode(LifecycleNode):
     """RT-MDNet single-object tracker as a managed ROS 2 node (see the module docstring).
 
     Lifecycle (why each step holds what it holds):
     - unconfigured: parameters only (``ros2 param`` works, nothing is loaded);
-    - configure: reads the parameters, chooses the device, loads the model, creates the frame
-      cache, the track session and the ``~/init``/``~/reset`` services; a bad model or device
-      fails the transition with the reason logged and the node stays unconfigured;
-    - activate: the image subscription, the publishers, the timers and the worker thread;
+    - configure: reads the parameters, chooses the device, loads the model (TrackerFactory),
+      creates the frame cache, the track session, the image input (not yet subscribed) and the
+      ``~/init``/``~/reset`` services; a bad model or device fails the transition with the
+      reason logged and the node stays unconfigured;
+    - activate: the publishers, the image subscription with its timers, the worker thread;
     - deactivate: all of those go, the loaded model stays (a fast re-activate); the track is
       reset since the scene may have changed meanwhile;
     - cleanup: the tracker is closed (its update worker stopped) and freed with its device
@@ -169,34 +107,25 @@ class TrackerNode(LifecycleNode):
         self.setup_error = ""  # the reason of the last failed configure, for main()'s exit line
         self.finished = Future()  # done when the node is shut down: main() stops spinning
         self._device = ""
+        # Configure to cleanup: the tracker builder, the session, the frame cache, the input.
+        self._factory: TrackerFactory | None = None
         self._session: TrackSession | None = None
         self._cache: FrameCache | None = None
+        self._input: ImageInput | None = None
         self._active = False
         self._outputs_lock = threading.RLock()  # publishers are created/destroyed under it
-        self._det_pub: Any = None
-        self._status_pub: Any = None
-        self._debug_pub: Any = None
-        self._image_sub: Any = None
-        self._retiring_sub: Any = None  # the previous subscription, kept until the new matches
+        self._outputs: dict[Output, Any] = {}
         self._init_srv: Any = None
         self._reset_srv: Any = None
-        self._hint_timer: Any = None
-        self._qos_timer: Any = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._transport_lost = 0  # frames lost before the callback (publisher sequence gaps)
-        self._last_sequence: dict[bytes, int] = {}
-        self._log_times: dict[str, float] = {}
-        self._pending_options: dict[str, Any] = {}
+        # Worker problems (a frame that fails) once per period; the input has its own.
+        self._log_problem = ProblemLog(self.get_logger()).report
         p = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
         self._label = p["label"]
         self._publish_debug = p["publish_debug"]
-        self._image_group = MutuallyExclusiveCallbackGroup()
         # Reentrant: ~/reset is answered at once even while ~/init trains on the first frame.
         self._service_group = ReentrantCallbackGroup()
-        self._compressed = p["image_transport"] == "compressed"
-        self._image_topic = "image/compressed" if self._compressed else "image"
-        self._image_type = CompressedImage if self._compressed else Image
         # Validation before acceptance, application after it (rclpy has already checked the
         # descriptors' types, ranges and read-only flags by the time either runs).
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -244,6 +173,10 @@ class TrackerNode(LifecycleNode):
                            if reason is not None else super().set_parameters([param])[0])
         return results
 
+    def _change_note(self, param: Parameter) -> str:
+        """When an accepted change takes effect, in words (for the reply and the log)."""
+        return change_note(param.name, param.value, configured=self._session is not None)
+
     def _service_name(self, name: str) -> str:
         """Fully qualified service name for logs (resolve_service_name is missing on Humble)."""
         resolve = getattr(self, "resolve_service_name", None)
@@ -262,12 +195,8 @@ class TrackerNode(LifecycleNode):
             self._waiting_timer.cancel()
         try:
             p = self._params()
-            self._device, device_sentence = resolve_device(p["device"], p["cuda_fallback"])
-            if "falling back" in device_sentence:
-                self.get_logger().warning(f"RT-MDNet tracker on {device_sentence}")
-            else:
-                self.get_logger().info(f"RT-MDNet tracker on {device_sentence}")
-            tracker = self._make_tracker(p)
+            factory = TrackerFactory(p, self.get_logger())
+            tracker = factory.build()
         except NodeSetupError as exc:
             self.setup_error = str(exc)
             self.get_logger().error(
@@ -275,10 +204,11 @@ class TrackerNode(LifecycleNode):
                 "corrected parameters (device, cuda_fallback and model_path are read-only)")
             return TransitionCallbackReturn.FAILURE
         self.setup_error = ""
-        self._pending_options = {}
+        self._factory = factory
+        self._device = factory.device
         self._session = TrackSession(tracker, p["init_catch_up_frames"])
         self._cache = FrameCache(p["frame_cache_length"])
-        self._transport_lost = 0
+        self._input = ImageInput(self, self._cache, InputSettings(transport=p["image_transport"]))
         self._init_srv = self.create_service(InitTarget, "~/init", self._on_init,
                                              callback_group=self._service_group)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset,
@@ -287,45 +217,19 @@ class TrackerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Subscribe, advertise the outputs and start the worker."""
-        assert self._cache is not None and self._session is not None
-        p = self._params()
-        self._start_time = time.monotonic()
-        self._next_hint = 0.0
-        self._last_stamp_ns = -1
-        self._image_bytes = 0  # size of the last image message, for the transport hint
-        self._retiring_sub = None
-        self._retire: tuple[int, float] = (0, 0.0)  # (publishers to match, deadline)
+        """Advertise the outputs, subscribe and start the worker."""
+        assert self._input is not None and self._session is not None
         with self._outputs_lock:
-            self._det_pub = self.create_publisher(
-                Detection2DArray, "~/detections", OUTPUT_QOS,
-                qos_overriding_options=QoSOverridingOptions.with_default_policies())
-            self._status_pub = self.create_publisher(TrackerStatus, "~/status", OUTPUT_QOS)
-            self._debug_pub = self.create_publisher(Image, "~/debug_image", DEBUG_QOS)
+            self._outputs = advertise(self)
             self._active = True
-        self._image_sub = self._subscribe_images(IMAGE_QOS, first=True)
-        # The reliability follows the publishers unless the user set it (qos_overrides).
-        self._adaptive_qos = not self._reliability_overridden()
-        self._hint_timer = self.create_timer(NO_IMAGE_WARN_S, self._no_image_hint,
-                                             callback_group=self._image_group)
-        self._qos_timer = (self.create_timer(QOS_CHECK_S, self._adapt_image_qos,
-                                             callback_group=self._image_group)
-                           if self._adaptive_qos else None)
+        self._input.open()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="rtmdnet_worker", daemon=True)
         self._worker.start()
-        qos = self._image_sub.qos_profile
-        adapt = ("adapts to the publishers" if self._adaptive_qos
-                 else "set by qos_overrides")
-        profile = active_profile() or "none (Fast DDS defaults)"
+        published = ", ".join(pub.topic_name for pub in self._outputs.values())
         self.get_logger().info(
-            f"listening on {self._image_sub.topic_name} ({p['image_transport']}, "
-            f"{qos.reliability.name} depth {qos.depth}, reliability {adapt}; DDS profile "
-            f"{profile}); publishing {self._det_pub.topic_name}, "
-            f"{self._status_pub.topic_name}, "
-            f"{self._debug_pub.topic_name}; services {self._service_name('~/init')}, "
-            f"{self._service_name('~/reset')}"
-        )
+            f"{self._input.describe()}; publishing {published}; services "
+            f"{self._service_name('~/init')}, {self._service_name('~/reset')}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -365,20 +269,13 @@ class TrackerNode(LifecycleNode):
         if worker is not None and worker.is_alive() and worker is not threading.current_thread():
             worker.join(timeout=30.0)
         self._worker = None
-        for timer in (self._hint_timer, self._qos_timer):
-            if timer is not None:
-                self.destroy_timer(timer)
-        self._hint_timer = self._qos_timer = None
-        for sub in (self._image_sub, self._retiring_sub):
-            if sub is not None:
-                self.destroy_subscription(sub)
-        self._image_sub = self._retiring_sub = None
+        if self._input is not None:
+            self._input.close()
         with self._outputs_lock:
             self._active = False
-            for pub in (self._det_pub, self._status_pub, self._debug_pub):
-                if pub is not None:
-                    self.destroy_publisher(pub)
-            self._det_pub = self._status_pub = self._debug_pub = None
+            for pub in self._outputs.values():
+                self.destroy_publisher(pub)
+            self._outputs = {}
         if self._session is not None:
             self._session.reset()
 
@@ -388,6 +285,7 @@ class TrackerNode(LifecycleNode):
             if srv is not None:
                 self.destroy_service(srv)
         self._init_srv = self._reset_srv = None
+        self._factory = self._input = None
         session, self._session = self._session, None
         if self._cache is not None:
             self._cache.close()
@@ -450,21 +348,9 @@ class TrackerNode(LifecycleNode):
             self._apply_parameters(params)
         return SetParametersResult(successful=True, reason="; ".join(notes))
 
-    def _change_note(self, param: Parameter) -> str:
-        """When an accepted change takes effect, in words (for the reply and the log)."""
-        if param.name == "lost_score_threshold":
-            return " (applies from the next ~/init)" if self._session is not None else ""
-        if param.name in TRACKER_OPTION_PARAMETERS:
-            if int(param.value) <= 0:
-                return " (0: the current value stays until restart)"
-            if self._session is not None:
-                return " (applies from the next ~/init)"
-            return " (applies at configure)"
-        return ""
-
     def _apply_parameters(self, params: Sequence[Parameter]) -> None:
         """Apply accepted changes (post-set callback; on Humble the on-set callback's end)."""
-        session, cache = self._session, self._cache
+        session, cache, factory = self._session, self._cache, self._factory
         for param in params:
             name, value = param.name, param.value
             if name not in PARAMETER_NAMES:
@@ -473,261 +359,21 @@ class TrackerNode(LifecycleNode):
                 self._label = str(value)
             elif name == "publish_debug":
                 self._publish_debug = bool(value)
-            elif name == "lost_score_threshold" and session is not None:
-                self._pending_options["success_threshold"] = lost_threshold_to_raw(value)
             elif name == "frame_cache_length" and cache is not None:
                 cache.resize(int(value))
             elif name == "init_catch_up_frames" and session is not None:
                 session.catch_up_frames = int(value)
-            elif name in TRACKER_OPTION_PARAMETERS and int(value) > 0 and session is not None:
-                self._pending_options[name] = int(value)
+            elif (name == "lost_score_threshold" or name in TRACKER_OPTION_PARAMETERS) \
+                    and factory is not None:
+                factory.change(name, value)  # from the next ~/init
             self.get_logger().info(f"parameter {name} set to {value!r}{self._change_note(param)}")
 
-    # ------------------------------------------------------------------ tracker
-    def _make_tracker(self, p: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
-        """Build the tracker the parameters describe.
-
-        ``overrides``, when given, replace the parameters' tracker options: the next tracker
-        after a run-time change keeps the current tracker's overrides plus the change.
-        """
-        from rtmdnet_ros import onnx_runtime
-        from rtmdnet_ros.tracker import DEFAULT_MODEL, Tracker
-
-        if p["torch_threads"] > 0:
-            # torch, OpenCV and the tracker's onnxruntime session: one thread count.
-            onnx_runtime.set_frame_threads(int(p["torch_threads"]))
-        model = p["model_path"] or None
-        if model is not None and not Path(model).is_file():
-            raise NodeSetupError(f"model_path '{model}' does not exist")
-        seed = None if p["seed"] < 0 else int(p["seed"])
-        if model is not None:
-            what = model
-        elif DEFAULT_MODEL.exists():
-            what = f"packaged model {DEFAULT_MODEL}"
-        else:
-            what = "no trained model shipped yet: ImageNet backbone + seeded random head"
-        started = time.perf_counter()
-        if overrides is None:
-            overrides = tracker_option_overrides(p)
-        try:
-            # The parameters override only what they set, over the model file's own options.
-            tracker = Tracker(model=model, device=self._device, seed=seed, overrides=overrides)
-        except ValueError as exc:
-            raise NodeSetupError(f"cannot load the tracker: {exc}") from exc
-        self.get_logger().info(
-            f"model: {what}; loaded in "
-            f"{time.perf_counter() - started:.1f} s; {tracker.options.rtmdnet.n_candidates} "
-            f"candidates, long-term update every {tracker.options.rtmdnet.long_term_interval} "
-            f"frames, {tracker.options.execution.update_mode} updates, "
-            + ("composite tracker (Siamese proposer + RT-MDNet verifier)"
-               if tracker.options.mode == "composite" else
-               "reference RT-MDNet, box refinement "
-               + ("on (NanoTrack v3 head)" if tracker.box_refinement else "off")))
-        self._device = str(tracker.device)
-        return tracker
-
-    def _next_tracker(self, current: Any) -> Any:
-        """Before an init, build the next tracker with the run-time changed tracker options.
-
-        A tracker's options are fixed when it is built (Tracker's docstring), so a change gives
-        a new tracker: same model, device and seed, the changes over the current overrides.
-        Called by the session under its tracker lock.
-        """
-        if not self._pending_options:
-            return current
-        overrides = {**current.overrides, **self._pending_options}
-        self._pending_options = {}
-        try:
-            tracker = self._make_tracker(self._params(), overrides)
-        except NodeSetupError as exc:
-            self.get_logger().error(f"changed tracker options not applied: {exc}")
-            return current
-        current.close()
-        return tracker
-
-    # ------------------------------------------------------------------ input
-    def _subscribe_images(self, qos: QoSProfile, first: bool = False) -> Any:
-        """Create the image subscription.
-
-        The first one declares the ``qos_overrides.<topic>.subscription.*`` parameters and
-        applies the user's values; a later one (the reliability adapted) reuses the profile those
-        values produced, since the parameters exist by then.
-        """
-        return self.create_subscription(
-            self._image_type,
-            self._image_topic,
-            self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image,
-            qos,
-            callback_group=self._image_group,
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
-            qos_overriding_options=(QoSOverridingOptions.with_default_policies() if first
-                                    else None),
-        )
-
-    def _reliability_overridden(self) -> bool:
-        """Whether the user gave ``qos_overrides.<topic>.subscription.reliability`` explicitly."""
-        name = f"qos_overrides.{self._image_sub.topic_name}.subscription.reliability"
-        return name in (getattr(self, "_parameter_overrides", {}) or {})
-
-    def _adapt_image_qos(self) -> None:
-        """Follow the publishers' reliability the way ``ros2 topic echo`` chooses it.
-
-        RELIABLE when every publisher offers it (lost fragments of a large image are then
-        repaired instead of losing the frame), BEST_EFFORT as soon as one offers less (a
-        reliable subscription would not match it). Re-checked every QOS_CHECK_S so cameras that
-        appear, restart or change later are followed; depth and the rest stay as configured.
-        The new subscription is made before the old one goes, and the old one is kept until the
-        new one has matched the publishers, so no frame is lost in the change (the few that
-        arrive twice meanwhile are recognised by their publisher sequence number or stamp).
-        """
-        if self._retiring_sub is not None:
-            wanted_matches, deadline = self._retire
-            if (self._image_sub.get_publisher_count() >= wanted_matches
-                    or time.monotonic() > deadline):
-                self.destroy_subscription(self._retiring_sub)
-                self._retiring_sub = None
-            return
-        topic = self._image_sub.topic_name
-        try:
-            publishers = self.get_publishers_info_by_topic(topic)
-        except Exception as exc:  # the graph query failing must not stop the node
-            self._log_problem("qos-query", f"cannot list the publishers on {topic}: {exc}")
-            return
-        wanted = adapted_reliability(info.qos_profile.reliability for info in publishers)
-        current = self._image_sub.qos_profile
-        if wanted is None or current.reliability.name.lower() == wanted:
-            return
-        qos = QoSProfile(
-            reliability=(ReliabilityPolicy.RELIABLE if wanted == "reliable"
-                         else ReliabilityPolicy.BEST_EFFORT),
-            durability=current.durability, history=current.history, depth=current.depth)
-        self._retiring_sub = self._image_sub
-        self._retire = (len(publishers), time.monotonic() + 5.0)
-        self._image_sub = self._subscribe_images(qos)
-        offered = ", ".join(sorted({info.qos_profile.reliability.name for info in publishers}))
-        self.get_logger().info(
-            f"input QoS on {topic} now {qos.reliability.name} depth {qos.depth}: "
-            f"{len(publishers)} publisher(s) offering {offered}; the input follows its "
-            f"publishers (normal: qos_overrides.{topic}.subscription.reliability would pin "
-            "it instead)")
-
-    def _on_image(self, msg: Any) -> None:
-        """Store the frame and return: the worker decides what to track."""
-        stamp = stamp_to_ns(msg.header.stamp)
-        if self._retiring_sub is not None and stamp == self._last_stamp_ns:
-            return  # the same frame through the other subscription while the QoS changes
-        self._last_stamp_ns = stamp
-        self._cache.put(stamp, msg.header, msg, self._compressed)
-
-    def _on_image_with_info(self, msg: Any, info: Any) -> None:
-        """Iron and later: also see the publisher's sequence number (losses before the node)."""
-        if self._already_seen(info):
-            return
-        self._on_image(msg)
-        self._image_bytes = len(msg.data)
-        self._count_transport_losses(info)
-
-    def _already_seen(self, info: Any) -> bool:
-        """Whether this publisher's message came before, through the other subscription."""
-        if self._retiring_sub is None:
-            return False
-        try:
-            seq = info["publication_sequence_number"]
-            last = self._last_sequence.get(bytes(info["publisher_gid"]["data"]))
-        except (KeyError, TypeError):
-            return False
-        return seq is not None and last is not None and seq <= last
-
-    def _count_transport_losses(self, info: Any) -> None:
-        """Count frames lost before the callback from gaps in each publisher's sequence numbers.
-
-        Best-effort delivery with history depth 1 may discard frames inside DDS (overwritten, or
-        a fragment of a large image lost); they never reach the callback, but the publisher's
-        sequence numbers show them. Needs the message info of Iron and later.
-        """
-        try:
-            seq = info["publication_sequence_number"]
-            gid = bytes(info["publisher_gid"]["data"])
-        except (KeyError, TypeError):
-            return
-        if seq is None:
-            return
-        last = self._last_sequence.get(gid)
-        if len(self._last_sequence) > 64 and last is None:
-            self._last_sequence.clear()  # publishers come and go; keep the table small
-        self._last_sequence[gid] = int(seq)
-        if last is not None and 1 < seq - last < 1_000_000:
-            lost = int(seq - last - 1)
-            self._transport_lost += lost
-            if (self._retiring_sub is None and self._image_sub.qos_profile.reliability
-                    == ReliabilityPolicy.RELIABLE):
-                # A reliable reader loses nothing in transport: these frames were replaced in
-                # its depth-1 history while this process was busy, by design (the node tracks the
-                # newest frame). Counted in frames_dropped, and no warning that points at the
-                # camera's transport, which is fine.
-                return
-            self._log_problem(
-                "transport",
-                f"{self._transport_lost} frame(s) lost before reaching the node so far "
-                f"({lost} just now, from publisher sequence gaps); counted in frames_dropped. "
-                f"Fix: {transport_hint(self._image_bytes)}",
-                warning=True)
-
-    def _on_incompatible_qos(self, event: Any) -> None:
-        if self._adaptive_qos:
-            # A best-effort publisher joined while we were reliable: the next QoS check (at
-            # most QOS_CHECK_S away) follows it; nothing for the user to do.
-            self.get_logger().info(
-                f"a publisher on {self._image_sub.topic_name} offers QoS the input does not "
-                "accept yet; the input reliability follows it")
-            return
-        self.get_logger().error(
-            f"a publisher on {self._image_sub.topic_name} has QoS incompatible with this "
-            f"subscription (policy id {event.last_policy_kind}, {event.total_count} so far); "
-            "override with qos_overrides.<topic>.subscription.* parameters")
-
-    def _no_image_hint(self) -> None:
-        """Explain, once per period, why nothing arrives: the top complaint about nodes."""
-        if self._cache.received:
-            self._hint_timer.cancel()
-            return
-        now = time.monotonic()
-        if now < self._next_hint:
-            return
-        self._next_hint = now + 3.0 * (now - self._start_time)  # 5 s, 15 s, 45 s, ...
-        topic = self._image_sub.topic_name
-        other = topic[: -len("/compressed")] if self._compressed else topic + "/compressed"
-        here = self.count_publishers(topic)
-        there = self.count_publishers(other)
-        hint = (f"no image received on {topic} after "
-                f"{time.monotonic() - self._start_time:.0f} s: {here} publisher(s) on it")
-        if there:
-            hint += (f"; {there} publisher(s) on {other}: set image_transport:="
-                     f"{'raw' if self._compressed else 'compressed'} to read that one")
-        if here:
-            hint += ("; publishers exist but send nothing that arrives: check that they "
-                     "publish, and their QoS (an incompatible-QoS error is logged if it is "
-                     f"that); if they send images larger than 512 kB: {transport_hint()}")
-        elif not there:
-            hint += "; check the topic name/remapping (image:=/your/camera/topic) and namespace"
-        self.get_logger().warning(hint)
-
-    def _log_problem(self, key: str, text: str, warning: bool = False) -> None:
-        """Log an input problem clearly, but not 30 times a second."""
-        now = time.monotonic()
-        if now - self._log_times.get(key, -math.inf) >= LOG_REPEAT_S:
-            self._log_times[key] = now
-            if warning:
-                self.get_logger().warning(text)
-            else:
-                self.get_logger().error(text)
-
+    # ------------------------------------------------------------------ worker
     def _convert(self, frame: CachedFrame) -> np.ndarray:
         if frame.compressed:
             return compressed_msg_to_rgb(frame.msg)
         return image_msg_to_rgb(frame.msg)
 
-    # ------------------------------------------------------------------ worker
     def _next_frame(self) -> CachedFrame | None:
         assert self._session is not None and self._cache is not None
         frame = self._session.next_catch_up()
@@ -779,10 +425,14 @@ class TrackerNode(LifecycleNode):
         self._publish_debug_image(rgb, frame.header, out.state, out.box, out.score, out.track_id,
                                   out.label)
 
-    def _publish(self, which: str, msg: Any) -> None:
-        """Publish on an output unless the node was deactivated meanwhile."""
+    def _publish(self, output: Output, msg: Any) -> None:
+        """Publish on an output unless the node was deactivated meanwhile.
+
+        The publisher is looked up under the lock deactivation holds while destroying them, so
+        the worker never publishes on a destroyed one.
+        """
         with self._outputs_lock:
-            pub = getattr(self, which)
+            pub = self._outputs.get(output)
             if pub is not None and self._active:
                 pub.publish(msg)
 
@@ -793,26 +443,26 @@ class TrackerNode(LifecycleNode):
             return
         detections, status = answer_messages(header, answer, session.status(),
                                              self.frames_dropped, self._device)
-        self._publish("_det_pub", detections)
-        self._publish("_status_pub", status)
+        self._publish(Output.DETECTIONS, detections)
+        self._publish(Output.STATUS, status)
 
     def _publish_status(self, header: Any) -> None:
         session = self._session
         if session is None:
             return
         st = session.status()
-        self._publish("_status_pub", build_status(header, st.state, st.raw, st.track_id,
-                                                  st.processing_ms, st.frames_processed,
-                                                  self.frames_dropped, self._device))
+        self._publish(Output.STATUS, build_status(header, st.state, st.raw, st.track_id,
+                                                 st.processing_ms, st.frames_processed,
+                                                 self.frames_dropped, self._device))
 
     def _publish_debug_image(self, rgb: np.ndarray, header: Any, state: int,
                              box: np.ndarray | None, score: float, track_id: str,
                              label: str) -> None:
-        pub = self._debug_pub
+        pub = self._outputs.get(Output.DEBUG_IMAGE)
         if not self._publish_debug or pub is None or pub.get_subscription_count() == 0:
             return
         bgr = draw_debug(rgb_to_bgr(rgb), state, box, score, track_id, label)
-        self._publish("_debug_pub", build_image(bgr, header))
+        self._publish(Output.DEBUG_IMAGE, build_image(bgr, header))
 
     # ------------------------------------------------------------------ services
     def _refuse(self, response: Any, reason: str) -> Any:
@@ -831,7 +481,7 @@ class TrackerNode(LifecycleNode):
         x, y, w, h = bbox_to_xywh(request.box)
         stamp_ns = stamp_to_ns(request.stamp)
         if cache.received == 0:
-            topic = self._image_sub.topic_name if self._image_sub is not None else "image"
+            topic = self._input.topic_name if self._input is not None else "image"
             return self._refuse(
                 response,
                 f"no image received yet on {topic}: start the camera "
@@ -852,7 +502,7 @@ class TrackerNode(LifecycleNode):
         label = request.label.strip() or self._label
         started = time.perf_counter()
         outcome = session.init(rgb, (x, y, w, h), frame.sequence, frame.header, label,
-                               lambda: cache.after(frame), next_tracker=self._next_tracker,
+                               lambda: cache.after(frame), next_tracker=self._factory.next_tracker,
                                started=cache.discard_pending_up_to)
         if not outcome.success:
             return self._refuse(response, outcome.reason)
@@ -906,7 +556,8 @@ class TrackerNode(LifecycleNode):
         """
         cache, session = self._cache, self._session
         return ((cache.dropped if cache is not None else 0)
-                + (session.late_frames if session is not None else 0) + self._transport_lost)
+                + (session.late_frames if session is not None else 0)
+                + (self._input.lost if self._input is not None else 0))
 
     def destroy_node(self) -> None:
         """Stop the worker before the publishers it uses go away, then close the tracker.
