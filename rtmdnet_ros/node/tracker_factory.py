@@ -138,7 +138,7 @@ class TrackerFactory:
             return self._model
         if tracker.head_pretrained:
             return f"packaged model {DEFAULT_MODEL}"
-        return (f"no trained model for {tracker.options.backbone}: ImageNet backbone + seeded "
+        return (f"no trained model for {tracker.options.network.backbone}: ImageNet backbone + seeded "
                 "random head")
 
     def change(self, name: str, value: Any) -> None:
