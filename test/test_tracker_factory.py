@@ -89,7 +89,7 @@ def test_the_model_line_reads_the_trackers_choice():
     tracker = factory.build({"mode": "reference", "box_refiner": "none", "backbone_cut": "stage3"})
     assert not tracker.head_pretrained
     ((_, line),) = log.starting("model: ")
-    assert line.startswith(f"model: no trained model for {tracker.options.backbone}"), line
+    assert line.startswith(f"model: no trained model for {tracker.options.network.backbone}"), line
     tracker.close()
 
 
@@ -105,7 +105,7 @@ def test_a_run_time_change_applies_from_the_next_tracker():
     second = factory.next_tracker(first)
     assert second is not first
     assert second.options.rtmdnet.n_candidates == 128
-    assert second.options.success_threshold == pytest.approx(logit(0.7))
+    assert second.options.rtmdnet.success_threshold == pytest.approx(logit(0.7))
     assert second.options.rtmdnet.long_term_interval == first.options.rtmdnet.long_term_interval
     assert second.overrides == {**first.overrides, "n_candidates": 128,
                                 "success_threshold": pytest.approx(logit(0.7))}

@@ -138,8 +138,8 @@ class TrackerFactory:
             return self._model
         if tracker.head_pretrained:
             return f"packaged model {DEFAULT_MODEL}"
-        return (f"no trained model for {tracker.options.network.backbone}: ImageNet backbone + seeded "
-                "random head")
+        return (f"no trained model for {tracker.options.network.backbone}: ImageNet backbone + "
+                "seeded random head")
 
     def change(self, name: str, value: Any) -> None:
         """Keep an accepted run-time parameter change for the next tracker.
