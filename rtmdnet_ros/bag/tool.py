@@ -60,7 +60,7 @@ IMAGE_TYPES = (bagtypes.IMAGE, bagtypes.COMPRESSED)
 BAG_VERSIONS = (8, 9)
 DEFAULT_BAG_VERSION = 8
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-# What the node offers on ~/detections and ~/status (tracker_node.OUTPUT_QOS), recorded with our
+# What the node offers on ~/detections and ~/status (node/outputs.py OUTPUT_QOS), recorded with our
 # topics as a recording of the node would: `ros2 bag play` on Humble parses this list and fails
 # on an empty one; later distros then replay with the node's own QoS.
 _UNSET = QosTime(0, 0)
