@@ -85,6 +85,8 @@ BAD_COMMAND_LINES = [
      r"\[frame_publisher\] error: sequence nonexistent: folder not found"),
     (["-m", "rtmdnet_ros.node.frame_publisher", "--ros-args", "-p", "rate:=0.0"],
      r"\[frame_publisher\] error: .*rate"),
+    (["-m", "rtmdnet_ros.node.frame_publisher", "--ros-args", "-p", "transport:=jpeg"],
+     r"\[frame_publisher\] error: parameter transport must be raw or compressed, not 'jpeg'"),
     (["-m", "rtmdnet_ros.node.recorder", "--ros-args", "-p", "groundtruth:=/nonexistent.txt"],
      r"\[tracking_recorder\] error: .*No such file.*/nonexistent.txt"),
 ]

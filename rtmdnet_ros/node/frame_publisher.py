@@ -32,7 +32,8 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from rtmdnet_ros.node.frame_cache import stamp_to_ns
 from rtmdnet_ros.node.transport import active_profile, profile_environment
-from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
+from rtmdnet_ros.options import check_choice
+from rtmdnet_ros.ros_io.image_conversion import IMAGE_TRANSPORTS, fill_image_msg
 
 # RELIABLE matches every subscriber (best-effort ones included); a short history keeps a slow
 # subscriber from holding memory.
@@ -120,7 +121,8 @@ class FramePublisher(Node):
             description="header.frame_id of every image."))
         self.declare_parameter("transport", "raw", ParameterDescriptor(
             description="raw: sensor_msgs/Image on 'image'; compressed: JPEG on "
-                        "'image/compressed'.", additional_constraints="raw | compressed"))
+                        "'image/compressed'.",
+            additional_constraints=" | ".join(IMAGE_TRANSPORTS)))
         self.declare_parameter("loop", False, ParameterDescriptor(
             description="Start again after the last frame."))
         self.declare_parameter("max_frames", 0, ParameterDescriptor(
@@ -128,7 +130,9 @@ class FramePublisher(Node):
         rate = float(self.get_parameter("rate").value)
         self.frame_id = str(self.get_parameter("frame_id").value)
         self.loop = bool(self.get_parameter("loop").value)
-        self.compressed = self.get_parameter("transport").value == "compressed"
+        transport = self.get_parameter("transport").value
+        check_choice("parameter transport", transport, IMAGE_TRANSPORTS)
+        self.compressed = transport == "compressed"
         if source is None:
             source = self._source_from_parameters()
         self.source = source

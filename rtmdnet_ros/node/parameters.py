@@ -17,6 +17,7 @@ from rclpy.parameter import Parameter
 
 from rtmdnet_ros.device import DEVICE_NAMES
 from rtmdnet_ros.options import BOX_REFINERS, MODES, UPDATE_MODES, TrackerOptions, one_of
+from rtmdnet_ros.ros_io.image_conversion import IMAGE_TRANSPORTS
 from rtmdnet_ros.score_scale import logit
 
 
@@ -106,7 +107,7 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
         ParamSpec("image_transport", "raw",
                   "raw: subscribe to sensor_msgs/Image on 'image'; compressed: "
                   "sensor_msgs/CompressedImage on 'image/compressed'. Fixed at start.",
-                  read_only=True, constraints="raw | compressed"),
+                  read_only=True, constraints=" | ".join(IMAGE_TRANSPORTS)),
         ParamSpec("publish_debug", True,
                   "Publish ~/debug_image (drawn only while someone subscribes)."),
         ParamSpec("lost_score_threshold", 0.5,

@@ -58,7 +58,9 @@ from rtmdnet_ros.node.parameters import (
 )
 from rtmdnet_ros.node.problem_log import ProblemLog
 from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory, change_note
+from rtmdnet_ros.options import check_choice
 from rtmdnet_ros.ros_io.image_conversion import (
+    IMAGE_TRANSPORTS,
     ImageConversionError,
     compressed_msg_to_rgb,
     image_msg_to_rgb,
@@ -320,11 +322,9 @@ class TrackerNode(LifecycleNode):
 
     def _params(self) -> dict[str, Any]:
         values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
-        if values["image_transport"] not in ("raw", "compressed"):
-            raise NodeSetupError(
-                f"parameter image_transport must be raw or compressed, not "
-                f"'{values['image_transport']}'")
         try:
+            check_choice("parameter image_transport", values["image_transport"],
+                         IMAGE_TRANSPORTS)
             check_tracker_parameters(values)  # the options' own check (update_mode, mode, ...)
         except ValueError as exc:
             raise NodeSetupError(str(exc)) from exc

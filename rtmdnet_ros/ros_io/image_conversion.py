@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 
+# The image_transport names this package reads (the node) and writes (the frame publisher).
+IMAGE_TRANSPORTS = ("raw", "compressed")
+
+
 class ImageConversionError(ValueError):
     """An image message that cannot be turned into pixels; the text says why."""
 
