@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import pytest
 import torch
 from node_harness import require_ros
@@ -57,8 +58,6 @@ def values(**changed: Any) -> dict[str, Any]:
 @pytest.fixture()
 def torch_threads():
     """Put torch's and OpenCV's thread counts back after a test that sets them."""
-    import cv2
-
     saved = torch.get_num_threads(), cv2.getNumThreads()
     yield
     torch.set_num_threads(saved[0])
@@ -142,9 +141,11 @@ def test_setup_errors_name_the_parameter(tmp_path):
         TrackerFactory(values(device="tpu"), Lines())
 
 
-def test_the_thread_count_is_set_once(torch_threads):
-    factory = TrackerFactory(values(torch_threads=1), Lines())
-    assert torch.get_num_threads() == 1
-    torch.set_num_threads(2)  # e.g. another part of the process chose otherwise meanwhile
-    factory.build().close()
-    assert torch.get_num_threads() == 2
+def test_the_thread_count_reaches_the_tracker_through_its_options(torch_threads):
+    tracker = TrackerFactory(values(torch_threads=1), Lines()).build()
+    try:
+        assert tracker.options.execution.torch_threads == 1
+        assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    finally:
+        tracker.close()
+

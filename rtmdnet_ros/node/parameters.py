@@ -245,6 +245,8 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """Tracker options the parameters set (0 = keep the model's / reference value)."""
     overrides: dict[str, Any] = {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
                                  if int(values.get(name, 0)) > 0}
+    if int(values.get("torch_threads", 0)) > 0:  # the tracker sets it, once per process
+        overrides["torch_threads"] = int(values["torch_threads"])
     for name in ("update_mode", "mode", "siamese_dir", "box_refiner", "refiner_dir"):
         if name in values:
             overrides[name] = str(values[name])

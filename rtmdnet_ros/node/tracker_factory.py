@@ -70,15 +70,14 @@ def change_note(name: str, value: Any, configured: bool) -> str:
 class TrackerFactory:
     """Builds the node's trackers and keeps run-time option changes for the next one.
 
-    Made at configure from the parameter values: the device is chosen (and said) and the thread
-    count set there, once, since both are fixed for the node's life. The read-only values
-    (model, device, seed) are kept, so a later tracker is built exactly like the first.
+    Made at configure from the parameter values: the device is chosen (and said) there, once,
+    since it is fixed for the node's life. The read-only values (model, device, seed) are kept,
+    so a later tracker is built exactly like the first; the thread count travels in the tracker
+    options (``torch_threads``), applied by the tracker itself, the one place that sets it.
     """
 
     def __init__(self, values: Mapping[str, Any], logger: Logger) -> None:
-        """Choose the device and set the threads; raise NodeSetupError naming the parameter."""
-        from rtmdnet_ros import onnx_runtime
-
+        """Choose the device and check the model; raise NodeSetupError naming the parameter."""
         self._values = dict(values)
         self._logger = logger
         self.device, sentence = resolve_device(values["device"], values["cuda_fallback"])
@@ -88,9 +87,6 @@ class TrackerFactory:
         if self._model is not None and not Path(self._model).is_file():
             raise NodeSetupError(f"model_path '{self._model}' does not exist")
         self._seed = None if values["seed"] < 0 else int(values["seed"])
-        if values["torch_threads"] > 0:
-            # torch, OpenCV and the tracker's onnxruntime session: one thread count.
-            onnx_runtime.set_frame_threads(int(values["torch_threads"]))
         # Option changes waiting for the next ~/init; written by the parameter callback, taken
         # by next_tracker under the session's tracker lock.
         self._pending: dict[str, Any] = {}
