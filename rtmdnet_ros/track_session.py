@@ -1,12 +1,13 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""One target's track through the node: the IDLE/TRACKING/LOST state machine, without ROS.
+"""One target's track over frames: the IDLE/TRACKING/LOST state machine, without ROS.
 
-Why a separate, ROS-free module (like ``frame_cache.py`` and ``parameters.py``): the rules that
-decide what a frame's answer is are the subtle part of the node, and three threads touch them at
-once (the worker tracking frames, ``~/init`` training on a frame, ``~/reset`` stopping without
-waiting). Kept here they can be tested on a real tracker without DDS; the node only converts
-images, calls these methods and publishes what they return.
+Why a separate, ROS-free module: the rules that decide what a frame's answer is are the subtle
+part of the node, three of its threads touch them at once (the worker tracking frames,
+``~/init`` training on a frame, ``~/reset`` stopping without waiting), and ``rtmdnet-bag`` must
+answer a recording exactly as the node would. Kept here they are tested on a real tracker
+without DDS, and both front ends only convert images, call these methods and publish what they
+return.
 
 The rules:
 - Every init and reset bumps a *generation*; a frame result computed under an older generation
