@@ -31,7 +31,7 @@ import torch
 from ..backbones import EFFNET_CUTS
 from ..device import resolve_device
 from ..options import ROI_MODES, TrainOptions, parse_overrides
-from .data import TRAIN_SEQUENCES, load_domains
+from .data import TRAIN_SEQUENCES, Domain, load_domains
 from .distributed import DistContext, owned_domains, process_group
 from .trainer import CHECKPOINT_NAME, RunOptions, Trainer, TrainResult
 
@@ -259,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace, domains, opts, run, dist: DistContext,
-           ckpt: Path) -> TrainResult:
+def _train(args: argparse.Namespace, domains: list[Domain], opts: TrainOptions,
+           run: RunOptions, dist: DistContext, ckpt: Path) -> TrainResult:
     """Build, resume and run the trainer; it is released on return, inside the process group.
 
     The trainer holds the DDP reducer and its pending gloo work: freed after the group is torn
