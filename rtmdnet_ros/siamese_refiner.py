@@ -240,11 +240,6 @@ class SiameseRefiner:
         cls, loc = self._head.run(["output1", "output2"], {"input1": z, "input2": x})
         return cls, loc
 
-    @property
-    def has_template(self) -> bool:
-        """Whether ``set_template`` has been called (``refine`` needs it)."""
-        return self._template is not None
-
     def set_template(self, image_rgb: np.ndarray, box_xywh: Any) -> None:
         """Cache the 1x96x8x8 template features of ``box_xywh`` (x, y, w, h) in ``image_rgb``."""
         image = check_image(image_rgb)

@@ -127,12 +127,3 @@ class FrameStream:
         arrays = self.rgb if rgb else self.bgr
         assert arrays is not None, "RGB frames requested from a stream decoded without them"
         return arrays[index]
-
-
-def decode_frames(sequence: Sequence) -> np.ndarray:
-    """Decode every frame now into one (N, H, W, 3) BGR uint8 array."""
-    stream = FrameStream(sequence, want_rgb=False)
-    stream.fill()
-    stream.frame(len(sequence) - 1)
-    assert stream.bgr is not None
-    return stream.bgr

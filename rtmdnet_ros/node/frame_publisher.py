@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,10 +174,6 @@ class FramePublisher(Node):
         """Start (or resume) the timer-driven publishing."""
         self._timer.reset()
 
-    def pause(self) -> None:
-        """Stop the timer; ``publish_next`` still works."""
-        self._timer.cancel()
-
     def _tick(self) -> None:
         if self.publish_next() is None:
             self._timer.cancel()
@@ -234,12 +230,6 @@ class FramePublisher(Node):
     def subscriber_count(self) -> int:
         """Return how many subscribers matched the image topic."""
         return self._pub.get_subscription_count()
-
-
-def iterate_frames(source: FrameSource) -> Iterator[np.ndarray]:
-    """Yield every frame of a source in order (for offline comparisons)."""
-    for i in range(len(source)):
-        yield source.frame(i)
 
 
 def main(args: list[str] | None = None) -> int:

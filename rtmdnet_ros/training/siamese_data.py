@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -283,8 +283,3 @@ def cell_labels(box: np.ndarray, positive: bool) -> tuple[np.ndarray, np.ndarray
         labels[i, j] = 1
     labels[(labels == 1) & (ltrb.min(axis=0) <= 0)] = -1  # a point outside the box: no target
     return labels, ltrb
-
-
-def options_dict(opts: PairOptions) -> dict:
-    """Options as a plain dict (for the recipe and the checkpoint)."""
-    return asdict(opts)
