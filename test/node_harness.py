@@ -347,7 +347,8 @@ class GraphClient:
 
         return self.wait_until(find, timeout, f"debug image for stamp {key}")
 
-    def _call(self, client: Any, request: Any, timeout: float) -> Any:
+    def call(self, client: Any, request: Any, timeout: float) -> Any:
+        """Call a service of the node and wait for the answer (fail after ``timeout``)."""
         future = client.call_async(request)
         deadline = time.monotonic() + timeout
         while not future.done():
@@ -365,10 +366,10 @@ class GraphClient:
         if stamp is not None:
             request.stamp = stamp
         request.label = label
-        return self._call(self.init_client, request, timeout)
+        return self.call(self.init_client, request, timeout)
 
     def reset(self, timeout: float = 30.0) -> Any:
-        return self._call(self.reset_client, self.Trigger.Request(), timeout)
+        return self.call(self.reset_client, self.Trigger.Request(), timeout)
 
     def close(self) -> None:
         import rclpy

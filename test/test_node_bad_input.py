@@ -326,7 +326,7 @@ def test_parameters_applied_or_refused(graph):
 
     def set_param(name: str, value: ParameterValue):
         request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
-        return client._call(set_client, request, 20).results[0]
+        return client.call(set_client, request, 20).results[0]
 
     ok = set_param("label", ParameterValue(type=ParameterType.PARAMETER_STRING,
                                            string_value="face"))

@@ -4,8 +4,11 @@
 
 Real processes only: the node started by ``ros2 launch ... autostart:=false`` (or ``ros2 run``
 for the failure paths), and each transition a ``ros2 lifecycle set`` process; what a transition
-did is read back from outside (``ros2 lifecycle get``, ``ros2 topic info``, service calls and
-the node's log). The command lines are the README's (test_ros2_cli.py ties them to it).
+did is read back from outside: ``ros2 lifecycle get`` and service calls through the CLI, the
+node's log, and, for the many looks in between, the node's own ``get_state`` service and the
+DDS graph seen from this test process (the data ``ros2 lifecycle get`` and ``ros2 topic info``
+print, without a Python start of ~2 s per look). The command lines are the README's
+(test_ros2_cli.py ties them to it).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from data_paths import require_ros2_tools
+from node_harness import GraphClient
 from test_ros2_cli import (
     INIT,
     LAUNCH_MANAGED,
@@ -70,21 +75,29 @@ def transition(command: str, workdir: Path) -> str:
     return result.stdout + result.stderr
 
 
-def publishers_on(topic: str, workdir: Path, expected: int, timeout: float = 30.0) -> int:
-    """Publisher count of ``topic`` per ``ros2 topic info`` (0 when it is unknown), polled
-    until it is ``expected`` (the daemon's graph lags a transition by a moment)."""
-    argv = [str(require_ros2_tools()), "topic", "info", topic]
+def publishers_on(topic: str, observer: GraphClient, expected: int,
+                  timeout: float = 30.0) -> int:
+    """Publisher count of ``topic`` in the DDS graph, polled until it is ``expected`` (the
+    graph lags a transition by a moment)."""
     deadline = time.monotonic() + timeout
     while True:
-        result = subprocess.run(argv, cwd=workdir, env=ros_env(), capture_output=True,
-                                text=True, timeout=60)
-        match = re.search(r"Publisher count: (\d+)", result.stdout)
-        if match is None:
-            assert "Unknown topic" in result.stderr, result.stdout + result.stderr
-        count = int(match.group(1)) if match else 0
+        count = observer.node.count_publishers(topic)
         if count == expected or time.monotonic() > deadline:
             return count
-        time.sleep(0.5)
+        time.sleep(0.1)
+
+
+def state_seen(observer: GraphClient, node: str = "/rtmdnet_tracker") -> str:
+    """The node's state as ``ros2 lifecycle get`` prints it, from its ``get_state`` service."""
+    from lifecycle_msgs.srv import GetState
+
+    client = observer.node.create_client(GetState, f"{node}/get_state")
+    try:
+        assert client.wait_for_service(timeout_sec=30), f"{node}/get_state not found"
+        state = observer.call(client, GetState.Request(), 30).current_state
+    finally:
+        observer.node.destroy_client(client)
+    return f"{state.label} [{state.id}]"
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +112,17 @@ def managed(workdir: Path):
         launch.interrupt()
 
 
-def test_every_transition_through_ros2_lifecycle(managed, workdir):
+@pytest.fixture(scope="module")
+def observer(managed) -> Iterator[GraphClient]:
+    """A DDS participant in this test process that looks at the node between transitions."""
+    client = GraphClient()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def test_every_transition_through_ros2_lifecycle(managed, observer, workdir):
     assert state_of(workdir) == "unconfigured [1]"
     # Parameters are there before configure; nothing is loaded, nothing advertised.
     assert "Boolean value is: False" in ros2("ros2 param get /rtmdnet_tracker autostart",
@@ -107,38 +130,38 @@ def test_every_transition_through_ros2_lifecycle(managed, workdir):
     assert "model:" not in managed.output()
 
     assert "Transitioning successful" in transition(LIFECYCLE_SET["configure"], workdir)
-    assert state_of(workdir) == "inactive [2]"
+    assert state_seen(observer) == "inactive [2]"
     managed.wait_for(r"model: .* loaded in")
     managed.wait_for(r"configured: model loaded")
-    assert publishers_on(STATUS, workdir, 0) == 0  # inactive: no outputs
+    assert publishers_on(STATUS, observer, 0) == 0  # inactive: no outputs
     refused = ros2(INIT, workdir)  # the services exist, and say why they cannot start a track
     assert "success=False" in refused and "not active" in refused, refused
     idle = ros2(RESET, workdir)
     assert "success=True" in idle and "already idle" in idle, idle
 
     assert "Transitioning successful" in transition(LIFECYCLE_SET["activate"], workdir)
-    assert state_of(workdir) == "active [3]"
+    assert state_seen(observer) == "active [3]"
     managed.wait_for(READY)
-    assert publishers_on(STATUS, workdir, 1) == 1
+    assert publishers_on(STATUS, observer, 1) == 1
     no_image = ros2(INIT, workdir)  # active: now the answer is about the missing camera
     assert "success=False" in no_image and "no image received yet" in no_image, no_image
 
     assert "Transitioning successful" in transition(LIFECYCLE_SET["deactivate"], workdir)
-    assert state_of(workdir) == "inactive [2]"
+    assert state_seen(observer) == "inactive [2]"
     managed.wait_for(r"deactivated: not subscribed, not publishing; model kept")
-    assert publishers_on(STATUS, workdir, 0) == 0
+    assert publishers_on(STATUS, observer, 0) == 0
     # Re-activation reuses the loaded model: no second load.
     assert "Transitioning successful" in transition(LIFECYCLE_SET["activate"], workdir)
-    assert state_of(workdir) == "active [3]"
+    assert state_seen(observer) == "active [3]"
     assert len(re.findall(r"model: .* loaded in", managed.output())) == 1
     assert "Transitioning successful" in transition(LIFECYCLE_SET["deactivate"], workdir)
 
     assert "Transitioning successful" in transition(LIFECYCLE_SET["cleanup"], workdir)
-    assert state_of(workdir) == "unconfigured [1]"
+    assert state_seen(observer) == "unconfigured [1]"
     managed.wait_for(r"cleaned up: model and device memory freed")
     # Configure again loads the model again (it was freed).
     assert "Transitioning successful" in transition(LIFECYCLE_SET["configure"], workdir)
-    assert state_of(workdir) == "inactive [2]"
+    assert state_seen(observer) == "inactive [2]"
     assert len(re.findall(r"model: .* loaded in", managed.output())) == 2
 
     assert "Transitioning successful" in transition(LIFECYCLE_SET["shutdown"], workdir)
