@@ -107,7 +107,7 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
         ParamSpec("image_transport", "raw",
                   "raw: subscribe to sensor_msgs/Image on 'image'; compressed: "
                   "sensor_msgs/CompressedImage on 'image/compressed'. Fixed at start.",
-                  read_only=True, constraints=" | ".join(IMAGE_TRANSPORTS)),
+                  read_only=True, constraints=_choices(IMAGE_TRANSPORTS)),
         ParamSpec("publish_debug", True,
                   "Publish ~/debug_image (drawn only while someone subscribes)."),
         ParamSpec("lost_score_threshold", 0.5,
@@ -245,7 +245,7 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """Tracker options the parameters set (0 = keep the model's / reference value)."""
     overrides: dict[str, Any] = {name: int(values[name]) for name in TRACKER_OPTION_PARAMETERS
                                  if int(values.get(name, 0)) > 0}
-    if int(values.get("torch_threads", 0)) > 0:  # the tracker sets it, once per process
+    if int(values.get("torch_threads", 0)) > 0:  # the tracker applies it when it is built
         overrides["torch_threads"] = int(values["torch_threads"])
     for name in ("update_mode", "mode", "siamese_dir", "box_refiner", "refiner_dir"):
         if name in values:
