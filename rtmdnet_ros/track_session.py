@@ -26,6 +26,7 @@ The rules:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -217,8 +218,6 @@ class TrackSession:
         Idle frames wait for the tracker lock too: frames arriving during an init are caught up
         afterwards instead of being answered "idle" first.
         """
-        import time
-
         t0 = time.perf_counter() if started is None else started
         box: np.ndarray | None = None
         raw = 0.0
@@ -264,8 +263,6 @@ class TrackSession:
         tracker lock, so the caller can forget a pending copy of a frame already queued.
         A refused box (:func:`check_init_box`) leaves the current track as it was.
         """
-        import time
-
         reason = check_init_box(box, rgb.shape)
         if reason:
             return InitOutcome(False, reason)
