@@ -48,6 +48,7 @@ from torch import nn
 
 from . import onnx_runtime
 from .options import RUNTIMES, check_choice
+from .packaged_models import BACKBONE_GRAPH_DIR, DEFAULT_MODEL
 
 LOG = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ LOG = logging.getLogger(__name__)
 EXPORT_FORMAT = 1
 INPUT_NAME = "image"
 OUTPUT_NAME = "fmap_nhwc"
-SHIPPED_DIR = Path(__file__).resolve().parent / "models"
 CACHE_ENV = "RTMDNET_CACHE_DIR"
 # Export-time bounds of the free dimensions (torch.export needs finite ranges): batches of the
 # first frame's augmentation (25 crops) and jitter crops, crop sides from tiny targets' 32 px up
@@ -122,7 +122,7 @@ def cache_dir() -> Path:
 
 def find_graph(fp: str) -> Path | None:
     """Return the shipped or cached graph for ``fp``, or None."""
-    for folder in (SHIPPED_DIR, cache_dir()):
+    for folder in (BACKBONE_GRAPH_DIR, cache_dir()):
         path = folder / graph_name(fp)
         if path.is_file():
             return path
@@ -245,12 +245,11 @@ def ship_packaged(model_path: Path | None = None) -> Path:
     Older shipped graphs are removed: only the one matching ``default.pt`` stays.
     """
     from . import model_file as mf
-    from .tracker import DEFAULT_MODEL
 
     path = Path(model_path) if model_path is not None else DEFAULT_MODEL
     net = mf.build_network(mf.load_model(path, torch.device("cpu")), torch.device("cpu")).eval()
-    target = SHIPPED_DIR / graph_name(fingerprint(net))
-    for old in SHIPPED_DIR.glob("backbone-*.onnx"):
+    target = BACKBONE_GRAPH_DIR / graph_name(fingerprint(net))
+    for old in BACKBONE_GRAPH_DIR.glob("backbone-*.onnx"):
         if old != target:
             old.unlink()
     write_atomically(target, export_graph(net))

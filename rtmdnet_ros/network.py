@@ -138,6 +138,10 @@ class RTMDNet(nn.Module):
             branches.append(nn.Sequential(nn.Dropout(DROPOUT), linear.to(ref.device)))
         self.fc6 = nn.ModuleList(branches)
 
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        """Return the backbone's parameters: frozen while tracking, trained apart in training."""
+        return [p for n, p in self.named_parameters() if n.startswith("backbone.")]
+
     # -- forward pieces -----------------------------------------------------------------------
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone map of RGB float 0..255 NCHW images (normalised here)."""
@@ -146,10 +150,8 @@ class RTMDNet(nn.Module):
         x = self.backbone.normalize(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        # Not cuDNN: it builds a plan for every new input shape (~0.8 s each on an H200) and
-        # scene crops change size nearly every frame; it also computes in TF32. PyTorch's own
-        # CUDA kernels tracked at 55-59 FPS instead of 5-6, logits within 4e-6 of the CPU's
-        # instead of 5e-3 (bench/bench_device.py, README "Performance"). Scoped to this call.
+        # Not cuDNN: it plans anew for every input shape, scene crops change size nearly every
+        # frame, and it computes in TF32 (docs/tracker.md, "On a GPU"). Scoped to this call.
         if not x.is_cuda:
             return self.backbone(x)
         with torch.backends.cudnn.flags(enabled=False):

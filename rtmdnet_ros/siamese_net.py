@@ -53,7 +53,6 @@ HEAD_ONNX = "nanotrack_head.onnx"
 # The network fine-tuned here, shipped in the package: its two ONNX files (what the tracker
 # loads) and its PyTorch weights (what the tests compare them with, and a start for further
 # fine-tuning), with NOTICE and LICENSE (Apache-2.0, upstream's licence).
-SHIPPED_DIR = Path(__file__).resolve().parent / "models" / "siamese"
 SHIPPED_WEIGHTS = "nanotrack_v3_finetuned.pth"
 FEATURE_CHANNELS = 96
 STRIDE = 16

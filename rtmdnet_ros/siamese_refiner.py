@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from rtmdnet_ros.inputs import check_box, check_image
+from rtmdnet_ros.packaged_models import siamese_dir
 
 LOG = logging.getLogger(__name__)
 
@@ -65,19 +66,6 @@ LR = 0.348
 TEMPLATE_FEATURES = (1, 96, 8, 8)
 SEARCH_FEATURES = (1, 96, 16, 16)
 
-
-# The Siamese network this package ships (fine-tuned here; NOTICE and model card beside it).
-SHIPPED_DIR = Path(__file__).resolve().parent / "models" / "siamese"
-
-
-def siamese_dir(option: str | Path = "") -> Path:
-    """Resolve a Siamese-network folder option (``siamese_dir``, ``refiner_dir``).
-
-    "" is the network shipped in the package, never a shared or development folder: what a
-    fresh install tracks with is what ships, and the core finds its networks through its
-    options alone.
-    """
-    return Path(option) if str(option) else SHIPPED_DIR
 
 
 @dataclass(frozen=True)

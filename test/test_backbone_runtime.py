@@ -28,8 +28,9 @@ from rtmdnet_ros.crop import crop_scene
 from rtmdnet_ros.geometry import crop_size, iou, samples_to_rois, scene_box
 from rtmdnet_ros.network import RTMDNet
 from rtmdnet_ros.options import TrackerOptions
+from rtmdnet_ros.packaged_models import DEFAULT_MODEL
 from rtmdnet_ros.sequences import read_groundtruth
-from rtmdnet_ros.tracker import DEFAULT_MODEL, Tracker
+from rtmdnet_ros.tracker import Tracker
 
 pytestmark = pytest.mark.skipif(not onnx_runtime.available(), reason="onnxruntime not installed")
 CPU = torch.device("cpu")
@@ -77,12 +78,12 @@ def torch_map(net: RTMDNet, crops: list[np.ndarray]) -> torch.Tensor:
 
 def test_shipped_graph_is_the_packaged_models(packaged):
     fp = br.fingerprint(packaged)
-    shipped = br.SHIPPED_DIR / br.graph_name(fp)
+    shipped = br.BACKBONE_GRAPH_DIR / br.graph_name(fp)
     assert shipped.is_file(), (
         f"{shipped.name} missing: default.pt changed; run python -m rtmdnet_ros.backbone_runtime "
         "--ship and commit the new graph")
     assert br.find_graph(fp) == shipped
-    assert sorted(p.name for p in br.SHIPPED_DIR.glob("backbone-*.onnx")) == [shipped.name]
+    assert sorted(p.name for p in br.BACKBONE_GRAPH_DIR.glob("backbone-*.onnx")) == [shipped.name]
 
 
 def test_feature_maps_equal_torch_on_real_frames(packaged):

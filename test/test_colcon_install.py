@@ -41,15 +41,15 @@ from colcon_workspace import (
 from data_paths import REPO_ROOT, require_ros2_tools
 from node_harness import CollectedProcess
 
-from rtmdnet_ros import siamese_refiner
+from rtmdnet_ros import packaged_models
 
 BUILD_S = 900.0  # colcon build on a loaded 2-core machine (35 s quiet)
 STARTUP_S = 120.0
 CALL_S = 60.0
 # The shipped Siamese network, relative to the package (the default of siamese_dir and
 # refiner_dir): installed with the package like anything under rtmdnet_ros/models/.
-SHIPPED_SIAMESE = siamese_refiner.SHIPPED_DIR.relative_to(
-    Path(siamese_refiner.__file__).resolve().parent)
+SHIPPED_SIAMESE = packaged_models.SIAMESE_DIR.relative_to(
+    Path(packaged_models.__file__).resolve().parent)
 INIT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
         '"{box: {center: {position: {x: 320.0, y: 240.0}}, size_x: 80.0, size_y: 120.0}}"')
 
@@ -146,13 +146,13 @@ def test_installed_package_imports_from_the_install_space_only(workspace):
     code = (
         "import importlib, json, pkgutil, sys\n"
         "import rtmdnet_ros, rtmdnet_ros.msg, rtmdnet_ros.srv\n"
-        "from rtmdnet_ros import siamese_refiner, tracker\n"
+        "from rtmdnet_ros import packaged_models\n"
         "names = [m.name for m in pkgutil.walk_packages(rtmdnet_ros.__path__, 'rtmdnet_ros.')\n"
         "         if not m.name.endswith('__main__')]  # those run a command line\n"
         "files = {n: importlib.import_module(n).__file__ for n in names}\n"
         "print(json.dumps({'path': list(rtmdnet_ros.__path__), 'sys_path': sys.path,\n"
-        "    'files': files, 'model': str(tracker.DEFAULT_MODEL),\n"
-        "    'siamese_dir': str(siamese_refiner.siamese_dir(''))}))\n"
+        "    'files': files, 'model': str(packaged_models.DEFAULT_MODEL),\n"
+        "    'siamese_dir': str(packaged_models.siamese_dir(''))}))\n"
     )
     found = json.loads(workspace.run(f"python3 -c {shlex.quote(code)}", timeout=300)
                        .strip().splitlines()[-1])

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data_paths import sequence_dir  # noqa: E402
 
 from rtmdnet_ros.evaluation.metrics import iou  # noqa: E402
+from rtmdnet_ros.packaged_models import siamese_dir  # noqa: E402
 from rtmdnet_ros.sequences import read_groundtruth  # noqa: E402
-from rtmdnet_ros.siamese_refiner import siamese_dir  # noqa: E402
 from rtmdnet_ros.tracker import Tracker  # noqa: E402
 
 REFERENCE_SEQUENCES = {"Crossing": 25, "boat5": 25, "Human3": 25}
@@ -153,13 +153,13 @@ def test_a_fresh_install_tracks_exactly_as_the_development_checkout(monkeypatch,
     """No ../shared: the composite still runs, on the shipped network, with the same boxes."""
     from synthetic_clip import make_clip
 
-    from rtmdnet_ros.siamese_refiner import SHIPPED_DIR
+    from rtmdnet_ros.packaged_models import SIAMESE_DIR
 
     frames, boxes = make_clip(n_frames=12, seed=3)
 
     def run() -> np.ndarray:
         tracker = Tracker(seed=0, device="cpu", overrides={"mode": "composite"})
-        assert tracker._policy.proposer.model_dir == SHIPPED_DIR
+        assert tracker._policy.proposer.model_dir == SIAMESE_DIR
         tracker.init(frames[0], boxes[0])
         out = np.array([tracker.update(f).box_xywh for f in frames[1:]])
         tracker.close()

@@ -207,13 +207,14 @@ def test_append_puts_a_markdown_file_at_the_end_of_the_page(tmp_path, capsys):
 
 def test_untrained_model_runs_our_tracker_without_offline_pretraining(tmp_path, capsys):
     from rtmdnet_ros import tracker as core
+    from rtmdnet_ros.options import UNTRAINED
 
-    assert peers.UNTRAINED == core.UNTRAINED
+    assert peers.UNTRAINED == UNTRAINED
     make_sequence(tmp_path / "data", "square", frames=4)
     out = tmp_path / "out"
     args = ("--data", str(tmp_path / "data"), "--out", str(out), "--trackers", "rtmdnet")
     assert _main(*args, "--model", "untrained", "--set", "torch_threads=1") == 0
     data = json.loads((out / "results.json").read_text())
     assert "untrained" in json.dumps(data)
-    t = core.Tracker(options=None, model=core.UNTRAINED, device="cpu", seed=0)
+    t = core.Tracker(options=None, model=UNTRAINED, device="cpu", seed=0)
     assert not t.head_pretrained

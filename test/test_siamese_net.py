@@ -188,7 +188,7 @@ def test_without_shared_the_proposer_tracks_with_the_shipped_network(monkeypatch
     from synthetic_clip import make_clip
 
     from rtmdnet_ros.composite.proposer import SiameseProposer
-    from rtmdnet_ros.siamese_refiner import siamese_dir
+    from rtmdnet_ros.packaged_models import siamese_dir
 
     monkeypatch.setenv("RTMDNET_DATA", str(tmp_path / "no_data"))
     monkeypatch.setenv("RTMDNET_NANOTRACK_V3_DIR", str(tmp_path / "no_models"))

@@ -16,6 +16,7 @@ from data_paths import nanotrack_v3_dir as model_dir
 from data_paths import sequence_dir
 
 from rtmdnet_ros import siamese_refiner as sr
+from rtmdnet_ros.packaged_models import SIAMESE_DIR
 from rtmdnet_ros.sequences import read_groundtruth
 from rtmdnet_ros.siamese_refiner import RefinerSettings, SiameseRefiner
 
@@ -153,9 +154,9 @@ def test_default_dir_is_the_shipped_network(monkeypatch, tmp_path):
     """"" is the package's own network wherever the data is; no environment moves it."""
     monkeypatch.setenv("RTMDNET_DATA", str(tmp_path / "no_data"))
     monkeypatch.setenv("RTMDNET_NANOTRACK_V3_DIR", str(tmp_path / "no_models"))
-    assert sr.siamese_dir("") == sr.SHIPPED_DIR
-    assert (sr.SHIPPED_DIR / sr.BACKBONE_FILE).is_file()
-    assert SiameseRefiner().backbone_path.parent == sr.SHIPPED_DIR
+    assert sr.siamese_dir("") == SIAMESE_DIR
+    assert (SIAMESE_DIR / sr.BACKBONE_FILE).is_file()
+    assert SiameseRefiner().backbone_path.parent == SIAMESE_DIR
     assert sr.siamese_dir(str(tmp_path)) == tmp_path
     with pytest.raises(FileNotFoundError, match="refiner_dir"):
         SiameseRefiner(tmp_path)

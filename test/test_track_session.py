@@ -37,7 +37,8 @@ from rtmdnet_ros.track_session import (  # noqa: E402
     TrackSession,
     pick_catch_up,
 )
-from rtmdnet_ros.tracker import Tracker, TrackResult  # noqa: E402
+from rtmdnet_ros.track_types import TrackResult  # noqa: E402
+from rtmdnet_ros.tracker import Tracker  # noqa: E402
 
 SYNC = TrackerOptions().replace(torch_threads=1, update_mode="sync")
 
@@ -261,7 +262,7 @@ def test_one_threshold_moves_the_trackers_search_and_the_published_state(clip):
         for i in range(1, 6):
             out = session.track(i + 1, "h", frames[i])
             # The tracker widens its search exactly on the frames the node publishes LOST.
-            widened = t._trans == t.options.rtmdnet.cand_trans_failure
+            widened = t.classifier.search.widened
             seen.append((out.state, out.score, widened))
             assert widened == (out.state == LOST)
         states[threshold] = seen

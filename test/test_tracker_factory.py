@@ -24,8 +24,8 @@ from rtmdnet_ros.node.tracker_factory import (  # noqa: E402
     TrackerFactory,
     change_note,
 )
+from rtmdnet_ros.packaged_models import DEFAULT_MODEL  # noqa: E402
 from rtmdnet_ros.score_scale import logit  # noqa: E402
-from rtmdnet_ros.tracker import DEFAULT_MODEL  # noqa: E402
 
 
 class Lines:

@@ -13,8 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_clip import make_clip  # noqa: E402
 
 from rtmdnet_ros import model_file  # noqa: E402
-from rtmdnet_ros.options import TrackerOptions  # noqa: E402
-from rtmdnet_ros.tracker import DEFAULT_MODEL, UNTRAINED, Tracker  # noqa: E402
+from rtmdnet_ros.options import (
+    UNTRAINED,  # noqa: E402
+    TrackerOptions,  # noqa: E402
+)
+from rtmdnet_ros.packaged_models import DEFAULT_MODEL  # noqa: E402
+from rtmdnet_ros.tracker import Tracker  # noqa: E402
 
 # Few samples and iterations: these tests are about which options a tracker gets, not accuracy.
 SMALL = {"torch_threads": 1, "init_iterations": 2, "n_neg_init": 200, "n_bbreg": 50,

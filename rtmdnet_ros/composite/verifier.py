@@ -10,32 +10,32 @@ which is why it is kept apart as ``cls_score``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from rtmdnet_ros.classifier import OnlineClassifier
 from rtmdnet_ros.composite.proposer import Proposal
 from rtmdnet_ros.composite.rule import Evidence
 from rtmdnet_ros.geometry import iou
+from rtmdnet_ros.track_types import Classification
 
 
 class Verifier:
-    """Builds a frame's ``Evidence`` from the tracker's classification and the peaks."""
+    """Builds a frame's ``Evidence`` from the classifier's classification and the peaks."""
 
-    def __init__(self, tracker: Any) -> None:
-        self._t = tracker
+    def __init__(self, classifier: OnlineClassifier) -> None:
+        self._cls = classifier
 
-    def evidence(self, image: np.ndarray, c: Any, peaks: list[Proposal]) -> Evidence:
+    def evidence(self, image: np.ndarray, c: Classification, peaks: list[Proposal]) -> Evidence:
         """Score the peaks and the classifier's own box in one pooling call."""
         boxes = np.array([p.box for p in peaks]).reshape(-1, 4)
-        logits = self._t.score_boxes(image, c, np.concatenate([boxes, c.box[None]]))
-        refined = self._t.regress(image, c)
+        logits = self._cls.score_boxes(image, c, np.concatenate([boxes, c.box[None]]))
+        refined = self._cls.regress(image, c)
         return Evidence(
             cls_score=c.score, cls_box=c.box, cls_logit=float(logits[-1]), boxes=boxes,
             logits=logits[:-1], probs=np.array([p.prob for p in peaks]),
             ious=np.atleast_1d(iou(boxes, c.box)) if len(boxes) else np.zeros(0),
             refined=c.box if refined is None else refined)
 
-    def score(self, image: np.ndarray, c: Any, box: np.ndarray) -> float:
+    def score(self, image: np.ndarray, c: Classification, box: np.ndarray) -> float:
         """One box's logit (re-detection)."""
-        return float(self._t.score_boxes(image, c, box[None])[0])
+        return float(self._cls.score_boxes(image, c, box[None])[0])

@@ -244,7 +244,7 @@ def _describe_model(path: str | None) -> str:
     if path:
         return f"`{path}`"
     try:
-        from rtmdnet_ros.tracker import DEFAULT_MODEL
+        from rtmdnet_ros.packaged_models import DEFAULT_MODEL
     except ImportError:
         return "packaged default"
     if Path(DEFAULT_MODEL).exists():

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from rtmdnet_ros.options import UNTRAINED  # noqa: F401 - the CLI and the tests take it here
+from rtmdnet_ros.packaged_models import DEFAULT_MODEL
 from rtmdnet_ros.sequences import default_data_root
 
 NANOTRACK_BACKBONE = "nanotrack_backbone_sim.onnx"
@@ -325,7 +326,7 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
             name, lambda seed: DlibTracker(), {"library": f"dlib {dlib.__version__}"}, False, True
         )
     if name == "siamese":
-        from rtmdnet_ros.siamese_refiner import siamese_dir
+        from rtmdnet_ros.packaged_models import siamese_dir
 
         folder = siamese_dir(str(settings.overrides.get("siamese_dir", "")))
         files = [folder / "nanotrack_backbone.onnx", folder / "nanotrack_head.onnx"]
@@ -336,12 +337,7 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
     if name in ("rtmdnet", "reference"):
         if name == "reference":
             settings = replace(settings, overrides={**settings.overrides, **REFERENCE_OVERRIDES})
-        try:
-            core = importlib.import_module("rtmdnet_ros.tracker")
-        except Exception as exc:  # not built yet, or broken: report it, run the peers
-            raise PeerUnavailable(f"rtmdnet_ros.tracker not importable: {exc}") from exc
-        default = getattr(core, "DEFAULT_MODEL", None)
-        model = settings.model or (str(default) if default and Path(default).exists() else None)
+        model = settings.model or (str(DEFAULT_MODEL) if DEFAULT_MODEL.exists() else None)
         config = {
             "code": _core_fingerprint(),
             "model": _file_id(model),
@@ -352,7 +348,7 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
 
         if settings.overrides.get("mode", TrackerOptions().mode) == "composite":
             # The composite's Siamese network is part of what was measured.
-            from rtmdnet_ros.siamese_refiner import siamese_dir
+            from rtmdnet_ros.packaged_models import siamese_dir
 
             folder = siamese_dir(str(settings.overrides.get("siamese_dir", "")))
             config["siamese"] = {f.name: _file_id(str(f)) for f in sorted(folder.glob("*.onnx"))}

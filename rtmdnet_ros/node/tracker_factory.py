@@ -128,7 +128,7 @@ class TrackerFactory:
         Without model_path the tracker takes the packaged model unless the options ask for
         another architecture; ``head_pretrained`` says which it did.
         """
-        from rtmdnet_ros.tracker import DEFAULT_MODEL
+        from rtmdnet_ros.packaged_models import DEFAULT_MODEL
 
         if self._model is not None:
             return self._model
