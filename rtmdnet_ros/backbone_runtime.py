@@ -1,9 +1,9 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The per-frame backbone pass through onnxruntime on the CPU (issue 18).
+"""The per-frame backbone pass through onnxruntime on the CPU.
 
 Why: the backbone is the largest single cost of a frame on the CPU, and onnxruntime runs our
-EfficientNet-Lite0 cut 1.5-3x faster than PyTorch eager on the same two cores, and degrades far
+EfficientNet-Lite0 cut markedly faster than PyTorch eager on the same cores, and degrades far
 less when other processes load them (docs/tracker.md, "Inference runtime"). PyTorch stays the
 reference, the training path, the online head and the CUDA path: only ``RTMDNet.feature_map``
 of a frozen, eval-mode network on the CPU is replaced, by a graph exported from that very module.
@@ -17,11 +17,11 @@ Where the graph comes from, by the backbone's :func:`fingerprint` (architecture 
 
 1. shipped: ``rtmdnet_ros/models/backbone-<fingerprint>.onnx``, exported at build time for the
    packaged model (``python -m rtmdnet_ros.backbone_runtime --ship``; a test fails when
-   ``default.pt`` changes without it). Loading it costs ~30 ms.
+   ``default.pt`` changes without it). Loading it is quick.
 2. cached: the same name under ``$RTMDNET_CACHE_DIR`` (default ``~/.cache/rtmdnet_ros``, or
    ``$XDG_CACHE_HOME/rtmdnet_ros``), for any other network (a model you trained, ``untrained``).
-3. else exported now with ``torch.onnx.export(dynamo=True)`` (needs ``onnxscript``; 12-15 s on two
-   loaded cores, once per network and machine) and written to the cache. The legacy TorchScript
+3. else exported now with ``torch.onnx.export(dynamo=True)`` (needs ``onnxscript``; seconds,
+   once per network and machine) and written to the cache. The legacy TorchScript
    exporter cannot export ``SameConv2d``'s weight padding, hence dynamo.
 
 The choice between runtimes is made in one place, :func:`choose_runtime`, from the tracker

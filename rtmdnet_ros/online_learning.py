@@ -4,9 +4,9 @@
 
 ``HeadTrainer`` is the hard-negative-mined SGD of reference 6. ``AsyncHeadUpdater`` runs the
 online updates of reference 7 on a private copy of the head in a worker thread and hands back
-finished weights, so a camera frame never waits for learning: on a robot the updates (5 steps
-every 10 frames, more after failures) otherwise stall the tracking thread for 30-80 ms whenever
-other processes share the cores. The tracker swaps the new weights in between two frames.
+finished weights, so a camera frame never waits for learning: on a robot the updates (a few
+steps every few frames, more after failures) otherwise stall the tracking thread whenever other
+processes share the cores. The tracker swaps the new weights in between two frames.
 """
 
 from __future__ import annotations

@@ -346,9 +346,9 @@ class NetworkOptions(_Group):
     and RoI computation of the tracker.
     """
 
-    backbone: str = "efficientnet_lite0"  # default network when no model file is given (issue 3)
-    # EfficientNet-Lite0 stage(s) the map is taken from: stage 3 and 4 stacked (docs/backbones.md;
-    # +0.02 AUC over stage 4 alone, docs/ablations.md). The packaged model has this cut.
+    backbone: str = "efficientnet_lite0"  # default network when no model file is given
+    # EfficientNet-Lite0 stage(s) the map is taken from: stage 3 and 4 stacked, more accurate than
+    # stage 4 alone (docs/backbones.md, docs/ablations.md). The packaged model has this cut.
     backbone_cut: str = "stage3+4"
     dense_map: bool = True  # reference 1: stride-8 map; False = stride 16 (paper's ablation)
     roi_mode: str = "adaptive"  # "adaptive" | "align" | "pool" (reference 2, paper ablation)
@@ -420,7 +420,7 @@ class RTMDNetOptions(_Group):
     n_pos_memory_seed: int = 50  # reference 5: memories seeded with 50 random positives
     n_neg_memory_seed: int = 200  # reference 5: ... and 200 random negatives
     # Reference 5, authors' extra augmentation (100 crops at 192 px). Off by default: too slow
-    # for the 2.0 s first-frame budget on CPU (docs/tracker.md).
+    # for the first-frame budget on CPU (docs/tracker.md).
     first_frame_augmentation: bool = False
     aug_crops: int = 100  # reference 5
     aug_context: float = 1.8  # reference 5: crop size = target * 1.8 * 1.1^clip(N, -2, 2)
@@ -506,8 +506,8 @@ class RefinerOptions(_Group):
     kind: str = _keyed("box_refiner", "none")
     dir: str = ""  # "" = the Siamese network shipped in the package
     # Width/height factors on the head's predicted size: exp(-median log(pred / true)) over the
-    # ten training videos, refining from the true box (widths +0.073, heights +0.021 in log;
-    # docs/tracker.md "Box refinement"). Fitted on the training split only.
+    # ten training videos, refining from the true box (docs/tracker.md "Box refinement").
+    # Fitted on the training split only.
     size_calibration: tuple[float, float] = (0.93, 0.98)
 
     def __post_init__(self) -> None:
@@ -516,7 +516,7 @@ class RefinerOptions(_Group):
 
 @dataclass(frozen=True)
 class CompositeOptions(_Group):
-    """The composite tracker (not in RT-MDNet; issue 20, docs/tracker.md "Composite tracker").
+    """The composite tracker (not in RT-MDNet; docs/tracker.md "Composite tracker").
 
     Read by composite/policy.py when ``mode`` is "composite": NanoTrack v3's Siamese network
     proposes peaks, the online classifier verifies them, one rule decides box and TRACKING/LOST,

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """NanoTrack v3's Siamese network as a PyTorch module, so that it can be trained and exported here.
 
-Why: the box refiner and the composite tracker (issue 20) run NanoTrack v3's network as two ONNX
+Why: the box refiner and the composite tracker run NanoTrack v3's network as two ONNX
 files (``nanotrack_backbone.onnx``, ``nanotrack_head.onnx``). To ship a network trained here we
 need it as a module that loads the upstream weights (HonglinChu/SiamTrackers@248663f,
 ``nanotrackv3.pth``, Apache-2.0) strictly, reproduces the upstream ONNX outputs, can be
@@ -44,6 +44,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import safe_torch_load
 
 LOG = logging.getLogger(__name__)
 
@@ -280,7 +282,7 @@ class NanoTrackV3(nn.Module):
 
 def load_upstream(path: str | Path) -> NanoTrackV3:
     """Build the network and load upstream's ``nanotrackv3.pth`` strictly (every key, shape)."""
-    checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
+    checkpoint = safe_torch_load.load(path)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a NanoTrack checkpoint (no state_dict)")

@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Box refinement with NanoTrack v3's trained Siamese head, around the box our classifier chose.
 
-Why: RT-MDNet's own box comes from scoring sampled candidates plus a ridge regressor fitted on
-the first frame, and on small targets its scale drifts (issue 10). NanoTrack v3's head was
-trained on large tracking datasets to regress the object's extent from a template/search pair,
-so it is a good *box* estimator; but as a tracker it drifts to distractors, where our online
-classifier holds on. This module therefore uses the head for the box only: the classifier
-decides *where* the target is, and the refiner may only pick a box whose centre lies within a
-small radius of that choice (``max_shift``, a fraction of the box's width and height). When no
-eligible cell of the head's score map is confident enough, the input box comes back unchanged.
+Why: RT-MDNet's own box comes from scoring sampled candidates plus a ridge regressor fitted on the
+first frame, and on small targets its scale drifts (docs/tracker.md, "The shrinking box").
+NanoTrack v3's head was trained on large tracking datasets to regress the object's extent from a
+template/search pair, so it is a good *box* estimator; but as a tracker it drifts to distractors,
+where our online classifier holds on. This module therefore uses the head for the box only: the
+classifier decides *where* the target is, and the refiner may only pick a box whose centre lies
+within a small radius of that choice (``max_shift``, a fraction of the box's width and height).
+When no eligible cell of the head's score map is confident enough, the input box comes back
+unchanged.
 
 Network (weights and ONNX exports from HonglinChu/SiamTrackers@248663f, Apache-2.0; unchanged,
 run by onnxruntime (``onnx_runtime.py``); see ``../shared/models/README.md``):
@@ -147,8 +148,8 @@ def crop_square(image_rgb: np.ndarray, cx: float, cy: float, side: float, out: i
 def mean_colour(image_rgb: np.ndarray) -> np.ndarray:
     """Per-channel mean of the whole image, the padding colour upstream trained with.
 
-    ``cv2.mean`` rather than ``ndarray.mean``: about 50x faster on a VGA frame (0.2 vs 11 ms),
-    which matters at one call per frame.
+    ``cv2.mean`` rather than ``ndarray.mean``: far faster on a whole frame, which matters at one
+    call per frame.
     """
     return np.array(cv2.mean(image_rgb)[:3])
 

@@ -27,7 +27,8 @@ TRAIN: tuple[str, ...] = (
 )
 # Thirteen sequences, 2618 frames: the previous six-sequence development split plus the aerial
 # footage that shows the small-target failures (group2_2, group3_2, S0601) and drone footage of
-# other benchmarks (DTB70, UAVDT). 5-seed means on six sequences moved by 0.02-0.05.
+# other benchmarks (DTB70, UAVDT); six sequences were too few for stable seed means
+# (docs/design.md, "Data split").
 DEV: tuple[str, ...] = (
     "Crossing",
     "Human3",
@@ -43,8 +44,8 @@ DEV: tuple[str, ...] = (
     "MountainBike6",
     "S0601",
 )
-# The development split's first six sequences: the whole split until 2026-11-27 (the figures of
-# docs/results.md's history were taken on it; `--split dev6` reproduces them).
+# The development split's first six sequences: the former whole split (the older figures of
+# docs/results.md were taken on it; `--split dev6` reproduces them).
 DEV_FIRST_SIX = DEV[:6]
 
 SPLITS: dict[str, tuple[str, ...]] = {

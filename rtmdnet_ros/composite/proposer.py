@@ -3,10 +3,9 @@
 """The Siamese proposer: NanoTrack v3's network run as a tracker with a state of its own.
 
 Why its own state: re-centring the Siamese search on the composite's fused box ties its errors to
-the classifier's (issue 20's prototype: both wrong on 75-80 % of the frames where the Siamese
-network alone held the target). So the proposer searches around *its* last box, moves with its
-own best peak (upstream's decoding: change penalty, cosine window, size smoothing), and is
-re-centred only when the caller says its target is confirmed lost (``reset``).
+the classifier's (docs/tracker.md, "Composite tracker"). So the proposer searches around *its* last
+box, moves with its own best peak (upstream's decoding: change penalty, cosine window, size
+smoothing), and is re-centred only when the caller says its target is confirmed lost (``reset``).
 
 Each frame it reports several peaks, not one: a distractor the network prefers and the right
 object a little lower are exactly what the verifier must tell apart. The same decoding serves
@@ -23,7 +22,10 @@ import numpy as np
 
 from rtmdnet_ros.inputs import check_box
 from rtmdnet_ros.siamese_refiner import (
+    LR,
+    PENALTY_K,
     SCORE_SIZE,
+    WINDOW_INFLUENCE,
     RefinerSettings,
     SiameseRefiner,
     change_penalty,
@@ -39,9 +41,9 @@ class ProposerSettings:
     10 px floor on each side of the tracked box.
     """
 
-    window_influence: float = 0.455
-    penalty_k: float = 0.138
-    size_lr: float = 0.348
+    window_influence: float = WINDOW_INFLUENCE
+    penalty_k: float = PENALTY_K
+    size_lr: float = LR
     peaks: int = 3
     peak_radius: int = 2
     min_size: float = 10.0

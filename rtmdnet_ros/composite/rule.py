@@ -57,8 +57,8 @@ class Decision:
     ``success`` is always ``score > threshold``: the published state and score never disagree.
     ``peak``: the peak the proposer moves to (None: it moves to its own best peak, or is reset
     when ``reset_proposer``). ``search``: where the classifier searches next (None: around its
-    own box, so that it stays an independent witness; issue 20's prototype lost exactly that
-    by re-centring one part on the other's answer every frame).
+    own box, so that it stays an independent witness; re-centring one part on the other's
+    answer every frame ties their errors together: docs/tracker.md, "Composite tracker").
     """
 
     branch: str
