@@ -123,7 +123,6 @@ class OnlineClassifier:
         """Start a frame: take the newest head from the update worker (between two frames)."""
         if self.search is None:
             raise ValueError("the classifier has not learnt a target: init() first")
-        self._frame += 1
         if self._updater is None:
             return
         weights = self._updater.take()
@@ -194,6 +193,7 @@ class OnlineClassifier:
         every success).
         """
         r = self._options.rtmdnet
+        self._frame += 1  # frames judged: the update intervals count what the classifier saw
         self.search.move(target, success)
         target = self.search.target
         if success and learn:
@@ -206,6 +206,10 @@ class OnlineClassifier:
                     self._last_short = self._frame
             elif self._frame % r.long_term_interval == 0:
                 self._update(list(self._pos_memory), "long_updates")
+
+    def follow(self, target: np.ndarray) -> None:
+        """Move the next search to ``target`` on a frame the classifier did not judge."""
+        self.search.follow(target)
 
     # ------------------------------------------------------------------ lifetime -------------
     def wait_for_updates(self, timeout: float = 10.0) -> bool:

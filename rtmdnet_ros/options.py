@@ -32,7 +32,8 @@ UNTRAINED = "untrained"
 
 # The values a choice option accepts, defined once: the options' checks, their messages, the
 # node's parameter descriptions and the command lines' choices all read these.
-MODES = ("composite", "reference")  # mode: the frame step (docs/tracker.md "Composite tracker")
+# mode: the frame step (docs/tracker.md "Composite tracker"; composite/siamese_policy.py)
+MODES = ("composite", "reference", "siamese")
 UPDATE_MODES = ("sync", "async")  # execution.update_mode
 RUNTIMES = ("auto", "torch", "onnxruntime")  # execution.runtime (backbone_runtime.py)
 ROI_MODES = ("adaptive", "align", "pool")  # network.roi_mode (roi_align.py)
@@ -546,10 +547,33 @@ class CompositeOptions(_Group):
     redetect_after: int = 5
     redetect_prob: float = 0.5
     redetect_margin: float = 1.0
+    # Verification schedule (composite/schedule.py; docs/tracker.md "Verification schedule"):
+    # the classifier runs every verify_every-th frame (1 = every frame), at once when the
+    # proposer is in doubt, and on every frame while LOST; between verifications the Siamese
+    # box carries the last verified state. The period: measured on the development split.
+    verify_every: int = 1
+    # A best peak below this probability is in doubt: the same confidence ``agree_prob`` trusts.
+    verify_doubt_prob: float = 0.9
+    # A second peak reaching this fraction of the best one's probability, and not overlapping
+    # it (IoU < verify_rival_iou, the same overlap as agree_iou), is a rival: a look-alike.
+    verify_rival_ratio: float = 0.8
+    verify_rival_iou: float = 0.3
+    # A centre move beyond this fraction of the box's mean side in one frame is a jump (RT-MDNet
+    # draws its candidates with a spread of 0.6 of the mean side: reference 4).
+    verify_max_shift: float = 0.5
+    # A width or height ratio beyond this in one frame is a size change (twice RT-MDNet's
+    # candidate scale step of 1.05: reference 4).
+    verify_max_resize: float = 1.1
 
     def __post_init__(self) -> None:
-        self._check_at_least(1, "peaks")
+        self._check_at_least(1, "peaks", "verify_every")
         self._check_at_least(0, "redetect_after", meaning=" (0 = never)")
+        if not 0.0 <= self.verify_doubt_prob <= 1.0 or not 0.0 < self.verify_rival_ratio:
+            raise ValueError("composite_verify_doubt_prob must be in [0, 1] and "
+                             "composite_verify_rival_ratio > 0")
+        if self.verify_max_shift <= 0.0 or self.verify_max_resize < 1.0:
+            raise ValueError("composite_verify_max_shift must be > 0 and "
+                             "composite_verify_max_resize >= 1")
 
 
 @dataclass(frozen=True)
@@ -587,6 +611,7 @@ class TrackerOptions(_DictMixin):
     # "reference": RT-MDNet alone, as the paper (plus box_refiner). "composite": NanoTrack v3's
     # Siamese network proposes peaks with a state of its own, the online classifier verifies
     # them, one rule (composite/rule.py) decides box and TRACKING/LOST, a gate decides learning.
+    # "siamese": that Siamese network alone (fastest; never reports LOST).
     mode: str = "composite"
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     network: NetworkOptions = field(default_factory=NetworkOptions)

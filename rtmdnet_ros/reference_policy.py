@@ -41,6 +41,8 @@ def load_refiner(options: TrackerOptions) -> SiameseRefiner | None:
 class ReferencePolicy:
     """RT-MDNet's own frame step, on the classifier's interface."""
 
+    uses_classifier = True
+
     def __init__(self, classifier: OnlineClassifier, options: TrackerOptions,
                  meter: Meter) -> None:
         self._cls = classifier

@@ -45,6 +45,10 @@ class SearchArea:
             self._last_seen = target[:2] + target[2:] / 2.0
         self.target = np.asarray(target, dtype=np.float64)
 
+    def follow(self, target: np.ndarray) -> None:
+        """Move the search box without a verdict: width and failure count stay as they are."""
+        self.target = np.asarray(target, dtype=np.float64).copy()
+
     def candidates(self, img_wh: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """Draw this frame's candidates: reference 4, or one tile of the recovery sweep."""
         r = self._options.rtmdnet

@@ -21,6 +21,7 @@ import torch
 from . import onnx_runtime
 from .classifier import OnlineClassifier
 from .composite.policy import CompositePolicy
+from .composite.siamese_policy import SiamesePolicy
 from .device import resolve_device
 from .geometry import validate_box
 from .inputs import check_image
@@ -34,6 +35,8 @@ LOG = logging.getLogger(__name__)
 
 class FramePolicy(Protocol):
     """What the tracker needs of a frame step."""
+
+    uses_classifier: bool  # False: the classifier is neither trained nor run
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
         """Start on the first frame's checked box, after the classifier has learnt it."""
@@ -83,8 +86,11 @@ class Tracker:
         self._policy: FramePolicy
         if self._options.mode == "composite":
             self._policy = CompositePolicy(self.classifier, self._options, self._meter)
+        elif self._options.mode == "siamese":
+            self._policy = SiamesePolicy(self._options, self._meter)
         else:
             self._policy = ReferencePolicy(self.classifier, self._options, self._meter)
+        self._classifies = self._policy.uses_classifier
         self._initialised = False
 
     @property
@@ -126,7 +132,8 @@ class Tracker:
         image = check_image(image)
         target = validate_box(box_xywh, image.shape[1], image.shape[0])
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
-        self.classifier.init(image, target)
+        if self._classifies:
+            self.classifier.init(image, target)
         self._policy.init(image, target.copy())
         self._initialised = True
         self._meter.timings["init"] += time.perf_counter() - start
@@ -137,7 +144,8 @@ class Tracker:
             raise ValueError("update() called before init(): give the first frame and box first")
         image = check_image(image)
         self._meter.count("frames")
-        self.classifier.begin_frame()
+        if self._classifies:
+            self.classifier.begin_frame()
         return self._policy.step(image)
 
     def wait_for_updates(self, timeout: float = 10.0) -> bool:

@@ -132,7 +132,7 @@ def test_redetection_sweeps_windows_nearest_first_and_only_when_lost():
 
 
 def test_composite_options_are_checked():
-    with pytest.raises(ValueError, match="mode must be composite or reference"):
+    with pytest.raises(ValueError, match="mode must be composite, reference or siamese"):
         TrackerOptions().replace(mode="fancy")
     with pytest.raises(ValueError, match="composite_peaks"):
         TrackerOptions().replace(composite_peaks=0)
@@ -150,3 +150,44 @@ def test_success_is_always_score_above_the_threshold(threshold):
     for ev in cases:
         d = rule.decide(ev)
         assert d.success == (d.score > threshold), (d.branch, d.score)
+
+
+def proposal(box: list[float], prob: float):
+    from rtmdnet_ros.composite.proposer import Proposal
+
+    b = np.array(box, dtype=np.float64)
+    return Proposal(box=b, raw=b, prob=prob, pscore=prob)
+
+
+def test_the_schedule_skims_only_when_nothing_is_in_doubt():
+    from rtmdnet_ros.composite.schedule import VerificationSchedule
+
+    s = VerificationSchedule(every=10)
+    prev = np.array([100.0, 100.0, 20.0, 40.0])
+    sure = proposal([102.0, 101.0, 20.0, 40.0], 0.97)
+    assert s.reason(3, False, [sure], prev) is None  # a quiet frame: skimmed
+    assert s.reason(10, False, [sure], prev) == "period"
+    assert s.reason(3, True, [sure], prev) == "lost"  # LOST: every frame
+    assert s.reason(3, False, [], prev) == "no_peak"
+    assert s.reason(3, False, [proposal([102.0, 101.0, 20.0, 40.0], 0.85)], prev) == "weak_peak"
+    # A look-alike elsewhere with nearly the best probability is a rival ...
+    rival = proposal([300.0, 100.0, 20.0, 40.0], 0.9)
+    assert s.reason(3, False, [sure, rival], prev) == "rival"
+    # ... a weaker one, or a peak on the target's own shoulder, is not.
+    assert s.reason(3, False, [sure, proposal([300.0, 100.0, 20.0, 40.0], 0.5)], prev) is None
+    assert s.reason(3, False, [sure, proposal([104.0, 102.0, 20.0, 40.0], 0.96)], prev) is None
+    # Half the mean side (15 px here) is the most a centre may move between two skimmed frames.
+    assert s.reason(3, False, [proposal([116.0, 100.0, 20.0, 40.0], 0.97)], prev) == "jump"
+    assert s.reason(3, False, [proposal([114.0, 100.0, 20.0, 40.0], 0.97)], prev) is None
+    assert s.reason(3, False, [proposal([100.0, 100.0, 23.0, 40.0], 0.97)], prev) == "resize"
+    # every=1: the classifier runs on every frame, whatever the peaks say.
+    assert VerificationSchedule(every=1).reason(1, False, [sure], prev) == "period"
+
+
+def test_schedule_options_are_checked():
+    with pytest.raises(ValueError, match="composite_verify_every must be >= 1"):
+        TrackerOptions().replace(composite_verify_every=0)
+    with pytest.raises(ValueError, match="composite_verify_max_resize"):
+        TrackerOptions().replace(composite_verify_max_resize=0.9)
+    with pytest.raises(ValueError, match="composite_verify_doubt_prob"):
+        TrackerOptions().replace(composite_verify_doubt_prob=1.5)

@@ -69,7 +69,8 @@ def test_boxes_are_unchanged(mode):
     recorded = json.loads(golden_file(mode).read_text())
     for name, n in REFERENCE_SEQUENCES.items():
         frames, gt = frames_of(name, n)
-        results, _ = track(frames, gt, mode=mode, box_refiner="none")
+        # Verification on every frame: the composite as recorded.
+        results, _ = track(frames, gt, mode=mode, box_refiner="none", composite_verify_every=1)
         boxes = np.array([r.box_xywh for r in results])
         np.testing.assert_allclose(boxes, np.array(recorded[name]["boxes"]), atol=1e-3,
                                    err_msg=name)
@@ -93,6 +94,39 @@ def test_the_composite_follows_the_target_with_one_decision_per_frame():
     assert all(r.success == (r.branch != "lost") for r in results)
     assert sum(v for k, v in tracker.counters.items() if k.startswith("branch_")) == 39
     assert tracker.timings["siamese"] > 0
+
+
+def test_the_schedule_skims_quiet_frames_and_keeps_the_track():
+    """Verification every 10th frame and on doubt: most frames skimmed, the track as good."""
+    require_siamese()
+    frames, gt = frames_of("Crossing", 40)
+    results, tracker = track(frames, gt, composite_verify_every=10)
+    overlap = iou(np.array([r.box_xywh for r in results]), gt[1:])
+    assert overlap.mean() > 0.6, overlap.round(2)
+    branches = [r.branch for r in results]
+    skims = branches.count("skim")
+    verified = sum(v for k, v in tracker.counters.items() if k.startswith("verify_"))
+    assert skims + verified == 39 and skims >= 25, tracker.counters
+    # Never more than every-1 quiet frames in a row without the classifier.
+    runs = "".join("s" if b == "skim" else "v" for b in branches).split("v")
+    assert max(len(r) for r in runs) <= 9
+    # A skimmed frame carries the Siamese peak's own score, above the threshold.
+    assert all(r.success and r.score > tracker.options.rtmdnet.success_threshold
+               for r in results if r.branch == "skim")
+    # Offline the schedule is deterministic for a seed.
+    again, _ = track(frames, gt, composite_verify_every=10)
+    np.testing.assert_array_equal([r.box_xywh for r in results], [r.box_xywh for r in again])
+
+
+def test_siamese_mode_follows_the_target_without_the_classifier():
+    require_siamese()
+    frames, gt = frames_of("Crossing", 40)
+    results, tracker = track(frames, gt, mode="siamese")
+    overlap = iou(np.array([r.box_xywh for r in results]), gt[1:])
+    assert overlap.mean() > 0.6, overlap.round(2)
+    assert {r.branch for r in results} == {"siamese_only"} and all(r.success for r in results)
+    # Nothing of the classifier ran: no crop, no backbone pass, no training.
+    assert tracker.timings["backbone"] == 0.0 and tracker.timings["head"] == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +170,8 @@ def write_golden(mode: str) -> None:
     out = {}
     for name, n in REFERENCE_SEQUENCES.items():
         frames, gt = frames_of(name, n)
-        results, _ = track(frames, gt, mode=mode, box_refiner="none")
+        # Verification on every frame: the composite as recorded.
+        results, _ = track(frames, gt, mode=mode, box_refiner="none", composite_verify_every=1)
         out[name] = {"boxes": np.round([r.box_xywh for r in results], 6).tolist(),
                      "success": [bool(r.success) for r in results]}
         if mode != "reference":

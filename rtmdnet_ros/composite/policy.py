@@ -15,9 +15,10 @@ import numpy as np
 
 from rtmdnet_ros.classifier import OnlineClassifier
 from rtmdnet_ros.composite.gate import UpdateGate
-from rtmdnet_ros.composite.proposer import ProposerSettings, SiameseProposer
+from rtmdnet_ros.composite.proposer import Proposal, ProposerSettings, SiameseProposer
 from rtmdnet_ros.composite.redetect import ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule
+from rtmdnet_ros.composite.schedule import VerificationSchedule
 from rtmdnet_ros.composite.verifier import Verifier
 from rtmdnet_ros.geometry import clip_box
 from rtmdnet_ros.options import TrackerOptions
@@ -30,6 +31,8 @@ LOG = logging.getLogger(__name__)
 
 class CompositePolicy:
     """RT-MDNet's classifier verifying NanoTrack's peaks (docs/tracker.md, "Composite tracker")."""
+
+    uses_classifier = True
 
     def __init__(self, classifier: OnlineClassifier, options: TrackerOptions,
                  meter: Meter) -> None:
@@ -48,7 +51,11 @@ class CompositePolicy:
                                  o.agree_prob, o.margin)
         self.gate = UpdateGate(o.update_gate)
         self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin)
+        self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
+                                             o.verify_rival_ratio, o.verify_rival_iou,
+                                             o.verify_max_shift, o.verify_max_resize)
         self._lost_for = 0
+        self._since_verified = 0
         self._last_centre = np.zeros(2)
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
@@ -56,13 +63,24 @@ class CompositePolicy:
         with self._meter.timed("siamese"):
             self.proposer.init(image, box)
         self._lost_for = 0
+        self._since_verified = 0
         self._last_centre = box[:2] + box[2:] / 2.0
 
     def step(self, image: np.ndarray) -> TrackResult:
-        """One frame: propose, classify, verify, decide, learn (or not), re-detect when lost."""
+        """One frame: propose; then skim, or classify, verify, decide, learn, re-detect."""
         img_wh = (image.shape[1], image.shape[0])
         with self._meter.timed("siamese"):
             peaks = self.proposer.propose(image)
+        self._since_verified += 1
+        reason = self.schedule.reason(self._since_verified, self._lost_for > 0, peaks,
+                                      self.proposer.box)
+        if reason is None:
+            skimmed = self._skim(peaks[0], img_wh)
+            if skimmed is not None:
+                return skimmed
+            reason = "weak_peak"
+        self._since_verified = 0
+        self._meter.count(f"verify_{reason}")
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev)
@@ -86,6 +104,23 @@ class CompositePolicy:
         else:
             self._lost_for += 1
         return TrackResult(np.asarray(box, dtype=np.float64), float(d.score), d.success, d.branch)
+
+    def _skim(self, peak: Proposal, img_wh: tuple[int, int]) -> TrackResult | None:
+        """Follow the Siamese peak without the classifier; None when it may not be trusted.
+
+        The state stays the last verified one (TRACKING: a LOST track is verified every frame);
+        the score is the peak's own, on the logit scale, so it must clear the threshold.
+        """
+        box = clip_box(peak.box, *img_wh)
+        score = logit(peak.prob)
+        if box[2] < 1.0 or box[3] < 1.0 or score <= self.rule.threshold:
+            return None
+        self.proposer.advance(peak, img_wh)
+        # The classifier's next search starts where the target is now, not where it was.
+        self._cls.follow(box)
+        self._meter.count("branch_skim")
+        self._last_centre = box[:2] + box[2:] / 2.0
+        return TrackResult(np.asarray(box, dtype=np.float64), score, True, "skim")
 
     def _redetect(self, image: np.ndarray, c: Classification, lost: Decision, own_logit: float,
                   img_wh: tuple[int, int]) -> Decision:

@@ -27,7 +27,8 @@ import numpy as np
 
 from rtmdnet_ros.score_scale import logit
 
-BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect")
+# "skim": a frame the schedule left to the Siamese network (composite/schedule.py).
+BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect", "skim")
 
 
 @dataclass(frozen=True)
