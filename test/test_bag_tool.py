@@ -27,13 +27,13 @@ from rosbags.rosbag2 import Reader  # noqa: E402
 
 from rtmdnet_ros.bag import cli  # noqa: E402
 from rtmdnet_ros.bag import types as bagtypes  # noqa: E402
+from rtmdnet_ros.bag.reading import decode  # noqa: E402
 from rtmdnet_ros.bag.sequence_bag import (  # noqa: E402
     compressed_message,
     image_message,
     read_sequence_frames,
     write_frames_bag,
 )
-from rtmdnet_ros.bag.tool import _decode  # noqa: E402
 from rtmdnet_ros.sequences import parse_groundtruth  # noqa: E402
 
 N_FRAMES = 6
@@ -234,7 +234,7 @@ def test_image_encodings_decode_through_the_node_conversion(encoding, big_endian
     raw = store.serialize_cdr(msg, msgtype)
     conn = Connection(1, "/x", msgtype, MessageDefinition(Fmt.NONE, ""), "", 0,
                       ConnectionExtRosbag2("cdr", []), None)
-    _, rgb = _decode(store, conn, raw)
+    _, rgb = decode(store, conn, raw)
     if encoding.startswith("mono"):
         want = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2RGB)
     else:
@@ -301,7 +301,7 @@ def test_start_time_and_undecodable_frames(sequence, tmp_path, capsys, caplog):
     path = tmp_path / "mixed"
     from rosbags.rosbag2 import Writer
 
-    from rtmdnet_ros.bag.tool import STORAGES
+    from rtmdnet_ros.bag.outputs import STORAGES
 
     with Writer(path, version=9, storage_plugin=STORAGES["mcap"]) as writer:
         conn = writer.add_connection(TOPIC + "/compressed", bagtypes.COMPRESSED, typestore=store)
