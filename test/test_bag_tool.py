@@ -375,7 +375,7 @@ def test_console_script_never_prints_a_traceback(bags, tmp_path):
     cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "rtmdnet_ros.bag.cli"]
     for args, code, needle in (
         ([str(bags["raw_mcap"]), "--topic", "/nope", "--box", "1,1,5,5"], 1, "image topics"),
-        ([str(bags["raw_mcap"]), "--topic", TOPIC, "--box", "1,1,0,5"], 2, "--box expects"),
+        ([str(bags["raw_mcap"]), "--topic", TOPIC, "--box", "1,1,0,5"], 2, "--box needs x,y,w,h"),
         ([str(bags["raw_mcap"])], 2, "--topic"),
     ):
         result = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)

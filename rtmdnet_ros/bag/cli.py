@@ -17,9 +17,9 @@ from typing import Any
 
 from rtmdnet_ros.bag.outputs import BAG_VERSIONS, DEFAULT_BAG_VERSION
 from rtmdnet_ros.bag.reading import BagInputError
-from rtmdnet_ros.bag.tool import BagRunOptions, Summary, parse_box, run_bag
+from rtmdnet_ros.bag.tool import BagRunOptions, Summary, run_bag
 from rtmdnet_ros.options import UPDATE_MODES
-from rtmdnet_ros.ros_io.cli import EXIT_FAILURE, EXIT_USAGE, OneLineParser, fail
+from rtmdnet_ros.ros_io.cli import EXIT_FAILURE, EXIT_USAGE, OneLineParser, fail, parse_box
 
 PROG = "rtmdnet-bag"
 

@@ -113,19 +113,6 @@ class Summary:
         self.idle += state == IDLE
 
 
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """Parse ``x,y,w,h`` (pixels, top-left corner); positive finite size or an error."""
-    parts = text.replace(" ", "").split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4 or not all(np.isfinite(values)) or values[2] <= 0 or values[3] <= 0:
-        raise BagInputError(
-            f"--box expects x,y,w,h with a positive width and height, got {text!r}")
-    return values  # type: ignore[return-value]
-
-
 def summary_dict(summary: Summary) -> dict[str, Any]:
     """Return the summary as plain values (JSON output, tests)."""
     values = asdict(summary)
