@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except BagInputError as exc:
         return fail(PROG, str(exc))
     except KeyboardInterrupt:
-        return fail(PROG, "interrupted; outputs written so far are closed", EXIT_FAILURE)
+        return fail(PROG, "interrupted; no output written", EXIT_FAILURE)
     if not args.quiet:
         print(format_summary(summary))
     return 0

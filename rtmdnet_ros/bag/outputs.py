@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -74,10 +76,11 @@ class FrameRecord:
 
 
 def check_output_path(path: Path, overwrite: bool, bag: Path, is_bag: bool = False) -> None:
-    """Refuse an existing output unless ``--overwrite``; never delete anything but an output.
+    """Refuse an existing output unless ``--overwrite``; never replace anything but an output.
 
-    With ``--overwrite`` a file is replaced; a folder only when it is a rosbag2 folder
-    (``metadata.yaml`` inside), so a mistyped path never removes a user's directory.
+    With ``--overwrite`` a file will be replaced; a folder only when it is a rosbag2 folder
+    (``metadata.yaml`` inside), so a mistyped path never removes a user's directory. Nothing
+    is removed here: :meth:`Outputs.close` replaces the old output once the new one is complete.
     """
     if path.resolve() == bag.resolve():
         raise BagInputError(f"output {path} is the input bag")
@@ -87,12 +90,9 @@ def check_output_path(path: Path, overwrite: bool, bag: Path, is_bag: bool = Fal
         return
     if not overwrite:
         raise BagInputError(f"output {path} exists (pass --overwrite to replace it)")
-    if path.is_dir() and not path.is_symlink():
-        if not (is_bag and (path / "metadata.yaml").is_file()):
-            raise BagInputError(f"output {path} is a folder that is not a rosbag2 bag: refused")
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+    if path.is_dir() and not path.is_symlink() and not (
+            is_bag and (path / "metadata.yaml").is_file()):
+        raise BagInputError(f"output {path} is a folder that is not a rosbag2 bag: refused")
 
 
 class BagOutput:
@@ -195,8 +195,8 @@ class TableOutput:
 class VideoOutput:
     """Annotated MP4 with the node's debug drawing; opened on the first frame (its size)."""
 
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path, self.fps = path, fps
+    def __init__(self, path: Path, fps: float, shown: Path | None = None) -> None:
+        self.path, self.fps, self.shown = path, fps, shown or path
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
 
@@ -210,7 +210,7 @@ class VideoOutput:
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"),
                                            self.fps, self._size)
             if not self._writer.isOpened():
-                raise BagInputError(f"cannot write video {self.path} (OpenCV mp4v writer)")
+                raise BagInputError(f"cannot write video {self.shown} (OpenCV mp4v writer)")
         if (width, height) != self._size:
             bgr = cv2.resize(bgr, self._size)
         self._writer.write(bgr)
@@ -222,13 +222,26 @@ class VideoOutput:
 
 
 class Outputs:
-    """The writers one run asked for; each answered or skipped frame goes to all of them."""
+    """The writers one run asked for; each answered or skipped frame goes to all of them.
 
-    def __init__(self, bag: BagOutput | None, table: TableOutput | None,
-                 video: VideoOutput | None, label: str, device: str,
-                 types: MessageTypes) -> None:
-        self.bag, self.table, self.video = bag, table, video
+    Every writer writes under a temporary name (:func:`stage`) and the files are moved to the
+    names the user gave only when the run succeeded: a failed or interrupted run leaves nothing
+    behind that a corrected retry would have to ``--overwrite``, and an ``--overwrite`` run
+    keeps the previous output until the new one is complete.
+    """
+
+    def __init__(self, label: str, device: str, types: MessageTypes) -> None:
+        self.bag: BagOutput | None = None
+        self.table: TableOutput | None = None
+        self.video: VideoOutput | None = None
         self._label, self._device, self._types = label, device, types
+        self._staged: list[tuple[Path, Path]] = []  # (temporary, final)
+
+    def stage(self, final: Path) -> Path:
+        """Return the temporary path a writer of ``final`` writes to until the run succeeds."""
+        staged = stage(final)
+        self._staged.append((staged, final))
+        return staged
 
     def copy(self, conn: Connection, timestamp: int, raw: bytes | memoryview) -> None:
         """Copy an input message into the output bag (when there is one)."""
@@ -258,15 +271,60 @@ class Outputs:
             self.table.row(record)
 
     def close(self, summary: dict[str, Any] | None) -> None:
-        """Finish every writer (``summary`` None: the run failed); one failing hides no other."""
+        """Finish every writer, then move the outputs into place, or remove them on failure.
+
+        ``summary`` None means the run failed. A writer that cannot be finished fails the run
+        (its file would be incomplete); one failing hides no other and never the first error.
+        """
         table = self.table
         closers = [
             self.bag.close if self.bag is not None else None,
             (lambda: table.close(summary)) if table is not None else None,
             self.video.close if self.video is not None else None,
         ]
+        failed = None
         for closer in filter(None, closers):
             try:
                 closer()
             except Exception as exc:  # finishing must not hide the first error
                 LOG.error("closing an output failed: %s", one_line(exc))
+                failed = failed or exc
+        if summary is None or failed is not None:
+            for staged, _ in self._staged:
+                discard(staged)
+            if summary is not None:
+                raise BagInputError(f"an output could not be finished: {one_line(failed)}")
+            return
+        for index, (staged, final) in enumerate(self._staged):
+            try:
+                move_into_place(staged, final)
+            except OSError as exc:
+                for rest, _ in self._staged[index:]:
+                    discard(rest)
+                raise BagInputError(f"output {final} cannot be moved into place: "
+                                    f"{one_line(exc)}") from None
+
+
+def stage(final: Path) -> Path:
+    """Return ``<folder>/.<name>.XXXX.partial/<name>``, a fresh path beside ``final``.
+
+    The same folder makes the final move a rename; the same name keeps what the writers derive
+    from it (rosbags names a bag's files after its folder, OpenCV picks the codec by suffix).
+    """
+    folder = tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+    return Path(folder) / final.name
+
+
+def discard(staged: Path) -> None:
+    """Remove a staged output and its temporary folder."""
+    shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+def move_into_place(staged: Path, final: Path) -> None:
+    """Replace ``final`` (checked by :func:`check_output_path`) with the finished output."""
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)  # a rosbag2 folder, replaced under --overwrite
+    elif staged.is_dir() and (final.exists() or final.is_symlink()):
+        final.unlink()
+    os.replace(staged, final)
+    staged.parent.rmdir()

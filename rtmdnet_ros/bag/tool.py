@@ -153,8 +153,12 @@ def open_inputs(reader: Reader, options: BagRunOptions) -> BagInputs:
     if options.detections_topic is not None:
         det_conns = select_topic(reader, options.detections_topic, (bagtypes.DETECTIONS,),
                                  "Detection2DArray")
-    for path, is_bag in requested_outputs(options):
+    outputs = requested_outputs(options)
+    for path, is_bag in outputs:
         check_output_path(path, options.overwrite, options.bag, is_bag)
+    if not outputs:  # said once the input is known good, so it never precedes an error line
+        LOG.warning("no output requested (--out-bag, --csv, --json or --video): the frames "
+                    "are tracked and only the summary is printed")
     try:
         in_store = bagtypes.input_typestore(reader.connections)
         out_store = bagtypes.output_typestore()
@@ -172,30 +176,36 @@ def open_inputs(reader: Reader, options: BagRunOptions) -> BagInputs:
 
 def requested_outputs(options: BagRunOptions) -> list[tuple[Path, bool]]:
     """(path, is a bag) of every output the options ask for."""
-    files = [(p, False) for p in (options.csv, options.json, options.video) if p is not None]
-    return files + ([(options.out_bag, True)] if options.out_bag is not None else [])
+    bag = [(options.out_bag, True)] if options.out_bag is not None else []
+    return bag + [(p, False) for p in (options.csv, options.json, options.video) if p is not None]
 
 
 def open_outputs(options: BagRunOptions, inputs: BagInputs, device: str,
                  summary: Summary) -> Outputs:
     """Open the writers the options ask for (each listed in ``summary.outputs``)."""
-    bag = table = video = None
-    if options.out_bag is not None:
-        bag = BagOutput(options.out_bag, options.out_storage, inputs.out_store,
-                        options.namespace, options.bag_version)
-        if options.copy_topics:
-            for conn in inputs.reader.connections:
-                bag.add_copy(conn, inputs.in_store)
-        summary.outputs.append(str(options.out_bag))
-    if options.csv is not None or options.json is not None:
-        meta = {"bag": str(options.bag), "topic": options.topic, "device": device,
-                "lost_score_threshold": options.lost_score_threshold}
-        table = TableOutput(options.csv, options.json, meta)
-        summary.outputs += [str(p) for p in (options.csv, options.json) if p is not None]
-    if options.video is not None:
-        video = VideoOutput(options.video, nominal_fps(inputs.reader, inputs.image_conns))
-        summary.outputs.append(str(options.video))
-    return Outputs(bag, table, video, options.label, device, inputs.types)
+    outputs = Outputs(options.label, device, inputs.types)
+    try:
+        if options.out_bag is not None:
+            outputs.bag = BagOutput(outputs.stage(options.out_bag), options.out_storage,
+                                    inputs.out_store, options.namespace, options.bag_version)
+            if options.copy_topics:
+                for conn in inputs.reader.connections:
+                    outputs.bag.add_copy(conn, inputs.in_store)
+        if options.csv is not None or options.json is not None:
+            meta = {"bag": str(options.bag), "topic": options.topic, "device": device,
+                    "lost_score_threshold": options.lost_score_threshold}
+            csv_path, json_path = (outputs.stage(p) if p is not None else None
+                                   for p in (options.csv, options.json))
+            outputs.table = TableOutput(csv_path, json_path, meta)
+        if options.video is not None:
+            outputs.video = VideoOutput(outputs.stage(options.video),
+                                        nominal_fps(inputs.reader, inputs.image_conns),
+                                        shown=options.video)
+    except BaseException:
+        outputs.close(None)
+        raise
+    summary.outputs += [str(path) for path, _ in requested_outputs(options)]
+    return outputs
 
 
 class _NoProgress:
@@ -303,7 +313,8 @@ def run_bag(
     paths have been checked, so bad input is refused in a moment instead of after loading a
     model, and the tracker is closed at the end. ``progress(total)`` returns an object with
     ``update(n)`` and ``close()`` (a tqdm bar in the CLI). Raises :class:`BagInputError` for bad
-    input; outputs written so far are finished (closed) either way.
+    input. Outputs appear under their names only when the run succeeds; after a failure (or
+    Ctrl-C) nothing of this run is left (``outputs.Outputs``).
     """
     check_options(options)
     reader = open_bag(options.bag)
