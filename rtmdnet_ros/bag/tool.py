@@ -344,9 +344,11 @@ def run_bag(
     finally:
         summary.wall_s = time.perf_counter() - started
         bar.close()
-        if outputs is not None:
-            outputs.close(summary_dict(summary) if ok else None)
-        reader.close()
-        if tracker is not None and hasattr(tracker, "close"):
-            tracker.close()
+        try:  # moving the outputs into place can fail too: the bag and tracker close anyway
+            if outputs is not None:
+                outputs.close(summary_dict(summary) if ok else None)
+        finally:
+            reader.close()
+            if tracker is not None and hasattr(tracker, "close"):
+                tracker.close()
     return summary
