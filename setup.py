@@ -50,6 +50,7 @@ setup(
             "init_client = rtmdnet_ros.node.init_client:main",
             "rtmdnet-demo = rtmdnet_ros.node.demo:main",
             "rtmdnet-bag = rtmdnet_ros.bag.cli:main",
+            "rtmdnet-bag-from-images = rtmdnet_ros.bag.from_images:main",
         ]
     },
 )

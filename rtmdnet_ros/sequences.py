@@ -118,6 +118,22 @@ def pixel_boxes(boxes: np.ndarray, annotation: str) -> np.ndarray:
 
 IMAGE_DIR = "img"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural_key(path: Path) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part)
+                 for part in _DIGITS.split(path.name) if part)
+
+
+def image_files(folder: str | Path) -> tuple[Path, ...]:
+    """Return the frames of an image folder (jpg, jpeg, png) in frame order.
+
+    Numbers in names are compared as numbers, so ``frame_2.png`` comes before ``frame_10.png``
+    as a camera's unpadded numbering means; zero-padded names keep their alphabetical order.
+    """
+    files = (p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return tuple(sorted(files, key=_natural_key))
 
 
 @dataclass(frozen=True)
@@ -142,7 +158,7 @@ def load_sequence(path: str | Path) -> Sequence:
     img_dir = path / IMAGE_DIR
     if not img_dir.is_dir():
         raise DatasetError(f"sequence {name}: image folder not found: {img_dir}")
-    frames = tuple(sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+    frames = image_files(img_dir)
     if not frames:
         raise DatasetError(f"sequence {name}: no images in {img_dir}")
     gt_file = path / GROUNDTRUTH_FILE

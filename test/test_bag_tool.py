@@ -27,13 +27,13 @@ from rosbags.rosbag2 import Reader  # noqa: E402
 
 from rtmdnet_ros.bag import cli  # noqa: E402
 from rtmdnet_ros.bag import types as bagtypes  # noqa: E402
+from rtmdnet_ros.bag.reading import decode  # noqa: E402
 from rtmdnet_ros.bag.sequence_bag import (  # noqa: E402
     compressed_message,
     image_message,
     read_sequence_frames,
     write_frames_bag,
 )
-from rtmdnet_ros.bag.tool import _decode  # noqa: E402
 from rtmdnet_ros.sequences import parse_groundtruth  # noqa: E402
 
 N_FRAMES = 6
@@ -234,7 +234,7 @@ def test_image_encodings_decode_through_the_node_conversion(encoding, big_endian
     raw = store.serialize_cdr(msg, msgtype)
     conn = Connection(1, "/x", msgtype, MessageDefinition(Fmt.NONE, ""), "", 0,
                       ConnectionExtRosbag2("cdr", []), None)
-    _, rgb = _decode(store, conn, raw)
+    _, rgb = decode(store, conn, raw)
     if encoding.startswith("mono"):
         want = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2RGB)
     else:
@@ -301,7 +301,7 @@ def test_start_time_and_undecodable_frames(sequence, tmp_path, capsys, caplog):
     path = tmp_path / "mixed"
     from rosbags.rosbag2 import Writer
 
-    from rtmdnet_ros.bag.tool import STORAGES
+    from rtmdnet_ros.bag.outputs import STORAGES
 
     with Writer(path, version=9, storage_plugin=STORAGES["mcap"]) as writer:
         conn = writer.add_connection(TOPIC + "/compressed", bagtypes.COMPRESSED, typestore=store)
@@ -375,7 +375,7 @@ def test_console_script_never_prints_a_traceback(bags, tmp_path):
     cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "rtmdnet_ros.bag.cli"]
     for args, code, needle in (
         ([str(bags["raw_mcap"]), "--topic", "/nope", "--box", "1,1,5,5"], 1, "image topics"),
-        ([str(bags["raw_mcap"]), "--topic", TOPIC, "--box", "1,1,0,5"], 2, "--box expects"),
+        ([str(bags["raw_mcap"]), "--topic", TOPIC, "--box", "1,1,0,5"], 2, "--box needs x,y,w,h"),
         ([str(bags["raw_mcap"])], 2, "--topic"),
     ):
         result = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
@@ -393,3 +393,170 @@ def test_state_constants_match_the_message_definition():
     store = bagtypes.output_typestore()  # the .msg file rosbags registered says the same
     cls = store.types[bagtypes.STATUS]
     assert (cls.IDLE, cls.TRACKING, cls.LOST) == (0, 1, 2)
+
+
+# ------------------------------------------------------ outputs only on success, no-output warning
+def entries(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_a_failed_run_leaves_nothing_and_overwrite_keeps_the_old_output(bags, sequence,
+                                                                       tmp_path, capsys, caplog):
+    _, box = sequence
+    out = tmp_path / "out"
+    out.mkdir()
+    names = {"csv": "t.csv", "json": "t.json", "out-bag": "tracked", "video": "t.mp4"}
+    outputs = [arg for key, name in names.items() for arg in (f"--{key}", str(out / name))]
+    good = [str(bags["raw_mcap"]), "--topic", TOPIC, "--box", ",".join(map(str, box)),
+            *outputs]
+    bad = [str(bags["raw_mcap"]), "--topic", TOPIC, "--box", "9000,9000,5,5", *outputs]
+
+    # The box is refused on the first frame, after every output was opened: none is left.
+    code, _, err = run_cli([*bad, "--max-frames", "2"], capsys)
+    assert code == 1 and "--box" in err
+    assert entries(out) == set()
+    # The corrected retry needs no --overwrite.
+    code, _, err = run_cli([*good, "--max-frames", "2"], capsys)
+    assert code == 0, err
+    assert entries(out) == set(names.values())  # no temporary folder left behind
+    first = {name: (out / name).read_bytes() for name in ("t.csv", "t.json")}
+    assert len(list(csv.DictReader((out / "t.csv").open()))) == 2
+    assert "no output requested" not in caplog.text
+
+    # --overwrite and a failing run: the previous outputs stay as they were.
+    code, _, err = run_cli([*bad, "--max-frames", "3", "--overwrite"], capsys)
+    assert code == 1 and "--box" in err
+    assert entries(out) == set(names.values())
+    assert {name: (out / name).read_bytes() for name in first} == first
+    assert len(read_topic(out / "tracked", "/rtmdnet_tracker/status", bagtypes.STATUS)) == 2
+    # --overwrite and a good run: every output replaced, the bag folder included.
+    code, _, err = run_cli([*good, "--max-frames", "3", "--overwrite"], capsys)
+    assert code == 0, err
+    assert entries(out) == set(names.values())
+    assert len(list(csv.DictReader((out / "t.csv").open()))) == 3
+    assert json.loads((out / "t.json").read_text())["summary"]["processed"] == 3
+    assert len(read_topic(out / "tracked", "/rtmdnet_tracker/status", bagtypes.STATUS)) == 3
+    assert sorted(p.name for p in (out / "tracked").iterdir()) == ["metadata.yaml",
+                                                                   "tracked.mcap"]
+
+
+def test_ctrl_c_in_the_middle_leaves_nothing(bags, sequence, tmp_path):
+    from rtmdnet_ros.bag.tool import BagRunOptions, run_bag
+    from rtmdnet_ros.tracker import Tracker
+
+    _, box = sequence
+
+    class CtrlCOnTheSecondFrame:
+        """A progress bar where Ctrl-C lands while the second frame is written."""
+
+        def __init__(self, total: int) -> None:
+            self.done = 0
+
+        def update(self, n: int) -> None:
+            self.done += n
+            if self.done == 2:
+                raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    options = BagRunOptions(bags["raw_mcap"], TOPIC, box=tuple(map(float, box)),
+                            csv=tmp_path / "t.csv", out_bag=tmp_path / "tracked")
+    with pytest.raises(KeyboardInterrupt):
+        run_bag(options, lambda: Tracker(device="cpu", seed=0, overrides=FAST),
+                progress=CtrlCOnTheSecondFrame)
+    assert entries(tmp_path) == set()
+
+
+def test_no_output_requested_is_a_warning(bags, sequence, capsys, caplog):
+    _, box = sequence
+    code, out, err = run_cli([str(bags["raw_mcap"]), "--topic", TOPIC, "--box",
+                              ",".join(map(str, box)), "--max-frames", "1"], capsys)
+    assert code == 0, err
+    assert "frames: 1 read, 1 tracked through" in out and "wrote:" not in out
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warnings] == [
+        "no output requested (--out-bag, --csv, --json or --video): the frames are tracked and "
+        "only the summary is printed"]
+
+
+# ------------------------------------------------------------------ a bag from a folder of images
+def test_a_sequence_folder_becomes_a_bag_rtmdnet_bag_tracks(sequence, tmp_path, capsys):
+    from rtmdnet_ros.bag import from_images
+
+    folder = sequence_dir("bag")
+    out = tmp_path / "from_seq"
+    assert from_images.main([str(folder), str(out), "--max-frames", "4", "--rate", "10"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    first = parse_groundtruth((folder / "groundtruth_rect.txt").read_text())[0]
+    box = ",".join(f"{v:g}" for v in first)
+    assert printed == [
+        f"wrote {out}: 4 frame(s) on {TOPIC} (Image bgr8, 10 Hz, mcap)",
+        f"track it: rtmdnet-bag {out} --topic {TOPIC} --box {box} --csv track.csv",
+    ]
+    assert entries(tmp_path) == {"from_seq"}
+    # Every frame, pixel for pixel, stamps 0.1 s apart from --start's default, version 8.
+    info = yaml.safe_load((out / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["version"] == 8
+    images = read_topic(out, TOPIC, bagtypes.IMAGE)
+    files = sorted((folder / "img").glob("*.jpg"))[:4]
+    assert len(images) == 4
+    for i, ((bag_time, msg), path) in enumerate(zip(images, files, strict=True)):
+        assert bag_time == stamp_of(msg.header) == 1_700_000_000_000_000_000 + i * 100_000_000
+        pixels = np.asarray(msg.data).reshape(msg.height, msg.width, 3)
+        assert msg.encoding == "bgr8" and np.array_equal(pixels, cv2.imread(str(path)))
+    # The printed command works as printed (the documented way to try the tool).
+    track_csv = tmp_path / "track.csv"
+    code, out_text, err = run_cli([str(out), "--topic", TOPIC, "--box", box, "--csv",
+                                   str(track_csv)], capsys)
+    assert code == 0, err
+    assert "frames: 4 read, 4 tracked through, 0 skipped" in out_text
+    rows = list(csv.DictReader(track_csv.open()))
+    assert rows[0]["state"] == "TRACKING" and [float(rows[0][k]) for k in "xywh"] == list(first)
+
+
+def test_a_plain_image_folder_in_number_order_and_bad_folders(sequence, tmp_path, capsys):
+    from rtmdnet_ros.bag import from_images
+
+    frames, _ = sequence
+    images = tmp_path / "shots"
+    images.mkdir()
+    for number, frame in zip((1, 2, 10), frames, strict=False):  # 10 sorts last, not second
+        cv2.imwrite(str(images / f"shot_{number}.png"), frame)
+    out = tmp_path / "shots_bag"
+    assert from_images.main([str(images), str(out), "--compressed", "--storage", "sqlite3",
+                             "--topic", "/cam/compressed"]) == 0
+    assert "--box x,y,w,h" in capsys.readouterr().out  # no ground truth: no box to suggest
+    got = read_topic(out, "/cam/compressed", bagtypes.COMPRESSED)
+    assert len(got) == 3 and (out / "shots_bag.db3").is_file()
+    for (_, msg), frame in zip(got, frames, strict=False):
+        decoded = cv2.imdecode(np.asarray(msg.data), cv2.IMREAD_COLOR)
+        assert np.abs(decoded.astype(int) - frame.astype(int)).mean() < 3  # JPEG of that frame
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    cv2.imwrite(str(broken / "1.png"), frames[0])
+    (broken / "2.png").write_bytes(b"not a png")
+    for args, code, needle in (
+        ([str(empty), str(tmp_path / "o1")], 1, "no .jpg, .jpeg or .png images in it"),
+        ([str(tmp_path / "nope"), str(tmp_path / "o2")], 1, "no such folder"),
+        ([str(broken), str(tmp_path / "o3")], 1, "2.png: not a readable image"),
+        ([str(images), str(out)], 1, "exists (pass --overwrite"),
+        ([str(images), str(tmp_path / "o4"), "--rate", "0"], 2, "--rate must lie in"),
+    ):
+        assert from_images.main(args) == code, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("[rtmdnet-bag-from-images] error: "), err
+        assert needle in err[0], err
+    assert entries(tmp_path) == {"shots", "shots_bag", "empty", "broken"}  # no partial bag
+
+
+def test_from_images_console_script(sequence, tmp_path):
+    exe = REPO_ROOT / ".venv" / "bin" / "rtmdnet-bag-from-images"
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "rtmdnet_ros.bag.from_images"]
+    result = subprocess.run([*cmd, str(sequence_dir("bag")), str(tmp_path / "b"),
+                             "--max-frames", "2"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(read_topic(tmp_path / "b", TOPIC, bagtypes.IMAGE)) == 2

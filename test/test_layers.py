@@ -46,7 +46,7 @@ ALLOWED = {
     "session": {"core"},
     "ros_io": {"core", "session", "ros_io", "interfaces"},
     "node": {"core", "data", "session", "ros_io", "node", "interfaces"},
-    "bag": {"core", "session", "ros_io", "bag"},
+    "bag": {"core", "data", "session", "ros_io", "bag"},
     "evaluation": {"core", "data", "evaluation"},
     "training": {"core", "data", "training"},
 }

@@ -63,7 +63,7 @@ def run_cli(args: list[str], timeout: float = 120.0) -> subprocess.CompletedProc
 BAD_COMMAND_LINES = [
     (["-m", "rtmdnet_ros.node.demo", "--video", "missing.mp4", "--box", "1,2,3,4"],
      r"rtmdnet-demo.*--video 'missing.mp4': no such file"),
-    (["-m", "rtmdnet_ros.node.demo", "--box", "1,2,3"], r"--box must be x,y,w,h"),
+    (["-m", "rtmdnet_ros.node.demo", "--box", "1,2,3"], r"--box needs x,y,w,h"),
     (["-m", "rtmdnet_ros.node.demo", "--sequence", "/nonexistent/seq"], r"folder not found"),
     (["-m", "rtmdnet_ros.node.demo", "--rate", "0"], r"--rate must be between"),
     (["-m", "rtmdnet_ros.node.demo", "--model", "/nonexistent.pt"], r"--model .*no such file"),

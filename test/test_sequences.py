@@ -72,3 +72,16 @@ def test_one_default_data_root(tmp_path, monkeypatch):
     assert len(load_domains(["seq"])) == 1
     monkeypatch.delenv("RTMDNET_DATA")
     assert sequences.default_data_root().parts[-2:] == ("shared", "data")
+
+
+def test_image_files_take_numbers_as_numbers(tmp_path):
+    """A camera's unpadded numbering stays in frame order; other files are not frames."""
+    names = ["frame_10.png", "frame_2.JPG", "frame_1.jpeg", "notes.txt", "frame_9.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in sequences.image_files(tmp_path)] == [
+        "frame_1.jpeg", "frame_2.JPG", "frame_9.png", "frame_10.png"]
+    padded = tmp_path / "padded"
+    write_sequence(padded, ["1,1,5,5"] * 12)
+    assert [p.name for p in load_sequence(padded).frame_paths] == [
+        f"{i:04d}.jpg" for i in range(1, 13)]

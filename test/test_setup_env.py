@@ -249,6 +249,7 @@ def test_console_scripts_run_the_source_entry_points():
         "init_client",
         "rtmdnet-demo",
         "rtmdnet-bag",
+        "rtmdnet-bag-from-images",
     }
     for name, target in scripts.items():
         script = VENV / "bin" / name

@@ -15,17 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rtmdnet_ros.bag.tool import (
-    BAG_VERSIONS,
-    DEFAULT_BAG_VERSION,
-    BagInputError,
-    BagRunOptions,
-    Summary,
-    parse_box,
-    run_bag,
-)
+from rtmdnet_ros.bag.outputs import BAG_VERSIONS, DEFAULT_BAG_VERSION
+from rtmdnet_ros.bag.reading import BagInputError
+from rtmdnet_ros.bag.tool import BagRunOptions, Summary, run_bag
 from rtmdnet_ros.options import UPDATE_MODES
-from rtmdnet_ros.ros_io.cli import EXIT_FAILURE, EXIT_USAGE, OneLineParser, fail
+from rtmdnet_ros.ros_io.cli import EXIT_FAILURE, EXIT_USAGE, OneLineParser, fail, parse_box
 
 PROG = "rtmdnet-bag"
 
@@ -166,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except BagInputError as exc:
         return fail(PROG, str(exc))
     except KeyboardInterrupt:
-        return fail(PROG, "interrupted; outputs written so far are closed", EXIT_FAILURE)
+        return fail(PROG, "interrupted; no output written", EXIT_FAILURE)
     if not args.quiet:
         print(format_summary(summary))
     return 0

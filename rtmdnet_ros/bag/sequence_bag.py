@@ -18,7 +18,7 @@ import numpy as np
 from rosbags.rosbag2 import Writer
 
 from rtmdnet_ros.bag import types as bagtypes
-from rtmdnet_ros.bag.tool import DEFAULT_BAG_VERSION, STORAGES
+from rtmdnet_ros.bag.outputs import DEFAULT_BAG_VERSION, STORAGES
 
 # Encodings this writer can produce from an 8-bit BGR frame (a subset of the node's readers).
 ENCODERS = {

@@ -87,7 +87,7 @@ def synthetic_clip(frames: int = 90, size: tuple[int, int] = (640, 480),
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line of the demo (``make demo ARGS='...'``)."""
     from rtmdnet_ros.device import DEVICE_NAMES
-    from rtmdnet_ros.ros_io.cli import OneLineParser
+    from rtmdnet_ros.ros_io.cli import OneLineParser, parse_box
 
     parser = OneLineParser(
         prog="rtmdnet-demo",
@@ -123,14 +123,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--video needs --box x,y,w,h (a video has no ground truth to start from)")
     if args.box is not None:
         try:
-            box = tuple(float(v) for v in args.box.split(","))
-        except ValueError:
-            box = ()
-        if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= 0 \
-                or box[3] <= 0:
-            parser.error(f"--box must be x,y,w,h with a positive width and height, "
-                         f"got {args.box!r}")
-        args.box = box
+            args.box = parse_box(args.box)
+        except ValueError as exc:
+            parser.error(str(exc))
     return args
 
 

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     from rclpy.utilities import remove_ros_args
 
-    from rtmdnet_ros.ros_io.cli import EXIT_USAGE, fail, init_ros, stop_ros
+    from rtmdnet_ros.ros_io.cli import EXIT_USAGE, fail, init_ros, parse_box, stop_ros
 
     full = list(sys.argv if argv is None else ["init_client", *argv])
     args = parse_args(remove_ros_args(full)[1:])
@@ -50,15 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     from rtmdnet_ros.ros_io.messages import set_bbox
     from rtmdnet_ros.srv import InitTarget
 
-    if args.box:
+    if args.box is not None:
         # Each option is checked on its own, so the message names only the one that is wrong.
         try:
-            box = [float(v) for v in args.box.split(",")]
-        except ValueError:
-            box = []
-        if len(box) != 4:
-            return fail("init_client", f"--box needs x,y,w,h (four numbers, pixels), got "
-                                       f"{args.box!r}", EXIT_USAGE)
+            box = parse_box(args.box)
+        except ValueError as exc:
+            return fail("init_client", str(exc), EXIT_USAGE)
         try:
             sec_text, _, nsec_text = args.stamp.partition(".")
             stamp = Time(sec=int(sec_text), nanosec=int((nsec_text or "0").ljust(9, "0")[:9]))

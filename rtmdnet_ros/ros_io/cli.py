@@ -15,6 +15,7 @@ keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import threading
@@ -34,6 +35,28 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``prog: error: message (see --help)`` and exit 2, as argparse does."""
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_box(text: str, option: str = "--box") -> tuple[float, float, float, float]:
+    """Parse a command line's ``x,y,w,h`` box (pixels, top-left corner).
+
+    One rule for every executable that takes a box, so a box typed for one is accepted by all;
+    the ``ValueError`` names the option, what is wrong and the text as given.
+    """
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        why = "four numbers"
+    elif not all(math.isfinite(v) for v in values):
+        why = "finite numbers"
+    elif values[2] <= 0 or values[3] <= 0:
+        why = "a positive width and height"
+    else:
+        return values  # type: ignore[return-value]
+    raise ValueError(f"{option} needs x,y,w,h in pixels ({why}), got {text!r}")
 
 
 def one_line(exc: BaseException) -> str:
