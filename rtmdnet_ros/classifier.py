@@ -118,6 +118,11 @@ class OnlineClassifier:
         self._last_short = -(10**9)
         self.search = SearchArea(self._options, target, self._meter)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the classifier has learnt its target (its first frame is done)."""
+        return self.search is not None
+
     # ------------------------------------------------------------------ every frame ----------
     def begin_frame(self) -> None:
         """Start a frame: take the newest head from the update worker (between two frames)."""

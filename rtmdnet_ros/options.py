@@ -35,6 +35,7 @@ UNTRAINED = "untrained"
 # mode: the frame step (docs/tracker.md "Composite tracker"; composite/siamese_policy.py)
 MODES = ("composite", "reference", "siamese")
 UPDATE_MODES = ("sync", "async")  # execution.update_mode
+FIRST_FRAME_MODES = ("inline", "background")  # execution.first_frame
 RUNTIMES = ("auto", "torch", "onnxruntime")  # execution.runtime (backbone_runtime.py)
 ROI_MODES = ("adaptive", "align", "pool")  # network.roi_mode (roi_align.py)
 BOX_REFINERS = ("auto", "none", "nanotrack_v3")  # refiner.kind, flat key box_refiner
@@ -329,11 +330,17 @@ class ExecutionOptions(_Group):
     # nice-0 thread's CPU share, so on busy cores the frame loop keeps precedence and the updates
     # still progress (docs/tracker.md, "Online updates off the frame loop").
     update_worker_nice: int = 5
+    # Where the composite's first-frame training runs. "inline": inside init() (deterministic,
+    # used for evaluation). "background": init() takes the Siamese template and returns; the
+    # classifier trains in a thread while frames are answered from the Siamese network alone
+    # (branch "warmup"), and verification starts once it is ready. Other modes: always inline.
+    first_frame: str = "inline"
 
     def __post_init__(self) -> None:
         check_device_name(self.device)  # the one device rule (rtmdnet_ros/device.py)
         self._check_choice("runtime", RUNTIMES)
         self._check_choice("update_mode", UPDATE_MODES)
+        self._check_choice("first_frame", FIRST_FRAME_MODES)
         self._check_at_least(1, "roi_chunk")
 
 

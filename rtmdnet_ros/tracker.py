@@ -12,6 +12,7 @@ passes frames through.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Protocol
 
@@ -91,6 +92,11 @@ class Tracker:
         else:
             self._policy = ReferencePolicy(self.classifier, self._options, self._meter)
         self._classifies = self._policy.uses_classifier
+        # Only the composite can answer frames before its classifier has learnt the target.
+        self._background_first_frame = (self._options.mode == "composite"
+                                        and self._options.execution.first_frame == "background")
+        self._training: threading.Thread | None = None
+        self._training_error: BaseException | None = None
         self._initialised = False
 
     @property
@@ -132,19 +138,56 @@ class Tracker:
         image = check_image(image)
         target = validate_box(box_xywh, image.shape[1], image.shape[0])
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
-        if self._classifies:
-            self.classifier.init(image, target)
-        self._policy.init(image, target.copy())
+        self._join_training()
+        if self._background_first_frame:
+            self.classifier.search = None  # not ready until the thread has trained it
+            self._policy.init(image, target.copy())
+            self._training_error = None
+            self._training = threading.Thread(target=self._train_first_frame,
+                                              args=(image, target), name="first-frame",
+                                              daemon=True)
+            self._training.start()
+        else:
+            if self._classifies:
+                self.classifier.init(image, target)
+            self._policy.init(image, target.copy())
         self._initialised = True
         self._meter.timings["init"] += time.perf_counter() - start
+
+    @property
+    def verifier_ready(self) -> bool:
+        """Whether the classifier has learnt the target (not while it trains in the background)."""
+        return not self._classifies or self.classifier.ready
+
+    def wait_until_ready(self, timeout: float = 30.0) -> bool:
+        """Block until a background first-frame training has finished (tests, offline tools)."""
+        if self._training is not None:
+            self._training.join(timeout)
+        return self.verifier_ready
+
+    def _train_first_frame(self, image: np.ndarray, target: np.ndarray) -> None:
+        try:
+            self.classifier.init(image, target)
+        except Exception as exc:  # surfaced by the next update(), in the caller's thread
+            self._training_error = exc
+
+    def _join_training(self) -> None:
+        """Let a background training finish before the classifier is reused or closed."""
+        training, self._training = self._training, None
+        if training is not None:
+            training.join()
 
     def update(self, image: np.ndarray) -> TrackResult:
         """Track one frame and return its box, score and the one TRACKING/LOST decision."""
         if not self._initialised:
             raise ValueError("update() called before init(): give the first frame and box first")
         image = check_image(image)
+        if self._training_error is not None:
+            error, self._training_error = self._training_error, None
+            self._initialised = False
+            raise ValueError(f"the first frame's training failed: {error}") from error
         self._meter.count("frames")
-        if self._classifies:
+        if self._classifies and self.classifier.ready:
             self.classifier.begin_frame()
         return self._policy.step(image)
 
@@ -158,4 +201,5 @@ class Tracker:
     def close(self) -> None:
         """Stop the online-update worker, if any; the tracker then needs a new ``init``."""
         self._initialised = False
+        self._join_training()
         self.classifier.close()

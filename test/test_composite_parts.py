@@ -165,23 +165,27 @@ def test_the_schedule_skims_only_when_nothing_is_in_doubt():
     s = VerificationSchedule(every=10)
     prev = np.array([100.0, 100.0, 20.0, 40.0])
     sure = proposal([102.0, 101.0, 20.0, 40.0], 0.97)
-    assert s.reason(3, False, [sure], prev) is None  # a quiet frame: skimmed
-    assert s.reason(10, False, [sure], prev) == "period"
-    assert s.reason(3, True, [sure], prev) == "lost"  # LOST: every frame
-    assert s.reason(3, False, [], prev) == "no_peak"
-    assert s.reason(3, False, [proposal([102.0, 101.0, 20.0, 40.0], 0.85)], prev) == "weak_peak"
+    assert s.reason(3, "agree", [sure], prev) is None  # a quiet frame: skimmed
+    assert s.reason(10, "agree", [sure], prev) == "period"
+    assert s.reason(3, "lost", [sure], prev) == "lost"  # LOST: every frame
+    # The last verification did not find both parts at one place: verify until it does.
+    for verdict in ("classifier", "siamese", "redetect"):
+        assert s.reason(3, verdict, [sure], prev) == "unconfirmed"
+    assert s.reason(3, "agree", [], prev) == "no_peak"
+    weak = proposal([102.0, 101.0, 20.0, 40.0], 0.85)
+    assert s.reason(3, "agree", [weak], prev) == "weak_peak"
     # A look-alike elsewhere with nearly the best probability is a rival ...
     rival = proposal([300.0, 100.0, 20.0, 40.0], 0.9)
-    assert s.reason(3, False, [sure, rival], prev) == "rival"
+    assert s.reason(3, "agree", [sure, rival], prev) == "rival"
     # ... a weaker one, or a peak on the target's own shoulder, is not.
-    assert s.reason(3, False, [sure, proposal([300.0, 100.0, 20.0, 40.0], 0.5)], prev) is None
-    assert s.reason(3, False, [sure, proposal([104.0, 102.0, 20.0, 40.0], 0.96)], prev) is None
+    assert s.reason(3, "agree", [sure, proposal([300.0, 100.0, 20.0, 40.0], 0.5)], prev) is None
+    assert s.reason(3, "agree", [sure, proposal([104.0, 102.0, 20.0, 40.0], 0.96)], prev) is None
     # Half the mean side (15 px here) is the most a centre may move between two skimmed frames.
-    assert s.reason(3, False, [proposal([116.0, 100.0, 20.0, 40.0], 0.97)], prev) == "jump"
-    assert s.reason(3, False, [proposal([114.0, 100.0, 20.0, 40.0], 0.97)], prev) is None
-    assert s.reason(3, False, [proposal([100.0, 100.0, 23.0, 40.0], 0.97)], prev) == "resize"
+    assert s.reason(3, "agree", [proposal([116.0, 100.0, 20.0, 40.0], 0.97)], prev) == "jump"
+    assert s.reason(3, "agree", [proposal([114.0, 100.0, 20.0, 40.0], 0.97)], prev) is None
+    assert s.reason(3, "agree", [proposal([100.0, 100.0, 23.0, 40.0], 0.97)], prev) == "resize"
     # every=1: the classifier runs on every frame, whatever the peaks say.
-    assert VerificationSchedule(every=1).reason(1, False, [sure], prev) == "period"
+    assert VerificationSchedule(every=1).reason(1, "agree", [sure], prev) == "period"
 
 
 def test_schedule_options_are_checked():

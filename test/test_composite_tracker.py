@@ -129,6 +129,56 @@ def test_siamese_mode_follows_the_target_without_the_classifier():
     assert tracker.timings["backbone"] == 0.0 and tracker.timings["head"] == 0.0
 
 
+def test_background_first_frame_answers_at_once_and_verifies_once_trained():
+    """first_frame=background: init returns after the Siamese template; the classifier joins."""
+    import threading
+
+    require_siamese()
+    frames, gt = frames_of("Crossing", 30)
+    tracker = Tracker(seed=0, device="cpu", overrides={"first_frame": "background",
+                                                       "composite_verify_every": 5})
+    # Hold the (real) first-frame training until five frames were answered without it.
+    release = threading.Event()
+    train = tracker.classifier.init
+
+    def slow_init(image, target):
+        assert release.wait(60)
+        train(image, target)
+
+    tracker.classifier.init = slow_init
+    tracker.init(frames[0], gt[0])
+    assert not tracker.verifier_ready
+    early = [tracker.update(f) for f in frames[1:6]]
+    assert [r.branch for r in early] == ["warmup"] * 5
+    assert all(r.success for r in early)  # TRACKING on the Siamese network's confidence
+    release.set()
+    assert tracker.wait_until_ready(60)
+    late = [tracker.update(f) for f in frames[6:]]
+    assert late[0].branch != "warmup" and "warmup" not in {r.branch for r in late}
+    assert sum(v for k, v in tracker.counters.items() if k.startswith("verify_")) >= 1
+    overlap = iou(np.array([r.box_xywh for r in early + late]), gt[1:])
+    assert overlap.mean() > 0.6, overlap.round(2)
+    tracker.close()
+
+
+def test_a_failed_background_training_surfaces_at_the_next_frame():
+    require_siamese()
+    frames, gt = frames_of("Crossing", 4)
+    tracker = Tracker(seed=0, device="cpu", overrides={"first_frame": "background"})
+
+    def failing_init(image, target):
+        raise ValueError("cannot draw training samples")
+
+    tracker.classifier.init = failing_init
+    tracker.init(frames[0], gt[0])
+    tracker.wait_until_ready(10)
+    with pytest.raises(ValueError, match="first frame's training failed: cannot draw"):
+        tracker.update(frames[1])
+    with pytest.raises(ValueError, match="before init"):
+        tracker.update(frames[2])
+    tracker.close()
+
+
 @pytest.fixture(scope="module")
 def away_and_back():
     """boat5, rolled by a third of the frame width for frames 10-24, then back."""

@@ -56,6 +56,8 @@ class CompositePolicy:
                                              o.verify_max_shift, o.verify_max_resize)
         self._lost_for = 0
         self._since_verified = 0
+        self._verdict = "agree"  # the first frame's box is the user's: both parts start on it
+        self._warming = False
         self._last_centre = np.zeros(2)
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
@@ -64,6 +66,8 @@ class CompositePolicy:
             self.proposer.init(image, box)
         self._lost_for = 0
         self._since_verified = 0
+        self._verdict = "agree"
+        self._warming = not self._cls.ready
         self._last_centre = box[:2] + box[2:] / 2.0
 
     def step(self, image: np.ndarray) -> TrackResult:
@@ -71,8 +75,15 @@ class CompositePolicy:
         img_wh = (image.shape[1], image.shape[0])
         with self._meter.timed("siamese"):
             peaks = self.proposer.propose(image)
+        if not self._cls.ready:
+            return self._warm_up(peaks, img_wh)
+        if self._warming:
+            # The classifier learnt on the first frame; the target has moved since.
+            self._warming = False
+            self._cls.follow(clip_box(self.proposer.box, *img_wh))
+            self._since_verified = self.schedule.every
         self._since_verified += 1
-        reason = self.schedule.reason(self._since_verified, self._lost_for > 0, peaks,
+        reason = self.schedule.reason(self._since_verified, self._verdict, peaks,
                                       self.proposer.box)
         if reason is None:
             skimmed = self._skim(peaks[0], img_wh)
@@ -94,6 +105,7 @@ class CompositePolicy:
         elif peaks:
             self.proposer.advance(peaks[d.peak if d.peak is not None else 0], img_wh)
         self._meter.count(f"branch_{d.branch}")
+        self._verdict = d.branch
         search = c.box if d.search is None else clip_box(d.search, *img_wh)
         if d.branch == "redetect" or search[2] < 1.0 or search[3] < 1.0:
             search = box
@@ -121,6 +133,22 @@ class CompositePolicy:
         self._meter.count("branch_skim")
         self._last_centre = box[:2] + box[2:] / 2.0
         return TrackResult(np.asarray(box, dtype=np.float64), score, True, "skim")
+
+    def _warm_up(self, peaks: list[Proposal], img_wh: tuple[int, int]) -> TrackResult:
+        """Answer from the Siamese network alone while the classifier learns its first frame.
+
+        TRACKING on the network's own confidence (its peak probability above the threshold).
+        """
+        self._warming = True
+        self._meter.count("branch_warmup")
+        if not peaks:
+            box = clip_box(self.proposer.box, *img_wh)
+            return TrackResult(box, logit(0.0), False, "warmup")
+        self.proposer.advance(peaks[0], img_wh)
+        box = clip_box(peaks[0].box, *img_wh)
+        score = logit(peaks[0].prob)
+        return TrackResult(np.asarray(box, dtype=np.float64), score, score > self.rule.threshold,
+                           "warmup")
 
     def _redetect(self, image: np.ndarray, c: Classification, lost: Decision, own_logit: float,
                   img_wh: tuple[int, int]) -> Decision:
