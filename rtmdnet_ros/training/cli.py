@@ -31,9 +31,11 @@ import torch
 from ..backbones import EFFNET_CUTS
 from ..device import resolve_device
 from ..options import ROI_MODES, TrainOptions, parse_overrides
+from .checkpoint import CHECKPOINT_NAME
 from .data import TRAIN_SEQUENCES, Domain, load_domains
 from .distributed import DistContext, owned_domains, process_group
-from .trainer import CHECKPOINT_NAME, RunOptions, Trainer, TrainResult
+from .run_options import RunOptions
+from .trainer import Trainer, TrainResult
 
 LOG = logging.getLogger("rtmdnet_ros.training")
 
