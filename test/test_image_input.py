@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The node's image input on its own, in a real rclpy graph (issue 19, item 4).
+"""The node's image input on its own, in a real rclpy graph.
 
 The input under test sits on a plain rclpy node in one DDS participant, the camera (real
 publishers with RELIABLE or BEST_EFFORT QoS) in another, and what the input logs is read back
@@ -225,6 +225,31 @@ def test_input_hands_over_to_the_publishers_reliability_without_duplicates(graph
     assert len(g.cache.stamps) > before
     assert len(g.cache.stamps) == len(set(g.cache.stamps)), "a frame was handed over twice"
     assert g.cache.received == len(g.cache.stamps)
+    image_input.close()
+
+
+@needs_message_info
+def test_frames_replaced_during_the_hand_over_to_reliable_raise_no_transport_warning(graph):
+    """Frames replaced in the depth-1 histories while the input changes subscriptions (the node
+    busy when a camera starts) are counted, and blamed on nothing: the subscription that stays is
+    reliable, so the camera's transport lost nothing."""
+    # A long QoS period keeps both subscriptions alive through the burst: the old one retires
+    # at the check after the hand-over began, a period later.
+    g = graph()
+    image_input = g.input(InputSettings(qos_check_s=2.0, no_image_warn_s=0.2, retire_s=10.0,
+                                        log_repeat_s=0.0))
+    pub = g.publisher(ReliabilityPolicy.RELIABLE)
+    # Both subscriptions in the graph: the hand-over has begun (frames keep the new one fed).
+    g.spin_until(lambda: g.reliabilities() == ["BEST_EFFORT", "RELIABLE"], "the hand-over",
+                 between=lambda: g.send(pub))
+    g.prime(pub)
+    lost = image_input.lost
+    last = g.burst(pub, 5)
+    assert g.cache.stamps[-1] == last and image_input.lost == lost + 4
+    assert len(g.cache.stamps) == len(set(g.cache.stamps)), "a frame was handed over twice"
+    assert image_input.handing_over, "the burst must fall inside the hand-over"
+    g.spin_until(lambda: g.reliabilities() == ["RELIABLE"], "the old subscription to retire")
+    assert g.logged("lost before reaching the node", Log.WARN) is None
     image_input.close()
 
 
