@@ -266,8 +266,8 @@ def _train(args: argparse.Namespace, domains: list[Domain], opts: TrainOptions,
     """Build, resume and run the trainer; it is released on return, inside the process group.
 
     The trainer holds the DDP reducer and its pending gloo work: freed after the group is torn
-    down (at interpreter exit), a rank was seen to abort with "terminate called without an
-    active exception".
+    down (at interpreter exit), a rank can abort with "terminate called without an active
+    exception".
     """
     torch.manual_seed(opts.seed)
     net = build_network(opts, run, len(domains))
