@@ -22,7 +22,7 @@ it; LOST scores 0), and the offline AUC of the same tracker on the same frames f
 ``--busy-loop`` adds a CPU-bound process pinned to core 0 (a stand-in for the robot's other
 nodes); ``--json FILE`` writes every figure and the per-frame records.
 
-Targets (issue 14, 2 cores, 640x480 at 30 Hz): >= 90 % answered, p95 <= 100 ms, AUC within
+Targets (2 cores, 640x480 at 30 Hz): >= 90 % answered, p95 <= 100 ms, AUC within
 0.03 of offline; with the debug image >= 80 % answered; with a busy loop p95 <= 200 ms and no
 backlog (latency does not grow over the run).
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Node overhead per 640x480 frame (conversion + messages + debug image) vs the tracker itself.
 
-Targets (issue 6): overhead <= 3 ms per frame without the debug image, <= 8 ms with it. The
+Targets: overhead <= 3 ms per frame without the debug image, <= 8 ms with it. The
 overhead is measured on the node's own code paths: ``sensor_msgs/Image`` (bgr8, as rclpy hands
 it over: data in an ``array.array``) -> RGB for the tracker, the Detection2DArray and
 TrackerStatus messages, and the debug image (RGB -> BGR, drawing, ``bgr8`` message), plus the

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Does SiameseRefiner (NanoTrack v3 head) fix perturbed boxes, and how fast is it? (issue 10)
+"""Does SiameseRefiner (NanoTrack v3 head) fix perturbed boxes, and how fast is it?
 
 For each sequence the template is the ground-truth box of the first frame; on evenly spaced later
 frames (hidden-target frames skipped), the ground-truth box is perturbed: centre shifted by up to

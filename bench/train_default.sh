@@ -6,9 +6,8 @@
 # their evaluation. Run from the repository root with the project's Python (PYTHON=...).
 # Training data: the ten training-split videos of rtmdnet_ros/split.py (docs/design.md) under
 # $RTMDNET_DATA or ../shared/data; rtmdnet-train refuses development-split sequences by name.
-# Time on the 2-core development machine (quiet): feature cache ~2-3 min per cut (once, reused by
-# every frozen-backbone run with the same domains), an 8000-step run ~15 min (2-3x longer when the
-# cores are shared), a 3-seed evaluation ~5 min.
+# How long each part takes: docs/model-card.md, "Recipe". The feature cache is built
+# once per cut and reused by every frozen-backbone run with the same domains.
 #   bench/train_default.sh              # the shipped model only
 #   ABLATIONS=1 bench/train_default.sh  # + Table 3 / backbone / data ablation runs
 #   EVAL=1 ...                          # + rtmdnet-eval of every model on the evaluation split
@@ -21,8 +20,8 @@ COMMON=(--cache-stride 3 --cache-scales=-1,0,1 --cache-dir "$OUT/cache" --checkp
 # Shipped recipe: ImageNet EfficientNet-Lite0 frozen, stage 3 and stage 4 maps stacked (features
 # cached once per frame and jitter scale), the ten training videos plus their left-right mirror
 # images as 20 domains; fc4/fc5 + 20 fc6 branches trained with binary loss + 0.1 x instance loss.
-# 13000 domain-steps = 650 updates of 20 accumulated domain-steps (the six-video recipe of
-# 2026-11-24 made 667 updates of 12).
+# 13000 domain-steps = 650 updates of 20 accumulated domain-steps (earlier recipes:
+# docs/model-card.md).
 SHIPPED=(--cut stage3+4 --mirror --steps 13000)
 $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main34m" "${SHIPPED[@]}" "${COMMON[@]}"
 
@@ -31,14 +30,13 @@ if [ "${ABLATIONS:-0}" = 1 ]; then
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/cls34m" --alpha 0 "${SHIPPED[@]}" "${COMMON[@]}"
   # Data: the ten videos without their mirror images (same number of updates: 6500 steps of 10).
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main34" --cut stage3+4 --steps 6500 "${COMMON[@]}"
-  # Backbone cut: the previous default, stage 4 only (shipped until 2026-11-24 afternoon).
+  # Backbone cut: the previous default, stage 4 only.
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main" --cut stage4 --steps 6500 "${COMMON[@]}"
   # Map stride: stage 4 at stride 16 (Table 2's untrained leader), same data as the shipped run.
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/main4sm" --cut stage4 --sparse --mirror \
     --steps 13000 "${COMMON[@]}"
-  # Backbone: VGG-M-shaped dense conv1-3 from scratch, everything trainable (no cache). The
-  # shipped comparison stopped this run at step 130 (~25 min) and wrote the model with
-  # `--resume --steps 130`.
+  # Backbone: VGG-M-shaped dense conv1-3 from scratch, everything trainable (no cache), so
+  # slow on CPU that the comparison stops it early (docs/model-card.md, "Recipe").
   $PYTHON -m rtmdnet_ros.training.cli --out "$OUT/vggm" --backbone vggm --steps 130 \
     --checkpoint-every 10 --log-every 10 --seed 0 --threads 1 --set n_pos=32 --set n_neg=96
 fi

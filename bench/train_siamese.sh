@@ -7,9 +7,8 @@
 # (PYTHON=...). Needs the upstream weights ($RTMDNET_NANOTRACK_V3_DIR or
 # ../shared/models/nanotrack_v3/nanotrackv3.pth) and the training videos ($RTMDNET_DATA or
 # ../shared/data); development-split sequences are refused by name.
-# Cost on the 2-core development machine: canvas cache ~1 min (once, ~2 GB under $OUT), then
-# ~0.6 s a step when the cores are free (2-3x more when shared): 600 steps ~6-20 min, plus
-# ~40 s per validation (every 100 steps).
+# The canvas cache is built once under $OUT and reused; what each part costs:
+# docs/model-card.md, "Recipe".
 #   bench/train_siamese.sh             # train (resumable: rerun with RESUME=1)
 #   SHIP=1 bench/train_siamese.sh      # + export the best checkpoint into the package
 #   EVAL=1 ...                         # + rtmdnet-eval of upstream and ours as the siamese peer

@@ -1,11 +1,10 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The backbone through onnxruntime (issue 18): equal to PyTorch's on real frames, real model.
+"""The backbone through onnxruntime: equal to PyTorch's on real frames, real model.
 
-Tolerances, from measurements on this machine (docs/tracker.md, "Inference runtime"):
-- feature maps: |onnxruntime - PyTorch| <= 1e-3 absolute on maps whose values reach 30-48
-  (measured on Crossing, bag, boat1 crops of 192-288 px: max 0.6-2.9e-4, 99.99th percentile
-  0.4-1.4e-4; float32 rounding of differently ordered sums through 8 blocks);
+Tolerances, set above the differences measured (docs/tracker.md, "Inference runtime"):
+- feature maps: |onnxruntime - PyTorch| <= 1e-3 absolute (float32 rounding of differently
+  ordered sums through 8 blocks);
 - classifier logits of the packaged head on RoIs pooled from either map: within 2e-3;
 - tracked boxes on a real sequence, same seed: the two runtimes follow the same target (IoU
   between their boxes >= 0.8 on 90 % of frames, both within 0.05 mean IoU to the ground truth).

@@ -13,7 +13,7 @@ found by the installed node, and the file-by-file check names it.
 The NanoTrack v3 files are put under the copy's ``rtmdnet_ros/models/nanotrack_v3/`` before the
 build, standing in for the Siamese network that ships there: the installed node must load it
 from the install space, so whatever lands under ``rtmdnet_ros/models/`` is installed.
-Cost: one build (~35 s on a quiet 2-core machine), one launch; the module shares both.
+Cost: one build and one launch, shared by the module.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from node_harness import CollectedProcess
 
 from rtmdnet_ros import packaged_models
 
-BUILD_S = 900.0  # colcon build on a loaded 2-core machine (35 s quiet)
+BUILD_S = 900.0  # colcon build on a loaded 2-core machine, with room to spare
 STARTUP_S = 120.0
 CALL_S = 60.0
 # The shipped Siamese network, relative to the package (the default of siamese_dir and
@@ -217,8 +217,8 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
                               "-p video:=clip.mp4 -p loop:=true -r image:=/camera/image_raw"),
             tmp_path, env=env, preexec_fn=_own_group)
         camera.wait_for_log(r"publishing \d+ frames", 60)
-        # Without a daemon each call discovers the graph anew; "Node not found" within its spin
-        # time was seen once on a busy machine, so a few calls are allowed before the verdict.
+        # Without a daemon each call discovers the graph anew and can miss the node within its
+        # spin time on a busy machine, so a few calls are allowed before the verdict.
         for _ in range(5):
             result = subprocess.run(
                 workspace.command("ros2 lifecycle get /rtmdnet_tracker --no-daemon --spin-time 3"),

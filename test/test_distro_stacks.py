@@ -4,7 +4,7 @@
 
 Humble runs the package on CPython 3.10 + NumPy 1.21 + OpenCV 4.5.4, Jazzy on 3.12 + 1.26 + 4.6
 (their apt versions); the project venv has 3.11 + NumPy 2 + OpenCV 5. Each stack gets its own
-venv (``.venv-humble``, ``.venv-jazzy``; made once, ~30-60 s each with a warm pip cache), the
+venv (``.venv-humble``, ``.venv-jazzy``; made once and reused), the
 torch- and ROS-free core tests run there, and the core's results on fixed inputs must be equal
 in all three. Not covered: the tracker (no CPU torch for 3.10/3.12 reachable), see docs/setup.md.
 """

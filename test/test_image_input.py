@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The node's image input on its own, in a real rclpy graph (issue 19, item 4).
+"""The node's image input on its own, in a real rclpy graph.
 
 The input under test sits on a plain rclpy node in one DDS participant, the camera (real
 publishers with RELIABLE or BEST_EFFORT QoS) in another, and what the input logs is read back
@@ -225,6 +225,38 @@ def test_input_hands_over_to_the_publishers_reliability_without_duplicates(graph
     assert len(g.cache.stamps) > before
     assert len(g.cache.stamps) == len(set(g.cache.stamps)), "a frame was handed over twice"
     assert g.cache.received == len(g.cache.stamps)
+    image_input.close()
+
+
+@needs_message_info
+def test_frames_replaced_around_the_hand_over_to_reliable_raise_no_transport_warning(graph):
+    """Frames replaced in the depth-1 histories while the node is busy as a reliable camera
+    starts: counted, and blamed on nothing. The best-effort input's first gap makes it follow
+    its reliable publisher at once, and while both subscriptions are open the one that stays,
+    reliable, judges: the camera's transport lost nothing."""
+    g = graph()
+    # No periodic QoS check within the test: only a sequence gap starts the hand-over, and the
+    # old subscription stays until the end.
+    image_input = g.input(InputSettings(qos_check_s=600.0, no_image_warn_s=0.2,
+                                        retire_s=600.0, log_repeat_s=0.0))
+    pub = g.publisher(ReliabilityPolicy.RELIABLE)
+    topic = f"{g.ns}/image"
+    g.spin_until(lambda: g.node.count_publishers(topic) == 1, "the node to see the camera")
+    g.prime(pub)
+    lost = image_input.lost
+    last = g.burst(pub, 5)  # the best-effort input, or a hand-over the priming already began
+    assert g.cache.stamps[-1] == last and image_input.lost == lost + 4
+    assert image_input.handing_over
+    g.spin_until(lambda: g.reliabilities() == ["BEST_EFFORT", "RELIABLE"], "both subscriptions")
+    last = g.burst(pub, 5)  # both subscriptions open
+    assert g.cache.stamps[-1] == last and image_input.lost == lost + 8
+    assert image_input.handing_over
+    assert len(g.cache.stamps) == len(set(g.cache.stamps)), "a frame was handed over twice"
+    # /rosout keeps one node's lines in order: once this one is back, any warning is too.
+    g.node.get_logger().info("end of the bursts")
+    g.spin_until(lambda: g.logged("end of the bursts", Log.INFO), "the last line")
+    assert g.logged(f"input QoS on {topic} now RELIABLE depth 1", Log.INFO)
+    assert g.logged("lost before reaching the node", Log.WARN) is None
     image_input.close()
 
 

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Every bad input of issue 6 against the running node: a clear answer, the node stays up.
+"""Every bad input against the running node: a clear answer, the node stays up.
 
 One node process (started with config/tracker.yaml, as users start it) goes through the cases in
 order; after each, a valid frame must still be answered. Tests run in file order on purpose: the

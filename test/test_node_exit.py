@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Clean exit and bad command lines of every executable (issue 13, item 4), as real processes.
+"""Clean exit and bad command lines of every executable, as real processes.
 
 - Ctrl-C (SIGINT) ends each executable with exit 0 whatever it is doing: the node idle,
   tracking, inside an online update, inside an init; the demo mid-run; the frame publisher

@@ -37,9 +37,9 @@ OVERLOAD_SEQUENCE = "Crossing"
 # where a best-effort flood loses most of them before any node sees them (docs/node.md).
 OVERLOAD_SIZE = (464, 336)
 OVERLOAD_RATE = 60.0
-# Long enough that a queue of the dropped frames (~16 MB/s) would outgrow what the tracker may
-# legitimately add (its bounded sample memories, the async worker's copy, allocator arenas of
-# its threads: 110-180 MB measured under load).
+# Long enough that a queue of the dropped frames would outgrow what the tracker may legitimately
+# add (its bounded sample memories, the async worker's copy, allocator arenas of its threads;
+# the sizes: docs/setup.md, "Margins in the tests").
 OVERLOAD_SECONDS = 22.0
 # RSS is compared from here on: by then the tracker's own bounded memories (20 frames of
 # negatives) are full, so growth would come from queued frames.

@@ -7,7 +7,7 @@ for the failure paths), and each transition a ``ros2 lifecycle set`` process; wh
 did is read back from outside: ``ros2 lifecycle get`` and service calls through the CLI, the
 node's log, and, for the many looks in between, the node's own ``get_state`` service and the
 DDS graph seen from this test process (the data ``ros2 lifecycle get`` and ``ros2 topic info``
-print, without a Python start of ~2 s per look). The command lines are the README's
+print, without a Python start per look). The command lines are the README's
 (test_ros2_cli.py ties them to it).
 """
 

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Camera-sized images between processes (issue 14, item 1), on real DDS.
+"""Camera-sized images between processes, on real DDS.
 
 - the shipped Fast DDS profile carries 640x480 bgr8 frames at 30 Hz from a publisher process
   to a best-effort subscriber in another process (without it, most are lost on this machine);

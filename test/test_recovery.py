@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Recovery after loss (issue 10, item 3): the tracker finds a target that jumped out of reach.
+"""Recovery after loss: the tracker finds a target that jumped out of reach.
 
 Crossing (a pedestrian about 17x50 px): after 10 tracked frames the camera "jumps" (every later
 frame is shifted by seven target widths, wrapping round), the way a gimbal snap or a dropped

@@ -157,7 +157,7 @@ def ros2(command: str, cwd: Path, timeout: float = CALL_S) -> str:
 
     ``ros2 param`` calls are idempotent and are tried again once when one hangs: the CLI waits
     for the reply without a deadline, and a reply sent before the server has matched the
-    CLI's reply reader is lost (a DDS discovery race: seen once in CI, ``param set`` hung 60 s).
+    CLI's reply reader is lost (a DDS discovery race; docs/setup.md, "Margins in the tests").
     A second hang fails the test.
     """
     argv = [str(require_ros2_tools()), *shlex.split(command, comments=True)[1:]]

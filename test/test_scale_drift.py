@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The box must keep the target's size (issue 10): a regression test on real aerial footage.
+"""The box must keep the target's size: a regression test on real aerial footage.
 
 person11 (UAV123, a walker about 12x30 px seen from a drone) is where RT-MDNet's own box
 shrinks: the classifier's top-5 candidates favour boxes inside the target, and nothing pulls

@@ -23,7 +23,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def load_setup_env():
-    """Import tools/setup_env.py as a module (tools/ is not a package)."""
+    """Import tools/setup_env.py as a module (tools/ is not a package); its stages are its
+    attributes (setup_env.packages, setup_env.ros2_tools, ...)."""
     spec = importlib.util.spec_from_file_location("setup_env", REPO / "tools" / "setup_env.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -89,10 +90,10 @@ def test_cmake_path_fix_rewrites_wheel_paths_once(tmp_path):
     )
     untouched = cmake_dir / "other.cmake"
     untouched.write_text("set(X 1)\n")
-    env = setup_env.Environment(tmp_path, None)
+    env = setup_env.environment.Environment(tmp_path, None)
     env.python = VENV / "bin" / "python"  # needs numpy for numpy.get_include()
 
-    assert setup_env.fix_cmake_paths(env) == [export]
+    assert setup_env.packages.fix_cmake_paths(env) == [export]
     text = export.read_text()
     assert "/opt/python" not in text
     includes = text.split('"')[1].split(";")
@@ -100,18 +101,18 @@ def test_cmake_path_fix_rewrites_wheel_paths_once(tmp_path):
     assert (Path(includes[1]) / "numpy" / "arrayobject.h").is_file()
     assert untouched.read_text() == "set(X 1)\n"
     mtime = export.stat().st_mtime_ns
-    assert setup_env.fix_cmake_paths(env) == []  # second run: nothing left to fix
+    assert setup_env.packages.fix_cmake_paths(env) == []  # second run: nothing left to fix
     assert export.stat().st_mtime_ns == mtime
 
 
 def test_installed_wheels_need_no_more_fixes():
     require_venv()
-    env = setup_env.Environment(VENV, None)
+    env = setup_env.environment.Environment(VENV, None)
     offenders = [
         p for p in (VENV / "share").rglob("*.cmake") if "/opt/python/" in p.read_text()
     ]
     assert offenders == []
-    assert setup_env.fix_cmake_paths(env) == []
+    assert setup_env.packages.fix_cmake_paths(env) == []
 
 
 def isolated_path(tmp_path: Path, tools: list[str]) -> str:
@@ -150,20 +151,21 @@ def test_missing_build_tool_is_named_before_anything_is_built(tmp_path, tools, c
 
 def test_unreachable_registry_is_reported(monkeypatch):
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # discard port: refused
-    problem = setup_env.registry_problem()
+    problem = setup_env.prerequisites.registry_problem()
     assert problem is not None and "registry unreachable" in problem
     assert "127.0.0.1:9" in problem
 
 
 def test_stage_hash_follows_input_contents(tmp_path, monkeypatch):
-    monkeypatch.setattr(setup_env, "REPO", tmp_path)
+    monkeypatch.setattr(setup_env.environment, "REPO", tmp_path)
     a = tmp_path / "a.msg"
     a.write_text("int32 x\n")
-    first = setup_env.file_digest([a])
-    assert setup_env.file_digest([a]) == first
+    first = setup_env.environment.file_digest([a])
+    assert setup_env.environment.file_digest([a]) == first
     a.write_text("int64 x\n")
-    assert setup_env.file_digest([a]) != first
-    assert setup_env.file_digest([a], extra="other stage") != setup_env.file_digest([a])
+    assert setup_env.environment.file_digest([a]) != first
+    digest = setup_env.environment.file_digest
+    assert digest([a], extra="other stage") != digest([a])
 
 
 def fake_venv_with_vision_msgs_manifest(tmp_path: Path, description: str):
@@ -175,7 +177,7 @@ def fake_venv_with_vision_msgs_manifest(tmp_path: Path, description: str):
         f"<package format='3'><name>vision_msgs</name><description>{description}"
         "</description></package>\n"
     )
-    env = setup_env.Environment(tmp_path, None)
+    env = setup_env.environment.Environment(tmp_path, None)
     env.python = VENV / "bin" / "python"
     return env
 
@@ -184,21 +186,23 @@ def test_vision_msgs_fallback_never_shadows_a_real_one(tmp_path):
     require_venv()
     assert (REPO / "tools" / "vision_msgs" / "COLCON_IGNORE").is_file()
     manifest = REPO / "tools" / "vision_msgs" / "package.xml"
-    assert setup_env.FALLBACK_MARKER in manifest.read_text()
+    assert setup_env.layout.FALLBACK_MARKER in manifest.read_text()
     # An importable vision_msgs whose manifest is not ours (a distro's): used, nothing built,
     # whatever the state file says.
     env = fake_venv_with_vision_msgs_manifest(tmp_path, "Messages for interfacing with vision.")
-    assert not setup_env.fallback_installed(env)
-    assert setup_env.stage_vision_msgs(env, {}, "d1") == "external"
-    assert setup_env.stage_vision_msgs(env, {"vision_msgs": "built:d0"}, "d1") == "external"
+    assert not setup_env.interfaces.fallback_installed(env)
+    assert setup_env.interfaces.stage_vision_msgs(env, {}, "d1") == "external"
+    stage = setup_env.interfaces.stage_vision_msgs
+    assert stage(env, {"vision_msgs": "built:d0"}, "d1") == "external"
     assert not (tmp_path / "build").exists()
 
 
 def test_vision_msgs_fallback_up_to_date_is_not_rebuilt(tmp_path):
     require_venv()
-    env = fake_venv_with_vision_msgs_manifest(tmp_path, setup_env.FALLBACK_MARKER + " ...")
-    assert setup_env.fallback_installed(env)
-    assert setup_env.stage_vision_msgs(env, {"vision_msgs": "built:d1"}, "d1") == "built:d1"
+    env = fake_venv_with_vision_msgs_manifest(tmp_path, setup_env.layout.FALLBACK_MARKER + " ...")
+    assert setup_env.interfaces.fallback_installed(env)
+    stage = setup_env.interfaces.stage_vision_msgs
+    assert stage(env, {"vision_msgs": "built:d1"}, "d1") == "built:d1"
     assert not (tmp_path / "build").exists()
 
 
@@ -238,7 +242,7 @@ def test_source_tree_and_generated_interfaces_import_together(tmp_path):
 
 def test_console_scripts_run_the_source_entry_points():
     require_venv()
-    scripts = setup_env.console_scripts()
+    scripts = setup_env.dev_links.console_scripts()
     assert set(scripts) == {
         "rtmdnet-eval",
         "rtmdnet-train",
@@ -305,45 +309,45 @@ def test_ros_run_executables_start_without_an_activated_venv(tmp_path):
 
 
 def test_shebang_fix_touches_python_scripts_only_and_once(tmp_path):
-    env = setup_env.Environment(tmp_path, None)
+    env = setup_env.environment.Environment(tmp_path, None)
     folder = tmp_path / "lib" / "rtmdnet_ros"
     folder.mkdir(parents=True)
     script = folder / "tracker_node"
     script.write_text("#!/usr/bin/env python3\n# body\nimport sys\n")
     shell = folder / "helper.sh"
     shell.write_text("#!/bin/sh\necho python\n")
-    assert setup_env.fix_lib_shebangs(env) == [script]
+    assert setup_env.dev_links.fix_lib_shebangs(env) == [script]
     assert script.read_text() == f"#!{env.python}\n# body\nimport sys\n"
     assert os.access(script, os.X_OK)
     assert shell.read_text() == "#!/bin/sh\necho python\n"
     mtime = script.stat().st_mtime_ns
-    assert setup_env.fix_lib_shebangs(env) == []  # idempotent: nothing rewritten
+    assert setup_env.dev_links.fix_lib_shebangs(env) == []  # idempotent: nothing rewritten
     assert script.stat().st_mtime_ns == mtime
 
 
 def test_ros2_tools_folder_choice(tmp_path, monkeypatch):
     """$RTMDNET_ROS2_TOOLS wins and must exist; else ../shared/ros2-tools when present; else
     None (a plain clone: the tools are skipped)."""
-    monkeypatch.delenv(setup_env.ROS2_TOOLS_ENV, raising=False)
-    monkeypatch.setattr(setup_env, "DEFAULT_ROS2_TOOLS", tmp_path / "absent")
-    assert setup_env.ros2_tools_dir() is None
+    monkeypatch.delenv(setup_env.ros2_tools.ROS2_TOOLS_ENV, raising=False)
+    monkeypatch.setattr(setup_env.ros2_tools, "DEFAULT_ROS2_TOOLS", tmp_path / "absent")
+    assert setup_env.ros2_tools.ros2_tools_dir() is None
     (tmp_path / "tools" / "wheels").mkdir(parents=True)
-    monkeypatch.setattr(setup_env, "DEFAULT_ROS2_TOOLS", tmp_path / "tools")
-    assert setup_env.ros2_tools_dir() == tmp_path / "tools"
+    monkeypatch.setattr(setup_env.ros2_tools, "DEFAULT_ROS2_TOOLS", tmp_path / "tools")
+    assert setup_env.ros2_tools.ros2_tools_dir() == tmp_path / "tools"
     (tmp_path / "mine" / "wheels").mkdir(parents=True)
-    monkeypatch.setenv(setup_env.ROS2_TOOLS_ENV, str(tmp_path / "mine"))
-    assert setup_env.ros2_tools_dir() == tmp_path / "mine"
-    monkeypatch.setenv(setup_env.ROS2_TOOLS_ENV, str(tmp_path / "typo"))
-    with pytest.raises(setup_env.SetupError, match="typo"):
-        setup_env.ros2_tools_dir()
+    monkeypatch.setenv(setup_env.ros2_tools.ROS2_TOOLS_ENV, str(tmp_path / "mine"))
+    assert setup_env.ros2_tools.ros2_tools_dir() == tmp_path / "mine"
+    monkeypatch.setenv(setup_env.ros2_tools.ROS2_TOOLS_ENV, str(tmp_path / "typo"))
+    with pytest.raises(setup_env.process.SetupError, match="typo"):
+        setup_env.ros2_tools.ros2_tools_dir()
 
 
 def test_setup_without_the_tools_folder_says_so_in_one_line(monkeypatch, capsys):
     """A clone without ../shared: the up-to-date venv stays as it is, one line names the skip."""
     require_venv()
     assert make_setup()[0].returncode == 0  # up to date first (another edit may be pending)
-    monkeypatch.delenv(setup_env.ROS2_TOOLS_ENV, raising=False)
-    monkeypatch.setattr(setup_env, "DEFAULT_ROS2_TOOLS", REPO / "no-such-ros2-tools")
+    monkeypatch.delenv(setup_env.ros2_tools.ROS2_TOOLS_ENV, raising=False)
+    monkeypatch.setattr(setup_env.ros2_tools, "DEFAULT_ROS2_TOOLS", REPO / "no-such-ros2-tools")
     assert setup_env.main(["--venv", str(VENV)]) == 0
     out = capsys.readouterr().out
     skipped = [line for line in out.splitlines() if "ROS 2 tools" in line]
@@ -366,14 +370,14 @@ def test_tool_wheels_are_checked_against_their_checksums(tmp_path):
         return hashlib.sha256(data).hexdigest()
 
     sums.write_text(f"{sha(b'sources')}  {source.name}\n{sha(b'wheel bytes')}  {wheel.name}\n")
-    assert setup_env.check_ros2_tools_checksums(tmp_path) == [source, wheel]
+    assert setup_env.ros2_tools.check_ros2_tools_checksums(tmp_path) == [source, wheel]
     wheel.write_bytes(b"truncated")
-    with pytest.raises(setup_env.SetupError, match="does not match"):
-        setup_env.check_ros2_tools_checksums(tmp_path)
+    with pytest.raises(setup_env.process.SetupError, match="does not match"):
+        setup_env.ros2_tools.check_ros2_tools_checksums(tmp_path)
     wheel.write_bytes(b"wheel bytes")
     (wheels / "extra-1.0-py3-none-any.whl").write_bytes(b"x")
-    with pytest.raises(setup_env.SetupError, match="not listed"):
-        setup_env.check_ros2_tools_checksums(tmp_path)
+    with pytest.raises(setup_env.process.SetupError, match="not listed"):
+        setup_env.ros2_tools.check_ros2_tools_checksums(tmp_path)
 
 
 def test_ros2_tools_are_installed_when_the_folder_exists():
@@ -381,12 +385,12 @@ def test_ros2_tools_are_installed_when_the_folder_exists():
     recorded so that the next run skips them; the local wheels never become registry pins."""
     require_venv()
     require_ros2_tools()  # skips (fails under CI) without the folder
-    folder = setup_env.ros2_tools_dir()
+    folder = setup_env.ros2_tools.ros2_tools_dir()
     assert make_setup()[0].returncode == 0
-    state = setup_env.Environment(VENV, None).load_state()
-    assert state["ros2_tools"] == setup_env.stage_digests(
-        setup_env.Environment(VENV, None), folder)["ros2_tools"]
-    code = "import " + ", ".join(setup_env.ROS2_TOOLS_IMPORTS)
+    state = setup_env.environment.Environment(VENV, None).load_state()
+    assert state["ros2_tools"] == setup_env.pipeline.stage_digests(
+        setup_env.environment.Environment(VENV, None), folder)["ros2_tools"]
+    code = "import " + ", ".join(setup_env.ros2_tools.ROS2_TOOLS_IMPORTS)
     result = subprocess.run([str(VENV / "bin" / "python"), "-c", code], cwd="/",
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -395,7 +399,7 @@ def test_ros2_tools_are_installed_when_the_folder_exists():
     assert help_text.returncode == 0, help_text.stderr
     for verb in ("launch", "service", "topic", "param", "node", "run"):
         assert f"  {verb} " in help_text.stdout, verb
-    pins = setup_env.registry_pins(setup_env.Environment(VENV, None))
+    pins = setup_env.constraints.registry_pins(setup_env.environment.Environment(VENV, None))
     for line in (REQUIREMENTS_DIR / "ros2-tools.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             assert line in pins

@@ -1,11 +1,12 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""NanoTrack v3 as our PyTorch module (issue 20, item 4): upstream weights, ONNX parity, export.
+"""NanoTrack v3 as our PyTorch module: upstream weights, ONNX parity, export.
 
 Upstream checks need ../shared/models/nanotrack_v3 (skip with the reason when absent, fail under
 CI=true); the shipped-network checks use only the files in rtmdnet_ros/models/siamese.
-Tolerances: features and logits 1e-4 absolute (float32, different summation orders: measured
-~1e-5), box distances 1e-4 relative (they go through exp).
+Tolerances: features and logits 1e-4 absolute (float32, different summation orders; the
+differences seen: docs/setup.md, "Margins in the tests"), box distances 1e-4 relative (they go
+through exp).
 """
 
 from pathlib import Path

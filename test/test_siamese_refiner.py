@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""SiameseRefiner on the real NanoTrack v3 ONNX files and real frames (issue 10).
+"""SiameseRefiner on the real NanoTrack v3 ONNX files and real frames.
 
 Skipped with the reason when ../shared is absent; under CI=true its absence fails (data_paths).
 """

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The node's tracker factory without a ROS graph: real trackers on the CPU (issue 19, item 4).
+"""The node's tracker factory without a ROS graph: real trackers on the CPU.
 
 From the node's parameter values (the table's defaults, a few changed) to a Tracker: the device
 and model said once, a run-time change kept for the next ``~/init``, the current tracker kept

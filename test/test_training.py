@@ -154,7 +154,8 @@ def test_training_lowers_the_loss_on_fixed_samples():
     _need_data()
     from rtmdnet_ros.network import RTMDNet
     from rtmdnet_ros.options import TrainOptions
-    from rtmdnet_ros.training.trainer import RunOptions, Trainer
+    from rtmdnet_ros.training.run_options import RunOptions
+    from rtmdnet_ros.training.trainer import Trainer
 
     torch.set_num_threads(1)
     domains = load_domains(SMALL)
@@ -167,17 +168,14 @@ def test_training_lowers_the_loss_on_fixed_samples():
 
     def fixed_loss() -> float:
         # Same frames, same boxes each time: a fresh generator with a fixed seed.
-        rng_state = trainer.rng.bit_generator.state
-        trainer.rng = np.random.default_rng(123)
+        rng = np.random.default_rng(123)
         net.eval()
         total = 0.0
         with torch.no_grad():
             for d in range(2):
                 frames = trainer.source.frame_indices(d)[:2]
-                pos, neg = trainer._features(d, frames)
+                pos, neg = trainer.step_losses.features(d, frames, rng)
                 total += binary_loss(net.head(pos, d), net.head(neg, d)).item()
-        trainer.rng = np.random.default_rng()
-        trainer.rng.bit_generator.state = rng_state
         return total / 2
 
     before = fixed_loss()

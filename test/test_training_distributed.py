@@ -40,7 +40,7 @@ TINY_ARGS = [
     "--threads", "1",
     "--no-progress",
 ]
-RUN_TIMEOUT_S = 150  # one torchrun launch takes ~10 s here; a hang must fail, not stall CI
+RUN_TIMEOUT_S = 150  # many times one launch; a hang must fail, not stall CI
 
 
 def _need_data() -> None:

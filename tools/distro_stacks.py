@@ -12,7 +12,7 @@ file changes; the tests below then run there with the source tree on ``PYTHONPAT
 What this short form covers and what it does not (docs/setup.md, "Distro Python stacks"):
 no torch and no ROS in these venvs, so the image conversion, geometry, sampling, sequence and
 evaluation-metric code runs under the old NumPy/OpenCV, but not the tracker itself (the only
-torch for CPython 3.10/3.12 reachable here is PyPI's CUDA build, ~3 GB with its libraries).
+torch for CPython 3.10/3.12 reachable here is PyPI's CUDA build, gigabytes with its libraries).
 
 Usage: ``python3 tools/distro_stacks.py [--stack humble|jazzy ...] [--setup-only] [pytest args]``;
 exit 0 when every requested stack passed, 1 when one failed, 2 when none could be made (e.g. no

@@ -179,9 +179,8 @@ class FramePublisher(Node):
     def wind_down(self, executor: SingleThreadedExecutor, seconds: float) -> None:
         """Stop publishing, then spin ``seconds`` more so the frames in flight reach subscribers.
 
-        Also the safe order at Ctrl-C: destroying the node while DDS still delivered a large
-        frame to a reliable reader crashed the process (a segfault in the node's destruction,
-        5 of 40 Ctrl-C through ``ros2 run`` at 10 Hz with 640x480 frames; 0 of 40 after this).
+        Also the safe order at Ctrl-C: destroying the node while DDS still delivers a large
+        frame to a reliable reader can crash the process (docs/node.md, "Run it").
         """
         self._timer.cancel()
         end = time.monotonic() + seconds

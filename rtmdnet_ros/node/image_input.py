@@ -89,6 +89,8 @@ class ImageInput:
         self._sub: Any = None
         self._retiring: Any = None  # the previous subscription, kept until the new one matches
         self._retire = (0, 0.0)  # (publishers the new one must match, deadline)
+        self._generation = 0  # of the current subscription; a callback knows its own
+        self._current_received = False  # whether the current subscription has had a frame
         self._hint_timer: Any = None
         self._qos_timer: Any = None
         self._last_sequence: dict[bytes, int] = {}
@@ -133,6 +135,11 @@ class ImageInput:
         return self._sub.topic_name if self._sub is not None else self._settings.topic
 
     @property
+    def handing_over(self) -> bool:
+        """Whether a QoS hand-over is under way (two subscriptions on the topic)."""
+        return self._retiring is not None
+
+    @property
     def lost(self) -> int:
         """Frames lost before the callback (publisher sequence gaps), since configure."""
         return self._lost
@@ -148,16 +155,27 @@ class ImageInput:
 
     # ------------------------------------------------------------------ subscriptions
     def _subscribe(self, qos: QoSProfile, first: bool = False) -> Any:
-        """Create the image subscription.
+        """Create the image subscription, which then becomes the current one.
 
         The first one declares the ``qos_overrides.<topic>.subscription.*`` parameters and
         applies the user's values; a later one (the reliability adapted) reuses the profile those
-        values produced, since the parameters exist by then.
+        values produced, since the parameters exist by then. Each callback carries the
+        generation of its subscription, so that during a hand-over a frame's path is known.
         """
+        self._generation += 1
+        self._current_received = False
+        generation = self._generation
+
+        def with_info(msg: Any, info: Any) -> None:
+            self._on_image_with_info(msg, info, generation)
+
+        def without_info(msg: Any) -> None:
+            self._on_image(msg, generation)
+
         return self._node.create_subscription(
             CompressedImage if self._settings.compressed else Image,
             self._settings.topic,
-            self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image,
+            with_info if HAS_MESSAGE_INFO else without_info,
             qos,
             callback_group=self._group,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
@@ -181,12 +199,15 @@ class ImageInput:
         reliable subscription would not match it). Re-checked every ``qos_check_s`` so cameras
         that appear, restart or change later are followed; depth and the rest stay as configured.
         The new subscription is made before the old one goes, and the old one is kept until the
-        new one has matched the publishers, so no frame is lost in the change (the few that
-        arrive twice meanwhile are recognised by their publisher sequence number or stamp).
+        new one has matched the publishers and received a frame (matched on this side does not
+        yet mean that the publisher sends to it), so no frame is lost in the change; the few that
+        arrive twice meanwhile are recognised by their publisher sequence number or stamp.
         """
         if self._retiring is not None:
             wanted_matches, deadline = self._retire
-            if self._sub.get_publisher_count() >= wanted_matches or time.monotonic() > deadline:
+            matched = (self._sub.get_publisher_count() >= wanted_matches
+                       and self._current_received)
+            if matched or time.monotonic() > deadline:
                 self._node.destroy_subscription(self._retiring)
                 self._retiring = None
             return
@@ -215,21 +236,28 @@ class ImageInput:
             "it instead)")
 
     # ------------------------------------------------------------------ callbacks
-    def _on_image(self, msg: Any) -> None:
+    def _on_image(self, msg: Any, generation: int) -> None:
         """Store the frame and return: the node's worker decides what to track."""
+        self._note_path(generation)
         stamp = stamp_to_ns(msg.header.stamp)
         if self._retiring is not None and stamp == self._last_stamp_ns:
             return  # the same frame through the other subscription while the QoS changes
         self._last_stamp_ns = stamp
         self._cache.put(stamp, msg.header, msg, self._settings.compressed)
 
-    def _on_image_with_info(self, msg: Any, info: Any) -> None:
+    def _on_image_with_info(self, msg: Any, info: Any, generation: int) -> None:
         """Iron and later: also see the publisher's sequence number (losses before the node)."""
         if self._already_seen(info):
+            self._note_path(generation)
             return
-        self._on_image(msg)
+        self._on_image(msg, generation)
         self._image_bytes = len(msg.data)
-        self._count_transport_losses(info)
+        self._count_transport_losses(info, current=generation == self._generation)
+
+    def _note_path(self, generation: int) -> None:
+        """Record that the current subscription receives: the old one may then retire."""
+        if generation == self._generation:
+            self._current_received = True
 
     def _already_seen(self, info: Any) -> bool:
         """Whether this publisher's message came before, through the other subscription."""
@@ -242,12 +270,14 @@ class ImageInput:
             return False
         return seq is not None and last is not None and seq <= last
 
-    def _count_transport_losses(self, info: Any) -> None:
+    def _count_transport_losses(self, info: Any, current: bool) -> None:
         """Count frames lost before the callback from gaps in each publisher's sequence numbers.
 
         Best-effort delivery with history depth 1 may discard frames inside DDS (overwritten, or
         a fragment of a large image lost); they never reach the callback, but the publisher's
-        sequence numbers show them. Needs the message info of Iron and later.
+        sequence numbers show them. Needs the message info of Iron and later. Every gap is
+        counted; only the subscription that stays (``current``) says whether the transport
+        is to blame, since a gap seen through the retiring one belongs to the hand-over.
         """
         try:
             seq = info["publication_sequence_number"]
@@ -264,13 +294,18 @@ class ImageInput:
             return
         lost = int(seq - last - 1)
         self._lost += lost
-        if self._retiring is None and self._sub.qos_profile.reliability == \
-                ReliabilityPolicy.RELIABLE:
+        if not current or self._sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE:
             # A reliable reader loses nothing in transport: these frames were replaced in its
             # depth-1 history while this process was busy, by design (the node tracks the newest
             # frame). Counted in frames_dropped, and no warning that points at the camera's
             # transport, which is fine.
             return
+        if self._adaptive and self._retiring is None:
+            # Best effort until the next QoS check: with reliable publishers the input hands
+            # over now, and the reliable reader is the one whose losses would mean something.
+            self._adapt_qos()
+            if self._retiring is not None:
+                return
         self._problems.report(
             "transport",
             f"{self._lost} frame(s) lost before reaching the node so far "

@@ -31,9 +31,11 @@ import torch
 from ..backbones import EFFNET_CUTS
 from ..device import resolve_device
 from ..options import ROI_MODES, TrainOptions, parse_overrides
+from .checkpoint import CHECKPOINT_NAME
 from .data import TRAIN_SEQUENCES, Domain, load_domains
 from .distributed import DistContext, owned_domains, process_group
-from .trainer import CHECKPOINT_NAME, RunOptions, Trainer, TrainResult
+from .run_options import RunOptions
+from .trainer import Trainer, TrainResult
 
 LOG = logging.getLogger("rtmdnet_ros.training")
 
@@ -264,8 +266,8 @@ def _train(args: argparse.Namespace, domains: list[Domain], opts: TrainOptions,
     """Build, resume and run the trainer; it is released on return, inside the process group.
 
     The trainer holds the DDP reducer and its pending gloo work: freed after the group is torn
-    down (at interpreter exit), a rank was seen to abort with "terminate called without an
-    active exception".
+    down (at interpreter exit), a rank can abort with "terminate called without an active
+    exception".
     """
     torch.manual_seed(opts.seed)
     net = build_network(opts, run, len(domains))

@@ -147,8 +147,8 @@ def process_group(ctx: DistContext, device: torch.device, timeout_s: float) -> I
         yield
         # Leave together, with no DDP reducer or pending work left (the caller releases its
         # trainer inside the block; collect frees one caught in a reference cycle): a rank that
-        # tears its group down while either is alive was seen to abort ("terminate called
-        # without an active exception").
+        # tears its group down while either is alive can abort ("terminate called without an
+        # active exception").
         gc.collect()
         dist.barrier()
     finally:

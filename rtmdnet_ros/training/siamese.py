@@ -272,7 +272,7 @@ class SiameseTrainer:
     def validate(self) -> dict[str, float]:
         """Score the current network on the fixed validation pairs; keep it if best so far.
 
-        Every validated network is also kept as ``step_NNNNN.pt`` (2.4 MB), so a later,
+        Every validated network is also kept as ``step_NNNNN.pt`` (a few MB), so a later,
         slower selection on the training split (tracking, ``rtmdnet-eval --split train``) can
         choose among them.
         """

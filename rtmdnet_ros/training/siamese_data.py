@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Template/search pairs for fine-tuning NanoTrack v3's Siamese network (issue 20, item 4).
+"""Template/search pairs for fine-tuning NanoTrack v3's Siamese network.
 
 Why a canvas cache: decoding a JPEG frame costs more than a training step's share of the two
 shared CPU cores. Every labelled frame is therefore decoded once and stored as one square
@@ -58,8 +58,8 @@ class PairOptions:
     template_shift: float = 4.0
     template_scale: float = 0.05
     # Upstream: 64 px. Wider here: fine-tuned with 64, the network lost confidence in targets
-    # 96+ px off the crop centre (boat5: 0.98 -> 0.77 at 96 px), exactly where the composite's
-    # re-detection sweep (windows overlapping by a quarter) must find them.
+    # 96+ px off the crop centre (docs/model-card.md, "Why the wider shift"), exactly where the
+    # composite's re-detection sweep (windows overlapping by a quarter) must find them.
     search_shift: float = 100.0
     search_scale: float = 0.18
     search_blur: float = 0.2
