@@ -138,9 +138,9 @@ class RTMDNet(nn.Module):
             branches.append(nn.Sequential(nn.Dropout(DROPOUT), linear.to(ref.device)))
         self.fc6 = nn.ModuleList(branches)
 
-    def backbone_parameters(self) -> list[nn.Parameter]:
+    def named_backbone_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """Return the backbone's parameters: frozen while tracking, trained apart in training."""
-        return [p for n, p in self.named_parameters() if n.startswith("backbone.")]
+        return [(n, p) for n, p in self.named_parameters() if n.startswith("backbone.")]
 
     # -- forward pieces -----------------------------------------------------------------------
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,7 +151,7 @@ class RTMDNet(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         # Not cuDNN: it plans anew for every input shape, scene crops change size nearly every
-        # frame, and it computes in TF32 (docs/tracker.md, "On a GPU"). Scoped to this call.
+        # frame, and it computes in TF32 (docs/performance.md, "On a GPU"). Scoped to this call.
         if not x.is_cuda:
             return self.backbone(x)
         with torch.backends.cudnn.flags(enabled=False):

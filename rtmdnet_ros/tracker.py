@@ -77,7 +77,7 @@ class Tracker:
         self.head_pretrained = loaded.head_pretrained
         if self._options.execution.torch_threads > 0:
             onnx_runtime.set_frame_threads(self._options.execution.torch_threads)
-        for p in self.net.backbone_parameters():
+        for _, p in self.net.named_backbone_parameters():
             p.requires_grad_(False)
         self.net.eval()
         self._meter = Meter(self.device)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rtmdnet_ros import safe_torch_load
+
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -55,7 +57,7 @@ def read_checkpoint(path: Path, device: torch.device, domain_names: list[str],
     Same domains required; a distributed run's checkpoint holds each rank's sample stream and
     partial gradients, so it resumes on the same number of processes.
     """
-    blob = torch.load(path, map_location=device, weights_only=False)
+    blob = safe_torch_load.load(path, map_location=device)
     if blob["domains"] != domain_names:
         raise ValueError(f"checkpoint {path} was trained on {blob['domains']}, "
                          f"not {domain_names}")

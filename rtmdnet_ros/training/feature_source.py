@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rtmdnet_ros import safe_torch_load
+
 from ..crop import crop_scene, to_tensor
 from ..geometry import xywh_to_x1y1x2y2
 from ..options import TrainOptions
@@ -166,7 +168,7 @@ class FeatureSource:
             return
         path = self._cache_file()
         if path is not None and path.is_file():
-            blob = torch.load(path, map_location="cpu", weights_only=False)
+            blob = safe_torch_load.load(path)
             self._cache = blob["entries"]
             LOG.info("feature cache loaded from %s (%d entries)", path, len(self._cache))
             return

@@ -42,6 +42,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rtmdnet_ros import safe_torch_load
+
 from .. import siamese_net
 from ..sequences import default_data_root
 from ..siamese_refiner import SCORE_SIZE, WINDOW_INFLUENCE
@@ -259,7 +261,7 @@ class SiameseTrainer:
 
     def load(self, path: Path) -> int:
         """Restore network, optimizer, step and best record from a checkpoint."""
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+        ckpt = safe_torch_load.load(path)
         self.net.load_state_dict(ckpt["state_dict"], strict=True)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.step, self.best = int(ckpt["step"]), ckpt.get("best")
@@ -456,7 +458,7 @@ def _export(args: argparse.Namespace) -> None:
     siamese_net.export_onnx(net, args.out)
     meta: dict[str, Any] = {"source": str(args.checkpoint or default_upstream())}
     if args.checkpoint is not None:
-        ckpt = torch.load(str(args.checkpoint), map_location="cpu", weights_only=False)
+        ckpt = safe_torch_load.load(args.checkpoint)
         meta.update({k: ckpt[k] for k in ("step", "val", "options", "pair_options", "recipe")
                      if k in ckpt})
     siamese_net.save_state(net, Path(args.out) / siamese_net.SHIPPED_WEIGHTS, meta)

@@ -116,7 +116,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- parameters
     def _backbone_params(self) -> list[tuple[str, torch.nn.Parameter]]:
-        return [(n, p) for n, p in self.net.named_parameters() if n.startswith("backbone.")]
+        return self.net.named_backbone_parameters()
 
     def _set_trainable(self) -> None:
         mode = self.run.backbone_mode
