@@ -84,7 +84,7 @@ def test_boxes_are_unchanged(mode):
 def test_the_composite_follows_the_target_with_one_decision_per_frame():
     require_siamese()
     frames, gt = frames_of("Crossing", 40)
-    results, tracker = track(frames, gt, mode="composite")
+    results, tracker = track(frames, gt, mode="composite", composite_verify_every=1)
     overlap = iou(np.array([r.box_xywh for r in results]), gt[1:])
     assert overlap.mean() > 0.6, overlap.round(2)
     branches = [r.branch for r in results]
