@@ -58,7 +58,7 @@ class OnlineClassifier:
     def init(self, image: np.ndarray, target: np.ndarray) -> None:
         """Learn the target from the first frame (reference 5); ``target`` is a checked box."""
         r, execution = self._options.rtmdnet, self._options.execution
-        self.search = None  # a failed init must not leave a half-reset classifier usable
+        self.forget()  # a failed init must not leave a half-reset classifier usable
         # A regressor per target: nothing of the previous target's fit may survive a new init.
         self.bbreg = BBoxRegressor(r.bbreg_alpha, r.bbreg_accept_iou, r.bbreg_accept_area)
         offline = self._offline_regressor()
@@ -117,6 +117,10 @@ class OnlineClassifier:
         self._frame = 0
         self._last_short = -(10**9)
         self.search = SearchArea(self._options, target, self._meter)
+
+    def forget(self) -> None:
+        """Drop the target: not ready until the next ``init`` has learnt one."""
+        self.search = None
 
     @property
     def ready(self) -> bool:

@@ -140,7 +140,7 @@ class Tracker:
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
         self._join_training()
         if self._background_first_frame:
-            self.classifier.search = None  # not ready until the thread has trained it
+            self.classifier.forget()  # not ready until the thread has trained it
             self._policy.init(image, target.copy())
             self._training_error = None
             self._training = threading.Thread(target=self._train_first_frame,

@@ -139,7 +139,6 @@ class CompositePolicy:
 
         TRACKING on the network's own confidence (its peak probability above the threshold).
         """
-        self._warming = True
         self._meter.count("branch_warmup")
         if not peaks:
             box = clip_box(self.proposer.box, *img_wh)
