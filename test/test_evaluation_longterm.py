@@ -123,3 +123,7 @@ def test_long_term_run_on_real_footage_end_to_end(tmp_path, capsys):
     assert "--long-term" in text.split("Regenerate with:")[1].split("\n")[0]
     assert (out / "longterm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "](out/longterm.png)" in text
+    # the summary as a section to append to another page in the report's folder
+    section = (out / "summary.md").read_text()
+    assert section.startswith("## Long-term evaluation") and "[page.md](page.md)" in section
+    assert "| siamese | score >= 0.5 |" in section and "load average" in section

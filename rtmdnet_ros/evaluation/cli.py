@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="title of the Markdown page")
     p.add_argument(
         "--append",
-        help="Markdown file appended to the page (e.g. ablations measured in their own runs)",
+        action="append",
+        default=[],
+        help="Markdown file appended to the page (e.g. ablations measured in their own runs); "
+        "repeatable, appended in the order given",
     )
     p.add_argument(
         "--model",
@@ -175,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.model and args.model != UNTRAINED and not Path(args.model).is_file():
             raise ValueError(f"model file not found: {args.model}")
-        if args.append and not Path(args.append).is_file():
-            raise ValueError(f"--append file not found: {args.append}")
+        for extra in args.append:
+            if not Path(extra).is_file():
+                raise ValueError(f"--append file not found: {extra}")
         seq_names = [s.strip() for s in args.sequences.split(",")] if args.sequences else None
         selected = select_sequences(args.data, seq_names, args.split)
         sequences = _truncate(selected, args.max_frames)
@@ -241,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": args.split if not args.sequences else None,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "notes": CONVENTIONS,
-        "appendix": Path(args.append).read_text() if args.append else "",
+        "appendix": "\n".join(Path(extra).read_text().rstrip() + "\n" for extra in args.append),
         "environment": report.environment(args.threads),
         "rtmdnet": {
             "model": args.model,

@@ -163,6 +163,71 @@ def _label(row: Row) -> str:
     return f"{row.tracker} oracle >= {t:.3f}" if row.presence.oracle else f"{row.tracker} >= {t:g}"
 
 
+DEFINITIONS = (
+    "Presence: a frame counts as reported when the tracker claims the target there (its own "
+    'flag: ours TRACKING, OpenCV "ok"), or when its score reaches the threshold shown. '
+    "Frame 1 (the initialisation) is not scored. Precision: mean IoU over reported frames "
+    "(a claim on an absent frame scores 0); recall: mean IoU over frames where the target is "
+    "present (0 where nothing is reported); both averaged over sequences (and seeds), F = "
+    "their harmonic mean (VOT-LT). LOST on absent frames: share of absent frames not "
+    "reported, pooled. A stretch is a run of absent frames; frames to LOST: from its first "
+    "frame to the first frame not reported (stretches where that happened). Re-locked: the "
+    "tracker claimed the target in a stretch after saying LOST there, or never said LOST "
+    "there. A return is re-acquired on the first reported frame with IoU >= "
+    f"{metrics.REACQUIRE_IOU} (0 = on the return frame itself), before the next stretch or "
+    "the end. Counts are pooled over sequences and seeds. An oracle row's threshold was "
+    "chosen for the best F on these very runs: an upper bound for that tracker, not a "
+    "setting anyone could ship."
+)
+
+
+def _ranked(rows: list[Row]) -> list[Row]:
+    """Trackers by their best F without an oracle, each tracker's rows together."""
+    order = {name: -max(r.f for r in rows if r.tracker == name and not r.presence.oracle)
+             for name in {r.tracker for r in rows}}
+    return sorted(rows, key=lambda r: (order[r.tracker], r.tracker))
+
+
+def _summary_table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| tracker | presence from | F | precision | recall | LOST on absent frames "
+        "| frames to LOST (mean) | re-locked stretches | returns re-acquired "
+        f"| within {QUICK_REACQUIRE} frames | frames to re-acquire (mean) | seeds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    best = max((r.f for r in rows if not r.presence.oracle and np.isfinite(r.f)), default=None)
+    for r in _ranked(rows):
+        mean_lost = float(np.mean(r.frames_to_lost)) if r.frames_to_lost else float("nan")
+        mean_back = float(np.mean(r.reacquire)) if r.reacquire else float("nan")
+        f = f"**{_fmt(r.f)}**" if r.f == best and not r.presence.oracle else _fmt(r.f)
+        lines.append(
+            f"| {r.tracker} | {r.presence.label} | {f} | {_fmt(r.precision)} "
+            f"| {_fmt(r.recall)} | {_pct(r.lost_on_absent, r.absent)} "
+            f"({r.lost_on_absent}/{r.absent}) | {_fmt(mean_lost, 1)} "
+            f"| {r.relocked} of {r.stretches} | {len(r.reacquire)} of {r.returns} "
+            f"| {r.quick} of {r.returns} | {_fmt(mean_back, 1)} | {len(r.seeds)} |"
+        )
+    return lines + [""]
+
+
+def fragment(rows: list[Row], meta: dict[str, Any], page_link: str) -> str:
+    """Render the summary as a section of another page (``--append``, docs/results.md)."""
+    env = meta.get("environment", {})
+    machine = ", ".join(f"{k} {v}" for k, v in env.items()
+                        if k in ("cpu", "threads") or k.startswith("load average"))
+    return "\n".join([
+        f"## {meta.get('title') or 'Long-term evaluation (target leaves the view)'}",
+        "",
+        f"{meta.get('recipe', '')} Measured with `{meta.get('command', '')}` (written "
+        f"{meta.get('date', '?')}; {machine}). Per-sequence tables and the precision-recall "
+        f"plot: [{page_link}]({page_link}).",
+        "",
+        *_summary_table(rows),
+        DEFINITIONS,
+        "",
+    ])
+
+
 def markdown(
     rows: list[Row],
     sequences: list[Sequence],
@@ -172,9 +237,7 @@ def markdown(
     image_prefix: str = "",
 ) -> str:
     """Render the page: summary, plot, per-sequence tables, recipe, machine, overhead."""
-    order = {name: -max(r.f for r in rows if r.tracker == name and not r.presence.oracle)
-             for name in {r.tracker for r in rows}}
-    ranked = sorted(rows, key=lambda r: (order[r.tracker], r.tracker))
+    ranked = _ranked(rows)
     lines = [f"# {meta.get('title') or 'Long-term evaluation (target leaves the view)'}", ""]
     lines += [
         f"Regenerate with: `{meta.get('command', 'rtmdnet-eval --long-term')}` (report written "
@@ -188,44 +251,7 @@ def markdown(
     ]
     if meta.get("recipe"):
         lines += [meta["recipe"], ""]
-    lines += [
-        "## Summary",
-        "",
-        "| tracker | presence from | F | precision | recall | LOST on absent frames "
-        "| frames to LOST (mean) | re-locked stretches | returns re-acquired "
-        f"| within {QUICK_REACQUIRE} frames | frames to re-acquire (mean) | seeds |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    best = max((r.f for r in rows if not r.presence.oracle and np.isfinite(r.f)), default=None)
-    for r in ranked:
-        mean_lost = float(np.mean(r.frames_to_lost)) if r.frames_to_lost else float("nan")
-        mean_back = float(np.mean(r.reacquire)) if r.reacquire else float("nan")
-        f = f"**{_fmt(r.f)}**" if r.f == best and not r.presence.oracle else _fmt(r.f)
-        lines.append(
-            f"| {r.tracker} | {r.presence.label} | {f} | {_fmt(r.precision)} "
-            f"| {_fmt(r.recall)} | {_pct(r.lost_on_absent, r.absent)} "
-            f"({r.lost_on_absent}/{r.absent}) | {_fmt(mean_lost, 1)} "
-            f"| {r.relocked} of {r.stretches} | {len(r.reacquire)} of {r.returns} "
-            f"| {r.quick} of {r.returns} | {_fmt(mean_back, 1)} | {len(r.seeds)} |"
-        )
-    lines += [
-        "",
-        "Presence: a frame counts as reported when the tracker claims the target there (its own "
-        "flag: ours TRACKING, OpenCV \"ok\"), or when its score reaches the threshold shown. "
-        "Frame 1 (the initialisation) is not scored. Precision: mean IoU over reported frames "
-        "(a claim on an absent frame scores 0); recall: mean IoU over frames where the target is "
-        "present (0 where nothing is reported); both averaged over sequences (and seeds), F = "
-        "their harmonic mean (VOT-LT). LOST on absent frames: share of absent frames not "
-        "reported, pooled. A stretch is a run of absent frames; frames to LOST: from its first "
-        "frame to the first frame not reported (stretches where that happened). Re-locked: the "
-        "tracker claimed the target in a stretch after saying LOST there, or never said LOST "
-        "there. A return is re-acquired on the first reported frame with IoU >= "
-        f"{metrics.REACQUIRE_IOU} (0 = on the return frame itself), before the next stretch or "
-        "the end. Counts are pooled over sequences and seeds. An oracle row's threshold was "
-        "chosen for the best F on these very runs: an upper bound for that tracker, not a "
-        "setting anyone could ship.",
-        "",
-    ]
+    lines += ["## Summary", "", *_summary_table(rows), DEFINITIONS, ""]
     if meta.get("plot"):
         lines += [f"![Precision-recall plot]({image_prefix}longterm.png)", ""]
     names = [(_label(r), r) for r in ranked]
@@ -383,7 +409,11 @@ def write(
     meta: dict[str, Any],
     report_path: Path | None = None,
 ) -> dict[str, Path]:
-    """Write longterm.json, longterm.md and longterm.png (+ the page at ``report_path``)."""
+    """Write longterm.json, longterm.md, longterm.png and summary.md (+ the page elsewhere).
+
+    summary.md is the summary table as a section for another page in ``report_path``'s folder
+    (it links to the page there), e.g. ``--append`` to docs/results.md.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, sweeps = summarise(results, sequences, specs)
@@ -401,4 +431,7 @@ def write(
             markdown(rows, sequences, skipped, stats, meta, image_prefix=prefix + "/") + "\n"
         )
         written["report"] = report_path
+    link = report_path.name if report_path is not None else "longterm.md"
+    written["summary"] = out_dir / "summary.md"
+    written["summary"].write_text(fragment(rows, meta, link))
     return written
