@@ -127,3 +127,38 @@ def test_long_term_run_on_real_footage_end_to_end(tmp_path, capsys):
     section = (out / "summary.md").read_text()
     assert section.startswith("## Long-term evaluation") and "[page.md](page.md)" in section
     assert "| siamese | score >= 0.5 |" in section and "load average" in section
+
+
+def test_report_rows_flag_threshold_and_oracle_by_hand(tmp_path):
+    """One sequence: frames 1-2 present (IoU 1), 3-4 absent; scores 0.9, 0.8, 0.7, 0.95."""
+    from pathlib import Path
+
+    from rtmdnet_ros.evaluation import longterm_report
+    from rtmdnet_ros.evaluation.peers import TrackerSpec
+    from rtmdnet_ros.evaluation.runner import PairResult
+    from rtmdnet_ros.sequences import Sequence
+
+    a, nan = [0, 0, 10, 10], [np.nan] * 4
+    seq = Sequence("s", Path("s"), tuple(Path(f"{i}.jpg") for i in range(5)),
+                   np.array([a, a, a, nan, nan], dtype=float))
+    result = PairResult(
+        tracker="peer", sequence="s", seed=0, boxes=np.array([a] * 5, dtype=float),
+        scores=np.array([np.nan, 0.9, 0.8, 0.7, 0.95]), ok=np.ones(5, bool),
+        frame_seconds=np.zeros(5), create_seconds=0.0, config={})
+    spec = TrackerSpec("peer", None, {}, False, presence_threshold=0.5)
+    rows, sweeps = longterm_report.summarise([result], [seq], [spec])
+    flag, half, oracle = rows
+    assert flag.presence.label == "own flag" and half.presence.threshold == 0.5
+    for row in (flag, half):  # every score is above 0.5: both claim frames 1-4
+        assert (row.precision, row.recall) == pytest.approx((0.5, 1.0))
+        assert row.f == pytest.approx(2 / 3)
+        assert (row.lost_on_absent, row.absent, row.relocked, row.stretches) == (0, 2, 1, 1)
+        assert row.returns == 0  # the sequence ends absent
+    assert oracle.presence.oracle and oracle.presence.threshold == pytest.approx(0.8)
+    assert (oracle.precision, oracle.recall, oracle.f) == pytest.approx((2 / 3, 1.0, 0.8))
+    # frame 3 (0.7) reads as LOST, frame 4 (0.95) claims the target again: a re-lock
+    assert (oracle.lost_on_absent, oracle.relocked, oracle.frames_to_lost) == (1, 1, [0])
+    assert sweeps["peer"][0].tolist() == [0.7, 0.8, 0.9, 0.95]
+    page = longterm_report.markdown(rows, [seq], {}, None, {"title": "t"})
+    assert "| peer | score >= 0.800 (oracle: best on this data) | 0.800 |" in page
+    assert "| peer | own flag | **0.667** |" in page  # the best F without an oracle
