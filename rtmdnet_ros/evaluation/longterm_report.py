@@ -320,7 +320,8 @@ def plot(rows: list[Row], sweeps: dict[str, tuple[np.ndarray, np.ndarray, np.nda
     contours = ax.contour(re, pr, 2 * pr * re / (pr + re), levels=np.arange(0.1, 1.0, 0.1),
                           colors="0.85", linewidths=0.8)
     ax.clabel(contours, fmt="F=%.1f", fontsize=7)
-    palette = plt.get_cmap("tab10").colors
+    tab10 = plt.get_cmap("tab10")
+    palette = [c for c in tab10.colors if c != tab10(3)[:3]]  # red is ours alone
     trackers = sorted({r.tracker for r in rows})
     colour = {name: palette[i % len(palette)] for i, name in enumerate(
         [t for t in trackers if not t.startswith("rtmdnet")])}
