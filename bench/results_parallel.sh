@@ -24,6 +24,10 @@ for ((j = 0; j < jobs; j++)); do
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
+# The long-term table (its own runs: docs/evaluation.md, "Long-term evaluation") goes in too.
+appendix=()
+[ -f docs/results/longterm/summary.md ] && appendix+=(--append docs/results/longterm/summary.md)
+appendix+=(--append docs/ablations.md)
 .venv/bin/python -m rtmdnet_ros.evaluation "${common[@]}" --trackers all --seeds "$seeds" \
-  --report docs/results.md --append docs/ablations.md \
+  --report docs/results.md "${appendix[@]}" \
   --title "Results: RT-MDNet vs peers, development split" --report-only "$@"

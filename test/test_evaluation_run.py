@@ -195,12 +195,17 @@ def test_append_puts_a_markdown_file_at_the_end_of_the_page(tmp_path, capsys):
     make_sequence(tmp_path / "data", "square", frames=5)
     extra = tmp_path / "ablations.md"
     extra.write_text("## Ablations\n\n| variant | AUC |\n|---|---|\n| a | 0.5 |\n")
+    more = tmp_path / "more.md"
+    more.write_text("## More\n\nlast\n")
     page = tmp_path / "page.md"
     base = ("--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--trackers", "kcf")
     assert _main(*base, "--report", str(page), "--append", str(extra)) == 0
     text = page.read_text()
     assert text.rstrip().endswith("| a | 0.5 |")
     assert text.index("## Summary") < text.index("## Ablations")
+    assert _main(*base, "--report", str(page), "--append", str(extra), "--append", str(more)) == 0
+    text = page.read_text()
+    assert text.index("| a | 0.5 |") < text.index("## More") and text.rstrip().endswith("last")
     assert _main(*base, "--append", str(tmp_path / "missing.md")) == 2
     assert "--append file not found" in capsys.readouterr().err
 

@@ -2,6 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """``rtmdnet-eval``: one-pass evaluation of our tracker and its peers on a folder of sequences.
 
+``--long-term`` splices a scene cut into every sequence (``longterm.py``) and writes the
+long-term report (``longterm_report.py``) instead of the OTB one.
+
 Exit status: 0 done, 1 nothing could run (every tracker skipped), 2 bad input (missing folder,
 unreadable frame, ground-truth count mismatch, unknown tracker, bad option).
 """
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import cv2
 
-from rtmdnet_ros.evaluation import peers, report, runner
+from rtmdnet_ros.evaluation import longterm, longterm_report, peers, report, runner
 from rtmdnet_ros.evaluation.datasets import SPLITS, DatasetError, Sequence, select_sequences
 from rtmdnet_ros.options import UNTRAINED, parse_overrides
 
@@ -73,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="title of the Markdown page")
     p.add_argument(
         "--append",
-        help="Markdown file appended to the page (e.g. ablations measured in their own runs)",
+        action="append",
+        default=[],
+        help="Markdown file appended to the page (e.g. ablations measured in their own runs); "
+        "repeatable, appended in the order given",
     )
     p.add_argument(
         "--model",
@@ -107,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="OpenCV and torch threads (1 = comparable single-core FPS)",
     )
     p.add_argument("--max-frames", type=int, help="only the first N frames of each sequence")
+    p.add_argument(
+        "--long-term",
+        action="store_true",
+        help="long-term evaluation: a scene cut spliced into every sequence (the target "
+        "absent there), scored on who says LOST and who finds the target again",
+    )
+    p.add_argument(
+        "--cut-after",
+        type=int,
+        default=longterm.CUT_AFTER,
+        help=f"--long-term: host frames before the cut (default {longterm.CUT_AFTER})",
+    )
+    p.add_argument(
+        "--cut-length",
+        type=int,
+        default=longterm.CUT_LENGTH,
+        help=f"--long-term: frames of the cut (default {longterm.CUT_LENGTH})",
+    )
     p.add_argument("--force", action="store_true", help="recompute finished runs")
     p.add_argument(
         "--report-only",
@@ -154,10 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.model and args.model != UNTRAINED and not Path(args.model).is_file():
             raise ValueError(f"model file not found: {args.model}")
-        if args.append and not Path(args.append).is_file():
-            raise ValueError(f"--append file not found: {args.append}")
+        for extra in args.append:
+            if not Path(extra).is_file():
+                raise ValueError(f"--append file not found: {extra}")
         seq_names = [s.strip() for s in args.sequences.split(",")] if args.sequences else None
-        sequences = _truncate(select_sequences(args.data, seq_names, args.split), args.max_frames)
+        selected = select_sequences(args.data, seq_names, args.split)
+        sequences = _truncate(selected, args.max_frames)
+        recipe = None
+        if args.long_term:
+            recipe = longterm.Recipe(args.cut_after, args.cut_length)
+            sequences = longterm.build(sequences, recipe, donors=selected)
+        elif any(a.startswith(("--cut-after", "--cut-length")) for a in argv):
+            raise ValueError("--cut-after / --cut-length need --long-term")
     except (DatasetError, ValueError) as exc:
         print(f"rtmdnet-eval: error: {exc}", file=sys.stderr)
         return 2
@@ -203,12 +235,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"no stored run for {', '.join(missing)} (run without --report-only)"
             )
     meta = {
-        "title": args.title or "Tracking evaluation (OTB one-pass)",
+        "title": args.title
+        or (
+            "Long-term evaluation (target leaves the view)"
+            if recipe
+            else "Tracking evaluation (OTB one-pass)"
+        ),
         "command": command,
         "split": args.split if not args.sequences else None,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "notes": CONVENTIONS,
-        "appendix": Path(args.append).read_text() if args.append else "",
+        "appendix": "\n".join(Path(extra).read_text().rstrip() + "\n" for extra in args.append),
         "environment": report.environment(args.threads),
         "rtmdnet": {
             "model": args.model,
@@ -223,6 +260,20 @@ def main(argv: list[str] | None = None) -> int:
         if any(s.name == "rtmdnet" for s in specs)
         else None,
     }
+    if recipe is not None:
+        meta["recipe"] = longterm.describe(sequences, recipe)
+        written = longterm_report.write(
+            out_dir,
+            results,
+            sequences,
+            [s for s in specs if s.name not in skipped],
+            skipped,
+            stats,
+            meta,
+            Path(args.report) if args.report else None,
+        )
+        _print_summary(written, stats, skipped, end="Presence:")
+        return 0 if specs else 1
     written = report.write(
         out_dir,
         results,
@@ -256,11 +307,14 @@ def _describe_model(path: str | None) -> str:
 
 
 def _print_summary(
-    written: dict[str, Path], stats: runner.RunStats | None, skipped: dict[str, str]
+    written: dict[str, Path],
+    stats: runner.RunStats | None,
+    skipped: dict[str, str],
+    end: str = "AUC: mean",
 ) -> None:
     page = written["markdown"].read_text()
     start = page.find("## Summary")
-    end = page.find("AUC: mean", start)
+    end = page.find(end, start)
     if start >= 0:
         print(page[start:end].strip())
     if stats is not None:

@@ -24,6 +24,7 @@ from ..sequences import (
     load_sequence,
 )
 from ..split import SPLITS
+from .longterm import SplicedSequence
 
 
 def resolve_data_dir(path: str | Path | None) -> Path:
@@ -94,6 +95,8 @@ class FrameStream:
 
     def _decode_all(self) -> None:
         seq = self.sequence
+        # a scene cut's frames come from another sequence: fitted to the host's frame size
+        fitted = seq.donor_frames if isinstance(seq, SplicedSequence) else range(0)
         for i, frame_path in enumerate(seq.frame_paths):
             image = cv2.imread(str(frame_path), cv2.IMREAD_COLOR)
             if image is None:
@@ -102,6 +105,9 @@ class FrameStream:
                 self.bgr = np.empty((len(seq),) + image.shape, dtype=np.uint8)
                 if self.want_rgb:
                     self.rgb = np.empty_like(self.bgr)
+            elif image.shape != self.bgr.shape[1:] and i in fitted:
+                size = (self.bgr.shape[2], self.bgr.shape[1])
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             elif image.shape != self.bgr.shape[1:]:
                 raise DatasetError(
                     f"sequence {seq.name}: frame {frame_path.name} is {image.shape[1]}x"

@@ -11,6 +11,17 @@
 - scale error (ours, not OTB's): median |log(area pred / area true)| over the frames where the
   box still overlaps the target (IoU > 0), and the signed median (scale bias, < 0 = too small).
   AUC mixes size and position; these isolate the size, where a shrinking box shows first.
+
+Long-term scores (VOT-LT's, with the tracker's own presence decision instead of a confidence
+sweep), for footage where the target leaves the view; frame 0 (the initialisation) is not scored:
+- tracking precision: mean IoU over the frames the tracker reports the target present, a claim
+  on a frame where the target is absent scoring 0; recall: mean IoU over the frames where the
+  target is present, 0 where the tracker reports nothing; F: their harmonic mean;
+- LOST on absent frames: the share of absent frames the tracker reports as absent;
+- per absent stretch (a maximal run of absent frames): how many frames it took to say LOST, and
+  whether it re-locked (claimed the target after saying LOST there, or never said LOST there);
+- per return (the first present frame after a stretch): frames until the tracker reports the
+  target with IoU >= 0.5, or never (before the next stretch or the end).
 """
 
 from __future__ import annotations
@@ -138,3 +149,185 @@ def fps(init_seconds: float, update_seconds: np.ndarray) -> tuple[float, float]:
     upd = float(update_seconds.sum())
     without_first = update_seconds.size / upd if upd > 0 else float("nan")
     return with_first, without_first
+
+
+REACQUIRE_IOU = 0.5  # a return counts as re-acquired from the first reported frame with this IoU
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """One maximal run of absent frames and what the tracker said during it and after it."""
+
+    start: int  # first absent frame
+    length: int
+    frames_to_lost: int | None  # frames from ``start`` to the first LOST; None = never LOST
+    relocked: bool  # claimed the target after saying LOST here, or never said LOST here
+    returns: bool  # the target is present again after it (the sequence does not end absent)
+    frames_to_reacquire: int | None  # from the return frame (0 = on it); None = never
+
+
+@dataclass(frozen=True)
+class LongTermScore:
+    """Long-term scores of one tracker on one sequence (one seed); rules: module docstring."""
+
+    iou_reported: float  # sum of IoU over reported frames (0 on absent ones)
+    reported: int  # frames reported present
+    present: int  # frames where the target is present
+    absent: int  # frames where it is absent
+    lost_on_absent: int  # absent frames reported absent
+    stretches: tuple[Stretch, ...]
+
+    @property
+    def precision(self) -> float:
+        """Mean IoU over reported frames; NaN when the tracker never reports the target."""
+        return self.iou_reported / self.reported if self.reported else float("nan")
+
+    @property
+    def recall(self) -> float:
+        """Mean IoU over present frames (the IoU of a frame reported absent counts 0)."""
+        return self.iou_reported / self.present if self.present else float("nan")
+
+    @property
+    def f(self) -> float:
+        """Harmonic mean of precision and recall."""
+        return f_measure(self.precision, self.recall)
+
+    @property
+    def lost_share(self) -> float:
+        """Share of absent frames reported absent; NaN without absent frames."""
+        return self.lost_on_absent / self.absent if self.absent else float("nan")
+
+
+def f_measure(precision: float, recall: float) -> float:
+    """Harmonic mean; 0 when recall is 0 (a tracker that reports nothing finds nothing)."""
+    if recall == 0:
+        return 0.0
+    if not (np.isfinite(precision) and np.isfinite(recall)):
+        return float("nan")
+    if precision + recall <= 0:
+        return 0.0
+    return 2.0 * precision * recall / (precision + recall)
+
+
+def presence_from_scores(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Present where the score reaches ``threshold``; a frame without a score is absent."""
+    scores = np.asarray(scores, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(scores) & (scores >= threshold)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end exclusive) of each maximal run of True in ``mask``."""
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def long_term_score(pred: np.ndarray, gt: np.ndarray, reported: np.ndarray) -> LongTermScore:
+    """Score one run: boxes, ground truth (invalid = absent) and the per-frame presence claim."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    reported = np.asarray(reported, dtype=bool).reshape(-1)
+    if not (len(pred) == len(gt) == len(reported)):
+        raise ValueError(
+            f"{len(pred)} boxes, {len(gt)} ground-truth boxes, {len(reported)} presence flags"
+        )
+    present = valid_groundtruth(gt)
+    ious = np.where(present, iou(pred, gt), 0.0)
+    # frame 0 is the initialisation from ground truth: nothing to score
+    ious, present, claims = ious[1:], present[1:], reported[1:]
+    stretches = []
+    for start, end in _runs(~present):
+        said = claims[start:end]
+        lost_at = np.flatnonzero(~said)
+        first_lost = int(lost_at[0]) if lost_at.size else None
+        relocked = first_lost is None or bool(said[first_lost:].any())
+        reacquire = None
+        if end < len(present):
+            nxt = _runs(~present[end:])
+            stop = end + nxt[0][0] if nxt else len(present)
+            hit = np.flatnonzero(claims[end:stop] & (ious[end:stop] >= REACQUIRE_IOU))
+            reacquire = int(hit[0]) if hit.size else None
+        stretches.append(
+            Stretch(
+                start=start + 1,  # in the sequence's own frame numbering (0 = init)
+                length=end - start,
+                frames_to_lost=first_lost,
+                relocked=relocked,
+                returns=end < len(present),
+                frames_to_reacquire=reacquire,
+            )
+        )
+    return LongTermScore(
+        iou_reported=float(ious[claims].sum()),
+        reported=int(claims.sum()),
+        present=int(present.sum()),
+        absent=int((~present).sum()),
+        lost_on_absent=int((~present & ~claims).sum()),
+        stretches=tuple(stretches),
+    )
+
+
+def threshold_sweep(
+    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], thresholds: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean precision and recall over runs for presence = score >= t, at every threshold t.
+
+    ``runs``: (boxes, ground truth, scores) per run. Thresholds default to every distinct score,
+    where the curves change. Precision is the mean over the runs that report anything at t (NaN
+    where none does), recall the mean over all runs: the aggregation of ``long_term_score``.
+    Returns (thresholds, precision, recall).
+    """
+    prepared = []
+    for pred, gt, scores in runs:
+        pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)[1:]
+        gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)[1:]
+        s = np.asarray(scores, dtype=np.float64)[1:]
+        present = valid_groundtruth(gt)
+        ious = np.where(present, iou(pred, gt), 0.0)
+        keep = np.isfinite(s)
+        order = np.argsort(-s[keep], kind="stable")
+        sorted_scores = s[keep][order]
+        cum_iou = np.concatenate(([0.0], np.cumsum(ious[keep][order])))
+        prepared.append((sorted_scores, cum_iou, int(present.sum())))
+    if thresholds is None:
+        pooled = [p[0] for p in prepared]
+        thresholds = np.unique(np.concatenate(pooled)) if pooled else np.zeros(0)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    precision = np.zeros((len(prepared), thresholds.size))
+    recall = np.zeros_like(precision)
+    for k, (sorted_scores, cum_iou, n_present) in enumerate(prepared):
+        # frames with score >= t: a prefix of the descending order
+        count = np.searchsorted(-sorted_scores, -thresholds, side="right")
+        total = cum_iou[count]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision[k] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            recall[k] = total / n_present if n_present else np.nan
+    return thresholds, nanmean_rows(precision), nanmean_rows(recall)
+
+
+def nanmean_rows(values: np.ndarray) -> np.ndarray:
+    """Column means over the finite entries; NaN for a column without any (no warning)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    finite = np.isfinite(values)
+    count = finite.sum(axis=0)
+    total = np.where(finite, values, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def best_threshold(
+    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[float, float, float, float]:
+    """Return the threshold with the best F over ``runs``: (threshold, F, precision, recall).
+
+    An oracle: it is chosen on the very data it is scored on.
+    """
+    thresholds, precision, recall = threshold_sweep(runs)
+    if thresholds.size == 0:
+        return float("nan"), 0.0, float("nan"), 0.0
+    f = np.array([f_measure(p, r) for p, r in zip(precision, recall, strict=True)])
+    f = np.nan_to_num(f, nan=0.0)
+    k = int(np.argmax(f))
+    return float(thresholds[k]), float(f[k]), float(precision[k]), float(recall[k])

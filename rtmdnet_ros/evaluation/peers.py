@@ -253,6 +253,10 @@ PEER_NAMES = ("csrt", "kcf", "mil", "mosse", "medianflow", "nanotrack", "dsst", 
 # beside the default in every report.
 REFERENCE_OVERRIDES = {"mode": "reference", "box_refiner": "none"}
 ALL_NAMES = ("rtmdnet", "reference") + PEER_NAMES
+# The Siamese peers' flag is always "ok" and their score is a target probability: present when
+# more likely than not. The long-term report adds each one's best threshold on the data as an
+# oracle beside it.
+PROBABILITY_PRESENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,9 @@ class TrackerSpec:
     config: dict[str, Any]
     seeded: bool  # False: deterministic, one seed is enough
     wants_rgb: bool = False  # the runner hands it the RGB copy of the frames
+    # Long-term evaluation: a score at or above this also says "present", for trackers whose own
+    # flag never says the target is gone (None: the flag alone).
+    presence_threshold: float | None = None
 
 
 def _file_id(path: str | None) -> dict[str, Any]:
@@ -314,6 +321,7 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
             ),
             config,
             False,
+            presence_threshold=PROBABILITY_PRESENCE,
         )
     if name == "dsst":
         try:
@@ -333,7 +341,14 @@ def resolve(name: str, settings: Settings) -> TrackerSpec:
         if not all(f.is_file() for f in files):
             raise PeerUnavailable(f"Siamese network not found in {folder}")
         config = {"code": _core_fingerprint(), **{f.name: _file_id(str(f)) for f in files}}
-        return TrackerSpec(name, lambda seed: SiameseTracker(folder), config, False, True)
+        return TrackerSpec(
+            name,
+            lambda seed: SiameseTracker(folder),
+            config,
+            False,
+            True,
+            presence_threshold=PROBABILITY_PRESENCE,
+        )
     if name in ("rtmdnet", "reference"):
         if name == "reference":
             settings = replace(settings, overrides={**settings.overrides, **REFERENCE_OVERRIDES})
