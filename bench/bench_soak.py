@@ -840,9 +840,10 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"bench_soak: {exc}", file=sys.stderr)
         return 1
+    if args.json:  # first: a long run's records survive a failing print
+        Path(args.json).write_text(json.dumps(asdict(report), indent=1))
     print_report(report)
     if args.json:
-        Path(args.json).write_text(json.dumps(asdict(report), indent=1))
         print(f"figures: {args.json}")
     return 0 if all(report.targets.values()) else 1
 
