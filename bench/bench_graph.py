@@ -246,7 +246,7 @@ def cpu_seconds(pid: int) -> float:
 class Consumer:
     """The downstream node in this process: init call, detections, status, debug images."""
 
-    def __init__(self, debug_image: bool) -> None:
+    def __init__(self, debug_image: bool, namespace: str = NAMESPACE) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -255,7 +255,7 @@ class Consumer:
         from sensor_msgs.msg import Image
         from vision_msgs.msg import Detection2DArray
 
-        self.node = rclpy.create_node("bench_consumer", namespace=NAMESPACE)
+        self.node = rclpy.create_node("bench_consumer", namespace=namespace)
         reliable = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.VOLATILE,
                               history=HistoryPolicy.KEEP_LAST, depth=1000)
