@@ -107,7 +107,7 @@ def test_the_checker_sees_local_and_relative_imports(tmp_path):
     tracker = imports(PACKAGE / "tracker.py")
     assert "rtmdnet_ros.onnx_runtime" in tracker  # ``from . import onnx_runtime``
     assert "rtmdnet_ros.siamese_refiner" in tracker  # a function-local relative import
-    node = imports(PACKAGE / "node" / "tracker_node.py")
+    node = imports(PACKAGE / "node" / "outputs.py")
     assert any(t.split(".")[0] == "rclpy" for t in node) and "rtmdnet_ros.ros_io.messages" in node
     assert layer("rtmdnet_ros.node.tracker_node") == "node"
     assert layer("rtmdnet_ros.sequences") == "data" and layer("rtmdnet_ros.tracker") == "core"

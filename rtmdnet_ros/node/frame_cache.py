@@ -19,15 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def stamp_to_ns(stamp: Any) -> int:
-    """Return a ``builtin_interfaces/Time`` as integer nanoseconds (the frame-cache key).
-
-    The one conversion for every node tool (tracker node, recorder, frame publisher, demo,
-    benches), so a stamp keys the same frame everywhere.
-    """
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 @dataclass(frozen=True)
 class CachedFrame:
     """One received frame: its stamp in nanoseconds, its header and the untouched message."""

@@ -16,7 +16,14 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.parameter import Parameter
 
 from rtmdnet_ros.device import DEVICE_NAMES
-from rtmdnet_ros.options import BOX_REFINERS, MODES, UPDATE_MODES, TrackerOptions, one_of
+from rtmdnet_ros.options import (
+    BOX_REFINERS,
+    MODES,
+    UPDATE_MODES,
+    TrackerOptions,
+    check_choice,
+    one_of,
+)
 from rtmdnet_ros.ros_io.image_conversion import IMAGE_TRANSPORTS
 from rtmdnet_ros.score_scale import logit
 
@@ -270,3 +277,28 @@ def check_tracker_parameters(values: dict[str, Any]) -> None:
 def lost_threshold_to_raw(threshold: float) -> float:
     """``lost_score_threshold`` (0..1, on the published score) as the tracker's raw threshold."""
     return logit(float(threshold))
+
+
+def unknown_parameters(node: Any) -> list[str]:
+    """Names given in a params file or with ``-p`` that the node does not declare.
+
+    rclpy keeps undeclared overrides without a word (a typo is otherwise silent);
+    ``_parameter_overrides`` is rclpy's own record of them (read defensively, it is not public
+    API). QoS overrides are declared by the publishers and subscriptions, not here.
+    """
+    overrides = getattr(node, "_parameter_overrides", {}) or {}
+    declared = set(node._parameters)
+    return [name for name in sorted(set(overrides) - declared)
+            if not name.startswith("qos_overrides.")]
+
+
+def read_values(node: Any) -> dict[str, Any]:
+    """Return the parameters' current values, checked as a whole; ValueError names a bad one.
+
+    rclpy has checked each value against its descriptor; what is left are the choices the
+    options module defines (``mode``, ``update_mode``, ...), checked as a tracker would.
+    """
+    values = {name: node.get_parameter(name).value for name in PARAMETER_NAMES}
+    check_choice("parameter image_transport", values["image_transport"], IMAGE_TRANSPORTS)
+    check_tracker_parameters(values)
+    return values
