@@ -52,6 +52,8 @@ class FrameWorker:
         self._log_problem = ProblemLog(logger).report
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._caught_up = 0  # frames caught up since the last init
+        self._catch_up_started = 0.0
 
     def start(self) -> None:
         """Start the thread."""
@@ -71,7 +73,16 @@ class FrameWorker:
     def _next_frame(self) -> CachedFrame | None:
         frame = self._session.next_catch_up()
         if frame is not None:
+            if self._caught_up == 0:
+                self._catch_up_started = time.perf_counter()
+            self._caught_up += 1
             return frame
+        if self._caught_up:
+            self._logger.info(
+                f"track {self._session.track_id}: caught up over {self._caught_up} cached "
+                f"frame(s) in {time.perf_counter() - self._catch_up_started:.1f} s; live frames "
+                "from here")
+            self._caught_up = 0
         return self._cache.take_newest(timeout=0.1)
 
     def _run(self) -> None:
@@ -113,5 +124,5 @@ class FrameWorker:
             self._logger.info(
                 f"track {out.track_id}: {STATE_NAMES[out.previous]} -> {STATE_NAMES[out.state]} "
                 f"(score {out.score:.2f}, raw {out.raw:+.2f}) at {stamp}")
-        self._outputs.answer(frame.header, out, self._session.status())
-        self._outputs.debug_image(rgb, frame.header, out)
+        if self._outputs.answer(frame.header, out, self._session.status()):
+            self._outputs.debug_image(rgb, frame.header, out)

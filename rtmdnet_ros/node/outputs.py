@@ -10,6 +10,7 @@ QoS the node offers. :class:`NodeOutputs` is the one place an answer becomes mes
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -19,11 +20,13 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.msg import TrackerStatus
 from rtmdnet_ros.ros_io.image_conversion import rgb_to_bgr
 from rtmdnet_ros.ros_io.messages import answer_messages, build_image, build_status, draw_debug
+from rtmdnet_ros.ros_io.stamps import header_stamp_ns
 from rtmdnet_ros.track_session import FrameOutcome, SessionStatus
 
 # Outputs are RELIABLE so every subscriber (reliable or best-effort) matches.
@@ -66,23 +69,33 @@ def advertise(node: Node) -> dict[Output, Any]:
 class NodeOutputs:
     """The publishers from activate to deactivate, and the one way an answer goes out.
 
-    The worker publishes while the executor may be deactivating the node: publishers are created,
-    looked up and destroyed under one lock, so nothing is ever published on a destroyed one.
+    Answers go out in stamp order or not at all: an answer older than one already published
+    (an init on a cached frame after newer frames were answered, and its catch-up up to them) is
+    tracked but not published, since consumers matching by stamp must never see time go back.
+    The worker publishes while the executor may be deactivating the node: publishers are
+    created, looked up and destroyed under one lock, so nothing is published on a destroyed one.
     """
 
     def __init__(self, node: Node, device: str, frames_dropped: Callable[[], int],
-                 publish_debug: bool = True) -> None:
+                 image_age: Callable[[], float], publish_debug: bool = True) -> None:
+        """``image_age()``: seconds since the last image arrived (-1 before the first)."""
         self._node = node
         self._device = device
         self._frames_dropped = frames_dropped
+        self._image_age = image_age
         self.publish_debug = publish_debug
         self._lock = threading.RLock()
         self._pubs: dict[Output, Any] = {}
+        self._newest_ns = -1  # stamp of the newest answer published
+        self.last_header: Any = None  # of that answer: a status without a frame repeats it
+        self.last_status = time.monotonic()  # when a status was last published
+        self.out_of_order = 0  # answers not published because a newer one was
 
     def open(self) -> None:
         """Advertise the outputs (activate)."""
         with self._lock:
             self._pubs = advertise(self._node)
+            self.last_status = time.monotonic()
 
     def close(self) -> None:
         """Destroy the publishers (deactivate); later publishes are dropped."""
@@ -101,20 +114,34 @@ class NodeOutputs:
             pub = self._pubs.get(output)
             if pub is not None:
                 pub.publish(msg)
+                if output is Output.STATUS:
+                    self.last_status = time.monotonic()
 
-    def answer(self, header: Any, answer: FrameOutcome, status: SessionStatus) -> None:
-        """Publish a frame's (or an init's) detections and the session's status."""
-        detections, status_msg = answer_messages(header, answer, status, self._frames_dropped(),
-                                                 self._device)
+    def answer(self, header: Any, answer: FrameOutcome, status: SessionStatus) -> bool:
+        """Publish a frame's (or an init's) detections and status; False when out of order."""
+        stamp = header_stamp_ns(header)
         with self._lock:
+            if stamp < self._newest_ns:
+                self.out_of_order += 1
+                return False
+            self._newest_ns, self.last_header = stamp, header
+            detections, status_msg = answer_messages(
+                header, answer, status, self._frames_dropped(), self._device,
+                seconds_since_image=self._image_age())
             self._publish(Output.DETECTIONS, detections)
             self._publish(Output.STATUS, status_msg)
+        return True
 
-    def status(self, header: Any, status: SessionStatus) -> None:
-        """Publish the status alone (a state change without a frame: a reset)."""
-        self._publish(Output.STATUS, build_status(
-            header, status.state, status.raw, status.track_id, status.processing_ms,
-            status.frames_processed, self._frames_dropped(), self._device))
+    def status(self, status: SessionStatus, message: str = "") -> None:
+        """Publish the status alone (a reset, or the heartbeat), on the last answer's header."""
+        with self._lock:
+            header = self.last_header
+            if header is None:
+                header = Header()
+            self._publish(Output.STATUS, build_status(
+                header, status.state, status.raw, status.track_id, status.processing_ms,
+                status.frames_processed, self._frames_dropped(), self._device,
+                score=status.score, seconds_since_image=self._image_age(), message=message))
 
     def debug_image(self, rgb: np.ndarray, header: Any, answer: FrameOutcome) -> None:
         """Draw and publish the debug image, only while it is wanted and someone subscribes."""

@@ -30,6 +30,19 @@ class ParameterChanges:
         self._logger = logger
         self._configured = configured
         self._apply_one = apply_one
+        self._apply_on_check = False
+
+    def attach(self, node: Any) -> None:
+        """Register on ``node``: checks before acceptance, application after it.
+
+        rclpy has already checked the descriptors' types, ranges and read-only flags by then.
+        Humble has no post-set callback: there the on-set callback applies what it accepted.
+        """
+        post = getattr(node, "add_post_set_parameters_callback", None)  # Jazzy and later
+        self._apply_on_check = post is None
+        node.add_on_set_parameters_callback(self.check)
+        if post is not None:
+            post(self.apply)
 
     def note(self, param: Parameter) -> str:
         """When an accepted change takes effect, in words (for the reply and the log)."""
@@ -49,6 +62,8 @@ class ParameterChanges:
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
             notes.append(f"{param.name}{self.note(param)}")
+        if self._apply_on_check:
+            self.apply(params)
         return SetParametersResult(successful=True, reason="; ".join(notes))
 
     def apply(self, params: Sequence[Parameter]) -> None:

@@ -38,6 +38,7 @@ class TrackServices:
         self._topic = topic
         self.outputs: NodeOutputs | None = None  # set while active
         self.label = "object"
+        self.max_frame_age = 2.0  # seconds (max_init_frame_age)
 
     def _refuse(self, response: Any, reason: str) -> Any:
         self._logger.warning(f"~/init refused: {reason}")
@@ -52,7 +53,7 @@ class TrackServices:
         assert outputs is not None
         x, y, w, h = bbox_to_xywh(request.box)
         stamp_ns = stamp_to_ns(request.stamp)
-        frame = find_init_frame(cache, stamp_ns, self._topic())
+        frame = find_init_frame(cache, stamp_ns, self._topic(), self.max_frame_age)
         if isinstance(frame, str):
             return self._refuse(response, frame)
         try:
@@ -63,14 +64,15 @@ class TrackServices:
         label = request.label.strip() or self.label
         started = time.perf_counter()
         outcome = session.init(rgb, (x, y, w, h), frame.sequence, frame.header, label,
-                               lambda: cache.after(frame),
-                               next_tracker=self._factory.next_tracker,
-                               started=cache.discard_pending_up_to)
+                               lambda: cache.after(frame), next_tracker=self._factory.next_tracker,
+                               started=cache.discard_pending_up_to, frames_since=cache.after)
         if not outcome.success:
+            if outcome.detail:
+                self._logger.warning(f"~/init: the tracker's own words: {outcome.detail}")
             return self._refuse(response, outcome.reason)
         elapsed = time.perf_counter() - started
         assert outcome.answer is not None
-        outputs.answer(frame.header, outcome.answer, session.status())
+        outputs.answer(frame.header, outcome.answer, session.status())  # unless newer ones went
         cache.wake()
         where = "newest frame" if stamp_ns == 0 else "cached frame"
         self._logger.info(
@@ -97,5 +99,5 @@ class TrackServices:
             response.message = f"track {out.track_id} stopped ({STATE_NAMES[out.was]} -> IDLE)"
             self._logger.info(f"track {out.track_id}: {STATE_NAMES[out.was]} -> IDLE (reset)")
             if self.outputs is not None:  # the state change; the next frame's array is empty
-                self.outputs.status(out.header, self._session.status())
+                self.outputs.status(self._session.status())
         return response

@@ -8,15 +8,9 @@ cache, the worker thread (:mod:`~rtmdnet_ros.node.frame_worker`), the publishers
 (:mod:`~rtmdnet_ros.node.outputs`), the services (:mod:`~rtmdnet_ros.node.track_services`) and
 the tracker builder (:mod:`~rtmdnet_ros.node.tracker_factory`).
 
-Threading model (why it looks like this):
-- The image callback only stores the message in :class:`FrameCache` and returns, so DDS never
-  backs up and the node always works on the newest frame; frames replaced before the worker took
-  them are counted as dropped.
-- One worker thread converts and tracks the newest frame, then publishes, off the executor, so
-  services and parameter changes are answered while a frame is being tracked.
-- Services live in their own callback group on a MultiThreadedExecutor. ``~/reset`` never waits
-  for the tracker (it bumps a generation counter the worker checks); ``~/init`` takes the tracker
-  lock, so it waits at most for the one tracking step in progress.
+Threads: the image callback only stores frames, one worker thread tracks the newest (its
+module says why); services live in their own reentrant group on a MultiThreadedExecutor, so
+``~/reset`` is answered at once and ``~/init`` waits at most for the tracking step in progress.
 
 A managed (lifecycle) node: configure loads the model, activate subscribes and publishes,
 deactivate pauses with the model kept, cleanup frees it (TrackerNode's docstring). The track's
@@ -30,19 +24,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
 from typing import Any
 
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from rclpy.task import Future
 from std_srvs.srv import Trigger
 
 from rtmdnet_ros.node.frame_cache import FrameCache
 from rtmdnet_ros.node.frame_worker import FrameWorker
+from rtmdnet_ros.node.heartbeat import Heartbeat, image_age
 from rtmdnet_ros.node.image_input import ImageInput, InputSettings
 from rtmdnet_ros.node.outputs import NodeOutputs
 from rtmdnet_ros.node.parameter_changes import ParameterChanges, TypeCheckedParameters
@@ -50,15 +42,18 @@ from rtmdnet_ros.node.parameters import (
     PARAMETER_NAMES,
     TRACKER_OPTION_PARAMETERS,
     declare_all,
+    named_parameter,
+    problem_line,
     read_values,
     unknown_parameters,
 )
 from rtmdnet_ros.node.track_services import TrackServices
-from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory
+from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory, free_memory
 from rtmdnet_ros.srv import InitTarget
 from rtmdnet_ros.track_session import TrackSession
 
 NODE_NAME = "rtmdnet_tracker"
+PARAMETER_LIST = ", ".join(PARAMETER_NAMES)
 WAITING_HINT_S = 3.0  # unconfigured this long without autostart: say what it waits for
 
 
@@ -80,13 +75,13 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        declare_all(self)
+        # A refused value leaves the parameter at its default and the node up, unconfigured:
+        # configure says why in one line (the same under `ros2 run` and `ros2 launch`).
+        self._parameter_problems = declare_all(self)
         for name in unknown_parameters(self):
-            self.get_logger().warning(
-                f"parameter '{name}' was given but {self.get_name()} has no such parameter "
-                f"(ignored; known: {', '.join(PARAMETER_NAMES)})")
+            self.get_logger().warning(f"parameter '{name}' was given but {self.get_name()} has "
+                                      f"no such parameter (ignored; known: {PARAMETER_LIST})")
         self.autostart = bool(self.get_parameter("autostart").value)
-        self.setup_error = ""  # the reason of the last failed configure, for main()'s exit line
         self.finished = Future()  # done when the node is shut down: main() stops spinning
         self._device = ""
         # Configure to cleanup: the tracker builder, the session, the frame cache, the input,
@@ -98,19 +93,12 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._track: TrackServices | None = None
         self._outputs: NodeOutputs | None = None
         self._worker: FrameWorker | None = None
+        self._heartbeat: Heartbeat | None = None
         self._service_handles: list[Any] = []
         # Reentrant: ~/reset is answered at once even while ~/init trains on the first frame.
         self._service_group = ReentrantCallbackGroup()
-        # Validation before acceptance, application after it (rclpy has already checked the
-        # descriptors' types, ranges and read-only flags by the time either runs).
-        self._changes = ParameterChanges(self.get_logger(), lambda: self._session is not None,
-                                         self._apply)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        if hasattr(self, "add_post_set_parameters_callback"):  # Jazzy and later
-            self.add_post_set_parameters_callback(self._changes.apply)
-            self._apply_after_acceptance = True
-        else:  # Humble: the last on-set callback applies what it accepted
-            self._apply_after_acceptance = False
+        ParameterChanges(self.get_logger(), lambda: self._session is not None,
+                         self._apply).attach(self)
         # Without autostart, say what the node waits for, but only if nothing has configured it
         # a few seconds later: under `ros2 launch ... autostart:=true` the launch file sends the
         # transitions at once, and a "waiting" line there read like a fault.
@@ -123,7 +111,9 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             # Cancelled, not destroyed: destroying a timer inside its own callback on a
             # MultiThreadedExecutor can crash the process later.
             self._waiting_timer.cancel()
-            if self._session is None:
+            if self._parameter_problems:
+                self.get_logger().error(problem_line(self._parameter_problems[0]))
+            elif self._session is None:
                 self.get_logger().info(
                     "unconfigured: waiting for the configure and activate transitions (a "
                     "launch file or lifecycle manager sends them; by hand: ros2 lifecycle set "
@@ -136,7 +126,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> bool:
-        """Configure and activate (``autostart``); False with ``setup_error`` set on failure."""
+        """Configure and activate (``autostart``); False when either fails (logged)."""
         if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             return False
         return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
@@ -146,6 +136,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         if self._waiting_timer is not None:  # configured before the hint was due: no hint
             self._waiting_timer.cancel()
         try:
+            if self._parameter_problems:
+                raise NodeSetupError(self._parameter_problems[0])
             try:
                 p = read_values(self)
             except ValueError as exc:
@@ -153,20 +145,16 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             factory = TrackerFactory(p, self.get_logger())
             tracker = factory.build()
         except NodeSetupError as exc:
-            self.setup_error = str(exc)
-            self.get_logger().error(
-                f"configure failed: {exc}. The node stays unconfigured: start it again with "
-                "corrected parameters (device, cuda_fallback and model_path are read-only)")
+            self.get_logger().error(problem_line(str(exc)))
             return TransitionCallbackReturn.FAILURE
-        self.setup_error = ""
         self._factory = factory
         self._device = factory.device
-        self._session = TrackSession(tracker, p["init_catch_up_frames"])
-        self._cache = FrameCache(p["frame_cache_length"])
+        self._session = TrackSession(tracker, build_spare=factory.build_spare)
+        self._cache = FrameCache(p["frame_cache_seconds"])
         self._input = ImageInput(self, self._cache, InputSettings(transport=p["image_transport"]))
         self._track = TrackServices(self._session, self._cache, factory, self.get_logger(),
                                        lambda: self._input.topic_name if self._input else "")
-        self._track.label = p["label"]
+        self._track.label, self._track.max_frame_age = p["label"], p["max_init_frame_age"]
         self._service_handles = [
             self.create_service(InitTarget, "~/init", self._on_init,
                                 callback_group=self._service_group),
@@ -179,11 +167,15 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         """Advertise the outputs, subscribe and start the worker."""
         assert self._input is not None and self._session is not None
         assert self._cache is not None and self._track is not None
+        cache, topic = self._cache, lambda: self._input.topic_name if self._input else ""
         outputs = NodeOutputs(self, self._device, lambda: self.frames_dropped,
+                              lambda: image_age(cache),
                               bool(self.get_parameter("publish_debug").value))
         outputs.open()
         self._outputs = self._track.outputs = outputs
         self._input.open()
+        self._heartbeat = Heartbeat(self, outputs, self._session, cache, topic,
+                                    float(self.get_parameter("status_rate").value))
         self._worker = FrameWorker(self._session, self._cache, outputs, self.get_logger(),
                                    lambda: not self.context.ok())
         self._worker.start()
@@ -227,6 +219,9 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             worker.stop()
         if self._input is not None:
             self._input.close()
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.stop()
         outputs, self._outputs = self._outputs, None
         if self._track is not None:
             self._track.outputs = None
@@ -249,31 +244,23 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             return
         session.close()
         del session
-        import gc
-
-        gc.collect()
-        if self._device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        free_memory(self._device)
 
     # ------------------------------------------------------------------ parameters
-    def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
-        result = self._changes.check(params)
-        if result.successful and not self._apply_after_acceptance:
-            self._changes.apply(params)
-        return result
-
     def _apply(self, name: str, value: Any) -> None:
         """Hand an accepted change to the part using it now (a part built later reads it)."""
+        self._parameter_problems = [p for p in self._parameter_problems
+                                    if named_parameter(p) != name]
         if name == "label" and self._track is not None:
             self._track.label = str(value)
         elif name == "publish_debug" and self._outputs is not None:
             self._outputs.publish_debug = bool(value)
-        elif name == "frame_cache_length" and self._cache is not None:
-            self._cache.resize(int(value))
-        elif name == "init_catch_up_frames" and self._session is not None:
-            self._session.catch_up_frames = int(value)
+        elif name == "frame_cache_seconds" and self._cache is not None:
+            self._cache.resize(float(value))
+        elif name == "max_init_frame_age" and self._track is not None:
+            self._track.max_frame_age = float(value)
+        elif name == "status_rate" and self._heartbeat is not None:
+            self._heartbeat.set_rate(float(value))
         elif (name == "lost_score_threshold" or name in TRACKER_OPTION_PARAMETERS) \
                 and self._factory is not None:
             self._factory.change(name, value)  # from the next ~/init
@@ -305,11 +292,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 
     @property
     def frames_dropped(self) -> int:
-        """Count the frames never tracked.
-
-        Replaced before the worker took them, outdated by an init, or lost before the callback
-        (publisher sequence gaps).
-        """
+        """Frames never tracked: replaced, outdated by an init, or lost before the callback."""
         cache, session = self._cache, self._session
         return ((cache.dropped if cache is not None else 0)
                 + (session.late_frames if session is not None else 0)
@@ -330,11 +313,13 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 def main(args: list[str] | None = None) -> int:
     """Entry point ``tracker_node``: spin the node on a MultiThreadedExecutor.
 
-    With ``autostart`` (the default) the node configures and activates itself; a failed
-    configure then exits 1 with one line, as a plain ``ros2 run`` user expects. With
-    ``autostart:=false`` it waits for lifecycle transitions and a failed configure leaves it up
-    and unconfigured. Exit 0 on Ctrl-C whatever the node is doing (idle, tracking, inside an
-    update or an init) and after the shutdown transition; 2 for malformed ``--ros-args``.
+    With ``autostart`` (the default) the node configures and activates itself, else it waits for
+    lifecycle transitions. A failed configure (a bad parameter, a missing model) leaves it up
+    and unconfigured with one line saying why, however it was started: under ``ros2 launch`` an
+    exiting node ends the launch with launch's exception text, and a lifecycle manager expects
+    a node it can configure again. Exit 0 on Ctrl-C whatever the node is doing (idle, tracking,
+    inside an update or an init) and after the shutdown transition; 2 for malformed
+    ``--ros-args``.
     """
     from rtmdnet_ros.ros_io.cli import fail, init_ros, one_line, stop_ros, user_errors
 
@@ -347,8 +332,8 @@ def main(args: list[str] | None = None) -> int:
     executor: MultiThreadedExecutor | None = None
     try:
         node = TrackerNode()
-        if node.autostart and not node.start():
-            return fail(NODE_NAME, f"cannot start: {node.setup_error or 'activation failed'}")
+        if node.autostart:
+            node.start()  # a failure is logged in one line; the node stays up, unconfigured
         executor = MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
         executor.spin_until_future_complete(node.finished)
