@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from node_harness import require_ros
 
-from rtmdnet_ros.node.frame_cache import MAX_FRAMES, FrameCache, Footprint
+from rtmdnet_ros.node.frame_cache import MAX_FRAMES, Footprint, FrameCache
 from rtmdnet_ros.score_scale import logit, probability
 
 # ------------------------------------------------------------------ frame cache (no ROS needed)
