@@ -243,3 +243,16 @@ def test_parameter_choices_are_the_options_own():
             table.check_tracker_parameters({name: value})
         with pytest.raises(ValueError, match=f"parameter {name} must be .* not 'fancy'"):
             table.check_tracker_parameters({name: "fancy"})
+
+
+def test_frame_cache_uncounts_a_dropped_frame_caught_up_later():
+    """A frame replaced in the newest slot counts as dropped until an init's catch-up tracks
+    it: frames_dropped counts frames never tracked, nothing twice."""
+    cache = FrameCache(10.0)
+    for i in range(1, 5):
+        cache.put(i, None, i)
+    assert cache.dropped == 3
+    cache.tracked_late(cache.find(2))
+    cache.tracked_late(cache.find(2))  # once only
+    cache.tracked_late(cache.find(4))  # still pending, never counted
+    assert cache.dropped == 2

@@ -65,6 +65,7 @@ class FrameCache:
         self._sequence = 0
         self._received = 0
         self._dropped = 0
+        self._replaced: set[int] = set()  # frames counted as dropped, still in the history
         self._closed = False
 
     @staticmethod
@@ -88,7 +89,7 @@ class FrameCache:
         """Drop frames older than the window, always keeping the newest (lock held)."""
         history = self._history
         while len(history) > 1 and now - history[0].received > self._seconds:
-            history.popleft()
+            self._replaced.discard(history.popleft().sequence)
 
     def put(self, stamp_ns: int, header: Any, msg: Any, compressed: bool = False) -> bool:
         """Store a new frame as the pending newest one; return True when one was dropped."""
@@ -98,11 +99,14 @@ class FrameCache:
         with self._lock:
             self._sequence += 1
             frame = CachedFrame(stamp_ns, header, msg, compressed, self._sequence, now, size)
+            if len(self._history) == self._history.maxlen:
+                self._replaced.discard(self._history[0].sequence)
             self._history.append(frame)
             self._evict(now)
             dropped = self._pending is not None
             if dropped:
                 self._dropped += 1
+                self._replaced.add(self._pending.sequence)
             self._pending = frame
             self._received += 1
             self._lock.notify_all()
@@ -150,6 +154,13 @@ class FrameCache:
         with self._lock:
             return [f for f in self._history if f.sequence > frame.sequence]
 
+    def tracked_late(self, frame: CachedFrame) -> None:
+        """Stop counting ``frame`` as dropped: a catch-up tracks it after all."""
+        with self._lock:
+            if frame.sequence in self._replaced:
+                self._replaced.discard(frame.sequence)
+                self._dropped -= 1
+
     def discard_pending_up_to(self, sequence: int) -> None:
         """Forget the pending frame if it is not newer than ``sequence`` (already tracked)."""
         with self._lock:
@@ -179,5 +190,5 @@ class FrameCache:
 
     @property
     def dropped(self) -> int:
-        """Frames replaced before the worker took them."""
+        """Frames replaced before the worker took them and not caught up after an init."""
         return self._dropped

@@ -73,6 +73,7 @@ class FrameWorker:
     def _next_frame(self) -> CachedFrame | None:
         frame = self._session.next_catch_up()
         if frame is not None:
+            self._cache.tracked_late(frame)  # not dropped after all
             if self._caught_up == 0:
                 self._catch_up_started = time.perf_counter()
             self._caught_up += 1
