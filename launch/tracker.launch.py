@@ -62,9 +62,9 @@ class _EndOnFailure:
 
     Without this, a node process that ends early (ROS could not read its arguments: exit 2 with
     one line) leaves `ros2 launch` running, waiting for a lifecycle transition that can never
-    come, until Ctrl-C, and then exiting 0. An exception raised from an event handler is launch's documented way to end
-    with a non-zero status ("Caught exception in launch"); the node's clean exits (0: Ctrl-C,
-    the shutdown transition) end nothing early.
+    come, until Ctrl-C, and then exiting 0. An exception raised from an event handler is
+    launch's documented way to end with a non-zero status ("Caught exception in launch"); the
+    node's clean exits (0: Ctrl-C, the shutdown transition) end nothing early.
     """
 
     def __init__(self) -> None:
