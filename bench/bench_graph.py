@@ -291,8 +291,8 @@ class Consumer:
                 raise
 
     def _on_detections(self, msg: Any) -> None:
-        from rtmdnet_ros.node.frame_cache import stamp_to_ns
         from rtmdnet_ros.ros_io.messages import bbox_to_xywh
+        from rtmdnet_ros.ros_io.stamps import stamp_to_ns
 
         arrival = time.time_ns()
         stamp = stamp_to_ns(msg.header.stamp)

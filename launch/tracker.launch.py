@@ -6,9 +6,10 @@ Kept to plain launch_ros so it runs on any distro that has it. The node is a man
 node: with ``autostart:=true`` (the default) this file emits its configure transition and, once it
 is inactive, activate, so the one-line launch ends with a tracking node; ``autostart:=false``
 leaves it unconfigured for a lifecycle manager or ``ros2 lifecycle set``. A failed configure
-(bad model_path, cuda without CUDA) is logged and the node stays up, unconfigured. A node that
-exits non-zero (a parameter of the wrong type or out of range) ends the launch with exit 1 and
-its error line.
+(a parameter of the wrong type or out of range, a bad choice, model_path, cuda without CUDA) is
+logged in one line and the node stays up, unconfigured, as under ``ros2 run``. A node that
+exits non-zero anyway (ROS could not read its arguments, a crash) ends the launch with exit 1
+and its error line.
 Topic names are relative, so ``namespace:=cam1`` gives /cam1/image ->
 /cam1/rtmdnet_tracker/detections, and several cameras run side by side.
 """
@@ -59,11 +60,11 @@ def _default_dds_profile() -> str:
 class _EndOnFailure:
     """End the launch with exit 1 when the node process fails, repeating its own error line.
 
-    Without this, a node that refuses its parameters (exit 1 with one line) leaves `ros2 launch`
-    running, waiting for a lifecycle transition that can never come, until Ctrl-C, and then
-    exiting 0. An exception raised from an event handler is launch's documented way to end
-    with a non-zero status ("Caught exception in launch"); the node's clean exits (0: Ctrl-C,
-    the shutdown transition) end nothing early.
+    Without this, a node process that ends early (ROS could not read its arguments: exit 2 with
+    one line) leaves `ros2 launch` running, waiting for a lifecycle transition that can never
+    come, until Ctrl-C, and then exiting 0. An exception raised from an event handler is
+    launch's documented way to end with a non-zero status ("Caught exception in launch"); the
+    node's clean exits (0: Ctrl-C, the shutdown transition) end nothing early.
     """
 
     def __init__(self) -> None:

@@ -13,11 +13,17 @@ The rules:
 - Every init and reset bumps a *generation*; a frame result computed under an older generation
   is void (never published), so a reset is answered at once and a late tracking step cannot
   resurrect the old track.
-- ``~/init`` may start on a cached, older frame. The frames that arrived after it are then
-  *caught up*: a few evenly spaced ones (``catch_up_frames``), always ending with the newest, are
-  tracked before new frames, so the tracker follows the target across the gap.
-- A frame taken by the worker before an init it then waited for is older than the new track:
-  it is skipped and, when strictly older than the init frame, counted as late.
+- A refused init changes nothing: the box is checked against the image first, and while a track
+  runs the new one is trained on a second tracker (the *spare*), swapped in only on success.
+- ``~/init`` may start on a cached, older frame. Every frame that arrived after it is then
+  *caught up*, oldest first, before new frames, so the tracker follows the target across the
+  gap as if it had been live (a jump over many frames loses it). Frames that arrive meanwhile
+  are caught up in further rounds; a tracker slower than the camera cannot take them all, so a
+  round that is not shorter than the last takes half as many frames, evenly spaced, each round
+  ending at the newest frame: the catch-up ends after at most twice the first round's work.
+- Frames are answered in arrival order within a track: a frame taken by the worker before an init
+  it then waited for is older than the new track, or queued for the catch-up: it is skipped
+  (counted as late only when strictly older than the init frame).
 - Tracks are numbered 1, 2, 3, ... for the node's lifetime (``Detection2D.id``).
 - TRACKING or LOST is the tracker's own decision (``TrackResult.success``), never re-decided
   here: the node's ``lost_score_threshold`` reaches the tracker as its ``success_threshold``.
@@ -80,8 +86,9 @@ class InitOutcome:
     """
 
     success: bool
-    reason: str = ""
+    reason: str = ""  # in the user's terms: what to change
     track_id: str = ""
+    detail: str = ""  # the tracker's own words for a failed training, for the log
     catch_up: int = 0  # cached frames queued to be tracked before new ones
     answer: FrameOutcome | None = None
 
@@ -95,13 +102,22 @@ class SessionStatus:
     track_id: str
     processing_ms: float
     frames_processed: int
+    score: float = 0.0  # the detections' scale: a probability (1 on the init frame)
 
 
-def check_init_box(box: Sequence[float], shape: tuple[int, ...]) -> str:
+# The smallest box side the tracker can draw training samples around, in pixels (its sample
+# generator keeps every sample at least this size and this far inside the image).
+MIN_BOX_SIDE = 5.0
+
+
+def check_init_box(box: Sequence[float], shape: tuple[int, ...],
+                   min_side: float = MIN_BOX_SIDE) -> str:
     """Why a box cannot start a track on an image of ``shape``; "" when it can.
 
     Checked before the tracker sees it, so every way to start a track (``~/init``, a bag's
-    ``--box`` or detection) refuses the same boxes with the same words.
+    ``--box`` or detection) refuses the same boxes with the same words, and a refusal says what
+    to change rather than where the tracker failed. A box partly outside the image counts by its
+    part inside (that is what the tracker learns from).
     """
     x, y, w, h = (float(v) for v in box)
     if not all(np.isfinite((x, y, w, h))):
@@ -112,6 +128,16 @@ def check_init_box(box: Sequence[float], shape: tuple[int, ...]) -> str:
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         return (f"box (x={x:.1f}, y={y:.1f}, w={w:.1f}, h={h:.1f}) lies outside the "
                 f"{width}x{height} image")
+    inside_w = min(x + w, width) - max(x, 0.0)
+    inside_h = min(y + h, height) - max(y, 0.0)
+    if inside_w < min_side or inside_h < min_side:
+        return (f"box too small: {inside_w:.1f} x {inside_h:.1f} px inside the {width}x{height} "
+                f"image; the tracker needs at least {min_side:g} x {min_side:g} px")
+    if inside_w > width - 2 * min_side and inside_h > height - 2 * min_side:
+        return (f"box too large for the image: {inside_w:.0f} x {inside_h:.0f} px of a "
+                f"{width}x{height} image; the tracker learns the target against what surrounds "
+                f"it, so leave at least {2 * min_side:g} px of the image outside the box in "
+                "width or height")
     return ""
 
 
@@ -125,14 +151,16 @@ class ResetOutcome:
     initialising: bool
 
 
-def pick_catch_up(later: Sequence[Any], count: int) -> list[Any]:
-    """Evenly spaced frames from those after the init frame, always ending at the newest.
+def pick_catch_up(later: Sequence[Any], count: int | None = None) -> list[Any]:
+    """Return the frames to track after an init on a cached frame, ending at the newest.
 
-    ``count`` 0 jumps straight to the newest frame (still tracked, so the track continues from
-    the newest image rather than waiting for the next one).
+    ``count`` None takes every one (the node: a jump over frames can lose the target); a number
+    takes that many evenly spaced, 0 = only the newest.
     """
     if not later:
         return []
+    if count is None:
+        return list(later)
     n = min(count, len(later))
     if n <= 0:
         return [later[-1]]
@@ -143,16 +171,23 @@ def pick_catch_up(later: Sequence[Any], count: int) -> list[Any]:
 class TrackSession:
     """The tracker plus the state that says what its answers mean; safe across threads.
 
-    Two locks, always taken in this order: ``tracker_lock`` serialises the tracker itself (an
-    init's training and a frame's update never overlap), the state lock guards the small
+    Two locks, always taken in this order: ``tracker_lock`` serialises the trackers themselves
+    (an init's training and a frame's update never overlap), the state lock guards the small
     state and is held only for moments, so ``reset`` never waits for the tracker.
+
+    ``build_spare(current)`` makes a second tracker like ``current`` for training a new track
+    while one runs (built at the first such init, then the two take turns); without it (the bag
+    tool) an init trains the one tracker in place. ``catch_up_frames``: see :func:`pick_catch_up`.
     """
 
-    def __init__(self, tracker: Any, catch_up_frames: int = 3) -> None:
+    def __init__(self, tracker: Any, catch_up_frames: int | None = None,
+                 build_spare: Callable[[Any], Any] | None = None) -> None:
         self.tracker_lock = threading.Lock()
         self._lock = threading.Lock()
         self._tracker = tracker
-        self.catch_up_frames = int(catch_up_frames)
+        self._spare: Any = None
+        self._build_spare = build_spare
+        self.catch_up_frames = catch_up_frames
         self._state = IDLE
         self._generation = 0
         self._track_id = ""
@@ -160,10 +195,19 @@ class TrackSession:
         self._track_shape: tuple[int, int] | None = None
         self._next_track_number = 1
         self._track_start_seq = 0
+        self._last_seq = 0  # the newest frame this track has answered (arrival number)
         self._last_box: np.ndarray | None = None
         self._last_raw = 0.0
+        self._last_score = 0.0
         self._last_header: Any = None
         self._catch_up: list[Any] = []
+        self._catching_up = 0  # sequence of the catch-up frame handed out last
+        # The next round of the catch-up: frames_since(last frame) lists the newer ones, the
+        # budget is the most frames the round may take; None when no round is due.
+        self._frames_since: Callable[[Any], list[Any]] | None = None
+        self._round_budget = 0
+        self._last_caught: Any = None
+        self._consumed: Callable[[int], None] | None = None
         self._frames_processed = 0
         self._late_frames = 0
         self._initialising = False
@@ -194,6 +238,12 @@ class TrackSession:
             return self._late_frames
 
     @property
+    def catching_up(self) -> int:
+        """Cached frames still to be tracked after the last init."""
+        with self._lock:
+            return len(self._catch_up)
+
+    @property
     def last_box(self) -> np.ndarray | None:
         """The last box (x, y, w, h) the tracker gave, or the init box; None while idle."""
         with self._lock:
@@ -203,13 +253,52 @@ class TrackSession:
         """Return the status fields, taken together."""
         with self._lock:
             return SessionStatus(self._state, self._last_raw, self._track_id,
-                                 self._processing_ms, self._frames_processed)
+                                 self._processing_ms, self._frames_processed, self._last_score)
 
     # ------------------------------------------------------------------ worker side
     def next_catch_up(self) -> Any | None:
         """Return the next cached frame to catch up on after an init, or None (then: newest)."""
         with self._lock:
-            return self._catch_up.pop(0) if self._catch_up else None
+            if not self._catch_up:
+                self._next_round()
+            if not self._catch_up:
+                return None
+            frame = self._catch_up.pop(0)
+            self._catching_up, self._last_caught = frame.sequence, frame
+            return frame
+
+    def _next_round(self) -> None:
+        """Queue the frames that arrived during the last round (state lock held)."""
+        since, last = self._frames_since, self._last_caught
+        if since is None or last is None:
+            return
+        newer = since(last)
+        if not newer:
+            self._frames_since = None  # at the newest frame: live from here
+            return
+        if len(newer) < self._round_budget:
+            count: int | None = None  # converging: take every frame
+        else:
+            count = self._round_budget // 2  # the camera is faster: thin out, end soon
+            if count == 0:
+                self._frames_since = None  # this round is the newest frame alone
+        self._catch_up = pick_catch_up(newer, count)
+        self._round_budget = len(self._catch_up)
+        if self._consumed is not None:
+            self._consumed(newer[-1].sequence)
+
+    def _skip_reason(self, sequence: int) -> str | None:
+        """Why a frame is not answered in the current track (state lock held), or None."""
+        if self._state == IDLE:
+            return None
+        if sequence < self._track_start_seq:
+            self._late_frames += 1  # older than the init frame: never tracked
+            return "late"
+        if sequence <= self._last_seq:
+            return "late"  # answered already (the init frame, or a caught-up frame)
+        if sequence != self._catching_up and (self._catch_up or sequence < self._catching_up):
+            return "late"  # queued for the catch-up: answered there, in order
+        return None
 
     def track(self, sequence: int, header: Any, rgb: np.ndarray,
               started: float | None = None) -> FrameOutcome:
@@ -226,9 +315,9 @@ class TrackSession:
             with self._lock:
                 generation, state = self._generation, self._state
                 track_id, label, shape = self._track_id, self._track_label, self._track_shape
-                if state != IDLE and sequence <= self._track_start_seq:
-                    self._late_frames += int(sequence < self._track_start_seq)
-                    return FrameOutcome("late", state, state, track_id=track_id)
+                skip = self._skip_reason(sequence)
+                if skip is not None:
+                    return FrameOutcome(skip, state, state, track_id=track_id)
             if state != IDLE:
                 if rgb.shape[:2] != shape:
                     return FrameOutcome("size", state, state, track_id=track_id, label=label,
@@ -244,26 +333,53 @@ class TrackSession:
             if state != IDLE:
                 state = TRACKING if tracking else LOST
                 self._frames_processed += 1
+                self._last_seq = max(self._last_seq, sequence)
             previous, self._state = self._state, state
             self._last_box, self._last_raw, self._last_header = box, raw, header
+            self._last_score = score
             self._processing_ms = (time.perf_counter() - t0) * 1000.0
         return FrameOutcome(None, state, previous, score, raw, box, track_id, label, shape)
 
     # ------------------------------------------------------------------ services
+    def _candidate(self, running: bool,
+                   next_tracker: Callable[[Any], Any] | None) -> Any:
+        """Return the tracker the new track is trained on (tracker lock held).
+
+        While a track runs it is the spare, so a failure leaves the running tracker untouched;
+        ``next_tracker`` may replace it by one built with changed options.
+        """
+        if running and self._build_spare is not None:
+            if self._spare is None:
+                self._spare = self._build_spare(self._tracker)
+            candidate = self._spare
+        else:
+            candidate = self._tracker
+        if next_tracker is not None:
+            replaced = next_tracker(candidate)
+            if candidate is self._spare:
+                self._spare = replaced
+            else:
+                self._tracker = replaced
+            candidate = replaced
+        return candidate
+
     def init(self, rgb: np.ndarray, box: tuple[float, float, float, float], sequence: int,
              header: Any, label: str, frames_after: Callable[[], list[Any]],
              next_tracker: Callable[[Any], Any] | None = None,
-             started: Callable[[int], None] | None = None) -> InitOutcome:
+             started: Callable[[int], None] | None = None,
+             frames_since: Callable[[Any], list[Any]] | None = None) -> InitOutcome:
         """Start a new track on the frame ``sequence`` (already converted to ``rgb``).
 
         ``frames_after`` lists the cached frames newer than the init frame; it is asked after
         the training, so frames that arrived during it are caught up too. ``next_tracker`` may
-        swap the tracker first (options changed at run time build the next tracker).
+        swap the tracker to train first (options changed at run time build the next tracker).
         ``started`` is called with the last sequence the new track covers, still under the
-        tracker lock, so the caller can forget a pending copy of a frame already queued.
-        A refused box (:func:`check_init_box`) leaves the current track as it was.
+        tracker lock, so the caller can forget a pending copy of a frame already queued (and
+        again for each later round). ``frames_since(frame)`` lists the frames newer than
+        ``frame``, for the catch-up's later rounds; without it there is one round.
+        A refused box or a failed training leaves the current track as it was.
         """
-        reason = check_init_box(box, rgb.shape)
+        reason = check_init_box(box, rgb.shape, _min_side(self._tracker))
         if reason:
             return InitOutcome(False, reason)
         t0 = time.perf_counter()
@@ -271,17 +387,24 @@ class TrackSession:
         height, width = rgb.shape[:2]
         with self.tracker_lock:
             with self._lock:
-                self._generation += 1
                 generation = self._generation
-                self._catch_up = []
-                previous, self._state = self._state, IDLE
+                previous = self._state
                 self._initialising = True
             try:
-                if next_tracker is not None:
-                    self._tracker = next_tracker(self._tracker)
-                self._tracker.init(rgb, (x, y, w, h))
+                candidate = self._candidate(previous != IDLE, next_tracker)
+            except Exception as exc:  # the model loaded once already: a resource problem
+                with self._lock:
+                    self._initialising = False
+                return InitOutcome(False, "no second tracker could be built to train the new "
+                                   "track on (see the log); the running track goes on",
+                                   detail=f"{type(exc).__name__}: {exc}")
+            try:
+                candidate.init(rgb, (x, y, w, h))
             except ValueError as exc:
-                return InitOutcome(False, f"tracker rejected the box: {exc}")
+                return InitOutcome(
+                    False, f"the tracker could not learn a target from the box (x={x:.1f}, "
+                    f"y={y:.1f}, w={w:.1f}, h={h:.1f}) on this {width}x{height} frame: draw a "
+                    "box that fits the target more tightly", detail=str(exc))
             finally:
                 with self._lock:
                     self._initialising = False
@@ -289,19 +412,26 @@ class TrackSession:
             with self._lock:
                 if generation != self._generation:  # a reset arrived during the training
                     return InitOutcome(False, "~/reset was called during initialisation")
+                if candidate is not self._tracker:
+                    self._spare, self._tracker = self._tracker, candidate
+                self._generation += 1  # an answer in flight belongs to the old track: void
+                previous = self._state
                 track_id = str(self._next_track_number)
                 self._next_track_number += 1
                 self._track_id, self._track_label = track_id, label
                 self._track_shape = (height, width)
-                self._track_start_seq = sequence
+                self._track_start_seq = self._last_seq = self._catching_up = sequence
                 self._state = TRACKING
                 self._last_box = np.array([x, y, w, h], dtype=np.float64)
-                self._last_raw = 0.0
+                self._last_raw, self._last_score = 0.0, 1.0
                 self._last_header = header
                 self._frames_processed += 1
                 self._processing_ms = (time.perf_counter() - t0) * 1000.0
                 self._catch_up = pick_catch_up(later, self.catch_up_frames)
                 queued = len(self._catch_up)
+                self._round_budget, self._last_caught = queued, None
+                self._frames_since = frames_since if queued else None
+                self._consumed = started
                 answer = FrameOutcome(None, TRACKING, previous, 1.0, 0.0, self._last_box.copy(),
                                       track_id, label, self._track_shape)
             if started is not None:
@@ -315,11 +445,12 @@ class TrackSession:
                                    self._initialising)
             self._generation += 1
             self._catch_up = []
+            self._frames_since = None
             self._state = IDLE
             self._track_id = ""
             self._track_shape = None
             self._last_box = None
-            self._last_raw = 0.0
+            self._last_raw = self._last_score = 0.0
         return outcome
 
     def replace_tracker(self, make: Callable[[Any], Any]) -> None:
@@ -328,17 +459,23 @@ class TrackSession:
             self._tracker = make(self._tracker)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the tracker's own threads (its asynchronous update worker).
+        """Stop the trackers' own threads (their asynchronous update workers).
 
         Waits up to ``timeout`` for a step in progress: a thread still inside torch at
         interpreter exit can abort the process, so closing behind the step is the safe order.
         """
-        close = getattr(self._tracker, "close", None)
-        if not callable(close):
-            return
         locked = self.tracker_lock.acquire(timeout=timeout)
         try:
-            close()
+            for tracker in (self._tracker, self._spare):
+                close = getattr(tracker, "close", None)
+                if callable(close):
+                    close()
         finally:
             if locked:
                 self.tracker_lock.release()
+
+
+def _min_side(tracker: Any) -> float:
+    """Return the tracker's smallest sample side (its options), for the init box check."""
+    options = getattr(tracker, "options", None)
+    return float(getattr(getattr(options, "rtmdnet", None), "min_box_size", MIN_BOX_SIDE))

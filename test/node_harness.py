@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from rtmdnet_ros.ros_io.stamps import stamp_to_ns as stamp_ns  # noqa: F401 (tests import it)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = REPO_ROOT / "config" / "tracker.yaml"
 
@@ -63,10 +65,6 @@ def require_ros() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason, allow_module_level=True)
-
-
-def stamp_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 CTRL_C_GAP_S = 0.02  # between the terminal's SIGINT and the one ros2 launch forwards

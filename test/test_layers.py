@@ -204,7 +204,7 @@ def test_the_checker_sees_local_and_relative_imports(tmp_path):
     assert "rtmdnet_ros.onnx_runtime" in tracker  # ``from . import onnx_runtime``
     # ``from . import model_file as mf`` inside ship_packaged: a function-local relative import
     assert "rtmdnet_ros.model_file" in imports(PACKAGE / "backbone_runtime.py")
-    node = imports(PACKAGE / "node" / "tracker_node.py")
+    node = imports(PACKAGE / "node" / "outputs.py")
     assert any(t.split(".")[0] == "rclpy" for t in node) and "rtmdnet_ros.ros_io.messages" in node
     assert layer("rtmdnet_ros.node.tracker_node") == "node"
     assert layer("rtmdnet_ros.sequences") == "data" and layer("rtmdnet_ros.tracker") == "core"

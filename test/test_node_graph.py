@@ -54,7 +54,10 @@ def load_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
 
 @pytest.fixture(scope="module")
 def graph():
-    with running_graph({"torch_threads": 1, "seed": SEED, "update_mode": "sync"}) as pair:
+    # A half-second frame cache: the memory checks below look for frames kept beyond it (the
+    # cache itself holds frame_cache_seconds of them by design; its size is logged).
+    with running_graph({"torch_threads": 1, "seed": SEED, "update_mode": "sync",
+                        "frame_cache_seconds": 0.5}) as pair:
         yield pair
 
 
@@ -117,8 +120,8 @@ def published_fields(detections, status) -> tuple:
              [(r.hypothesis.class_id, r.hypothesis.score) for r in d.results])
             for d in detections.detections]
     return (detections.header.frame_id, dets, status.header.frame_id, status.state,
-            status.score, status.track_id, status.frames_processed, status.frames_dropped,
-            status.device)
+            status.score, status.raw_score, status.track_id, status.frames_processed,
+            status.frames_dropped, status.device)
 
 
 def test_graph_matches_offline_tracker_and_copies_headers(graph, tmp_path):
@@ -169,11 +172,13 @@ def test_graph_matches_offline_tracker_and_copies_headers(graph, tmp_path):
     assert node_mean >= 0.9 * offline_mean
     assert offline_all.mean() > 0.3, "the core tracker itself failed on this clip"
     # State follows the documented score map: TRACKING iff sigmoid(raw) > 0.5 (the default
-    # lost_score_threshold), and a LOST frame is answered with an empty array.
+    # lost_score_threshold), and a LOST frame is answered with an empty array. The status's
+    # score is that probability (the detections' scale), its raw_score the logit.
     status_by_stamp = {stamp_ns(m.header.stamp): m for m in statuses}
     for header in headers[1:]:
         status = status_by_stamp[stamp_ns(header.stamp)]
-        tracking = 1.0 / (1.0 + np.exp(-status.score)) > 0.5
+        assert status.score == pytest.approx(1.0 / (1.0 + np.exp(-status.raw_score)), abs=1e-5)
+        tracking = status.score > 0.5
         assert status.state == (status.TRACKING if tracking else status.LOST)
         assert len(last[stamp_ns(header.stamp)].detections) == (1 if tracking else 0)
     final = statuses[-1]
@@ -236,9 +241,10 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
         if i % 15 == 0:
             rss_samples.append(round(node.rss_mb()))
         time.sleep(max(0.0, start + i * period - time.monotonic()))
-    # Wait until the node has worked off the last frame it got: no status for 3 s. (The last
-    # published frame itself may never arrive: best-effort delivery of a 900 kB image can lose it.)
-    client.wait_until(lambda: client.statuses and time.time() - client.statuses[-1][0] > 3.0,
+    # Wait until the node has worked off the last frame it got: no answer for 3 s (the status
+    # goes on: the heartbeat). (The last published frame itself may never arrive: best-effort
+    # delivery of a 900 kB image can lose it.)
+    client.wait_until(lambda: client.detections and time.time() - client.detections[-1][0] > 3.0,
                       timeout=60, what="the node to go quiet")
     rss_end = node.rss_mb()
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from node_harness import require_ros
 
-from rtmdnet_ros.node.frame_cache import FrameCache
+from rtmdnet_ros.node.frame_cache import MAX_FRAMES, Footprint, FrameCache
 from rtmdnet_ros.score_scale import logit, probability
 
 # ------------------------------------------------------------------ frame cache (no ROS needed)
@@ -32,26 +32,44 @@ def test_frame_cache_hands_out_only_the_newest_and_counts_drops():
     assert cache.dropped == 3
 
 
-def test_frame_cache_history_lookup_and_resize():
-    cache = FrameCache(3)
-    for i in range(1, 6):
-        cache.put(i, None, i)
-    assert cache.find(1) is None and cache.find(3).msg == 3
+class Clock:
+    """A settable clock: the cache's window is arrival time, checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_frame_cache_keeps_seconds_of_frames_by_arrival_time():
+    clock = Clock()
+    cache = FrameCache(3.0, clock=clock)
+    for i in range(1, 6):  # one frame a second: 1..5 arrive at 101..105
+        clock.now += 1.0
+        cache.put(i, None, SimpleNamespace(data=bytes(100)))
+    # At 105 the last 3 s hold the frames of 102..105 (3 s old and newer).
+    assert cache.find(1) is None and cache.find(2).stamp_ns == 2
     assert [f.stamp_ns for f in cache.after(cache.find(3))] == [4, 5]
-    assert cache.stamp_range() == (3, 3, 5)
-    cache.resize(2)
-    assert cache.stamp_range() == (2, 4, 5) and cache.length == 2
-    with pytest.raises(ValueError, match=">= 1"):
+    assert cache.stamp_range() == (4, 2, 5)
+    assert cache.footprint() == Footprint(4, 400, 3.0)
+    assert cache.age(cache.newest()) == 0.0
+    cache.resize(1.5)
+    assert cache.stamp_range() == (2, 4, 5) and cache.seconds == 1.5
+    # A stopped camera: time passes, the newest frame stays (its age says how old it is).
+    clock.now += 60.0
+    assert cache.stamp_range() == (1, 5, 5) and cache.age(cache.newest()) == 60.0
+    with pytest.raises(ValueError, match="> 0 s"):
         FrameCache(0)
     cache.discard_pending_up_to(cache.find(5).sequence)
     assert cache.take_newest(timeout=0.01) is None
 
 
 def test_frame_cache_memory_is_bounded_under_a_flood():
-    cache = FrameCache(4)
+    cache = FrameCache(60.0)  # all arrive within the window: the frame cap bounds it
     for i in range(10_000):
         cache.put(i, None, bytearray(10))
-    assert cache.stamp_range()[0] == 4 and cache.dropped == 9_999
+    assert cache.stamp_range()[0] == MAX_FRAMES and cache.dropped == 9_999
 
 
 def test_frame_cache_wakes_a_waiting_worker():
@@ -114,8 +132,15 @@ def test_status_and_debug_image(messages):
 
     header = Header(frame_id="cam")
     status = messages.build_status(header, TrackerStatus.LOST, -1.5, "3", 12.5, 10, 4, "cpu")
-    assert (status.state, status.score, status.track_id) == (TrackerStatus.LOST, -1.5, "3")
+    # One scale with the detections (a probability); the logit in its own field.
+    assert (status.state, status.track_id) == (TrackerStatus.LOST, "3")
+    assert status.score == pytest.approx(probability(-1.5)) and status.raw_score == -1.5
     assert (status.frames_processed, status.frames_dropped, status.device) == (10, 4, "cpu")
+    assert (status.seconds_since_image, status.message) == (-1.0, "")
+    idle = messages.build_status(header, TrackerStatus.IDLE, 3.0, "", 0.0, 0, 0, "cpu",
+                                 seconds_since_image=4.5, message="no image for 4 s on /image")
+    assert (idle.score, idle.raw_score, idle.seconds_since_image) == (0.0, 0.0, 4.5)
+    assert idle.message == "no image for 4 s on /image"
     bgr = np.zeros((120, 160, 3), np.uint8)
     drawn = messages.draw_debug(bgr.copy(), TrackerStatus.TRACKING, (40, 30, 50, 40), 0.9, "3",
                                 "car")
@@ -169,7 +194,7 @@ def test_parameter_table_rules():
 
     from rtmdnet_ros.node import parameters as table
 
-    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 19
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 20
     assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
     for spec in table.SPECS:
         desc = spec.descriptor()
@@ -177,6 +202,11 @@ def test_parameter_table_rules():
         if spec.int_range:
             assert (desc.integer_range[0].from_value, desc.integer_range[0].to_value) == \
                 spec.int_range
+        if spec.float_range:
+            low, high = spec.float_range
+            assert (desc.floating_point_range[0].from_value,
+                    desc.floating_point_range[0].to_value) == (low, high)
+            assert low <= spec.default <= high
 
     def why(name, value):
         return table.refusal(Parameter(name, value=value))
@@ -213,3 +243,16 @@ def test_parameter_choices_are_the_options_own():
             table.check_tracker_parameters({name: value})
         with pytest.raises(ValueError, match=f"parameter {name} must be .* not 'fancy'"):
             table.check_tracker_parameters({name: "fancy"})
+
+
+def test_frame_cache_uncounts_a_dropped_frame_caught_up_later():
+    """A frame replaced in the newest slot counts as dropped until an init's catch-up tracks
+    it: frames_dropped counts frames never tracked, nothing twice."""
+    cache = FrameCache(10.0)
+    for i in range(1, 5):
+        cache.put(i, None, i)
+    assert cache.dropped == 3
+    cache.tracked_late(cache.find(2))
+    cache.tracked_late(cache.find(2))  # once only
+    cache.tracked_late(cache.find(4))  # still pending, never counted
+    assert cache.dropped == 2

@@ -66,27 +66,33 @@ def test_catch_up_picks_evenly_and_ends_at_the_newest():
     assert pick_catch_up(later, 0) == [9]
     assert pick_catch_up(later, 50) == later[1:]  # never more than one per cached frame
     assert pick_catch_up([], 3) == []
+    assert pick_catch_up(later) == later  # the node's rule: every frame, in order
 
 
 def test_real_tracker_init_on_a_cached_frame_catches_up_then_follows(tracker, clip):
     frames, boxes = clip
-    cache = FrameCache(30)
+    cache = FrameCache(30.0)
     fill(cache, frames[:9])  # the user drew the box on frame 0; 8 newer frames are cached
-    session = TrackSession(tracker, catch_up_frames=3)
+    session = TrackSession(tracker)
     assert session.state == IDLE and session.track_id == ""
     first = cache.find(1)
     discarded = []
     out = session.init(frames[0], tuple(boxes[0]), first.sequence, first.header, "car",
                        lambda: cache.after(first), started=discarded.append)
-    assert out.success and out.track_id == "1" and out.catch_up == 3
+    assert out.success and out.track_id == "1" and out.catch_up == 8
     assert discarded == [9]  # the newest cached frame is already queued
     assert session.state == TRACKING
+    # A frame the worker took before the init (here the newest) is queued for the catch-up:
+    # not answered now, out of order, but in its turn.
+    newest = cache.find(9)
+    assert session.track(newest.sequence, newest.header, newest.msg).skipped == "late"
     caught = []
     while (frame := session.next_catch_up()) is not None:
         caught.append(frame.stamp_ns)
         result = session.track(frame.sequence, frame.header, frame.msg)
         assert result.skipped is None and result.track_id == "1" and result.label == "car"
-    assert caught[-1] == 9 and len(caught) == 3  # evenly spaced, ending at the newest
+        assert result.state == TRACKING  # the catch-up itself never loses the target
+    assert caught == list(range(2, 10))  # every cached frame, oldest first
     for i in range(9, 16):
         cache.put(i + 1, f"header{i}", frames[i])
         frame = cache.take_newest(timeout=1)
@@ -94,7 +100,7 @@ def test_real_tracker_init_on_a_cached_frame_catches_up_then_follows(tracker, cl
         assert result.skipped is None and result.state == TRACKING, result
         assert iou(result.box, boxes[i]) > 0.5
     status = session.status()
-    assert (status.state, status.track_id, status.frames_processed) == (TRACKING, "1", 1 + 3 + 7)
+    assert (status.state, status.track_id, status.frames_processed) == (TRACKING, "1", 1 + 8 + 7)
     assert status.processing_ms > 0 and status.raw > 0
     # The worker may hold the init frame itself (taken before the init it waited for): it is
     # the track's first frame already, so it is skipped but not counted as lost.
@@ -147,7 +153,10 @@ def test_bad_boxes_are_refused_before_the_tracker_and_keep_the_track(tracker, cl
     session = TrackSession(tracker)
     bad = [((10.0, 10.0, 0.0, 5.0), "size must be positive"),
            ((10.0, math.nan, 8.0, 5.0), "non-finite"),
-           ((1e4, 10.0, 8.0, 5.0), "lies outside")]
+           ((1e4, 10.0, 8.0, 5.0), "lies outside"),
+           ((0.0, 0.0, 1e4, 1e4), "box too large for the image"),
+           ((10.0, 10.0, 3.0, 40.0), "box too small: 3.0 x 40.0 px"),
+           ((-38.0, 10.0, 40.0, 40.0), "box too small: 2.0 x 40.0 px")]  # mostly outside
     for box, needle in bad:
         out = session.init(frames[0], box, 1, "h", "a", lambda: [])
         assert not out.success and needle in out.reason, out.reason
@@ -174,8 +183,11 @@ class FixedScoreTracker:
     closed: bool = False
     gate: threading.Event | None = None  # when set up, update waits for it (a slow step)
     inside: threading.Event | None = None
+    fail_init: bool = False  # init raises as the real tracker does on a box it cannot learn
 
     def init(self, image: np.ndarray, box: tuple[float, ...]) -> None:
+        if self.fail_init:
+            raise ValueError("bad regression data: features (0, 1080), y (0, 4)")
         self.box = np.asarray(box, dtype=np.float64)
 
     def update(self, image: np.ndarray) -> TrackResult:
@@ -271,3 +283,69 @@ def test_one_threshold_moves_the_trackers_search_and_the_published_state(clip):
     assert all(s == TRACKING for s, _, _ in states[0.5])
     assert all(s == LOST for s, score, _ in states[0.999] if score <= 0.999)
     assert any(s == LOST for s, _, _ in states[0.999])
+
+
+def test_a_failed_training_changes_nothing_and_a_good_one_swaps_the_trackers():
+    """While a track runs, a new one trains on a second tracker: a failure leaves the running
+    tracker, state and id as they were; a success swaps them (the old one is the next spare)."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    running = FixedScoreTracker([2.0, 2.0])
+    spares: list[FixedScoreTracker] = []
+
+    def build_spare(current: FixedScoreTracker) -> FixedScoreTracker:
+        spares.append(FixedScoreTracker([3.0, 3.0], fail_init=True))
+        return spares[-1]
+
+    session = TrackSession(running, build_spare=build_spare)
+    assert session.init(image, (4, 4, 10, 10), 1, "h1", "x", lambda: []).track_id == "1"
+    assert spares == []  # nothing ran: the first track trains in place
+    refused = session.init(image, (20, 20, 10, 10), 2, "h2", "y", lambda: [])
+    assert not refused.success and "bad regression" not in refused.reason
+    assert "could not learn a target from the box" in refused.reason
+    assert "bad regression data" in refused.detail  # for the log, not the user
+    assert (session.state, session.track_id, session.tracker) == (TRACKING, "1", running)
+    out = session.track(3, "h3", image)
+    assert (out.skipped, out.track_id, out.raw) == (None, "1", 2.0)  # the same tracker goes on
+    spares[0].fail_init = False
+    started = session.init(image, (20, 20, 10, 10), 4, "h4", "y", lambda: [])
+    assert started.success and started.track_id == "2" and session.tracker is spares[0]
+    assert session.track(5, "h5", image).raw == 3.0
+    # The next init trains on the former running tracker: no third tracker is built.
+    assert session.init(image, (8, 8, 10, 10), 6, "h6", "z", lambda: []).track_id == "3"
+    assert session.tracker is running and len(spares) == 1
+    session.close()
+    assert running.closed and spares[0].closed
+
+
+@pytest.mark.parametrize("every,arrivals", [(2, 1), (1, 3)], ids=["slower-camera", "faster"])
+def test_the_catch_up_takes_later_rounds_and_ends_at_the_newest(every, arrivals):
+    """Frames arriving during the catch-up are caught up too: all of them while the rounds
+    shrink (a tracker faster than the camera), thinned out when the camera is faster, so the
+    catch-up ends either way; every answer is newer than the one before."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    cache = FrameCache(60.0)
+    for i in range(1, 11):
+        cache.put(i, f"h{i}", image)
+    init_frame = cache.find(1)
+    session = TrackSession(FixedScoreTracker([2.0] * 1000))
+    out = session.init(image, (4, 4, 10, 10), init_frame.sequence, init_frame.header, "x",
+                       lambda: cache.after(init_frame), started=cache.discard_pending_up_to,
+                       frames_since=cache.after)
+    assert out.catch_up == 9
+    answered, stamp = [], 11
+    while (frame := session.next_catch_up()) is not None:
+        result = session.track(frame.sequence, frame.header, frame.msg)
+        assert result.skipped is None and result.state == TRACKING
+        answered.append(frame.stamp_ns)
+        if len(answered) % every == 0:  # the camera goes on while the tracker works
+            for _ in range(arrivals):
+                cache.put(stamp, f"h{stamp}", image)
+                stamp += 1
+    assert answered == sorted(set(answered)) and answered[:9] == list(range(2, 11))
+    if every == 2:  # converging: every frame, none skipped, up to the newest
+        assert answered == list(range(2, stamp))
+    else:
+        assert len(answered) <= 2 * 9 + 1  # at most twice the first round's work
+        assert answered[-1] >= stamp - arrivals - 1  # the newest when the last round began
+    pending = cache.take_newest(timeout=0.01)  # what the worker takes next: newer, in order
+    assert pending is None or pending.stamp_ns > answered[-1]

@@ -218,11 +218,11 @@ def run(argv: list[str] | None = None) -> int:
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
-    from rtmdnet_ros.node.frame_cache import stamp_to_ns
     from rtmdnet_ros.node.frame_publisher import FramePublisher
     from rtmdnet_ros.node.recorder import TrackingRecorder
     from rtmdnet_ros.ros_io.cli import init_ros, stop_ros
     from rtmdnet_ros.ros_io.messages import set_bbox
+    from rtmdnet_ros.ros_io.stamps import stamp_to_ns
     from rtmdnet_ros.srv import InitTarget
 
     code = init_ros("rtmdnet-demo", [])

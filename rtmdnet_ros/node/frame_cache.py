@@ -1,31 +1,28 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The newest-frame slot and the short stamp-keyed history behind the tracker node.
+"""The newest-frame slot and the recent, stamp-keyed history behind the tracker node.
 
 Why a separate, ROS-free module: the image callback must only store a frame and return, the
 worker must always get the newest frame (never a backlog), and the init service must find the
-frame a user drew a box on. All three touch the same small structure under one lock; keeping it
-free of rclpy makes that logic testable on its own.
+frame a user drew a box on, seconds ago. All three touch the same small structure under one
+lock; keeping it free of rclpy makes that logic testable on its own.
 
-Frames are stored as received (raw message objects): converting every frame would cost time for
-frames that are then dropped. The worker converts the one it takes.
+The history is measured in seconds of arrival time, not frames: a person typing a service call
+needs the same few seconds whatever the camera's rate. Frames are stored as received (raw
+message objects): converting every frame would cost time for frames that are then dropped.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
-def stamp_to_ns(stamp: Any) -> int:
-    """Return a ``builtin_interfaces/Time`` as integer nanoseconds (the frame-cache key).
-
-    The one conversion for every node tool (tracker node, recorder, frame publisher, demo,
-    benches), so a stamp keys the same frame everywhere.
-    """
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+# Whatever the rate, the history never holds more frames than this (a flooding publisher).
+MAX_FRAMES = 4000
 
 
 @dataclass(frozen=True)
@@ -37,48 +34,79 @@ class CachedFrame:
     msg: Any
     compressed: bool
     sequence: int  # arrival order, to tell frames with equal stamps apart
+    received: float = 0.0  # arrival time (the cache's clock, monotonic seconds)
+    size: int = 0  # bytes of image data, for the memory the history takes
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What the history holds now: frames, their bytes, and the arrival time they span."""
+
+    frames: int
+    bytes: int
+    span_s: float
 
 
 class FrameCache:
-    """Newest-frame slot + bounded history, safe to use from several threads.
+    """Newest-frame slot + the last ``seconds`` of frames, safe to use from several threads.
 
     ``put`` replaces the pending newest frame; if the worker had not taken the previous one yet,
     that frame counts as dropped (the node never queues). ``take_newest`` hands the worker the
     pending frame once. ``find`` looks a stamp up in the history for a stamped init.
     """
 
-    def __init__(self, length: int) -> None:
-        if length < 1:
-            raise ValueError(f"frame cache length must be >= 1, got {length}")
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._check(seconds)
+        self._seconds = float(seconds)
+        self._clock = clock
         self._lock = threading.Condition()
-        self._history: deque[CachedFrame] = deque(maxlen=length)
+        self._history: deque[CachedFrame] = deque(maxlen=MAX_FRAMES)
         self._pending: CachedFrame | None = None
         self._sequence = 0
         self._received = 0
         self._dropped = 0
+        self._replaced: set[int] = set()  # frames counted as dropped, still in the history
         self._closed = False
 
-    @property
-    def length(self) -> int:
-        """Maximum number of frames kept for stamped init."""
-        return self._history.maxlen or 0
+    @staticmethod
+    def _check(seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"frame cache length must be > 0 s, got {seconds}")
 
-    def resize(self, length: int) -> None:
-        """Change the history length, keeping the newest frames."""
-        if length < 1:
-            raise ValueError(f"frame cache length must be >= 1, got {length}")
+    @property
+    def seconds(self) -> float:
+        """How far back (arrival time) frames are kept for a stamped init."""
+        return self._seconds
+
+    def resize(self, seconds: float) -> None:
+        """Change how many seconds of frames are kept (the newest stay)."""
+        self._check(seconds)
         with self._lock:
-            self._history = deque(self._history, maxlen=length)
+            self._seconds = float(seconds)
+            self._evict(self._clock())
+
+    def _evict(self, now: float) -> None:
+        """Drop frames older than the window, always keeping the newest (lock held)."""
+        history = self._history
+        while len(history) > 1 and now - history[0].received > self._seconds:
+            self._replaced.discard(history.popleft().sequence)
 
     def put(self, stamp_ns: int, header: Any, msg: Any, compressed: bool = False) -> bool:
         """Store a new frame as the pending newest one; return True when one was dropped."""
+        now = self._clock()
+        data = getattr(msg, "data", None)
+        size = len(data) if data is not None and hasattr(data, "__len__") else 0
         with self._lock:
             self._sequence += 1
-            frame = CachedFrame(stamp_ns, header, msg, compressed, self._sequence)
+            frame = CachedFrame(stamp_ns, header, msg, compressed, self._sequence, now, size)
+            if len(self._history) == self._history.maxlen:
+                self._replaced.discard(self._history[0].sequence)
             self._history.append(frame)
+            self._evict(now)
             dropped = self._pending is not None
             if dropped:
                 self._dropped += 1
+                self._replaced.add(self._pending.sequence)
             self._pending = frame
             self._received += 1
             self._lock.notify_all()
@@ -108,9 +136,14 @@ class FrameCache:
         with self._lock:
             return self._history[-1] if self._history else None
 
+    def age(self, frame: CachedFrame) -> float:
+        """Seconds since ``frame`` arrived."""
+        return self._clock() - frame.received
+
     def find(self, stamp_ns: int) -> CachedFrame | None:
         """Return the newest cached frame with exactly this stamp, or None."""
         with self._lock:
+            self._evict(self._clock())
             for frame in reversed(self._history):
                 if frame.stamp_ns == stamp_ns:
                     return frame
@@ -121,6 +154,13 @@ class FrameCache:
         with self._lock:
             return [f for f in self._history if f.sequence > frame.sequence]
 
+    def tracked_late(self, frame: CachedFrame) -> None:
+        """Stop counting ``frame`` as dropped: a catch-up tracks it after all."""
+        with self._lock:
+            if frame.sequence in self._replaced:
+                self._replaced.discard(frame.sequence)
+                self._dropped -= 1
+
     def discard_pending_up_to(self, sequence: int) -> None:
         """Forget the pending frame if it is not newer than ``sequence`` (already tracked)."""
         with self._lock:
@@ -130,9 +170,18 @@ class FrameCache:
     def stamp_range(self) -> tuple[int, int, int]:
         """Return (count, oldest stamp, newest stamp) for messages that explain a refusal."""
         with self._lock:
+            self._evict(self._clock())
             if not self._history:
                 return 0, 0, 0
             return len(self._history), self._history[0].stamp_ns, self._history[-1].stamp_ns
+
+    def footprint(self) -> Footprint:
+        """Return what the history holds now (for the memory line in the log)."""
+        with self._lock:
+            if not self._history:
+                return Footprint(0, 0, 0.0)
+            span = self._history[-1].received - self._history[0].received
+            return Footprint(len(self._history), sum(f.size for f in self._history), span)
 
     @property
     def received(self) -> int:
@@ -141,5 +190,5 @@ class FrameCache:
 
     @property
     def dropped(self) -> int:
-        """Frames replaced before the worker took them."""
+        """Frames replaced before the worker took them and not caught up after an init."""
         return self._dropped

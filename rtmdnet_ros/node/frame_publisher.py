@@ -32,10 +32,10 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from rtmdnet_ros.node.frame_cache import stamp_to_ns
 from rtmdnet_ros.node.transport import active_profile, profile_environment
 from rtmdnet_ros.options import check_choice
 from rtmdnet_ros.ros_io.image_conversion import IMAGE_TRANSPORTS, fill_image_msg
+from rtmdnet_ros.ros_io.stamps import stamp_to_ns
 
 # RELIABLE matches every subscriber (best-effort ones included); a short history keeps a slow
 # subscriber from holding memory.

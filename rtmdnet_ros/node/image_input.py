@@ -20,9 +20,10 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
-from rtmdnet_ros.node.frame_cache import FrameCache, stamp_to_ns
+from rtmdnet_ros.node.frame_cache import FrameCache
 from rtmdnet_ros.node.problem_log import LOG_REPEAT_S, ProblemLog
 from rtmdnet_ros.node.transport import active_profile, adapted_reliability, transport_hint
+from rtmdnet_ros.ros_io.stamps import stamp_to_ns
 
 try:  # Iron and later
     from rclpy.event_handler import SubscriptionEventCallbacks

@@ -1,24 +1,33 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The tracker node's published topics and their QoS.
+"""The tracker node's published topics, their QoS, and the publishing of its answers.
 
-The node holds its publishers in a dict keyed by :class:`Output`, so what it publishes on is
-named in the code (never looked up by attribute name), and ``rtmdnet-bag`` can record with the
-same QoS the node offers.
+The publishers live in a dict keyed by :class:`Output`, so what the node publishes on is named
+in the code (never looked up by attribute name), and ``rtmdnet-bag`` can record with the same
+QoS the node offers. :class:`NodeOutputs` is the one place an answer becomes messages.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.msg import TrackerStatus
+from rtmdnet_ros.ros_io.image_conversion import rgb_to_bgr
+from rtmdnet_ros.ros_io.messages import answer_messages, build_image, build_status, draw_debug
+from rtmdnet_ros.ros_io.stamps import header_stamp_ns
+from rtmdnet_ros.track_session import FrameOutcome, SessionStatus
 
 # Outputs are RELIABLE so every subscriber (reliable or best-effort) matches.
 OUTPUT_QOS = QoSProfile(
@@ -55,3 +64,91 @@ def advertise(node: Node) -> dict[Output, Any]:
         Output.STATUS: node.create_publisher(TrackerStatus, Output.STATUS.value, OUTPUT_QOS),
         Output.DEBUG_IMAGE: node.create_publisher(Image, Output.DEBUG_IMAGE.value, DEBUG_QOS),
     }
+
+
+class NodeOutputs:
+    """The publishers from activate to deactivate, and the one way an answer goes out.
+
+    Answers go out in stamp order or not at all: an answer older than one already published
+    (an init on a cached frame after newer frames were answered, and its catch-up up to them) is
+    tracked but not published, since consumers matching by stamp must never see time go back.
+    The worker publishes while the executor may be deactivating the node: publishers are
+    created, looked up and destroyed under one lock, so nothing is published on a destroyed one.
+    """
+
+    def __init__(self, node: Node, device: str, frames_dropped: Callable[[], int],
+                 image_age: Callable[[], float], publish_debug: bool = True) -> None:
+        """``image_age()``: seconds since the last image arrived (-1 before the first)."""
+        self._node = node
+        self._device = device
+        self._frames_dropped = frames_dropped
+        self._image_age = image_age
+        self.publish_debug = publish_debug
+        self._lock = threading.RLock()
+        self._pubs: dict[Output, Any] = {}
+        self._newest_ns = -1  # stamp of the newest answer published
+        self.last_header: Any = None  # of that answer: a status without a frame repeats it
+        self.last_status = time.monotonic()  # when a status was last published
+        self.out_of_order = 0  # answers not published because a newer one was
+
+    def open(self) -> None:
+        """Advertise the outputs (activate)."""
+        with self._lock:
+            self._pubs = advertise(self._node)
+            self.last_status = time.monotonic()
+
+    def close(self) -> None:
+        """Destroy the publishers (deactivate); later publishes are dropped."""
+        with self._lock:
+            for pub in self._pubs.values():
+                self._node.destroy_publisher(pub)
+            self._pubs = {}
+
+    def topics(self) -> list[str]:
+        """Return the resolved names of the open outputs, for the start-up line."""
+        with self._lock:
+            return [pub.topic_name for pub in self._pubs.values()]
+
+    def _publish(self, output: Output, msg: Any) -> None:
+        with self._lock:
+            pub = self._pubs.get(output)
+            if pub is not None:
+                pub.publish(msg)
+                if output is Output.STATUS:
+                    self.last_status = time.monotonic()
+
+    def answer(self, header: Any, answer: FrameOutcome, status: SessionStatus) -> bool:
+        """Publish a frame's (or an init's) detections and status; False when out of order."""
+        stamp = header_stamp_ns(header)
+        with self._lock:
+            if stamp < self._newest_ns:
+                self.out_of_order += 1
+                return False
+            self._newest_ns, self.last_header = stamp, header
+            detections, status_msg = answer_messages(
+                header, answer, status, self._frames_dropped(), self._device,
+                seconds_since_image=self._image_age())
+            self._publish(Output.DETECTIONS, detections)
+            self._publish(Output.STATUS, status_msg)
+        return True
+
+    def status(self, status: SessionStatus, message: str = "") -> None:
+        """Publish the status alone (a reset, or the heartbeat), on the last answer's header."""
+        with self._lock:
+            header = self.last_header
+            if header is None:
+                header = Header()
+            self._publish(Output.STATUS, build_status(
+                header, status.state, status.raw, status.track_id, status.processing_ms,
+                status.frames_processed, self._frames_dropped(), self._device,
+                score=status.score, seconds_since_image=self._image_age(), message=message))
+
+    def debug_image(self, rgb: np.ndarray, header: Any, answer: FrameOutcome) -> None:
+        """Draw and publish the debug image, only while it is wanted and someone subscribes."""
+        with self._lock:
+            pub = self._pubs.get(Output.DEBUG_IMAGE)
+            if not self.publish_debug or pub is None or pub.get_subscription_count() == 0:
+                return
+        bgr = draw_debug(rgb_to_bgr(rgb), answer.state, answer.box, answer.score,
+                         answer.track_id, answer.label)
+        self._publish(Output.DEBUG_IMAGE, build_image(bgr, header))

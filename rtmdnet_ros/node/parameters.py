@@ -16,7 +16,14 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.parameter import Parameter
 
 from rtmdnet_ros.device import DEVICE_NAMES
-from rtmdnet_ros.options import BOX_REFINERS, MODES, UPDATE_MODES, TrackerOptions, one_of
+from rtmdnet_ros.options import (
+    BOX_REFINERS,
+    MODES,
+    UPDATE_MODES,
+    TrackerOptions,
+    check_choice,
+    one_of,
+)
 from rtmdnet_ros.ros_io.image_conversion import IMAGE_TRANSPORTS
 from rtmdnet_ros.score_scale import logit
 
@@ -115,13 +122,17 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "confidence) is above this, else LOST; the tracker's own search follows the "
                   "same rule. 0.5 = RT-MDNet's own rule (raw > 0). Applies from the next init.",
                   float_range=(0.0, 1.0)),
-        ParamSpec("frame_cache_length", 30,
-                  "Recent frames kept so ~/init can start on the frame a box was drawn on.",
-                  int_range=(1, 300)),
-        ParamSpec("init_catch_up_frames", 3,
-                  "After an init on a cached (older) frame, how many of the frames between it "
-                  "and the newest are tracked (evenly spaced) before the newest; 0 = jump "
-                  "straight there.", int_range=(0, 300)),
+        ParamSpec("frame_cache_seconds", 10.0,
+                  "Seconds of recent frames kept so ~/init can start on the frame a box was "
+                  "drawn on (the memory this takes at the camera's size and rate is logged).",
+                  float_range=(0.5, 60.0)),
+        ParamSpec("max_init_frame_age", 2.0,
+                  "An ~/init without a stamp starts on the newest frame only if it arrived at "
+                  "most this many seconds ago (a stopped camera is refused, not tracked).",
+                  float_range=(0.1, 3600.0)),
+        ParamSpec("status_rate", 1.0,
+                  "Hz: ~/status is published at least this often, also when no image arrives "
+                  "(then saying for how long).", float_range=(0.1, 100.0)),
         ParamSpec("n_candidates", 0,
                   f"Candidate boxes scored per frame (0 = the model's value; RT-MDNet: "
                   f"{defaults.rtmdnet.n_candidates}). Applies from the next init.",
@@ -176,30 +187,61 @@ def type_refusal(param: Parameter) -> str | None:
             f"{_shown(spec.default)}), not {_type_words(param.type_)} ({_shown(param.value)})")
 
 
-def declare_all(node: Any) -> None:
-    """Declare every parameter of the table on ``node`` with its default and descriptor.
+def declare_all(node: Any) -> list[str]:
+    """Declare every parameter on ``node``; return one sentence per value that was refused.
 
-    A value from a params file or ``-p`` of the wrong type or out of range raises ValueError
-    with one sentence naming the parameter, the value and what it takes (rclpy's own exceptions
-    end in the name repeated after a colon, and its type error shows enum names).
+    A value from a params file or ``-p`` of the wrong type or out of range is not taken: the
+    parameter is declared with its default and the sentence names the parameter, the value and
+    what it takes, so the node can stay up and say it in one line (rclpy's own exceptions end
+    in the name repeated after a colon, and its type error shows enum names).
     """
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
     # The value the user gave (the exceptions do not carry it); rclpy keeps the overrides here.
     overrides = getattr(node, "_parameter_overrides", None) or {}
+    problems = []
     for spec in SPECS:
         try:
             node.declare_parameter(spec.name, spec.default, spec.descriptor())
-        except InvalidParameterTypeException as exc:
+            continue
+        except InvalidParameterTypeException:
             given = overrides.get(spec.name)
             reason = type_refusal(given) if given is not None else None
-            raise ValueError((reason or f"parameter {spec.name} has the wrong type") +
-                             " (from the params file or -p)") from exc
-        except InvalidParameterValueException as exc:
+            problems.append((reason or f"parameter {spec.name} has the wrong type") +
+                            " (from the params file or -p)")
+        except InvalidParameterValueException:
             given = overrides.get(spec.name)
             shown = f" = {_shown(given.value)}" if given is not None else ""
-            raise ValueError(f"parameter {spec.name}{shown} is outside {_allowed(spec)} "
-                             "(from the params file or -p)") from exc
+            problems.append(f"parameter {spec.name}{shown} is outside {_allowed(spec)} "
+                            "(from the params file or -p)")
+        node.declare_parameter(spec.name, spec.default, spec.descriptor(), ignore_override=True)
+    return problems
+
+
+def fix_hint(name: str | None) -> str:
+    """How to correct parameter ``name`` on a node that stays up unconfigured, in words."""
+    spec = _BY_NAME.get(name or "")
+    if spec is None:
+        return "correct it and start the node again"
+    if spec.read_only:
+        return f"{spec.name} is fixed at start: start the node again with a corrected value"
+    return (f"start the node again with a corrected value, or set {spec.name} (ros2 param set) "
+            "and configure it (ros2 lifecycle set ... configure)")
+
+
+def problem_line(problem: str) -> str:
+    """Return the one line a node logs when ``problem`` fails its configure."""
+    return (f"configure failed: {problem}; the node stays unconfigured (up, its parameters "
+            f"answering): {fix_hint(named_parameter(problem))}")
+
+
+def named_parameter(sentence: str) -> str | None:
+    """Return the parameter a refusal sentence is about ("parameter mode must be ..."), if any."""
+    words = sentence.replace("=", " ").split()
+    for first, second in zip(words, words[1:], strict=False):
+        if first == "parameter" and second in _BY_NAME:
+            return second
+    return next((w.strip("'\",:") for w in words if w.strip("'\",:") in _BY_NAME), None)
 
 
 def _allowed(spec: ParamSpec) -> str:
@@ -270,3 +312,28 @@ def check_tracker_parameters(values: dict[str, Any]) -> None:
 def lost_threshold_to_raw(threshold: float) -> float:
     """``lost_score_threshold`` (0..1, on the published score) as the tracker's raw threshold."""
     return logit(float(threshold))
+
+
+def unknown_parameters(node: Any) -> list[str]:
+    """Names given in a params file or with ``-p`` that the node does not declare.
+
+    rclpy keeps undeclared overrides without a word (a typo is otherwise silent);
+    ``_parameter_overrides`` is rclpy's own record of them (read defensively, it is not public
+    API). QoS overrides are declared by the publishers and subscriptions, not here.
+    """
+    overrides = getattr(node, "_parameter_overrides", {}) or {}
+    declared = set(node._parameters)
+    return [name for name in sorted(set(overrides) - declared)
+            if not name.startswith("qos_overrides.")]
+
+
+def read_values(node: Any) -> dict[str, Any]:
+    """Return the parameters' current values, checked as a whole; ValueError names a bad one.
+
+    rclpy has checked each value against its descriptor; what is left are the choices the
+    options module defines (``mode``, ``update_mode``, ...), checked as a tracker would.
+    """
+    values = {name: node.get_parameter(name).value for name in PARAMETER_NAMES}
+    check_choice("parameter image_transport", values["image_transport"], IMAGE_TRANSPORTS)
+    check_tracker_parameters(values)
+    return values

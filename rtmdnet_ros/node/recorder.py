@@ -36,9 +36,9 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.msg import TrackerStatus
-from rtmdnet_ros.node.frame_cache import stamp_to_ns
 from rtmdnet_ros.ros_io.image_conversion import ImageConversionError, image_msg_to_bgr
 from rtmdnet_ros.ros_io.messages import bbox_to_xywh
+from rtmdnet_ros.ros_io.stamps import stamp_to_ns
 
 IMAGE_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE,

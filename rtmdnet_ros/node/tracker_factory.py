@@ -92,8 +92,19 @@ class TrackerFactory:
         self._pending: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def build(self, overrides: dict[str, Any] | None = None) -> Any:
-        """Build the tracker the parameters describe, and log what it loaded.
+    def build_spare(self, current: Any) -> Any:
+        """Build a second tracker like ``current``, to train a new track on beside a running one.
+
+        Same model, device, seed and options, so a track started on it behaves as on the first.
+        """
+        started = time.perf_counter()
+        tracker = self.build(dict(current.overrides), say=False)
+        self._logger.info(f"second tracker built in {time.perf_counter() - started:.1f} s: a "
+                          "new track is trained on it while the running one goes on")
+        return tracker
+
+    def build(self, overrides: dict[str, Any] | None = None, say: bool = True) -> Any:
+        """Build the tracker the parameters describe, and log what it loaded (``say``).
 
         ``overrides``, when given, replace the parameters' tracker options: the next tracker
         after a run-time change keeps the current tracker's overrides plus the change.
@@ -110,6 +121,9 @@ class TrackerFactory:
         except ValueError as exc:
             raise NodeSetupError(f"cannot load the tracker: {exc}") from exc
         options = tracker.options
+        self.device = str(tracker.device)
+        if not say:
+            return tracker
         self._logger.info(
             f"model: {self._model_source(tracker)}; loaded in "
             f"{time.perf_counter() - started:.1f} s; {options.rtmdnet.n_candidates} candidates, "
@@ -119,7 +133,6 @@ class TrackerFactory:
                if options.mode == "composite" else
                "reference RT-MDNet, box refinement "
                + ("on (NanoTrack v3 head)" if tracker.box_refinement else "off")))
-        self.device = str(tracker.device)
         return tracker
 
     def _model_source(self, tracker: Any) -> str:
@@ -164,3 +177,18 @@ class TrackerFactory:
             return current
         current.close()
         return tracker
+
+
+def free_memory(device: str) -> None:
+    """Give the memory of dropped trackers back (cleanup, after their session is closed).
+
+    On CUDA the cached blocks go back to the driver, or the next configure would find the
+    device memory still taken.
+    """
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()

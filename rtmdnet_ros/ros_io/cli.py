@@ -59,16 +59,20 @@ def parse_box(text: str, option: str = "--box") -> tuple[float, float, float, fl
     raise ValueError(f"{option} needs x,y,w,h in pixels ({why}), got {text!r}")
 
 
-def one_line(exc: BaseException) -> str:
-    """Return an exception as one readable line.
+def one_line(exc: BaseException, with_type: bool = False) -> str:
+    """Return an exception as one readable line, ``Type: text`` with ``with_type``.
 
     rcl's messages carry the C source locations (``, at /project/src/rcl/arguments.c:356``) and
-    rclpy's parameter errors repeat the name at the end; both are noise to a user.
+    rclpy's parameter errors repeat the name at the end; both are noise to a user. The type is
+    for lines about failures that are not the user's input (a frame that failed, an unreadable
+    file), where the exception's own text may not say what kind of failure it was.
     """
     text = " ".join(str(exc).split())
     text = re.sub(r"(, at [^,]+:\d+)+$", "", text)
     text = re.sub(r"\s+\^+$", "", text)  # rcutils' caret under the offending character
-    return text or type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if with_type else text
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

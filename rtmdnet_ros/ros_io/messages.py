@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
+from rtmdnet_ros.score_scale import probability
 from rtmdnet_ros.track_session import (
     IDLE,
     LOST,
@@ -134,35 +135,48 @@ def build_status(
     frames_dropped: int,
     device: str,
     types: MessageTypes | None = None,
+    score: float | None = None,
+    seconds_since_image: float = -1.0,
+    message: str = "",
 ) -> Any:
-    """Return a filled ``TrackerStatus`` (raw score, as the message definition documents)."""
+    """Return a filled ``TrackerStatus``.
+
+    ``score`` is on the detections' scale (a probability; the sigmoid of ``raw_score`` unless
+    given, as for the init frame's 1); ``raw_score`` keeps the tracker's logit in its own field.
+    """
     status = (types or ros_types()).TrackerStatus()
+    raw = float(raw_score) if math.isfinite(raw_score) else 0.0
     status.header = header
     status.state = int(state)
-    status.score = float(raw_score) if math.isfinite(raw_score) else 0.0
+    status.score = float(probability(raw) if score is None else score) if state != IDLE else 0.0
+    status.raw_score = raw if state != IDLE else 0.0
     status.track_id = track_id
     status.processing_ms = float(processing_ms)
     status.frames_processed = int(frames_processed)
     status.frames_dropped = int(frames_dropped)
     status.device = device
+    status.seconds_since_image = float(seconds_since_image)
+    status.message = message
     return status
 
 
 def answer_messages(header: Any, answer: FrameOutcome, status: SessionStatus,
                     frames_dropped: int, device: str,
-                    types: MessageTypes | None = None) -> tuple[Any, Any]:
+                    types: MessageTypes | None = None,
+                    seconds_since_image: float = -1.0) -> tuple[Any, Any]:
     """Return the ``Detection2DArray`` and ``TrackerStatus`` that answer a frame or an init.
 
     The node and ``rtmdnet-bag`` both publish through here, so a recording tracked offline
     carries exactly the fields the live node would have sent: a box only while TRACKING, the
-    answer's score, the session's status.
+    answer's score (in the detection and the status alike), the session's status.
     """
     box = answer.box if answer.state == TRACKING else None
     detections = build_detections(header, box, answer.score, answer.label, answer.track_id,
                                   types=types)
     return detections, build_status(header, status.state, status.raw, status.track_id,
                                      status.processing_ms, status.frames_processed,
-                                     frames_dropped, device, types=types)
+                                     frames_dropped, device, types=types, score=status.score,
+                                     seconds_since_image=seconds_since_image)
 
 
 _COLOURS = {  # BGR
