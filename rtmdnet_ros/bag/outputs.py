@@ -34,7 +34,8 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from rtmdnet_ros.bag import types as bagtypes
-from rtmdnet_ros.bag.reading import BagInputError, one_line
+from rtmdnet_ros.bag.reading import BagInputError
+from rtmdnet_ros.ros_io.cli import one_line
 from rtmdnet_ros.ros_io.image_conversion import rgb_to_bgr
 from rtmdnet_ros.ros_io.messages import MessageTypes, answer_messages, draw_debug
 from rtmdnet_ros.track_session import IDLE, STATE_NAMES
@@ -287,13 +288,14 @@ class Outputs:
             try:
                 closer()
             except Exception as exc:  # finishing must not hide the first error
-                LOG.error("closing an output failed: %s", one_line(exc))
+                LOG.error("closing an output failed: %s", one_line(exc, with_type=True))
                 failed = failed or exc
         if summary is None or failed is not None:
             for staged, _ in self._staged:
                 discard(staged)
             if summary is not None:
-                raise BagInputError(f"an output could not be finished: {one_line(failed)}")
+                why = one_line(failed, with_type=True)
+                raise BagInputError(f"an output could not be finished: {why}")
             return
         for index, (staged, final) in enumerate(self._staged):
             try:
@@ -302,7 +304,7 @@ class Outputs:
                 for rest, _ in self._staged[index:]:
                     discard(rest)
                 raise BagInputError(f"output {final} cannot be moved into place: "
-                                    f"{one_line(exc)}") from None
+                                    f"{one_line(exc, with_type=True)}") from None
 
 
 def stage(final: Path) -> Path:

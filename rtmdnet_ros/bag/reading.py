@@ -19,6 +19,7 @@ from rosbags.serde import SerdeError
 from rosbags.typesys.base import TypesysError
 
 from rtmdnet_ros.bag import types as bagtypes
+from rtmdnet_ros.ros_io.cli import one_line
 from rtmdnet_ros.ros_io.image_conversion import (
     ImageConversionError,
     compressed_msg_to_rgb,
@@ -46,17 +47,6 @@ def bag_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def one_line(exc: BaseException) -> str:
-    """Return an exception as ``Type: text`` on one line (rosbags' texts span lines)."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def stamp_ns(header: Any) -> int:
-    """Header stamp as integer nanoseconds (the key images and detections are matched by)."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 def open_bag(path: Path) -> Reader:
     """Open a rosbag2 folder or a ``.mcap``/``.db3`` file, or raise :class:`BagInputError`."""
     if not path.exists():
@@ -72,7 +62,8 @@ def open_bag(path: Path) -> Reader:
         reader = Reader(path)
         reader.open()
     except bag_errors() as exc:
-        raise BagInputError(f"bag {path} cannot be read: {one_line(exc)}") from None
+        why = one_line(exc, with_type=True)
+        raise BagInputError(f"bag {path} cannot be read: {why}") from None
     return reader
 
 
@@ -111,7 +102,7 @@ def decode(store: Any, conn: Connection, raw: bytes | memoryview) -> tuple[Any, 
         msg = store.deserialize_cdr(raw, conn.msgtype)
     except Exception as exc:  # data-driven: any parse failure of a corrupt message
         raise ImageConversionError(
-            f"cannot deserialise {conn.msgtype}: {one_line(exc)}") from None
+            f"cannot deserialise {conn.msgtype}: {one_line(exc, with_type=True)}") from None
     if conn.msgtype == bagtypes.COMPRESSED:
         return msg, compressed_msg_to_rgb(msg)
     return msg, image_msg_to_rgb(msg)

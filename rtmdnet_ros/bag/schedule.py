@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Reader
 
-from rtmdnet_ros.bag.reading import BagInputError, bag_errors, one_line, stamp_ns
+from rtmdnet_ros.bag.reading import BagInputError, bag_errors
+from rtmdnet_ros.ros_io.cli import one_line
 from rtmdnet_ros.ros_io.messages import bbox_to_xywh
+from rtmdnet_ros.ros_io.stamps import header_stamp_ns
 from rtmdnet_ros.track_session import IDLE, LOST
 
 Box = tuple[float, float, float, float]
@@ -64,9 +66,9 @@ def detection_boxes(reader: Reader, conns: list[Connection], store: object,
                 if box[2] > 0 and box[3] > 0 and (best is None or score > best[0]):
                     best = (score, box)
         if best is not None:
-            stamp = stamp_ns(msg.header)
+            stamp = header_stamp_ns(msg.header)
             if stamp == 0 and msg.detections:
-                stamp = stamp_ns(msg.detections[0].header)
+                stamp = header_stamp_ns(msg.detections[0].header)
             yield stamp, best[1]
             if first_only:
                 return
@@ -93,7 +95,8 @@ class StartSchedule:
         try:
             found = list(detection_boxes(reader, conns, store, class_id, first_only=not reinit))
         except bag_errors() as exc:
-            raise BagInputError(f"detections on {topic} cannot be read: {one_line(exc)}") from None
+            why = one_line(exc, with_type=True)
+            raise BagInputError(f"detections on {topic} cannot be read: {why}") from None
         if not found:
             which = f" of class {class_id!r}" if class_id is not None else ""
             raise BagInputError(f"no detection{which} on {topic}: nothing to start on")

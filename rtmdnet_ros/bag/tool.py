@@ -48,13 +48,13 @@ from rtmdnet_ros.bag.reading import (
     bag_errors,
     decode,
     nominal_fps,
-    one_line,
     open_bag,
     select_topic,
-    stamp_ns,
 )
 from rtmdnet_ros.bag.schedule import StartSchedule, start_rule
+from rtmdnet_ros.ros_io.cli import one_line
 from rtmdnet_ros.ros_io.image_conversion import ImageConversionError
+from rtmdnet_ros.ros_io.stamps import header_stamp_ns
 from rtmdnet_ros.track_session import IDLE, LOST, TRACKING, TrackSession
 
 LOG = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def open_inputs(reader: Reader, options: BagRunOptions) -> BagInputs:
         in_store = bagtypes.input_typestore(reader.connections)
         out_store = bagtypes.output_typestore()
     except (TypesysError, bagtypes.BagTypeError) as exc:
-        raise BagInputError(f"message definitions: {one_line(exc)}") from None
+        raise BagInputError(f"message definitions: {one_line(exc, with_type=True)}") from None
     types = bagtypes.message_types(out_store)
     if det_conns:
         schedule = StartSchedule.from_detections(reader, det_conns, in_store,
@@ -245,7 +245,7 @@ class FrameLoop:
                 self.frame(conn, bag_time, raw)
         except bag_errors() as exc:
             raise BagInputError(f"bag {options.bag} is corrupt after {summary.frames} frame(s): "
-                                f"{one_line(exc)}") from None
+                                f"{one_line(exc, with_type=True)}") from None
 
     def frame(self, conn: Connection, bag_time: int, raw: bytes | memoryview) -> None:
         """Decode, start or track, and write one image."""
@@ -259,7 +259,7 @@ class FrameLoop:
         except ImageConversionError as exc:
             LOG.warning("frame %d (bag time %d) skipped: %s", record.frame, bag_time, exc)
             return self.skip(record, str(exc))
-        record.stamp_ns = stamp = stamp_ns(msg.header)
+        record.stamp_ns = stamp = header_stamp_ns(msg.header)
         self.first_stamp = stamp if self.first_stamp is None else self.first_stamp
         header = bagtypes.copy_header(self.inputs.out_store, msg.header)
         t0 = time.perf_counter()
