@@ -70,6 +70,7 @@ class FrameOutcome:
     track_id: str = ""
     label: str = ""
     track_shape: tuple[int, int] | None = None
+    branch: str = ""  # the tracker's rule for this frame (TrackResult.branch)
 
     @property
     def changed(self) -> bool:
@@ -311,6 +312,7 @@ class TrackSession:
         box: np.ndarray | None = None
         raw = 0.0
         tracking = False
+        branch = ""
         with self.tracker_lock:
             with self._lock:
                 generation, state = self._generation, self._state
@@ -325,6 +327,7 @@ class TrackSession:
                 result = self._tracker.update(rgb)
                 raw = float(result.score)
                 tracking = bool(result.success)
+                branch = result.branch
                 box = np.asarray(result.box_xywh, dtype=np.float64)
         score = probability(raw) if state != IDLE else 0.0
         with self._lock:
@@ -338,7 +341,8 @@ class TrackSession:
             self._last_box, self._last_raw, self._last_header = box, raw, header
             self._last_score = score
             self._processing_ms = (time.perf_counter() - t0) * 1000.0
-        return FrameOutcome(None, state, previous, score, raw, box, track_id, label, shape)
+        return FrameOutcome(None, state, previous, score, raw, box, track_id, label, shape,
+                            branch)
 
     # ------------------------------------------------------------------ services
     def _candidate(self, running: bool,

@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 from rtmdnet_ros.device import DEVICE_NAMES
 from rtmdnet_ros.options import (
     BOX_REFINERS,
+    FIRST_FRAME_MODES,
     MODES,
     UPDATE_MODES,
     TrackerOptions,
@@ -92,8 +93,15 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
         ParamSpec("mode", defaults.mode,
                   "composite = NanoTrack v3's Siamese network proposes, RT-MDNet's online "
                   "classifier verifies, one rule decides (the package's Siamese network ships "
-                  "with it); reference = RT-MDNet alone, as the paper. Fixed at start.",
+                  "with it); reference = RT-MDNet alone, as the paper; siamese = the Siamese "
+                  "network alone (fastest; never reports LOST). Fixed at start.",
                   read_only=True, constraints=_choices(MODES)),
+        ParamSpec("first_frame", "background",
+                  "Composite: background = ~/init answers once the Siamese template is taken "
+                  "and the classifier learns the first frame in a thread (TRACKING meanwhile "
+                  "on the Siamese network's confidence, said in the status message); inline = "
+                  "~/init answers after that training. Fixed at start.",
+                  read_only=True, constraints=_choices(FIRST_FRAME_MODES)),
         ParamSpec("siamese_dir", "",
                   "Folder of the composite's Siamese network (nanotrack_backbone.onnx + "
                   "nanotrack_head.onnx); empty = the one shipped in the package. Fixed at start.",
@@ -137,6 +145,11 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   f"Candidate boxes scored per frame (0 = the model's value; RT-MDNet: "
                   f"{defaults.rtmdnet.n_candidates}). Applies from the next init.",
                   int_range=(0, 4096)),
+        ParamSpec("composite_verify_every", 0,
+                  f"Composite: the classifier verifies every N-th frame, at once when the "
+                  f"Siamese network is in doubt and on every frame until it confirms the track "
+                  f"(0 = the model's value; default {defaults.composite.verify_every}; 1 = every "
+                  f"frame). Applies from the next init.", int_range=(0, 1000)),
         ParamSpec("long_term_interval", 0,
                   f"Frames between long-term model updates (0 = the model's value; RT-MDNet: "
                   f"{defaults.rtmdnet.long_term_interval}). Applies from the next init.",
@@ -147,7 +160,7 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
 SPECS: tuple[ParamSpec, ...] = _specs(TrackerOptions())
 PARAMETER_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 # Parameters that become tracker options at the next init (0 = keep the model's value).
-TRACKER_OPTION_PARAMETERS = ("n_candidates", "long_term_interval")
+TRACKER_OPTION_PARAMETERS = ("n_candidates", "long_term_interval", "composite_verify_every")
 _BY_NAME = {spec.name: spec for spec in SPECS}
 
 
@@ -289,7 +302,8 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
                                  if int(values.get(name, 0)) > 0}
     if int(values.get("torch_threads", 0)) > 0:  # the tracker applies it when it is built
         overrides["torch_threads"] = int(values["torch_threads"])
-    for name in ("update_mode", "mode", "siamese_dir", "box_refiner", "refiner_dir"):
+    for name in ("update_mode", "mode", "first_frame", "siamese_dir", "box_refiner",
+                 "refiner_dir"):
         if name in values:
             overrides[name] = str(values[name])
     if "lost_score_threshold" in values:

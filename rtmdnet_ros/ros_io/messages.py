@@ -160,6 +160,14 @@ def build_status(
     return status
 
 
+# What a frame's rule means for a person reading the status, where it is not plain tracking.
+BRANCH_MESSAGES = {
+    "warmup": "verifier still learning the target: TRACKING on the Siamese network's own "
+              "confidence",
+    "siamese_only": "mode siamese: the Siamese network alone, no verification (never LOST)",
+}
+
+
 def answer_messages(header: Any, answer: FrameOutcome, status: SessionStatus,
                     frames_dropped: int, device: str,
                     types: MessageTypes | None = None,
@@ -176,7 +184,8 @@ def answer_messages(header: Any, answer: FrameOutcome, status: SessionStatus,
     return detections, build_status(header, status.state, status.raw, status.track_id,
                                      status.processing_ms, status.frames_processed,
                                      frames_dropped, device, types=types, score=status.score,
-                                     seconds_since_image=seconds_since_image)
+                                     seconds_since_image=seconds_since_image,
+                                     message=BRANCH_MESSAGES.get(answer.branch, ""))
 
 
 _COLOURS = {  # BGR
