@@ -38,7 +38,7 @@ FAR = [300.0, 100.0, 22.0, 42.0]  # another object
 
 def test_agreement_takes_the_siamese_box():
     d = RULE.decide(evidence(2.0, 1.0, [(NEAR, 1.5), (FAR, -3.0)]))
-    assert d.branch == "agree" and d.success and d.peak == 0 and d.confirmed
+    assert d.branch == "agree" and d.success and d.peak == 0
     np.testing.assert_allclose(d.box, NEAR)
     # One confident part is enough when the boxes agree: a weak classifier is not LOST ...
     assert RULE.decide(evidence(-1.0, -2.0, [(NEAR, 0.5)])).branch == "agree"
@@ -46,7 +46,6 @@ def test_agreement_takes_the_siamese_box():
     # is then the head's own, as a logit (0.95 -> 2.94).
     d = RULE.decide(evidence(-1.0, -2.0, [(NEAR, -3.0)], prob=0.95))
     assert d.branch == "agree" and d.success and d.score == pytest.approx(2.944, abs=1e-3)
-    assert not d.confirmed  # the Siamese head alone: not enough to skim on
     assert RULE.decide(evidence(-1.0, -2.0, [(NEAR, -3.0)], prob=0.5)).branch == "lost"
 
 
@@ -166,26 +165,27 @@ def test_the_schedule_skims_only_when_nothing_is_in_doubt():
     s = VerificationSchedule(every=10)
     prev = np.array([100.0, 100.0, 20.0, 40.0])
     sure = proposal([102.0, 101.0, 20.0, 40.0], 0.97)
-    assert s.reason(3, True, [sure], prev) is None  # a quiet frame: skimmed
-    assert s.reason(10, True, [sure], prev) == "period"
-    # LOST, a take-over, or agreement on the Siamese head's confidence alone: verify until the
-    # classifier itself confirms the Siamese box.
-    assert s.reason(3, False, [sure], prev) == "unconfirmed"
-    assert s.reason(3, True, [], prev) == "no_peak"
+    assert s.reason(3, "agree", [sure], prev) is None  # a quiet frame: skimmed
+    assert s.reason(10, "agree", [sure], prev) == "period"
+    assert s.reason(3, "lost", [sure], prev) == "lost"  # LOST: every frame
+    # The last verification did not find both parts at one place: verify until it does.
+    for verdict in ("classifier", "siamese", "redetect"):
+        assert s.reason(3, verdict, [sure], prev) == "unconfirmed"
+    assert s.reason(3, "agree", [], prev) == "no_peak"
     weak = proposal([102.0, 101.0, 20.0, 40.0], 0.85)
-    assert s.reason(3, True, [weak], prev) == "weak_peak"
+    assert s.reason(3, "agree", [weak], prev) == "weak_peak"
     # A look-alike elsewhere with nearly the best probability is a rival ...
     rival = proposal([300.0, 100.0, 20.0, 40.0], 0.9)
-    assert s.reason(3, True, [sure, rival], prev) == "rival"
+    assert s.reason(3, "agree", [sure, rival], prev) == "rival"
     # ... a weaker one, or a peak on the target's own shoulder, is not.
-    assert s.reason(3, True, [sure, proposal([300.0, 100.0, 20.0, 40.0], 0.5)], prev) is None
-    assert s.reason(3, True, [sure, proposal([104.0, 102.0, 20.0, 40.0], 0.96)], prev) is None
+    assert s.reason(3, "agree", [sure, proposal([300.0, 100.0, 20.0, 40.0], 0.5)], prev) is None
+    assert s.reason(3, "agree", [sure, proposal([104.0, 102.0, 20.0, 40.0], 0.96)], prev) is None
     # Half the mean side (15 px here) is the most a centre may move between two skimmed frames.
-    assert s.reason(3, True, [proposal([116.0, 100.0, 20.0, 40.0], 0.97)], prev) == "jump"
-    assert s.reason(3, True, [proposal([114.0, 100.0, 20.0, 40.0], 0.97)], prev) is None
-    assert s.reason(3, True, [proposal([100.0, 100.0, 23.0, 40.0], 0.97)], prev) == "resize"
+    assert s.reason(3, "agree", [proposal([116.0, 100.0, 20.0, 40.0], 0.97)], prev) == "jump"
+    assert s.reason(3, "agree", [proposal([114.0, 100.0, 20.0, 40.0], 0.97)], prev) is None
+    assert s.reason(3, "agree", [proposal([100.0, 100.0, 23.0, 40.0], 0.97)], prev) == "resize"
     # every=1: the classifier runs on every frame, whatever the peaks say.
-    assert VerificationSchedule(every=1).reason(1, True, [sure], prev) == "period"
+    assert VerificationSchedule(every=1).reason(1, "agree", [sure], prev) == "period"
 
 
 def test_schedule_options_are_checked():

@@ -56,7 +56,7 @@ class CompositePolicy:
                                              o.verify_max_shift, o.verify_max_resize)
         self._lost_for = 0
         self._since_verified = 0
-        self._confirmed = True  # the first frame's box is the user's: both parts start on it
+        self._verdict = "agree"  # the first frame's box is the user's: both parts start on it
         self._warming = False
         self._last_centre = np.zeros(2)
 
@@ -66,7 +66,7 @@ class CompositePolicy:
             self.proposer.init(image, box)
         self._lost_for = 0
         self._since_verified = 0
-        self._confirmed = True
+        self._verdict = "agree"
         self._warming = not self._cls.ready
         self._last_centre = box[:2] + box[2:] / 2.0
 
@@ -83,7 +83,7 @@ class CompositePolicy:
             self._cls.follow(clip_box(self.proposer.box, *img_wh))
             self._since_verified = self.schedule.every
         self._since_verified += 1
-        reason = self.schedule.reason(self._since_verified, self._confirmed, peaks,
+        reason = self.schedule.reason(self._since_verified, self._verdict, peaks,
                                       self.proposer.box)
         if reason is None:
             skimmed = self._skim(peaks[0], img_wh)
@@ -105,7 +105,7 @@ class CompositePolicy:
         elif peaks:
             self.proposer.advance(peaks[d.peak if d.peak is not None else 0], img_wh)
         self._meter.count(f"branch_{d.branch}")
-        self._confirmed = d.confirmed
+        self._verdict = d.branch
         search = c.box if d.search is None else clip_box(d.search, *img_wh)
         if d.branch == "redetect" or search[2] < 1.0 or search[3] < 1.0:
             search = box

@@ -70,9 +70,6 @@ class Decision:
     peak: int | None = None
     reset_proposer: bool = False
     search: np.ndarray | None = None
-    # ``agree`` with the classifier's own logits above the threshold, not the Siamese head's
-    # confidence alone: the only verdict under which the Siamese box may carry the track alone.
-    confirmed: bool = False
 
 
 def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
@@ -98,13 +95,11 @@ class DecisionRule:
             # The confident part's own score, each on the logit scale.
             score = max(ev.cls_score, float(ev.logits[0]), logit(float(ev.probs[0])))
             siamese_sure = ev.probs[0] >= self.agree_prob and logit(float(ev.probs[0])) > thr
-            classifier_sure = max(ev.cls_score, float(ev.logits[0])) > thr
-            if classifier_sure or siamese_sure:
+            if max(ev.cls_score, float(ev.logits[0])) > thr or siamese_sure:
                 # The classifier keeps its own centre but takes the agreed size (its own box
                 # shrinks on small targets: docs/tracker.md, "The shrinking box").
                 return Decision("agree", ev.boxes[0].copy(), score, True, peak=0,
-                                search=_resized(ev.cls_box, ev.boxes[0][2:]),
-                                confirmed=classifier_sure)
+                                search=_resized(ev.cls_box, ev.boxes[0][2:]))
         verified = [i for i in range(n)
                     if ev.logits[i] > thr and ev.logits[i] >= ev.cls_logit + self.margin]
         if verified:

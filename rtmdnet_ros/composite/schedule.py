@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """When the classifier verifies: on a period, at once when the proposer is in doubt, while LOST.
 
-The Siamese proposer is several times cheaper than the classifier and is right on most frames; the
-classifier is needed where the two could disagree (a weak peak, a rival peak, a jump or a size
-change), while the target is lost, and now and then to keep learning. Skipping it on the other
-frames ("skimming", after SPLT's skimming module), and only while the last verification found both
-parts at one place with the classifier itself confident, makes the frame cost close to the Siamese
-network's. ``every=1`` verifies every frame: the composite as it was, box for box.
+The Siamese proposer is several times cheaper than the classifier and is right on most frames;
+the classifier is needed where the two could disagree (a weak peak, a rival peak, a jump or a
+size change), while the target is lost, and now and then to keep learning. Skipping it on the
+other frames ("skimming", after SPLT's skimming module), and only while the last verification
+found both parts at one place, makes the frame cost close to the
+Siamese network's. ``every=1`` verifies every frame: the composite as it was, box for box.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rtmdnet_ros.composite.proposer import Proposal
 from rtmdnet_ros.geometry import iou
 
 # Why a frame was verified, for the counters (``verify_<reason>``).
-REASONS = ("period", "unconfirmed", "no_peak", "weak_peak", "rival", "jump", "resize")
+REASONS = ("period", "lost", "unconfirmed", "no_peak", "weak_peak", "rival", "jump", "resize")
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,19 @@ class VerificationSchedule:
     max_shift: float = 0.5
     max_resize: float = 1.1
 
-    def reason(self, since: int, confirmed: bool, peaks: list[Proposal],
+    def reason(self, since: int, verdict: str, peaks: list[Proposal],
                previous: np.ndarray) -> str | None:
         """Return why this frame must be verified, or None to skim it.
 
-        ``since``: frames since the last verification, this one included; ``confirmed``: the
-        last verification found both parts at one place with the classifier itself confident
-        (``Decision.confirmed``): nothing else lets the Siamese box carry the track alone (not
-        LOST, not a take-over, not the Siamese head's confidence alone); ``previous``: the
-        proposer's box on the last frame (x, y, w, h).
+        ``since``: frames since the last verification, this one included; ``verdict``: the last
+        verification's branch: only ``agree`` (both parts at one place) lets the Siamese box
+        carry the track alone; ``previous``: the proposer's box on the last frame (x, y, w, h).
         """
         if self.every <= 1 or since >= self.every:
             return "period"
-        if not confirmed:
+        if verdict == "lost":
+            return "lost"
+        if verdict != "agree":
             return "unconfirmed"
         if not peaks:
             return "no_peak"
