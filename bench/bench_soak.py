@@ -74,9 +74,9 @@ def run_camera(args: argparse.Namespace) -> int:
     from rclpy.parameter import Parameter
     from rclpy.qos import ReliabilityPolicy
 
-    from rtmdnet_ros.node.frame_cache import stamp_to_ns
     from rtmdnet_ros.node.frame_publisher import FramePublisher, FrameSource
     from rtmdnet_ros.ros_io.cli import init_ros, stop_ros
+    from rtmdnet_ros.ros_io.stamps import stamp_to_ns
 
     frames, gt = prepare(Path(args.sequence_dir), args.frames)
     if init_ros("bench_soak camera", []) is not None:
@@ -111,16 +111,17 @@ def run_camera(args: argparse.Namespace) -> int:
 
     code = 0
     try:
-        # The node's input starts BEST_EFFORT and turns RELIABLE once it has seen this
-        # publisher; frames sent before that could be lost uncounted (nothing to see a gap in).
+        # The node's input starts BEST_EFFORT and adds a RELIABLE subscription once it has seen
+        # this publisher (the best-effort one goes once the reliable one has received a frame);
+        # frames sent before that could be lost uncounted (nothing to see a gap in).
         deadline = time.monotonic() + args.timeout
         while not stop.is_set():
             executor.spin_once(timeout_sec=0.05)
             subs = node.get_subscriptions_info_by_topic(topic)
-            if len(subs) == 1 and subs[0].qos_profile.reliability == ReliabilityPolicy.RELIABLE:
+            if any(s.qos_profile.reliability == ReliabilityPolicy.RELIABLE for s in subs):
                 break
             if time.monotonic() > deadline:
-                print(f"[camera] the node's input on {topic} did not become a single RELIABLE "
+                print(f"[camera] the node's input on {topic} did not add a RELIABLE "
                       f"subscription within {args.timeout:g} s", file=sys.stderr, flush=True)
                 return 1
         print("READY", flush=True)
@@ -238,7 +239,7 @@ class SoakConsumer(Consumer):
         self.reset_client = self.node.create_client(Trigger, "rtmdnet_tracker/reset")
 
     def _on_status(self, msg: Any) -> None:
-        from rtmdnet_ros.node.frame_cache import stamp_to_ns
+        from rtmdnet_ros.ros_io.stamps import stamp_to_ns
 
         super()._on_status(msg)
         with self.lock:
@@ -493,8 +494,11 @@ def run_soak(args: argparse.Namespace, command: str) -> Report:
              "--sequence-dir", str(sequence_dir), "--frames", str(args.frames),
              "--rate", str(args.rate), "--timeout", str(args.timeout)], env)
         procs = {"node": node_proc, "camera": camera.proc}
-        wait_for(camera.ready.is_set, args.timeout + 60.0,
-                 "the camera did not start publishing", procs)
+        try:
+            wait_for(camera.ready.is_set, args.timeout + 60.0,
+                     "the camera did not start publishing", procs)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; camera log: {camera.log[-8:]}") from None
         t0 = time.time()
         sampler = Sampler(node_proc.pid, args.sample_every, t0)
 
