@@ -92,12 +92,15 @@ def make_status() -> TrackerStatus:
     return TrackerStatus(
         header=make_header(),
         state=TrackerStatus.LOST,
-        score=-0.5,
+        score=0.25,
+        raw_score=-1.25,  # exact in float32, like the other values
         track_id="target-3",
         processing_ms=41.5,
         frames_processed=2**40 + 3,
         frames_dropped=17,
         device="cpu",
+        seconds_since_image=3.5,
+        message="no image for 3.5 s",
     )
 
 

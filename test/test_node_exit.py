@@ -126,6 +126,8 @@ def stop_node_in(state: str, client: GraphClient) -> tuple[int, str]:
     params = {"torch_threads": 1}
     if state == "mid-update":
         params["long_term_interval"] = 1  # an online update after every frame
+    if state == "mid-init":
+        params["first_frame"] = "inline"  # ~/init answers after the first-frame training
     node = NodeProcess(params)
     stream = threading.Event()
     streamer = None
@@ -148,6 +150,11 @@ def stop_node_in(state: str, client: GraphClient) -> tuple[int, str]:
                     _init_request(client, (30, 20, 24, 24)))
                 time.sleep(0.3)  # first-frame training takes seconds on this CPU
                 assert not future.done(), "init finished before SIGINT: not mid-init"
+            elif state == "mid-warmup":
+                # first_frame background: answered from the Siamese template at once, while
+                # the classifier still learns the first frame in its thread.
+                response = client.init((30, 20, 24, 24))
+                assert response.success, response.message
             else:
                 response = client.init((30, 20, 24, 24))
                 assert response.success, response.message
@@ -190,7 +197,7 @@ def client():
 
 
 @pytest.mark.parametrize("round_", range(REPEATS))
-@pytest.mark.parametrize("state", ["idle", "tracking", "mid-update", "mid-init"])
+@pytest.mark.parametrize("state", ["idle", "tracking", "mid-update", "mid-init", "mid-warmup"])
 def test_tracker_node_exits_0_on_sigint_in_every_state(client, state, round_):
     code, log = stop_node_in(state, client)
     assert_clean(code, log, f"tracker_node stopped {state}")

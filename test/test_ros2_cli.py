@@ -379,15 +379,17 @@ def test_launch_stays_up_unconfigured_with_one_line_on_a_bad_params_file(workdir
     params = workdir / "bad_params.yaml"
     params.write_text(f"/**/rtmdnet_tracker:\n  ros__parameters:\n"
                       f"    frame_cache_seconds: {value}\n")
+    # Its own namespace: the module's README launch (an active /rtmdnet_tracker) may still run.
     launch = Background(f"ros2 launch rtmdnet_ros tracker.launch.py params_file:={params} "
-                        "device:=cpu", workdir)
+                        "namespace:=badparams device:=cpu", workdir)
     try:
         line = launch.wait_for(r"configure failed: ")
         assert f"configure failed: {sentence} (from the params file or -p); the node stays " \
                "unconfigured" in line, line
         assert "ros2 param set" in line  # frame_cache_seconds may be fixed at run time
-        wait_until_listed("/rtmdnet_tracker", workdir)
-        assert ros2(LIFECYCLE_GET, workdir).strip() == "unconfigured [1]"
+        wait_until_listed("/badparams/rtmdnet_tracker", workdir)
+        state = ros2("ros2 lifecycle get /badparams/rtmdnet_tracker", workdir).strip()
+        assert state == "unconfigured [1]"
         assert launch.proc.poll() is None
     finally:
         code = launch.interrupt()

@@ -298,10 +298,13 @@ def test_own_interfaces_have_the_issue_fields():
         "header": "std_msgs/Header",
         "state": "uint8",
         "score": "float",
+        "raw_score": "float",
         "track_id": "string",
         "processing_ms": "float",
         "frames_processed": "uint64",
         "frames_dropped": "uint64",
         "device": "string",
+        "seconds_since_image": "float",
+        "message": "string",
     }
     assert (TrackerStatus.IDLE, TrackerStatus.TRACKING, TrackerStatus.LOST) == (0, 1, 2)
