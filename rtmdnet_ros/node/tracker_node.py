@@ -16,8 +16,7 @@ A managed (lifecycle) node: configure loads the model, activate subscribes and p
 deactivate pauses with the model kept, cleanup frees it (TrackerNode's docstring). The track's
 state machine lives in the ROS-free :mod:`rtmdnet_ros.track_session`.
 
-Start it with ``tracker_node --ros-args --params-file config/tracker.yaml`` (``autostart``
-drives it to active) or the launch file.
+Start it with ``tracker_node --ros-args --params-file config/tracker.yaml`` or the launch file.
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ from rtmdnet_ros.node.parameters import (
     read_values,
     unknown_parameters,
 )
+from rtmdnet_ros.node.problem_log import ProblemLog
 from rtmdnet_ros.node.track_services import TrackServices
 from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory, free_memory
 from rtmdnet_ros.srv import InitTarget
@@ -75,9 +75,10 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        # A refused value leaves the parameter at its default and the node up, unconfigured:
-        # configure says why in one line (the same under `ros2 run` and `ros2 launch`).
+        # A refused value leaves the node up, unconfigured: configure says why in one line.
         self._parameter_problems = declare_all(self)
+        # One configure request can reach the node twice (DDS redelivery): one line per problem.
+        self._setup_problems = ProblemLog(self.get_logger(), repeat_s=1.0)
         for name in unknown_parameters(self):
             self.get_logger().warning(f"parameter '{name}' was given but {self.get_name()} has "
                                       f"no such parameter (ignored; known: {PARAMETER_LIST})")
@@ -99,9 +100,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._service_group = ReentrantCallbackGroup()
         ParameterChanges(self.get_logger(), lambda: self._session is not None,
                          self._apply).attach(self)
-        # Without autostart, say what the node waits for, but only if nothing has configured it
-        # a few seconds later: under `ros2 launch ... autostart:=true` the launch file sends the
-        # transitions at once, and a "waiting" line there read like a fault.
+        # Without autostart, say what the node waits for only if nothing configured it a few
+        # seconds later (the launch file sends its transitions at once).
         self._waiting_timer = (self.create_timer(WAITING_HINT_S, self._say_waiting)
                                if not self.autostart else None)
 
@@ -145,7 +145,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             factory = TrackerFactory(p, self.get_logger())
             tracker = factory.build()
         except NodeSetupError as exc:
-            self.get_logger().error(problem_line(str(exc)))
+            self._setup_problems.report(str(exc), problem_line(str(exc)))
             return TransitionCallbackReturn.FAILURE
         self._factory = factory
         self._device = factory.device
