@@ -77,8 +77,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         super().__init__(node_name, **kwargs)
         # A refused value leaves the node up, unconfigured: configure says why in one line.
         self._parameter_problems = declare_all(self)
-        # One configure request can reach the node twice (DDS redelivery): one line per problem.
-        self._setup_problems = ProblemLog(self.get_logger(), repeat_s=1.0)
+        # The waiting hint and a configure can both report one problem: one line for it.
+        self._setup_problems = ProblemLog(self.get_logger())
         for name in unknown_parameters(self):
             self.get_logger().warning(f"parameter '{name}' was given but {self.get_name()} has "
                                       f"no such parameter (ignored; known: {PARAMETER_LIST})")
@@ -108,11 +108,11 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
     def _say_waiting(self) -> None:
         """Log once, still unconfigured after WAITING_HINT_S, what the node waits for."""
         if self._waiting_timer is not None and not self._waiting_timer.is_canceled():
-            # Cancelled, not destroyed: destroying a timer inside its own callback on a
-            # MultiThreadedExecutor can crash the process later.
+            # Cancelled: destroyed in its own callback, a timer can crash a multithreaded executor.
             self._waiting_timer.cancel()
             if self._parameter_problems:
-                self.get_logger().error(problem_line(self._parameter_problems[0]))
+                problem = self._parameter_problems[0]
+                self._setup_problems.report(problem, problem_line(problem))
             elif self._session is None:
                 self.get_logger().info(
                     "unconfigured: waiting for the configure and activate transitions (a "
