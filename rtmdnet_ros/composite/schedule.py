@@ -19,9 +19,6 @@ import numpy as np
 from rtmdnet_ros.composite.proposer import Proposal
 from rtmdnet_ros.geometry import iou
 
-# Why a frame was verified, for the counters (``verify_<reason>``).
-REASONS = ("period", "lost", "unconfirmed", "no_peak", "weak_peak", "rival", "jump", "resize")
-
 
 @dataclass(frozen=True)
 class VerificationSchedule:
@@ -44,7 +41,7 @@ class VerificationSchedule:
 
     def reason(self, since: int, verdict: str, peaks: list[Proposal],
                previous: np.ndarray) -> str | None:
-        """Return why this frame must be verified, or None to skim it.
+        """Return why this frame must be verified (the counter ``verify_<reason>``), or None.
 
         ``since``: frames since the last verification, this one included; ``verdict``: the last
         verification's branch: only ``agree`` (both parts at one place) lets the Siamese box

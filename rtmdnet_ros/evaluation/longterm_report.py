@@ -24,6 +24,7 @@ import numpy as np
 from rtmdnet_ros.evaluation import metrics
 from rtmdnet_ros.evaluation.longterm import SplicedSequence
 from rtmdnet_ros.evaluation.peers import TrackerSpec
+from rtmdnet_ros.evaluation.report import machine_and_overhead
 from rtmdnet_ros.evaluation.runner import PairResult, RunStats
 from rtmdnet_ros.sequences import Sequence
 
@@ -285,20 +286,7 @@ def markdown(
                         f"{ours.get('device')}; core sources fingerprint `{ours.get('code')}`.")
     if setup:
         lines += ["## Set-up", "", *setup, ""]
-    env = meta.get("environment", {})
-    if env:
-        lines += ["## Machine and versions", ""]
-        lines += [f"- {k}: {v}" for k, v in env.items()]
-        lines.append("")
-    if stats is not None and stats.computed:
-        lines += [
-            f"## Evaluation overhead ({stats.label})",
-            "",
-            f"{stats.computed} runs computed ({stats.frames} frames), {stats.reused} reused. "
-            f"Trackers' own time {stats.tracker_seconds:.2f} s; whole run "
-            f"{stats.wall_seconds:.2f} s.",
-            "",
-        ]
+    lines += machine_and_overhead(meta, stats)
     return "\n".join(lines)
 
 

@@ -292,23 +292,7 @@ def markdown(
         if meta.get("notes"):
             lines.append(f"- {meta['notes']}")
         lines.append("")
-    env = meta.get("environment", {})
-    if env:
-        lines += ["## Machine and versions", ""]
-        lines += [f"- {k}: {v}" for k, v in env.items()]
-        lines.append("")
-    if stats is not None and stats.computed:
-        lines += [
-            f"## Evaluation overhead ({stats.label})",
-            "",
-            f"{stats.computed} runs computed ({stats.frames} frames), {stats.reused} reused. "
-            f"Trackers' own time {stats.tracker_seconds:.2f} s; whole run "
-            f"{stats.wall_seconds:.2f} s; evaluation overhead "
-            f"{100 * stats.overhead:.1f}% (decoding {stats.decode_seconds:.2f} s of which "
-            f"{stats.decode_wait_seconds:.2f} s not hidden behind tracking; tracker "
-            f"construction {stats.create_seconds:.2f} s).",
-            "",
-        ]
+    lines += machine_and_overhead(meta, stats)
     if meta.get("appendix"):
         lines += [meta["appendix"].rstrip(), ""]
     return "\n".join(lines)
@@ -486,3 +470,26 @@ def write(
 
 def _relative(target: Path, start: Path) -> str:
     return os.path.relpath(target.resolve(), start.resolve())
+
+
+def machine_and_overhead(meta: dict[str, Any], stats: RunStats | None) -> list[str]:
+    """Return the pages' closing sections: the machine and versions, and the evaluation's cost."""
+    lines: list[str] = []
+    env = meta.get("environment", {})
+    if env:
+        lines += ["## Machine and versions", ""]
+        lines += [f"- {k}: {v}" for k, v in env.items()]
+        lines.append("")
+    if stats is not None and stats.computed:
+        lines += [
+            f"## Evaluation overhead ({stats.label})",
+            "",
+            f"{stats.computed} runs computed ({stats.frames} frames), {stats.reused} reused. "
+            f"Trackers' own time {stats.tracker_seconds:.2f} s; whole run "
+            f"{stats.wall_seconds:.2f} s; evaluation overhead "
+            f"{100 * stats.overhead:.1f}% (decoding {stats.decode_seconds:.2f} s of which "
+            f"{stats.decode_wait_seconds:.2f} s not hidden behind tracking; tracker "
+            f"construction {stats.create_seconds:.2f} s).",
+            "",
+        ]
+    return lines
