@@ -143,9 +143,10 @@ class Tracker:
             self.classifier.forget()  # not ready until the thread has trained it
             self._policy.init(image, target.copy())
             self._training_error = None
+            # Not a daemon: a process ending mid-training waits for it rather than tearing
+            # torch down under it (a segfault on Ctrl-C right after an init).
             self._training = threading.Thread(target=self._train_first_frame,
-                                              args=(image, target), name="first-frame",
-                                              daemon=True)
+                                              args=(image, target), name="first-frame")
             self._training.start()
         else:
             if self._classifies:
