@@ -13,6 +13,7 @@ training never runs the backbone. All randomness comes from generators re-seeded
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 
 import numpy as np
@@ -30,6 +31,15 @@ from .search_area import SearchArea
 from .track_types import Classification, Meter
 
 LOG = logging.getLogger(__name__)
+
+
+class TrainingCancelled(Exception):
+    """A first-frame training stopped by its ``cancel`` event (not a failure)."""
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise TrainingCancelled
 
 
 class OnlineClassifier:
@@ -55,8 +65,14 @@ class OnlineClassifier:
         self.search: SearchArea | None = None
 
     # ------------------------------------------------------------------ first frame ----------
-    def init(self, image: np.ndarray, target: np.ndarray) -> None:
-        """Learn the target from the first frame (reference 5); ``target`` is a checked box."""
+    def init(self, image: np.ndarray, target: np.ndarray,
+             cancel: threading.Event | None = None) -> None:
+        """Learn the target from the first frame (reference 5); ``target`` is a checked box.
+
+        ``cancel`` (a training in the background) stops it between two steps with
+        :class:`TrainingCancelled`, the classifier left not ready: a shutdown or a newer init
+        must not wait for a target nobody tracks any more.
+        """
         r, execution = self._options.rtmdnet, self._options.execution
         self.forget()  # a failed init must not leave a half-reset classifier usable
         # A regressor per target: nothing of the previous target's fit may survive a new init.
@@ -78,6 +94,7 @@ class OnlineClassifier:
         keep = [r.n_pos_init, r.n_neg_init, r.n_bbreg][: len(sets)]
         feats = self.features.sample_features(image, sets, target[2:], self._rng, r.jitter, keep)
         pos_f, neg_f = feats[0][0], feats[1][0]
+        _check(cancel)
         if r.first_frame_augmentation:
             aug_pos, aug_neg, aug_bb, aug_bb_boxes = augmentation_features(
                 self.features, image, target, r, self._rng, self._meter)
@@ -89,7 +106,9 @@ class OnlineClassifier:
         # Reference 5's rate assumes pretrained fc4/fc5; a random head barely moves at 1e-4.
         lr_init = r.lr_init * (1.0 if self._head_pretrained else r.untrained_head_lr_mult)
         self.init_optimizer = self._learner.optimizer(lr_init)
-        self._learner.train(self.init_optimizer, pos_f, neg_f, r.init_iterations)
+        _check(cancel)
+        self._learner.train(self.init_optimizer, pos_f, neg_f, r.init_iterations, cancel)
+        _check(cancel)
 
         if fit_first_frame:
             with self._meter.timed("bbreg"):

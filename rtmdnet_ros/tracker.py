@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import onnx_runtime
-from .classifier import OnlineClassifier
+from .classifier import OnlineClassifier, TrainingCancelled
 from .composite.policy import CompositePolicy
 from .composite.siamese_policy import SiamesePolicy
 from .device import resolve_device
@@ -96,6 +96,7 @@ class Tracker:
         self._background_first_frame = (self._options.mode == "composite"
                                         and self._options.execution.first_frame == "background")
         self._training: threading.Thread | None = None
+        self._training_cancel = threading.Event()
         self._training_error: BaseException | None = None
         self._initialised = False
 
@@ -143,10 +144,12 @@ class Tracker:
             self.classifier.forget()  # not ready until the thread has trained it
             self._policy.init(image, target.copy())
             self._training_error = None
-            # Not a daemon: a process ending mid-training waits for it rather than tearing
-            # torch down under it (a segfault on Ctrl-C right after an init).
+            # Not a daemon: a process ending mid-training cancels it and waits for the step in
+            # progress rather than tearing torch down under it (a segfault on Ctrl-C).
+            self._training_cancel = threading.Event()
             self._training = threading.Thread(target=self._train_first_frame,
-                                              args=(image, target), name="first-frame")
+                                              args=(image, target, self._training_cancel),
+                                              name="first-frame")
             self._training.start()
         else:
             if self._classifies:
@@ -166,16 +169,23 @@ class Tracker:
             self._training.join(timeout)
         return self.verifier_ready
 
-    def _train_first_frame(self, image: np.ndarray, target: np.ndarray) -> None:
+    def _train_first_frame(self, image: np.ndarray, target: np.ndarray,
+                           cancel: threading.Event) -> None:
         try:
-            self.classifier.init(image, target)
+            self.classifier.init(image, target, cancel)
+        except TrainingCancelled:
+            self.classifier.forget()
         except Exception as exc:  # surfaced by the next update(), in the caller's thread
             self._training_error = exc
 
     def _join_training(self) -> None:
-        """Let a background training finish before the classifier is reused or closed."""
+        """Stop a background training before the classifier is reused or closed.
+
+        Its target is being replaced or dropped: cancelled, it ends within one training step.
+        """
         training, self._training = self._training, None
         if training is not None:
+            self._training_cancel.set()
             training.join()
 
     def update(self, image: np.ndarray) -> TrackResult:

@@ -141,9 +141,9 @@ def test_background_first_frame_answers_at_once_and_verifies_once_trained():
     release = threading.Event()
     train = tracker.classifier.init
 
-    def slow_init(image, target):
+    def slow_init(image, target, cancel=None):
         assert release.wait(60)
-        train(image, target)
+        train(image, target, cancel)
 
     tracker.classifier.init = slow_init
     tracker.init(frames[0], gt[0])
@@ -166,7 +166,7 @@ def test_a_failed_background_training_surfaces_at_the_next_frame():
     frames, gt = frames_of("Crossing", 4)
     tracker = Tracker(seed=0, device="cpu", overrides={"first_frame": "background"})
 
-    def failing_init(image, target):
+    def failing_init(image, target, cancel=None):
         raise ValueError("cannot draw training samples")
 
     tracker.classifier.init = failing_init
@@ -177,6 +177,46 @@ def test_a_failed_background_training_surfaces_at_the_next_frame():
     with pytest.raises(ValueError, match="before init"):
         tracker.update(frames[2])
     tracker.close()
+
+
+def test_close_or_a_new_init_cancels_a_background_training():
+    """A replaced or dropped target's training stops at its next step; a new one completes."""
+    import threading
+
+    require_siamese()
+    frames, gt = frames_of("Crossing", 3)
+    tracker = Tracker(seed=0, device="cpu", overrides={"first_frame": "background"})
+    sample = tracker.classifier.features.sample_features
+    train = tracker.classifier.init
+    held = []  # the cancel events of the trainings held until cancelled
+    this_training = threading.local()
+
+    def init_noting_its_cancel(image, target, cancel=None):
+        this_training.cancel = cancel
+        train(image, target, cancel)
+
+    def held_until_cancelled(*args, **kwargs):
+        cancel = this_training.cancel
+        if len(held) < 1 or (len(held) == 1 and hold_second.is_set()):
+            held.append(cancel)
+            assert cancel.wait(60), "the training was never cancelled"
+        return sample(*args, **kwargs)
+
+    hold_second = threading.Event()
+    tracker.classifier.init = init_noting_its_cancel
+    tracker.classifier.features.sample_features = held_until_cancelled
+    tracker.init(frames[0], gt[0])  # held in its sampling ...
+    tracker.init(frames[1], gt[1])  # ... until this init cancels it; this one trains fully
+    assert tracker.wait_until_ready(60)
+    assert len(held) == 1 and held[0].is_set()
+    assert np.allclose(tracker.classifier.search.target, gt[1])
+    assert tracker.update(frames[2]).success
+    hold_second.set()
+    tracker.init(frames[1], gt[1])
+    tracker.close()  # cancels the held training: the classifier is left not ready
+    assert len(held) == 2 and not tracker.verifier_ready
+    with pytest.raises(ValueError, match="before init"):
+        tracker.update(frames[2])
 
 
 @pytest.fixture(scope="module")

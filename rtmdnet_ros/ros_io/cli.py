@@ -15,6 +15,7 @@ keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import re
 import sys
@@ -153,3 +154,6 @@ def stop_ros(executor: Any | None, nodes: list[Any], threads: list[Any] | None =
             print(f"[{getattr(node, 'get_name', lambda: '?')()}] destroy failed: {exc}",
                   file=sys.stderr)
     rclpy.try_shutdown()
+    # Nothing is left to collect that matters: the interpreter's last full collection over a
+    # loaded model's objects would only delay the exit a launch file is waiting for.
+    gc.freeze()
