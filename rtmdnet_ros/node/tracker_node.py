@@ -301,8 +301,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
     def destroy_node(self) -> None:
         """Stop the worker before the publishers it uses go away, then close the tracker.
 
-        The tracker's own threads (an asynchronous online update) stop before the process
-        ends: a thread still inside torch at interpreter exit can abort it.
+        The tracker's own threads stop before the process ends: one still inside torch at
+        interpreter exit can abort it.
         """
         if hasattr(self, "_service_group"):  # the constructor may have failed half-way
             self._deactivate()
@@ -317,13 +317,13 @@ def main(args: list[str] | None = None) -> int:
     lifecycle transitions. A failed configure (a bad parameter, a missing model) leaves it up
     and unconfigured with one line saying why, however it was started: under ``ros2 launch`` an
     exiting node ends the launch with launch's exception text, and a lifecycle manager expects
-    a node it can configure again. Exit 0 on Ctrl-C whatever the node is doing (idle, tracking,
-    inside an update or an init) and after the shutdown transition; 2 for malformed
-    ``--ros-args``.
+    a node it can configure again. Exit 0 on Ctrl-C whatever the node is doing and after the
+    shutdown transition; 2 for malformed ``--ros-args``.
     """
+    from rtmdnet_ros.node.allocator import limit_allocator_growth
     from rtmdnet_ros.ros_io.cli import fail, init_ros, one_line, stop_ros, user_errors
 
-    # The core logs through `logging` (model loading, seeds): show it beside the ROS log.
+    limit_allocator_growth()  # before any thread: each keeps the arena it first got
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")
     code = init_ros(NODE_NAME, args)
     if code is not None:
