@@ -296,31 +296,6 @@ def test_init_with_cached_stamp_then_size_change_then_reset(graph):
     assert node.alive()
 
 
-def test_reset_is_answered_during_an_init(graph):
-    """Services never wait behind the tracker: reset returns while init is still training."""
-    import time
-
-    from rtmdnet_ros.ros_io.messages import set_bbox
-
-    _, client = graph
-    client.status_for(client.publish_bgr(scene()))
-    request = client.InitTarget.Request()
-    set_bbox(request.box, (30, 20, 24, 24))
-    init_future = client.init_client.call_async(request)
-    time.sleep(0.5)  # the first-frame training takes seconds
-    assert not init_future.done(), "init finished too fast to test overlap"
-    started = time.monotonic()
-    response = client.reset()
-    reset_seconds = time.monotonic() - started
-    assert response.success and "cancelled" in response.message, response.message
-    assert reset_seconds < 1.0, f"reset waited {reset_seconds:.1f} s behind the init"
-    client.wait_until(init_future.done, timeout=120, what="the init answer")
-    answer = init_future.result()
-    assert not answer.success and "reset was called during initialisation" in answer.message
-    header = client.publish_bgr(scene())
-    assert client.status_for(header).state == 0  # IDLE: the cancelled track never started
-
-
 def test_parameters_applied_or_refused(graph):
     """Run-time parameter changes: applied, or refused with a reason (never ignored)."""
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue

@@ -299,3 +299,32 @@ def test_faster_than_tracking_drops_old_frames_without_backlog(graph):
           f"frames: {queued_mb:.0f} MB; the tracker's bounded memories: {memories_mb:.0f} MB")
     assert rss_end - rss_warm < max(queued_mb, memories_mb), "memory grows with dropped frames"
     assert node.alive()
+
+
+def test_reset_is_answered_during_an_init(graph):
+    """Services never wait behind the tracker: reset returns while init is still training.
+
+    This node trains the first frame before ``~/init`` answers (``first_frame: inline``), which
+    takes seconds: the window a reset must not wait behind.
+    """
+    from rtmdnet_ros.ros_io.messages import set_bbox
+
+    _, client = graph
+    frames, gt = load_frames(SEQUENCE, 2)
+    assert client.reset().success  # a track of another frame size would skip these frames
+    client.status_for(client.publish_bgr(frames[0]))
+    request = client.InitTarget.Request()
+    set_bbox(request.box, tuple(float(v) for v in gt[0]))
+    init_future = client.init_client.call_async(request)
+    time.sleep(0.5)
+    assert not init_future.done(), "init finished too fast to test overlap"
+    started = time.monotonic()
+    response = client.reset()
+    reset_seconds = time.monotonic() - started
+    assert response.success and "cancelled" in response.message, response.message
+    assert reset_seconds < 1.0, f"reset waited {reset_seconds:.1f} s behind the init"
+    client.wait_until(init_future.done, timeout=120, what="the init answer")
+    answer = init_future.result()
+    assert not answer.success and "reset was called during initialisation" in answer.message
+    header = client.publish_bgr(frames[1])
+    assert client.status_for(header).state == 0  # IDLE: the cancelled track never started
