@@ -110,7 +110,8 @@ def test_diagnostics_ok_while_tracking_jpeg_only_when_subscribed_warn_when_camer
     node, client = graph
     camera = Camera(client)
     try:
-        client.wait_until(lambda: client.detections, 60, "a first answer")
+        client.wait_until(lambda: client.detections and camera.count() >= 3, 60,
+                          "a first answer")
         header, index = camera.newest
         response = client.init(tuple(camera.boxes[index]), stamp=header.stamp, timeout=120)
         assert response.success, response.message
@@ -167,6 +168,6 @@ def test_diagnostics_ok_while_tracking_jpeg_only_when_subscribed_warn_when_camer
                        and "no image for" in s.message, "WARN for the stopped camera", timeout=30)
     assert "s on /image (diagnostics_max_image_age 1.5 s)" in warn.message, warn.message
     assert values(warn)["track id"] == track
-    assert float(values(warn)["seconds since image"]) > 1.5
+    assert float(values(warn)["seconds since image"]) >= 1.5  # shown to 0.1 s
     assert client.reset().success
     assert node.alive()
