@@ -198,3 +198,83 @@ def test_compressed_debug_image_is_a_decodable_jpeg_of_the_quality_asked():
         errors[quality] = np.abs(decoded.astype(int) - bgr).mean()
     # The quality asked is the quality given: larger and closer to the image at 90 than at 30.
     assert sizes[30] < sizes[90] and errors[90] < errors[30] < 20, (sizes, errors)
+
+
+def test_diagnostics_array_in_each_lifecycle_state():
+    """The messages NodeDiagnostics builds, on a real rclpy node with the node's parameters:
+    unconfigured (OK, or ERROR with the configure's reason), inactive, active with a camera."""
+    require_ros()
+    from types import SimpleNamespace
+
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from rclpy.context import Context
+    from rclpy.node import Node
+    from std_msgs.msg import Header
+
+    from rtmdnet_ros.node.diagnostics import NodeDiagnostics, NodeParts
+    from rtmdnet_ros.node.frame_cache import FrameCache
+    from rtmdnet_ros.node.outputs import NodeOutputs
+    from rtmdnet_ros.node.parameters import declare_all
+    from rtmdnet_ros.track_session import FrameOutcome, SessionStatus, TrackSession
+
+    class TrackerLike(Node):
+        device = ""
+        frames_dropped = 0
+
+    context = Context()
+    rclpy.init(context=context)
+    node = TrackerLike("rtmdnet_tracker", namespace="cam1", context=context)
+    try:
+        assert declare_all(node) == []
+        parts = NodeParts(None, None, None, None)
+        diagnostics = NodeDiagnostics(node, lambda: parts)
+
+        def only(now: float = 0.0) -> DiagnosticStatus:
+            (status,) = diagnostics.build(now).status
+            assert status.name == "cam1/rtmdnet_tracker: target"
+            return status
+
+        status = only()
+        assert (status.level, status.hardware_id) == (DiagnosticStatus.OK, "auto")
+        assert status.message == "unconfigured: waiting for the configure transition"
+        diagnostics.problem = "configure failed: model_path '/x.pt' does not exist"
+        status = only()
+        assert (status.level, status.message) == (DiagnosticStatus.ERROR, diagnostics.problem)
+
+        diagnostics.problem, node.device = "", "cpu"
+        clock = SimpleNamespace(now=50.0)
+        cache = FrameCache(10.0, clock=lambda: clock.now)
+        session = TrackSession(tracker=None)
+        parts = NodeParts(session, cache, SimpleNamespace(lost=2, topic_name="/cam1/image"), None)
+        status = only()
+        assert (status.level, status.hardware_id) == (DiagnosticStatus.OK, "cpu")
+        assert status.message == "inactive: model loaded, not subscribed"
+
+        outputs = NodeOutputs(node, "cpu", lambda: 0, lambda: 0.0)  # not opened: no publishing
+        parts = NodeParts(session, cache, parts.input, outputs)
+        assert only(100.0).message == "no image received yet on /cam1/image"
+        answer = FrameOutcome(None)  # IDLE answers, as the node gives before an init
+        for i in range(40):  # 4 s of a 10 Hz camera, every other frame answered
+            clock.now = 100.0 + i / 10
+            stamp = 1_000_000_000 * (i + 1)
+            cache.put(stamp, None, None)
+            if i % 10 == 0:
+                parts.input.lost += 1  # a frame lost before reaching the node
+            if i % 2 == 0:
+                h = Header()
+                h.stamp.sec = i + 1
+                outputs.answer(h, answer, SessionStatus(IDLE, 0.0, "", 1.0, i))
+        clock.now = 104.0
+        status = only(104.0)
+        values = {kv.key: kv.value for kv in status.values}
+        assert status.level == DiagnosticStatus.WARN
+        # 20 answered of 40 received + 4 lost on the way (2 lost before the window).
+        assert status.message == ("45% of the frames answered in the last 4 s (20 of 44; "
+                                  "diagnostics_min_answered 80%)")
+        assert values["state"] == "IDLE" and values["answers published"] == "20"
+        assert values["input rate (Hz)"] == "11.0" and values["device"] == "cpu"
+        assert values["debug JPEGs encoded"] == "0" and values["seconds since image"] == "0.1"
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

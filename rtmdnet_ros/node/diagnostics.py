@@ -26,7 +26,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from rtmdnet_ros.node.frame_cache import FrameCache
-from rtmdnet_ros.node.health import ERROR, OK, WARN, Figures, HealthWindow, Limits, assess
+from rtmdnet_ros.node.health import (
+    ERROR,
+    OK,
+    WARN,
+    AnswerLog,
+    Figures,
+    HealthWindow,
+    Limits,
+    assess,
+)
 from rtmdnet_ros.node.heartbeat import image_age
 from rtmdnet_ros.node.outputs import NodeOutputs
 from rtmdnet_ros.track_session import STATE_NAMES, TrackSession
@@ -48,6 +57,12 @@ class NodeParts:
     cache: FrameCache | None
     input: Any  # ImageInput: ``lost`` and ``topic_name``
     outputs: NodeOutputs | None
+
+
+def targets(parts: NodeParts) -> list[tuple[str, TrackSession, AnswerLog]]:
+    """Return each target's component name, session and answer log (the node has one)."""
+    assert parts.session is not None and parts.outputs is not None
+    return [(TARGET, parts.session, parts.outputs.answers)]
 
 
 def limits_of(node: Any) -> Limits:
@@ -154,18 +169,19 @@ class NodeDiagnostics:
         limits = limits_of(self._node)
         topic = parts.input.topic_name if parts.input is not None else ""
         arrived = parts.cache.received + (parts.input.lost if parts.input is not None else 0)
-        status = parts.session.status()
-        window = self._windows.setdefault(TARGET, HealthWindow(limits.window_s))
-        window.window_s = limits.window_s
-        figures = window.update(now, arrived, self._node.frames_dropped,
-                                parts.outputs.answers.snapshot(), image_age(parts.cache),
-                                status.state)
-        level, reasons = assess(figures, limits, topic)
-        message = "; ".join(reasons) if reasons else summary(figures, status.state)
-        entry = self._status(TARGET, level, message, hardware)
-        entry.values = target_values(figures, parts.outputs, hardware, status.state,
-                                     status.track_id, topic)
-        array.status = [entry]
+        age, dropped = image_age(parts.cache), self._node.frames_dropped
+        array.status = []
+        for name, session, answers in targets(parts):  # frames are shared, answers are not
+            status = session.status()
+            window = self._windows.setdefault(name, HealthWindow(limits.window_s))
+            window.window_s = limits.window_s
+            figures = window.update(now, arrived, dropped, answers.snapshot(), age, status.state)
+            level, reasons = assess(figures, limits, topic)
+            message = "; ".join(reasons) if reasons else summary(figures, status.state)
+            entry = self._status(name, level, message, hardware)
+            entry.values = target_values(figures, parts.outputs, hardware, status.state,
+                                         status.track_id, topic)
+            array.status.append(entry)
         return array
 
     def _status(self, target: str, level: int, message: str, hardware: str) -> DiagnosticStatus:
