@@ -161,8 +161,8 @@ class NodeOutputs:
     def debug_image(self, rgb: np.ndarray, header: Any, answer: FrameOutcome) -> None:
         """Draw the debug image once while anyone subscribes to either topic.
 
-        The JPEG is encoded only while someone subscribes to the compressed one (it costs a
-        few ms a frame).
+        The JPEG is encoded only while someone subscribes to the compressed one: encoding
+        costs several times the drawing, and a viewer of the raw topic does not need it.
         """
         with self._lock:
             if not self.publish_debug:
