@@ -275,6 +275,16 @@ def test_diagnostics_array_in_each_lifecycle_state():
         assert values["state"] == "IDLE" and values["answers published"] == "20"
         assert values["input rate (Hz)"] == "11.0" and values["device"] == "cpu"
         assert values["debug JPEGs encoded"] == "0" and values["seconds since image"] == "0.1"
+        # diagnostics_rate set at run time: the next tick restarts the timer at the new rate.
+        from rclpy.parameter import Parameter
+
+        first = diagnostics._timer
+        assert first.timer_period_ns == 1_000_000_000
+        node.set_parameters([Parameter("diagnostics_rate", value=4.0)])
+        diagnostics._tick()
+        assert diagnostics._timer.timer_period_ns == 250_000_000 and first.is_canceled()
+        diagnostics._tick()
+        assert first not in node.timers and diagnostics._timer in node.timers
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -123,7 +123,6 @@ class NodeDiagnostics:
         self._rate = 0.0
         self._timer: Any = None
         self._old_timers: list[Any] = []
-        self.published = 0  # arrays published (for tests and tools)
         self._set_rate()
 
     def _set_rate(self) -> None:
@@ -145,7 +144,6 @@ class NodeDiagnostics:
         self._old_timers = []
         self._set_rate()
         self._pub.publish(self.build(time.monotonic()))
-        self.published += 1
 
     def build(self, now: float) -> DiagnosticArray:
         """Build the array for this moment: one status per target (one while not tracking)."""
