@@ -53,7 +53,7 @@ def require_ros() -> None:
 
     missing = []
     for module in ("rclpy", "vision_msgs.msg", "rtmdnet_ros.msg", "rtmdnet_ros.srv",
-                   "std_srvs.srv", "sensor_msgs.msg"):
+                   "std_srvs.srv", "sensor_msgs.msg", "diagnostic_msgs.msg"):
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -243,6 +243,16 @@ class GraphClient:
             self._debug_sub = self.node.create_subscription(
                 Image, self._debug_topic, lambda m: self._store(self.debug_images, m),
                 self._reliable)
+
+    def subscribe_diagnostics(self) -> list[tuple[float, Any]]:
+        """Record /diagnostics; return the list it fills with (receive time, array)."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        if not hasattr(self, "diagnostics"):
+            self.diagnostics: list[tuple[float, Any]] = []
+            self.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                          lambda m: self._store(self.diagnostics, m), 10)
+        return self.diagnostics
 
     def clear(self) -> None:
         with self.lock:

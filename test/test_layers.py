@@ -21,7 +21,8 @@ DATA = {"sequences", "split"}
 SESSION = {"track_session"}
 ROS_IO = "ros_io"
 ROS_MODULES = {"rclpy", "rosbags", "sensor_msgs", "std_msgs", "vision_msgs", "std_srvs",
-               "builtin_interfaces", "rcl_interfaces", "lifecycle_msgs", "launch", "launch_ros"}
+               "builtin_interfaces", "rcl_interfaces", "lifecycle_msgs", "launch", "launch_ros",
+               "diagnostic_msgs"}
 
 
 def layer(module: str) -> str:

@@ -10,6 +10,8 @@ and the node configured without a restart, which this test does over the lifecyc
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from node_harness import GraphClient, NodeProcess, require_ros
 
@@ -50,11 +52,18 @@ def test_a_bad_parameter_leaves_the_node_up_unconfigured_with_one_line(params, s
 
     node = NodeProcess(params)
     client = GraphClient()
+    diagnostics = client.subscribe_diagnostics()
     try:
         line = node.wait_for_log(r"configure failed: ", timeout=120)
         assert f"configure failed: {sentence}; the node stays unconfigured" in line, line
         assert hint in line, line
         assert lifecycle(client) == "unconfigured" and node.alive()
+        # A robot monitor sees it: /diagnostics is ERROR with the reason.
+        (_, array) = client.wait_until(lambda: diagnostics and diagnostics[-1], 30,
+                                       "/diagnostics")
+        (status,) = array.status
+        assert status.name == "rtmdnet_tracker: target" and status.level == status.ERROR
+        assert status.message == f"configure failed: {sentence}", status.message
         assert node.log_count(r"configure failed: ") == 1
         assert "Traceback" not in node.log() and "error: cannot start" not in node.log()
         if "frame_cache_seconds" in params:  # a run-time parameter: fixed without a restart
@@ -67,6 +76,13 @@ def test_a_bad_parameter_leaves_the_node_up_unconfigured_with_one_line(params, s
             assert lifecycle(client, Transition.TRANSITION_CONFIGURE) == "inactive"
             assert lifecycle(client, Transition.TRANSITION_ACTIVATE) == "active"
             node.wait_for_log(r"listening on /image")
+            since = time.time()  # configured and active: no longer ERROR, waiting for images
+            status = client.wait_until(
+                lambda: next((m.status[0] for t, m in diagnostics
+                              if t > since and m.status[0].level != m.status[0].OK), None),
+                30, "/diagnostics after activate")
+            assert (status.level, status.message) == (status.WARN,
+                                                      "no image received yet on /image")
     finally:
         client.close()
         code = node.stop()

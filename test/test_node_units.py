@@ -194,7 +194,7 @@ def test_parameter_table_rules():
 
     from rtmdnet_ros.node import parameters as table
 
-    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 22
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 28
     assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
     for spec in table.SPECS:
         desc = spec.descriptor()
@@ -222,6 +222,9 @@ def test_parameter_table_rules():
     assert why("lost_score_threshold", "high") == "lost_score_threshold must be in [0, 1]"
     assert why("n_candidates", 512) is None
     assert why("n_candidates", 5.5) == "n_candidates must be an integer"
+    assert why("debug_image_jpeg_quality", 95) is None
+    assert why("debug_image_jpeg_quality", 95.0) == "debug_image_jpeg_quality must be an integer"
+    assert why("diagnostics_min_answered", 1.2) == "diagnostics_min_answered must be in [0, 1]"
     overrides = table.tracker_option_overrides({"n_candidates": 0, "long_term_interval": 7})
     assert overrides == {"long_term_interval": 7}
     assert table.tracker_option_overrides(

@@ -19,13 +19,20 @@ import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.msg import TrackerStatus
+from rtmdnet_ros.node.health import AnswerLog
 from rtmdnet_ros.ros_io.image_conversion import rgb_to_bgr
-from rtmdnet_ros.ros_io.messages import answer_messages, build_image, build_status, draw_debug
+from rtmdnet_ros.ros_io.messages import (
+    answer_messages,
+    build_compressed_image,
+    build_image,
+    build_status,
+    draw_debug,
+)
 from rtmdnet_ros.ros_io.stamps import header_stamp_ns
 from rtmdnet_ros.track_session import FrameOutcome, SessionStatus
 
@@ -50,6 +57,8 @@ class Output(Enum):
     DETECTIONS = "~/detections"
     STATUS = "~/status"
     DEBUG_IMAGE = "~/debug_image"
+    # image_transport's name for the compressed transport of ~/debug_image (rviz, Foxglove).
+    DEBUG_IMAGE_COMPRESSED = "~/debug_image/compressed"
 
 
 def advertise(node: Node) -> dict[Output, Any]:
@@ -63,6 +72,8 @@ def advertise(node: Node) -> dict[Output, Any]:
             qos_overriding_options=QoSOverridingOptions.with_default_policies()),
         Output.STATUS: node.create_publisher(TrackerStatus, Output.STATUS.value, OUTPUT_QOS),
         Output.DEBUG_IMAGE: node.create_publisher(Image, Output.DEBUG_IMAGE.value, DEBUG_QOS),
+        Output.DEBUG_IMAGE_COMPRESSED: node.create_publisher(
+            CompressedImage, Output.DEBUG_IMAGE_COMPRESSED.value, DEBUG_QOS),
     }
 
 
@@ -90,6 +101,9 @@ class NodeOutputs:
         self.last_header: Any = None  # of that answer: a status without a frame repeats it
         self.last_status = time.monotonic()  # when a status was last published
         self.out_of_order = 0  # answers not published because a newer one was
+        self.answers = AnswerLog()  # what /diagnostics reports of the published answers
+        self.debug_drawn = 0  # debug images drawn (someone subscribed to either topic)
+        self.debug_encoded = 0  # of those, JPEG-encoded for ~/debug_image/compressed
 
     def open(self) -> None:
         """Advertise the outputs (activate)."""
@@ -130,6 +144,7 @@ class NodeOutputs:
                 seconds_since_image=self._image_age())
             self._publish(Output.DETECTIONS, detections)
             self._publish(Output.STATUS, status_msg)
+        self.answers.record(time.monotonic(), stamp, time.time_ns(), answer.state)
         return True
 
     def status(self, status: SessionStatus, message: str = "") -> None:
@@ -144,11 +159,27 @@ class NodeOutputs:
                 score=status.score, seconds_since_image=self._image_age(), message=message))
 
     def debug_image(self, rgb: np.ndarray, header: Any, answer: FrameOutcome) -> None:
-        """Draw and publish the debug image, only while it is wanted and someone subscribes."""
+        """Draw the debug image once while anyone subscribes to either topic.
+
+        The JPEG is encoded only while someone subscribes to the compressed one: encoding
+        costs several times the drawing, and a viewer of the raw topic does not need it.
+        """
         with self._lock:
-            pub = self._pubs.get(Output.DEBUG_IMAGE)
-            if not self.publish_debug or pub is None or pub.get_subscription_count() == 0:
+            if not self.publish_debug:
                 return
+            raw, jpeg = (self._pubs.get(o) for o in (Output.DEBUG_IMAGE,
+                                                     Output.DEBUG_IMAGE_COMPRESSED))
+            want_raw = raw is not None and raw.get_subscription_count() > 0
+            want_jpeg = jpeg is not None and jpeg.get_subscription_count() > 0
+        if not (want_raw or want_jpeg):
+            return
         bgr = draw_debug(rgb_to_bgr(rgb), answer.state, answer.box, answer.score,
                          answer.track_id, answer.label)
-        self._publish(Output.DEBUG_IMAGE, build_image(bgr, header))
+        self.debug_drawn += 1
+        if want_raw:
+            self._publish(Output.DEBUG_IMAGE, build_image(bgr, header))
+        if want_jpeg:
+            quality = int(self._node.get_parameter("debug_image_jpeg_quality").value)
+            self._publish(Output.DEBUG_IMAGE_COMPRESSED,
+                          build_compressed_image(bgr, header, quality))
+            self.debug_encoded += 1

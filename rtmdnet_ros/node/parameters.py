@@ -141,6 +141,24 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
         ParamSpec("status_rate", 1.0,
                   "Hz: ~/status is published at least this often, also when no image arrives "
                   "(then saying for how long).", float_range=(0.1, 100.0)),
+        ParamSpec("debug_image_jpeg_quality", 80,
+                  "JPEG quality (1..100) of ~/debug_image/compressed, encoded only while "
+                  "someone subscribes to it.", int_range=(1, 100)),
+        ParamSpec("diagnostics_rate", 1.0,
+                  "Hz: /diagnostics (diagnostic_msgs/DiagnosticArray) is published this often, "
+                  "in every lifecycle state.", float_range=(0.1, 10.0)),
+        ParamSpec("diagnostics_window", 10.0,
+                  "Seconds the /diagnostics figures cover (input rate, answered share, "
+                  "stamp-to-detection percentiles, frames dropped).", float_range=(1.0, 600.0)),
+        ParamSpec("diagnostics_min_answered", 0.8,
+                  "/diagnostics turns WARN when a smaller share of the frames that arrived in "
+                  "the window was answered.", float_range=(0.0, 1.0)),
+        ParamSpec("diagnostics_max_image_age", 2.0,
+                  "/diagnostics turns WARN when no frame has arrived for longer than this "
+                  "(seconds), or none yet.", float_range=(0.1, 3600.0)),
+        ParamSpec("diagnostics_max_lost", 5.0,
+                  "/diagnostics turns WARN when the target has been LOST for longer than this "
+                  "(seconds).", float_range=(0.0, 3600.0)),
         ParamSpec("n_candidates", 0,
                   f"Candidate boxes scored per frame (0 = the model's value; RT-MDNet: "
                   f"{defaults.rtmdnet.n_candidates}). Applies from the next init.",

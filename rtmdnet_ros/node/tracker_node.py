@@ -6,15 +6,14 @@ The node is the lifecycle wiring: it declares the parameters and creates, in eac
 the parts that do the work: the camera input (:mod:`~rtmdnet_ros.node.image_input`), the frame
 cache, the worker thread (:mod:`~rtmdnet_ros.node.frame_worker`), the publishers
 (:mod:`~rtmdnet_ros.node.outputs`), the services (:mod:`~rtmdnet_ros.node.track_services`) and
-the tracker builder (:mod:`~rtmdnet_ros.node.tracker_factory`).
+the tracker builder (:mod:`~rtmdnet_ros.node.tracker_factory`); ``/diagnostics`` throughout.
 
 Threads: the image callback only stores frames, one worker thread tracks the newest (its
 module says why); services live in their own reentrant group on a MultiThreadedExecutor, so
 ``~/reset`` is answered at once and ``~/init`` waits at most for the tracking step in progress.
 
-A managed (lifecycle) node: configure loads the model, activate subscribes and publishes,
-deactivate pauses with the model kept, cleanup frees it (TrackerNode's docstring). The track's
-state machine lives in the ROS-free :mod:`rtmdnet_ros.track_session`.
+A managed (lifecycle) node (TrackerNode's docstring); the track's state machine: the ROS-free
+:mod:`rtmdnet_ros.track_session`; the health figures: :mod:`~rtmdnet_ros.node.health`.
 
 Start it with ``tracker_node --ros-args --params-file config/tracker.yaml`` or the launch file.
 """
@@ -31,6 +30,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.task import Future
 from std_srvs.srv import Trigger
 
+from rtmdnet_ros.node.diagnostics import NodeDiagnostics, NodeParts
 from rtmdnet_ros.node.frame_cache import FrameCache
 from rtmdnet_ros.node.frame_worker import FrameWorker
 from rtmdnet_ros.node.heartbeat import Heartbeat, image_age
@@ -60,17 +60,14 @@ WAITING_HINT_S = 3.0  # unconfigured this long without autostart: say what it wa
 class TrackerNode(TypeCheckedParameters, LifecycleNode):
     """RT-MDNet single-object tracker as a managed ROS 2 node (see the module docstring).
 
-    Lifecycle (why each step holds what it holds):
-    - unconfigured: parameters only (``ros2 param`` works, nothing is loaded);
-    - configure: reads the parameters, chooses the device, loads the model (TrackerFactory),
-      creates the frame cache, the track session, the image input (not yet subscribed) and the
-      ``~/init``/``~/reset`` services; a bad model or device fails the transition with the
-      reason logged and the node stays unconfigured;
-    - activate: the publishers, the image subscription with its timers, the worker thread;
-    - deactivate: all of those go, the loaded model stays (a fast re-activate); the track is
-      reset since the scene may have changed meanwhile;
-    - cleanup: the tracker is closed (its update worker stopped) and freed with its device
-      memory; shutdown tears down whatever exists and ends the process's spin.
+    Lifecycle (why each step holds what it holds): unconfigured = parameters only (``ros2
+    param`` works, nothing is loaded; ``/diagnostics`` from start to end, so a failed configure
+    shows as ERROR); configure reads the parameters, chooses the device, loads the model
+    (TrackerFactory), creates the frame cache, the track session, the image input (not yet
+    subscribed) and the services, or fails with the reason logged and the node unconfigured;
+    activate: the publishers, the subscription with its timers, the worker; deactivate: those
+    go, the model stays (a fast re-activate), the track is reset (the scene may have changed);
+    cleanup closes and frees the tracker with its device memory; shutdown tears down the rest.
     """
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
@@ -104,6 +101,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         # seconds later (the launch file sends its transitions at once).
         self._waiting_timer = (self.create_timer(WAITING_HINT_S, self._say_waiting)
                                if not self.autostart else None)
+        self._diagnostics = NodeDiagnostics(self, lambda: NodeParts(
+            self._session, self._cache, self._input, self._outputs))
 
     def _say_waiting(self) -> None:
         """Log once, still unconfigured after WAITING_HINT_S, what the node waits for."""
@@ -146,9 +145,10 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             tracker = factory.build()
         except NodeSetupError as exc:
             self._setup_problems.report(str(exc), problem_line(str(exc)))
+            self._diagnostics.problem = f"configure failed: {exc}"
             return TransitionCallbackReturn.FAILURE
-        self._factory = factory
-        self._device = factory.device
+        self._diagnostics.problem = ""
+        self._factory, self._device = factory, factory.device
         self._session = TrackSession(tracker, build_spare=factory.build_spare)
         self._cache = FrameCache(p["frame_cache_seconds"])
         self._input = ImageInput(self, self._cache, InputSettings(transport=p["image_transport"]))

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Building the node's output messages: detections, status and the debug image.
+"""Building the node's output messages: detections, status and the debug image (raw, JPEG).
 
 Kept apart from the node so the per-frame cost can be benchmarked and the field conventions
 (header copied, box centre in pixels, score in [0, 1]) are in one place. vision_msgs changed
@@ -229,3 +229,24 @@ def draw_debug(
 def build_image(bgr: np.ndarray, header: Any, types: MessageTypes | None = None) -> Any:
     """Return a ``bgr8`` ``sensor_msgs/Image`` carrying the given header."""
     return fill_image_msg((types or ros_types()).Image(), bgr, header)
+
+
+# The format field of a JPEG CompressedImage: the message's documented value. image_transport's
+# own "bgr8; jpeg compressed bgr8" is not read by Foxglove's viewer, while image_transport's
+# subscriber (rviz, rqt_image_view) decodes a plain "jpeg" as bgr8.
+JPEG_FORMAT = "jpeg"
+
+
+def build_compressed_image(bgr: np.ndarray, header: Any, quality: int,
+                           message: Callable[[], Any] | None = None) -> Any:
+    """Return a JPEG ``sensor_msgs/CompressedImage`` of a BGR image (``quality`` 1..100)."""
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError(f"JPEG encoding of a {bgr.shape} image failed")
+    if message is None:
+        from sensor_msgs.msg import CompressedImage as message
+    msg = message()
+    msg.header = header
+    msg.format = JPEG_FORMAT
+    msg.data = data.tobytes()
+    return msg

@@ -94,7 +94,8 @@ def fix_lib_shebangs(env: Environment) -> list[Path]:
 def verify(env: Environment) -> None:
     """Import everything the project relies on, from outside the repo, as the tests will."""
     code = (
-        "import rclpy, sensor_msgs.msg, std_srvs.srv, vision_msgs.msg, torch, cv2, numpy\n"
+        "import rclpy, sensor_msgs.msg, std_srvs.srv, vision_msgs.msg, diagnostic_msgs.msg\n"
+        "import torch, cv2, numpy\n"
         "import rtmdnet_ros, rtmdnet_ros.msg, rtmdnet_ros.srv\n"
         f"assert rtmdnet_ros.__path__[0] == {str(REPO / PACKAGE)!r}, rtmdnet_ros.__path__\n"
         "print('rclpy', rclpy.__file__)\n"
