@@ -210,7 +210,7 @@ class TrackSession:
         self._last_caught: Any = None
         self._consumed: Callable[[int], None] | None = None
         self._frames_processed = 0
-        self._late_frames = 0
+        self._unanswered = 0
         self._initialising = False
         self._processing_ms = 0.0
 
@@ -233,10 +233,14 @@ class TrackSession:
             return self._track_id
 
     @property
-    def late_frames(self) -> int:
-        """Frames that waited out an init and were older than its frame (never tracked)."""
+    def unanswered_frames(self) -> int:
+        """Frames handed to ``track`` and never answered (counted among the dropped ones).
+
+        Older than an init's frame, of another size than the track's, or voided by an init or
+        reset during their step.
+        """
         with self._lock:
-            return self._late_frames
+            return self._unanswered
 
     @property
     def catching_up(self) -> int:
@@ -293,7 +297,7 @@ class TrackSession:
         if self._state == IDLE:
             return None
         if sequence < self._track_start_seq:
-            self._late_frames += 1  # older than the init frame: never tracked
+            self._unanswered += 1  # older than the init frame: never tracked
             return "late"
         if sequence <= self._last_seq:
             return "late"  # answered already (the init frame, or a caught-up frame)
@@ -322,6 +326,8 @@ class TrackSession:
                     return FrameOutcome(skip, state, state, track_id=track_id)
             if state != IDLE:
                 if rgb.shape[:2] != shape:
+                    with self._lock:
+                        self._unanswered += 1
                     return FrameOutcome("size", state, state, track_id=track_id, label=label,
                                         track_shape=shape)
                 result = self._tracker.update(rgb)
@@ -332,6 +338,7 @@ class TrackSession:
         score = probability(raw) if state != IDLE else 0.0
         with self._lock:
             if generation != self._generation:
+                self._unanswered += 1
                 return FrameOutcome("void", track_id=track_id)
             if state != IDLE:
                 state = TRACKING if tracking else LOST

@@ -292,10 +292,10 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 
     @property
     def frames_dropped(self) -> int:
-        """Frames never tracked: replaced, outdated by an init, or lost before the callback."""
+        """Frames never answered: replaced, outdated, voided, skipped, or lost in transport."""
         cache, session = self._cache, self._session
         return ((cache.dropped if cache is not None else 0)
-                + (session.late_frames if session is not None else 0)
+                + (session.unanswered_frames if session is not None else 0)
                 + (self._input.lost if self._input is not None else 0))
 
     def destroy_node(self) -> None:
