@@ -39,8 +39,10 @@ from rtmdnet_ros.ros_io.detections import (
 from rtmdnet_ros.ros_io.stamps import format_stamp, stamp_to_ns
 from rtmdnet_ros.track_session import IDLE, LOST, TrackSession
 
-# A detector's results: every array matters (a reliable reader, as deep as a short burst).
-INPUT_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
+# BEST_EFFORT matches every publisher (a detector on the sensor-data profile too: a reliable
+# reader would silently never match it); the messages are small, so little is ever lost, and a
+# burst of arrays waits in a short queue instead of replacing each other.
+INPUT_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE,
                        history=HistoryPolicy.KEEP_LAST, depth=10)
 REINIT_CANDIDATES = 3  # near detections the verifier is asked about per array, nearest first
