@@ -382,12 +382,9 @@ class TrackSession:
             candidate = replaced
         return candidate
 
-    def _may_resume(self, track_id: str, locked: bool = False) -> bool:
-        """Whether ``track_id`` is the current track and LOST (the state lock held if told)."""
-        if locked:
-            return self._track_id == track_id and self._state == LOST
-        with self._lock:
-            return self._track_id == track_id and self._state == LOST
+    def _may_resume(self, track_id: str) -> bool:
+        """Whether ``track_id`` is the current track and LOST (state lock held)."""
+        return self._track_id == track_id and self._state == LOST
 
     def _no_resume(self, track_id: str) -> str:
         state = STATE_NAMES[self._state]
@@ -399,7 +396,7 @@ class TrackSession:
              next_tracker: Callable[[Any], Any] | None = None,
              started: Callable[[int], None] | None = None,
              frames_since: Callable[[Any], list[Any]] | None = None,
-             resume: str = "") -> InitOutcome:
+             resume: str = "", if_idle: bool = False) -> InitOutcome:
         """Start a new track on the frame ``sequence`` (already converted to ``rgb``).
 
         ``frames_after`` lists the cached frames newer than the init frame; it is asked after
@@ -410,19 +407,24 @@ class TrackSession:
         again for each later round). ``frames_since(frame)`` lists the frames newer than
         ``frame``, for the catch-up's later rounds; without it there is one round.
         ``resume``: restart the LOST track with this id, keeping the id (a re-initialisation
-        after a loss); refused when that track is no longer LOST by the time the training ends.
+        after a loss); ``if_idle``: start only while no track runs (an automatic start must not
+        replace one an init started meanwhile). Both are checked once the tracker is this
+        init's alone, so nothing can change the state until the track starts.
         A refused box or a failed training leaves the current track as it was.
         """
         reason = check_init_box(box, rgb.shape, _min_side(self._tracker))
         if reason:
             return InitOutcome(False, reason)
-        if resume and not self._may_resume(resume):  # checked again after the training
-            return InitOutcome(False, self._no_resume(resume))
         t0 = time.perf_counter()
         x, y, w, h = (float(v) for v in box)
         height, width = rgb.shape[:2]
         with self.tracker_lock:
             with self._lock:
+                if resume and not self._may_resume(resume):
+                    return InitOutcome(False, self._no_resume(resume))
+                if if_idle and self._state != IDLE:
+                    return InitOutcome(False, f"track {self._track_id} started meanwhile "
+                                       f"({STATE_NAMES[self._state]}): not replaced")
                 generation = self._generation
                 previous = self._state
                 self._initialising = True
@@ -448,8 +450,6 @@ class TrackSession:
             with self._lock:
                 if generation != self._generation:  # a reset arrived during the training
                     return InitOutcome(False, "~/reset was called during initialisation")
-                if resume and not self._may_resume(resume, locked=True):
-                    return InitOutcome(False, self._no_resume(resume))
                 if candidate is not self._tracker:
                     self._spare, self._tracker = self._tracker, candidate
                 self._generation += 1  # an answer in flight belongs to the old track: void

@@ -5,7 +5,8 @@
 - ``Tracker.score_box``: the real tracker's own verifier judges a box from elsewhere (the
   target's box above its threshold, a background box below it; no learnt target: refused);
 - ``TrackSession.init(resume=...)``: a LOST track restarts with the same id, and a restart that
-  comes after the track changed (recovered, reset, replaced) is refused and changes nothing.
+  comes after the track changed (recovered, reset, replaced) is refused and changes nothing;
+  ``if_idle`` (auto_init) never replaces a running track.
 """
 
 from __future__ import annotations
@@ -100,3 +101,9 @@ def test_a_lost_track_restarts_with_its_id_and_a_stale_restart_is_refused():
     assert session.init(image, (4, 4, 10, 10), 5, "h5", "x", lambda: []).track_id == "2"
     assert not session.init(image, (4, 4, 10, 10), 6, "h6", "x", lambda: [],
                             resume="1").success
+    # An automatic start (auto_init) never replaces a track that an init started meanwhile.
+    auto = session.init(image, (8, 8, 10, 10), 7, "h7", "x", lambda: [], if_idle=True)
+    assert not auto.success and auto.reason == "track 2 started meanwhile (TRACKING): not replaced"
+    assert tracker.inits[-1] == (4.0, 4.0, 10.0, 10.0) and session.track_id == "2"
+    session.reset()
+    assert session.init(image, (8, 8, 10, 10), 8, "h8", "x", lambda: [], if_idle=True).success

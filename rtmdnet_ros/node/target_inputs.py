@@ -143,7 +143,7 @@ class TargetInputs:
             return  # most frames hold no such detection: nothing to say
         choice = Choice(frame, best.box, best.class_id,
                         f"the {best.class_id!r} detection (score {best.score:.2f})")
-        outcome = self._services.start(choice, "", "auto_init")
+        outcome = self._services.start(choice, "", "auto_init", if_idle=True)
         if outcome.success:
             self._armed = False
         else:

@@ -103,12 +103,14 @@ class TrackServices:
         return self.choice.by_class(class_id, stamp_ns, self._topic(), self.max_frame_age,
                                     self.settings.init_min_score)
 
-    def start(self, choice: Choice, label: str, source: str, resume: str = "") -> InitOutcome:
+    def start(self, choice: Choice, label: str, source: str, resume: str = "",
+              if_idle: bool = False) -> InitOutcome:
         """Start (or, with ``resume``, restart) a track on a chosen frame and box.
 
         The one way every source starts a track (``~/init``, a detection, a click): convert the
         frame, train, publish the init frame's answer, wake the worker for the catch-up, log.
-        Returns the session's outcome, its ``reason`` being the confirmation on success.
+        ``resume`` and ``if_idle``: see :meth:`TrackSession.init`. Returns the session's outcome,
+        its ``reason`` being the confirmation on success.
         """
         session, cache, outputs, frame = self._session, self._cache, self.outputs, choice.frame
         if outputs is None:
@@ -123,7 +125,7 @@ class TrackServices:
         outcome = session.init(rgb, choice.box, frame.sequence, frame.header, label,
                                lambda: cache.after(frame), next_tracker=self._factory.next_tracker,
                                started=cache.discard_pending_up_to, frames_since=cache.after,
-                               resume=resume)
+                               resume=resume, if_idle=if_idle)
         if not outcome.success:
             if outcome.detail:
                 self._logger.warning(f"{source}: the tracker's own words: {outcome.detail}")
