@@ -121,6 +121,7 @@ class TrackServices:
             return InitOutcome(False, f"the frame {format_stamp(frame.stamp_ns)} cannot be "
                                       f"read: {exc}")
         label = label or choice.class_id or self.label
+        where = "newest frame" if frame is cache.newest() else "cached frame"  # when chosen
         started = time.perf_counter()
         outcome = session.init(rgb, choice.box, frame.sequence, frame.header, label,
                                lambda: cache.after(frame), next_tracker=self._factory.next_tracker,
@@ -135,7 +136,6 @@ class TrackServices:
         outputs.answer(frame.header, outcome.answer, session.status())  # unless newer ones went
         cache.wake()
         x, y, w, h = choice.box
-        where = "cached frame" if frame is not cache.newest() else "newest frame"
         verb = "restarted" if resume else "started"
         self._logger.info(
             f"track {outcome.track_id} ({label}) {verb} by {source} on {choice.how} on the "
