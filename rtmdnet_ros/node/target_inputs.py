@@ -28,6 +28,7 @@ from rtmdnet_ros.node.frame_worker import convert_frame
 from rtmdnet_ros.node.problem_log import ProblemLog
 from rtmdnet_ros.node.target_choice import Choice, DetectionStore, HandOffSettings, TargetChoice
 from rtmdnet_ros.node.track_services import TrackServices
+from rtmdnet_ros.ros_io.cli import one_line
 from rtmdnet_ros.ros_io.detections import (
     DetectionFrame,
     best_of_class,
@@ -37,7 +38,7 @@ from rtmdnet_ros.ros_io.detections import (
     read_detections,
 )
 from rtmdnet_ros.ros_io.stamps import format_stamp, stamp_to_ns
-from rtmdnet_ros.track_session import IDLE, LOST, TrackSession
+from rtmdnet_ros.track_session import IDLE, LOST, TrackSession, check_init_box
 
 # BEST_EFFORT matches every publisher (a detector on the sensor-data profile too: a reliable
 # reader would silently never match it); the messages are small, so little is ever lost, and a
@@ -108,18 +109,27 @@ class TargetInputs:
         if name == "auto_init":
             self._armed = bool(value)
 
-    def _refuse(self, kind: str, text: str, warning: bool = True) -> None:
+    def _refuse(self, kind: str, text: str) -> None:
         """Count a refused input by kind and log it (each kind at most once per period)."""
         self.refused[kind] += 1
-        line = f"{text} ({self.refused[kind]} refused for this reason so far)"
-        if warning:
-            self._problems.report(kind, line, warning=True)
-        else:
-            self._logger.debug(line)
+        self._problems.report(kind, f"{text} ({self.refused[kind]} refused for this reason so "
+                                    "far)", warning=True)
+
+    def _guarded(self, what: str, handle: Any, msg: Any) -> None:
+        """Run a callback; whatever one message does, the node stays up and says why."""
+        try:
+            handle(msg)
+        except Exception as exc:  # an unreadable frame, a malformed message: never the node
+            self.refused[f"{what} failed"] += 1
+            self._problems.report(f"{what} failed:{type(exc).__name__}",
+                                  f"a {what} message could not be used: {one_line(exc, True)}")
 
     # ------------------------------------------------------------------ detections
     def on_detections(self, msg: Any) -> None:
         """Keep a detector's array for its frame; start or restart a track when it says so."""
+        self._guarded("detections", self._on_detections, msg)
+
+    def _on_detections(self, msg: Any) -> None:
         found = read_detections(msg)
         for problem in found.problems:
             self._refuse("bad detection", f"detection refused (frame "
@@ -175,6 +185,10 @@ class TargetInputs:
         rgb = convert_frame(frame)
         verdicts = []
         for candidate in near[:REINIT_CANDIDATES]:
+            unusable = check_init_box(candidate.box, rgb.shape)
+            if unusable:
+                verdicts.append(f"refused: {unusable}")
+                continue
             try:
                 logit, threshold = self._session.score_box(rgb, candidate.box)
             except ValueError as exc:
@@ -182,7 +196,7 @@ class TargetInputs:
                              f"cannot judge a detection ({exc}); not restarted")
                 return
             if logit <= threshold:
-                verdicts.append(f"{logit:+.2f}")
+                verdicts.append(f"logit {logit:+.2f}")
                 continue
             away = distance_in_sizes(candidate.box, lost_box)
             choice = Choice(frame, candidate.box, candidate.class_id,
@@ -194,12 +208,16 @@ class TargetInputs:
                              f"frame {stamp} refused: {outcome.reason}")
             return
         self._refuse("reinit: verifier", f"track {track_id} LOST: the verifier rejects the "
-                     f"{label!r} detection(s) near the loss on the frame {stamp} (logits "
-                     f"{', '.join(verdicts)}, needs above the tracker's threshold); not restarted")
+                     f"{label!r} detection(s) near the loss on the frame {stamp} ("
+                     f"{'; '.join(verdicts)}; a logit above the tracker's threshold is needed); "
+                     "not restarted")
 
     # ------------------------------------------------------------------ clicks
     def on_click(self, msg: Any) -> None:
         """Start a track at a clicked pixel (the detection containing it, else a box)."""
+        self._guarded("click", self._on_click, msg)
+
+    def _on_click(self, msg: Any) -> None:
         assert self._services.choice is not None
         choice = self._services.choice.by_point(
             float(msg.point.x), float(msg.point.y), stamp_to_ns(msg.header.stamp),
