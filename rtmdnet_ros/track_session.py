@@ -90,6 +90,7 @@ class InitOutcome:
     reason: str = ""  # in the user's terms: what to change
     track_id: str = ""
     detail: str = ""  # the tracker's own words for a failed training, for the log
+    note: str = ""  # what ``accept`` said of an accepted start, for the log
     catch_up: int = 0  # cached frames queued to be tracked before new ones
     answer: FrameOutcome | None = None
 
@@ -396,7 +397,8 @@ class TrackSession:
              next_tracker: Callable[[Any], Any] | None = None,
              started: Callable[[int], None] | None = None,
              frames_since: Callable[[Any], list[Any]] | None = None,
-             resume: str = "", if_idle: bool = False) -> InitOutcome:
+             resume: str = "", if_idle: bool = False,
+             accept: Callable[[Any], tuple[bool, str]] | None = None) -> InitOutcome:
         """Start a new track on the frame ``sequence`` (already converted to ``rgb``).
 
         ``frames_after`` lists the cached frames newer than the init frame; it is asked after
@@ -409,7 +411,10 @@ class TrackSession:
         ``resume``: restart the LOST track with this id, keeping the id (a re-initialisation
         after a loss); ``if_idle``: start only while no track runs (an automatic start must not
         replace one an init started meanwhile). Both are checked once the tracker is this
-        init's alone, so nothing can change the state until the track starts.
+        init's alone, so nothing can change the state until the track starts. ``accept(tracker)``
+        judges the start with the running tracker in that same hold, before any training (a
+        detection the verifier must accept: no frame is tracked between verdict and restart);
+        it returns (go on, words): the refusal, or a note for the log.
         A refused box or a failed training leaves the current track as it was.
         """
         reason = check_init_box(box, rgb.shape, _min_side(self._tracker))
@@ -425,6 +430,12 @@ class TrackSession:
                 if if_idle and self._state != IDLE:
                     return InitOutcome(False, f"track {self._track_id} started meanwhile "
                                        f"({STATE_NAMES[self._state]}): not replaced")
+            note = ""
+            if accept is not None:
+                accepted, note = accept(self._tracker)
+                if not accepted:
+                    return InitOutcome(False, note)
+            with self._lock:
                 generation = self._generation
                 previous = self._state
                 self._initialising = True
@@ -478,7 +489,7 @@ class TrackSession:
                                       track_id, label, self._track_shape)
             if started is not None:
                 started(later[-1].sequence if later else sequence)
-        return InitOutcome(True, track_id=track_id, catch_up=queued, answer=answer)
+        return InitOutcome(True, track_id=track_id, catch_up=queued, answer=answer, note=note)
 
     def score_box(self, rgb: np.ndarray, box: Sequence[float]) -> tuple[float, float]:
         """Return the running tracker's verdict on a box from elsewhere: (logit, threshold).
@@ -488,14 +499,7 @@ class TrackSession:
         Raises ValueError when the tracker cannot judge a box (no learnt target).
         """
         with self.tracker_lock:
-            tracker = self._tracker
-            scorer = getattr(tracker, "score_box", None)
-            if scorer is None:
-                raise ValueError("this tracker cannot score a box")
-            logit = float(scorer(rgb, tuple(float(v) for v in box)))
-            threshold = float(getattr(getattr(getattr(tracker, "options", None), "rtmdnet",
-                                              None), "success_threshold", 0.0))
-        return logit, threshold
+            return verdict(self._tracker, rgb, box)
 
     def reset(self) -> ResetOutcome:
         """Stop tracking now, without waiting for a tracking step or an init in progress."""
@@ -532,6 +536,20 @@ class TrackSession:
         finally:
             if locked:
                 self.tracker_lock.release()
+
+
+def verdict(tracker: Any, rgb: np.ndarray, box: Sequence[float]) -> tuple[float, float]:
+    """Return a tracker's (logit, threshold) for a box: its verifier's score and own rule.
+
+    Raises ValueError when the tracker cannot judge a box (no learnt target, no verifier).
+    """
+    scorer = getattr(tracker, "score_box", None)
+    if scorer is None:
+        raise ValueError("this tracker cannot score a box")
+    logit = float(scorer(rgb, tuple(float(v) for v in box)))
+    threshold = float(getattr(getattr(getattr(tracker, "options", None), "rtmdnet", None),
+                              "success_threshold", 0.0))
+    return logit, threshold
 
 
 def _min_side(tracker: Any) -> float:

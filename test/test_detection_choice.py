@@ -113,6 +113,9 @@ def test_detections_are_matched_to_their_frame_by_stamp_never_the_newest():
     choice = TargetChoice(cache, store)
     assert choice.frame_of(2000).stamp_ns == 2000
     assert "is not in the frame cache (5 frames" in choice.frame_of(99)
+    assert choice.frame_of(2500) == ("its frame 0.000002500 never reached this node (lost "
+                                     "before it, or not from its camera): the 5 cached frames "
+                                     "from 0.000001000 to 0.000005000 do not include it")
     assert "no stamp" in choice.frame_of(0)
     store.put(read_detections(array(2000, detection((10, 10, 30, 30), [("person", 0.7)]))))
     store.put(read_detections(array(3000, detection((50, 10, 30, 30), [("dog", 0.9)]))))

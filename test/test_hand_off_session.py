@@ -89,8 +89,15 @@ def test_a_lost_track_restarts_with_its_id_and_a_stale_restart_is_refused():
     # Where it was lost: the last TRACKING box, not the LOST frames' guesses.
     assert session.last_tracking_box.tolist() == [7.0, 7.0, 13.0, 13.0]
     assert session.score_box(image, (5, 5, 10, 10)) == (1.0, 0.0)
-    again = session.init(image, (20, 20, 10, 10), 3, "h3", "person", lambda: [], resume="1")
+    # The verdict comes in the same hold of the tracker as the restart: a refusal trains nothing.
+    refused = session.init(image, (20, 20, 10, 10), 3, "h3", "person", lambda: [], resume="1",
+                           accept=lambda t: (False, f"logit {t.score_box(image, ()) - 2:+.2f}"))
+    assert not refused.success and refused.reason == "logit -1.00"
+    assert len(tracker.inits) == 1 and session.state == LOST
+    again = session.init(image, (20, 20, 10, 10), 3, "h3", "person", lambda: [], resume="1",
+                         accept=lambda t: (True, "verifier +1.00 > +0.00"))
     assert again.success and again.track_id == "1" and again.answer.previous == LOST
+    assert again.note == "verifier +1.00 > +0.00"
     assert session.state == TRACKING and session.track_id == "1"
     assert session.track_label == "person"
     # A restart for a track that is not LOST (recovered meanwhile) is refused, unchanged.

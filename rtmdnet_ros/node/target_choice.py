@@ -106,6 +106,10 @@ class TargetChoice:
         if stamp_ns == 0:
             return "it has no stamp (header.stamp zero): it cannot be matched to a frame"
         count, oldest, newest = self._cache.stamp_range()
+        if oldest <= stamp_ns <= newest:  # within the cached span: that frame never came
+            return (f"its frame {format_stamp(stamp_ns)} never reached this node (lost before "
+                    f"it, or not from its camera): the {count} cached frames from "
+                    f"{format_stamp(oldest)} to {format_stamp(newest)} do not include it")
         return (f"its frame {format_stamp(stamp_ns)} is not in the frame cache ({count} frames "
                 f"from {format_stamp(oldest)} to {format_stamp(newest)}); a detector slower "
                 "than frame_cache_seconds, or stamps not copied from the image")

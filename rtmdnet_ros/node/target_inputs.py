@@ -38,7 +38,7 @@ from rtmdnet_ros.ros_io.detections import (
     read_detections,
 )
 from rtmdnet_ros.ros_io.stamps import format_stamp, stamp_to_ns
-from rtmdnet_ros.track_session import IDLE, LOST, TrackSession, check_init_box
+from rtmdnet_ros.track_session import IDLE, LOST, TrackSession, check_init_box, verdict
 
 # BEST_EFFORT matches every publisher (a detector on the sensor-data profile too: a reliable
 # reader would silently never match it); the messages are small, so little is ever lost, and a
@@ -189,24 +189,30 @@ class TargetInputs:
             if unusable:
                 verdicts.append(f"refused: {unusable}")
                 continue
+            away = distance_in_sizes(candidate.box, lost_box)
+            choice = Choice(frame, candidate.box, candidate.class_id,
+                            f"the {candidate.class_id!r} detection {away:.1f} target sizes "
+                            "from the loss")
+
+            def accept(tracker: Any, box: Any = candidate.box) -> tuple[bool, str]:
+                logit, threshold = verdict(tracker, rgb, box)  # the tracker's own rule
+                return logit > threshold, f"verifier {logit:+.2f} > {threshold:+.2f}" \
+                    if logit > threshold else f"logit {logit:+.2f}"
+
             try:
-                logit, threshold = self._session.score_box(rgb, candidate.box)
+                outcome = self._services.start(choice, label, "re-initialisation",
+                                               resume=track_id, accept=accept)
             except ValueError as exc:
                 self._refuse("reinit: no verifier", f"track {track_id} LOST: the tracker "
                              f"cannot judge a detection ({exc}); not restarted")
                 return
-            if logit <= threshold:
-                verdicts.append(f"logit {logit:+.2f}")
-                continue
-            away = distance_in_sizes(candidate.box, lost_box)
-            choice = Choice(frame, candidate.box, candidate.class_id,
-                            f"the {candidate.class_id!r} detection {away:.1f} target sizes "
-                            f"from the loss (verifier {logit:+.2f} > {threshold:+.2f})")
-            outcome = self._services.start(choice, label, "re-initialisation", resume=track_id)
-            if not outcome.success:
+            if outcome.success:
+                return
+            if not outcome.reason.startswith("logit "):
                 self._refuse("reinit: failed", f"track {track_id}: re-initialisation on the "
                              f"frame {stamp} refused: {outcome.reason}")
-            return
+                return
+            verdicts.append(outcome.reason)
         self._refuse("reinit: verifier", f"track {track_id} LOST: the verifier rejects the "
                      f"{label!r} detection(s) near the loss on the frame {stamp} ("
                      f"{'; '.join(verdicts)}; a logit above the tracker's threshold is needed); "

@@ -104,13 +104,14 @@ class TrackServices:
                                     self.settings.init_min_score)
 
     def start(self, choice: Choice, label: str, source: str, resume: str = "",
-              if_idle: bool = False) -> InitOutcome:
+              if_idle: bool = False,
+              accept: Callable[[Any], tuple[bool, str]] | None = None) -> InitOutcome:
         """Start (or, with ``resume``, restart) a track on a chosen frame and box.
 
         The one way every source starts a track (``~/init``, a detection, a click): convert the
         frame, train, publish the init frame's answer, wake the worker for the catch-up, log.
-        ``resume`` and ``if_idle``: see :meth:`TrackSession.init`. Returns the session's outcome,
-        its ``reason`` being the confirmation on success.
+        ``resume``, ``if_idle`` and ``accept``: see :meth:`TrackSession.init`. Returns the
+        session's outcome, its ``reason`` being the confirmation on success.
         """
         session, cache, outputs, frame = self._session, self._cache, self.outputs, choice.frame
         if outputs is None:
@@ -126,7 +127,7 @@ class TrackServices:
         outcome = session.init(rgb, choice.box, frame.sequence, frame.header, label,
                                lambda: cache.after(frame), next_tracker=self._factory.next_tracker,
                                started=cache.discard_pending_up_to, frames_since=cache.after,
-                               resume=resume, if_idle=if_idle)
+                               resume=resume, if_idle=if_idle, accept=accept)
         if not outcome.success:
             if outcome.detail:
                 self._logger.warning(f"{source}: the tracker's own words: {outcome.detail}")
@@ -137,8 +138,9 @@ class TrackServices:
         cache.wake()
         x, y, w, h = choice.box
         verb = "restarted" if resume else "started"
+        how = f"{choice.how} ({outcome.note})" if outcome.note else choice.how
         self._logger.info(
-            f"track {outcome.track_id} ({label}) {verb} by {source} on {choice.how} on the "
+            f"track {outcome.track_id} ({label}) {verb} by {source} on {how} on the "
             f"{where} {format_stamp(frame.stamp_ns)} at x={x:.1f} y={y:.1f} w={w:.1f} h={h:.1f} "
             f"in {elapsed:.2f} s; {outcome.catch_up} cached frame(s) to catch up")
         return replace(outcome, reason=f"tracking {verb} on the {where} "
