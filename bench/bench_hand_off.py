@@ -53,13 +53,13 @@ def scene() -> tuple[np.ndarray, np.ndarray]:
     return background, patch
 
 
-def timeline(cycles: int) -> list[int | None]:
+def timeline(cycles: int, gone: int) -> list[int | None]:
     """The target's column per frame (None: out of view): move, leave, come back, repeat."""
     xs: list[int | None] = [60 + i for i in range(LEAD)]
     for cycle in range(cycles):
         last = xs[-1]
         assert last is not None
-        xs += [None] * 8
+        xs += [None] * gone
         back = last + 3 * S if cycle % 2 == 0 else last - 3 * S
         xs += [back + (1 if cycle % 2 == 0 else -1) * i for i in range(20)]
     return xs
@@ -70,6 +70,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--latency", type=int, default=1, help="detector latency in frames")
     parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--gone", type=int, default=3,
+                        help="frames out of view (the tracker sweeps the frame itself after 5 "
+                             "LOST frames: fewer keep its own re-detection out of the way)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     import rclpy
@@ -124,7 +127,7 @@ def main() -> int:
             time.sleep(0.1)
         time.sleep(1.0)  # the node's input turns RELIABLE (it follows this publisher)
         background, patch = scene()
-        xs = timeline(args.cycles)
+        xs = timeline(args.cycles, args.gone)
         headers: list[Header] = []
         period, start = 1.0 / args.rate, time.monotonic()
         for i, x in enumerate(xs + [None] * args.latency):
@@ -166,8 +169,8 @@ def main() -> int:
     refusals = [line.split("]: ", 1)[-1] for line in log if "not restarted" in line]
     results = []
     for cycle in range(args.cycles):
-        gone = LEAD + cycle * 28  # first out-of-view frame of the cycle
-        back = gone + 8
+        gone = LEAD + cycle * (args.gone + 20)  # first out-of-view frame of the cycle
+        back = gone + args.gone
         lost = any(t is None for t in ids[gone:back])
         on = [r for r in restarts if r is not None and back <= r < back + 20]
         answered = next((i for i in range(back, back + 20) if ids[i] == first_id), None)
