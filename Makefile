@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench results clean distro-stacks
+.PHONY: setup demo demo-detector test lint bench results clean distro-stacks
 
 ## setup: create/refresh .venv (ROS 2 Kilted wheels, torch CPU, interfaces, console scripts)
 setup:
@@ -17,6 +17,11 @@ setup:
 ## demo: the ROS graph on a generated clip (ARGS="--sequence DIR" or "--video FILE --box x,y,w,h")
 demo: setup
 	@$(VPY) -m rtmdnet_ros.node.demo $(ARGS)
+
+## demo-detector: the same graph started from a detector stand-in (ground truth published as
+## vision_msgs/Detection2DArray; the node's auto_init and reinit_when_lost) instead of ~/init
+demo-detector: setup
+	@$(VPY) -m rtmdnet_ros.node.demo --from-detector $(ARGS)
 
 ## test: lint, then every test under test/ (exit 5 = no tests collected also fails)
 # Test nodes discover peers on this machine only (test/conftest.py also picks a random domain).

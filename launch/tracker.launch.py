@@ -101,6 +101,12 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("autostart", default_value="true",
                               description="Emit configure and activate at launch (true) or "
                                           "leave the node unconfigured for a lifecycle manager"),
+        DeclareLaunchArgument("detections_topic", default_value="",
+                              description="vision_msgs/Detection2DArray topic of a detector "
+                                          "(the node's detections_topic; empty = none)"),
+        DeclareLaunchArgument("click_to_track", default_value="false",
+                              description="true = a click in rqt_image_view on the debug image "
+                                          "(~/debug_image_mouse_left) starts a track"),
         DeclareLaunchArgument("dds_profile", default_value=_default_dds_profile(),
                               description="Fast DDS XML profile of the node (default: the "
                                           "shipped config/fastdds.xml, 64 MB shared memory; "
@@ -125,6 +131,11 @@ def generate_launch_description() -> LaunchDescription:
                 "image_transport": LaunchConfiguration("image_transport"),
                 "device": LaunchConfiguration("device"),
                 "publish_debug": LaunchConfiguration("publish_debug"),
+                "detections_topic": LaunchConfiguration("detections_topic"),
+                # rqt_image_view publishes a click on <its image topic>_mouse_left.
+                "click_topic": PythonExpression([
+                    '"~/debug_image_mouse_left" if "', LaunchConfiguration("click_to_track"),
+                    '".lower() == "true" else ""']),
                 # The transitions come from this file (below), not from the node itself.
                 "autostart": False,
             },

@@ -90,6 +90,7 @@ class InitOutcome:
     reason: str = ""  # in the user's terms: what to change
     track_id: str = ""
     detail: str = ""  # the tracker's own words for a failed training, for the log
+    note: str = ""  # what ``accept`` said of an accepted start, for the log
     catch_up: int = 0  # cached frames queued to be tracked before new ones
     answer: FrameOutcome | None = None
 
@@ -198,6 +199,7 @@ class TrackSession:
         self._track_start_seq = 0
         self._last_seq = 0  # the newest frame this track has answered (arrival number)
         self._last_box: np.ndarray | None = None
+        self._tracking_box: np.ndarray | None = None
         self._last_raw = 0.0
         self._last_score = 0.0
         self._last_header: Any = None
@@ -231,6 +233,18 @@ class TrackSession:
         """The current track's id; empty while idle."""
         with self._lock:
             return self._track_id
+
+    @property
+    def track_label(self) -> str:
+        """The current track's label (its class when it started on a detection)."""
+        with self._lock:
+            return self._track_label
+
+    @property
+    def last_tracking_box(self) -> np.ndarray | None:
+        """The box of the track's last TRACKING answer (where a LOST target was last seen)."""
+        with self._lock:
+            return None if self._tracking_box is None else self._tracking_box.copy()
 
     @property
     def unanswered_frames(self) -> int:
@@ -346,6 +360,8 @@ class TrackSession:
                 self._last_seq = max(self._last_seq, sequence)
             previous, self._state = self._state, state
             self._last_box, self._last_raw, self._last_header = box, raw, header
+            if state == TRACKING:
+                self._tracking_box = box
             self._last_score = score
             self._processing_ms = (time.perf_counter() - t0) * 1000.0
         return FrameOutcome(None, state, previous, score, raw, box, track_id, label, shape,
@@ -374,11 +390,22 @@ class TrackSession:
             candidate = replaced
         return candidate
 
+    def _may_resume(self, track_id: str) -> bool:
+        """Whether ``track_id`` is the current track and LOST (state lock held)."""
+        return self._track_id == track_id and self._state == LOST
+
+    def _no_resume(self, track_id: str) -> str:
+        state = STATE_NAMES[self._state]
+        current = f"track {self._track_id} {state}" if self._track_id else state
+        return f"track {track_id} is no longer LOST (now {current}): not restarted"
+
     def init(self, rgb: np.ndarray, box: tuple[float, float, float, float], sequence: int,
              header: Any, label: str, frames_after: Callable[[], list[Any]],
              next_tracker: Callable[[Any], Any] | None = None,
              started: Callable[[int], None] | None = None,
-             frames_since: Callable[[Any], list[Any]] | None = None) -> InitOutcome:
+             frames_since: Callable[[Any], list[Any]] | None = None,
+             resume: str = "", if_idle: bool = False,
+             accept: Callable[[Any], tuple[bool, str]] | None = None) -> InitOutcome:
         """Start a new track on the frame ``sequence`` (already converted to ``rgb``).
 
         ``frames_after`` lists the cached frames newer than the init frame; it is asked after
@@ -388,6 +415,13 @@ class TrackSession:
         tracker lock, so the caller can forget a pending copy of a frame already queued (and
         again for each later round). ``frames_since(frame)`` lists the frames newer than
         ``frame``, for the catch-up's later rounds; without it there is one round.
+        ``resume``: restart the LOST track with this id, keeping the id (a re-initialisation
+        after a loss); ``if_idle``: start only while no track runs (an automatic start must not
+        replace one an init started meanwhile). Both are checked once the tracker is this
+        init's alone, so nothing can change the state until the track starts. ``accept(tracker)``
+        judges the start with the running tracker in that same hold, before any training (a
+        detection the verifier must accept: no frame is tracked between verdict and restart);
+        it returns (go on, words): the refusal, or a note for the log.
         A refused box or a failed training leaves the current track as it was.
         """
         reason = check_init_box(box, rgb.shape, _min_side(self._tracker))
@@ -397,6 +431,17 @@ class TrackSession:
         x, y, w, h = (float(v) for v in box)
         height, width = rgb.shape[:2]
         with self.tracker_lock:
+            with self._lock:
+                if resume and not self._may_resume(resume):
+                    return InitOutcome(False, self._no_resume(resume))
+                if if_idle and self._state != IDLE:
+                    return InitOutcome(False, f"track {self._track_id} started meanwhile "
+                                       f"({STATE_NAMES[self._state]}): not replaced")
+            note = ""
+            if accept is not None:
+                accepted, note = accept(self._tracker)
+                if not accepted:
+                    return InitOutcome(False, note)
             with self._lock:
                 generation = self._generation
                 previous = self._state
@@ -427,13 +472,17 @@ class TrackSession:
                     self._spare, self._tracker = self._tracker, candidate
                 self._generation += 1  # an answer in flight belongs to the old track: void
                 previous = self._state
-                track_id = str(self._next_track_number)
-                self._next_track_number += 1
+                if resume:
+                    track_id = resume
+                else:
+                    track_id = str(self._next_track_number)
+                    self._next_track_number += 1
                 self._track_id, self._track_label = track_id, label
                 self._track_shape = (height, width)
                 self._track_start_seq = self._last_seq = self._catching_up = sequence
                 self._state = TRACKING
                 self._last_box = np.array([x, y, w, h], dtype=np.float64)
+                self._tracking_box = self._last_box
                 self._last_raw, self._last_score = 0.0, 1.0
                 self._last_header = header
                 self._frames_processed += 1
@@ -447,7 +496,17 @@ class TrackSession:
                                       track_id, label, self._track_shape)
             if started is not None:
                 started(later[-1].sequence if later else sequence)
-        return InitOutcome(True, track_id=track_id, catch_up=queued, answer=answer)
+        return InitOutcome(True, track_id=track_id, catch_up=queued, answer=answer, note=note)
+
+    def score_box(self, rgb: np.ndarray, box: Sequence[float]) -> tuple[float, float]:
+        """Return the running tracker's verdict on a box from elsewhere: (logit, threshold).
+
+        Taken between two frames (the tracker lock), so it never overlaps an update; the box is
+        accepted as the target when the logit is above the threshold, the tracker's own rule.
+        Raises ValueError when the tracker cannot judge a box (no learnt target).
+        """
+        with self.tracker_lock:
+            return verdict(self._tracker, rgb, box)
 
     def reset(self) -> ResetOutcome:
         """Stop tracking now, without waiting for a tracking step or an init in progress."""
@@ -460,7 +519,7 @@ class TrackSession:
             self._state = IDLE
             self._track_id = ""
             self._track_shape = None
-            self._last_box = None
+            self._last_box = self._tracking_box = None
             self._last_raw = self._last_score = 0.0
         return outcome
 
@@ -484,6 +543,20 @@ class TrackSession:
         finally:
             if locked:
                 self.tracker_lock.release()
+
+
+def verdict(tracker: Any, rgb: np.ndarray, box: Sequence[float]) -> tuple[float, float]:
+    """Return a tracker's (logit, threshold) for a box: its verifier's score and own rule.
+
+    Raises ValueError when the tracker cannot judge a box (no learnt target, no verifier).
+    """
+    scorer = getattr(tracker, "score_box", None)
+    if scorer is None:
+        raise ValueError("this tracker cannot score a box")
+    logit = float(scorer(rgb, tuple(float(v) for v in box)))
+    threshold = float(getattr(getattr(getattr(tracker, "options", None), "rtmdnet", None),
+                              "success_threshold", 0.0))
+    return logit, threshold
 
 
 def _min_side(tracker: Any) -> float:

@@ -29,7 +29,7 @@ from .inputs import check_image
 from .model_loading import load_model
 from .options import TrackerOptions
 from .reference_policy import ReferencePolicy
-from .track_types import Meter, TrackResult
+from .track_types import Classification, Meter, TrackResult
 
 LOG = logging.getLogger(__name__)
 
@@ -201,6 +201,25 @@ class Tracker:
         if self._classifies and self.classifier.ready:
             self.classifier.begin_frame()
         return self._policy.step(image)
+
+    def score_box(self, image: np.ndarray, box_xywh) -> float:
+        """Return the online classifier's logit for one box on ``image``.
+
+        The judge of the tracker's own verdicts (a logit above
+        ``options.rtmdnet.success_threshold`` is the target), offered so that a box from
+        elsewhere (a detector's, after a loss) is accepted by the same rule. Raises ValueError
+        while the classifier has learnt no target (before init, while it trains in the
+        background, or in siamese mode, which has none).
+        """
+        if not (self._initialised and self._classifies and self.classifier.ready):
+            raise ValueError("no learnt target to score a box against: init() first (siamese "
+                             "mode has no classifier)")
+        image = check_image(image)
+        box = validate_box(box_xywh, image.shape[1], image.shape[0])
+        # No scene of this frame: the box is pooled from a crop of its own, at its own size.
+        empty = Classification(np.zeros((0, 4)), None, np.zeros(0, dtype=int), 0.0, box, None,
+                               np.zeros(4), box[2:].copy())
+        return float(self.classifier.score_boxes(image, empty, box[None])[0])
 
     def wait_for_updates(self, timeout: float = 10.0) -> bool:
         """Block until a running online update has finished (async mode; no-op otherwise).

@@ -34,7 +34,8 @@ from launch import LaunchDescription  # noqa: E402
 
 LAUNCH_FILE = REPO_ROOT / "launch" / "tracker.launch.py"
 NAMESPACE = "launch_test"
-ARGUMENTS = {"namespace": NAMESPACE, "device": "cpu", "publish_debug": "false"}
+ARGUMENTS = {"namespace": NAMESPACE, "device": "cpu", "publish_debug": "false",
+             "click_to_track": "true"}
 
 
 @pytest.mark.launch_test
@@ -55,12 +56,18 @@ class TestTrackerLaunch(unittest.TestCase):
         description = module.generate_launch_description()
         names = {arg.name for arg in description.get_launch_arguments()}
         self.assertEqual(names, {"namespace", "params_file", "image_topic", "image_transport",
-                                 "device", "publish_debug", "autostart", "dds_profile"})
+                                 "device", "publish_debug", "autostart", "dds_profile",
+                                 "detections_topic", "click_to_track"})
 
     def test_node_starts_in_the_namespace_and_answers_init(self, proc_output) -> None:
         # The node's own start-up lines, through launch's output capture.
         proc_output.assertWaitFor("on device cpu (requested cpu", timeout=90)
         proc_output.assertWaitFor(f"listening on /{NAMESPACE}/image (raw", timeout=30)
+        # click_to_track:=true: clicks on the debug image's viewer; no detector given.
+        proc_output.assertWaitFor(
+            f"/rtmdnet_tracker/reset; clicks from /{NAMESPACE}/rtmdnet_tracker/"
+            "debug_image_mouse_left",
+            timeout=30)
         # The launch file hands the node the shipped Fast DDS profile (large images).
         proc_output.assertWaitFor("/config/fastdds.xml); publishing", timeout=30)
 

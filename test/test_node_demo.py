@@ -36,3 +36,23 @@ def test_demo_runs_the_graph_and_prints_a_summary(tmp_path):
     while capture.read()[0]:
         count += 1
     assert count == 12
+
+
+def test_demo_from_a_detector_stand_in_starts_by_auto_init(tmp_path):
+    """``make demo-detector``: no ~/init call; the stand-in's detection of frame 0 starts it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "rtmdnet_ros.node.demo", "--from-detector", "--frames", "12",
+         "--rate", "5", "--output", ""],
+        cwd=REPO_ROOT, env=ros_env(), capture_output=True, text=True, timeout=300)
+    out, log = result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "init: track 1 started by auto_init on the stand-in's detection of frame 0" in out
+    # The node's own line: the detection's box on the stamped frame it was computed on.
+    assert re.search(r"track 1 \(target\) started by auto_init on the 'target' detection "
+                     r"\(score 0\.90\) on the (newest|cached) frame \d+\.\d{9} at x=", log), log
+    published = int(re.search(r"detector stand-in: (\d+) detections published", out).group(1))
+    assert published >= 3  # frames 0, 5 and 10 (and frame 0 again if it had to be re-offered)
+    assert re.search(r"frames received by the recorder : 12", out), out
+    iou = float(re.search(r"mean IoU with ground truth      : [\d.]+ over all published frames, "
+                          r"([\d.]+) over answered", out).group(1))
+    assert iou > 0.3, out

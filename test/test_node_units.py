@@ -194,7 +194,7 @@ def test_parameter_table_rules():
 
     from rtmdnet_ros.node import parameters as table
 
-    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 28
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 36
     assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
     for spec in table.SPECS:
         desc = spec.descriptor()
@@ -215,6 +215,9 @@ def test_parameter_table_rules():
     assert why("label", "person") is None
     assert why("label", "  ") == "label must be a non-empty string"
     assert why("label", 3) == "label must be a non-empty string"
+    assert why("init_class", "") is None  # empty = any class
+    assert why("detections_topic", "/yolo") == ("detections_topic is fixed at start; restart "
+                                                "the node")
     assert why("publish_debug", False) is None
     assert why("publish_debug", 1) == "publish_debug must be true or false"
     assert why("lost_score_threshold", 0.7) is None and why("lost_score_threshold", 1) is None

@@ -46,6 +46,12 @@ GET = "ros2 param get /rtmdnet_tracker lost_score_threshold"
 LAUNCH_ALL_ARGS = ("ros2 launch rtmdnet_ros tracker.launch.py namespace:=cam1 "
                    "params_file:=my_tracker.yaml image_topic:=camera/image "
                    "image_transport:=compressed device:=cpu publish_debug:=false")
+# ~/init by class and by point, proposed for the README (once there, add them to
+# README_COMMANDS below; until then test_every_readme_ros2_line_is_tested does not ask).
+INIT_BY_POINT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
+                 '"{use_point: true, point_x: 320.0, point_y: 240.0}"')
+INIT_BY_CLASS = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
+                 '"{init_class: person}"')
 # The lifecycle lines (run by test_node_lifecycle.py against a node of its own).
 LAUNCH_MANAGED = "ros2 launch rtmdnet_ros tracker.launch.py autostart:=false"
 LIFECYCLE_GET = "ros2 lifecycle get /rtmdnet_tracker"
@@ -313,6 +319,21 @@ def test_service_call_init_then_status_then_reset(tracker, camera, workdir):
     assert "success=True" in stopped and "track 1 stopped" in stopped, stopped
     again = ros2(RESET, workdir)
     assert "success=True" in again and "already idle" in again, again
+
+
+def test_service_call_init_by_point_and_by_class(tracker, camera, workdir):
+    """By point without a detector: a click_box_size box on the newest frame; by class: needs
+    the detector input, which the README's launch line does not set, and says so."""
+    ros2(ECHO_STATUS, workdir)  # a frame has been processed: ~/init has an image
+    by_class = ros2(INIT_BY_CLASS, workdir)
+    assert "success=False" in by_class and "needs a detector: set the node's detections_topic" \
+        in by_class, by_class
+    by_point = ros2(INIT_BY_POINT, workdir)
+    assert "success=True" in by_point and "a 64 px box around (320, 240)" in by_point, by_point
+    tracker.wait_for(r"track \d+ \(object\) started by ~/init on a 64 px box around \(320, 240\)"
+                     r" on the (newest|cached) frame \d+\.\d+ at x=288\.0 y=208\.0 w=64\.0 "
+                     r"h=64\.0")
+    assert "success=True" in ros2(RESET, workdir)
 
 
 def test_param_describe_shows_the_descriptor(tracker, workdir):

@@ -16,8 +16,7 @@ from rosbags.rosbag2 import Reader
 
 from rtmdnet_ros.bag.reading import BagInputError, bag_errors
 from rtmdnet_ros.ros_io.cli import one_line
-from rtmdnet_ros.ros_io.messages import bbox_to_xywh
-from rtmdnet_ros.ros_io.stamps import header_stamp_ns
+from rtmdnet_ros.ros_io.detections import best_of_class, read_detections
 from rtmdnet_ros.track_session import IDLE, LOST
 
 Box = tuple[float, float, float, float]
@@ -48,28 +47,17 @@ def detection_boxes(reader: Reader, conns: list[Connection], store: object,
                     class_id: str | None, first_only: bool) -> Iterator[tuple[int, Box]]:
     """Yield (stamp_ns, box) of the usable detector output, in bag order.
 
-    One box per message: the highest-scoring detection of ``class_id`` (any class when None).
-    A first, light pass over the bag: only this small topic is deserialised.
+    One box per message: the highest-scoring detection of ``class_id`` (any class when None),
+    chosen by the rule the node uses too (:mod:`rtmdnet_ros.ros_io.detections`); a detection
+    with a bad box is never chosen. A first, light pass over the bag: only this small topic is
+    deserialised.
     """
     for conn, _, raw in reader.messages(connections=conns):
         msg = store.deserialize_cdr(raw, conn.msgtype)  # type: ignore[attr-defined]
-        best: tuple[float, Box] | None = None
-        for det in msg.detections:
-            results = list(det.results) or [None]
-            for result in results:
-                hyp = getattr(result, "hypothesis", result)
-                cls = str(getattr(hyp, "class_id", getattr(hyp, "id", ""))) if hyp else ""
-                score = float(getattr(hyp, "score", 0.0)) if hyp else 0.0
-                if class_id is not None and cls != class_id:
-                    continue
-                box = bbox_to_xywh(det.bbox)
-                if box[2] > 0 and box[3] > 0 and (best is None or score > best[0]):
-                    best = (score, box)
+        found = read_detections(msg)
+        best = best_of_class(found.candidates, class_id)
         if best is not None:
-            stamp = header_stamp_ns(msg.header)
-            if stamp == 0 and msg.detections:
-                stamp = header_stamp_ns(msg.detections[0].header)
-            yield stamp, best[1]
+            yield found.stamp_ns, best.box
             if first_only:
                 return
 

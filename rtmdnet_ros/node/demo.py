@@ -15,7 +15,9 @@ from ``grace_hopper.jpg``, the sample photograph shipped inside matplotlib
 (``matplotlib/mpl-data/sample_data/grace_hopper.jpg``, public domain). The face is cut out and
 moved across a panning, blurred backdrop made from the same photo while it grows and shrinks, so
 the ground truth is known exactly. ``--sequence DIR`` plays a folder in the shared format (with
-its ground truth), ``--video FILE --box x,y,w,h`` any video.
+its ground truth), ``--video FILE --box x,y,w,h`` any video. ``--from-detector`` starts the
+track from a detector stand-in (``detector_stand_in``: the ground truth published as detections,
+the node's ``auto_init`` and ``reinit_when_lost``) instead of the ``~/init`` call.
 
 Exit codes: 0 when the tracker answered frames and both processes stopped cleanly (also after
 Ctrl-C), 1 when the run failed, 2 for a bad command line (one line, no traceback).
@@ -106,6 +108,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", choices=DEVICE_NAMES)
     parser.add_argument("--model", default="", help="model file (default: packaged model)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--from-detector", action="store_true",
+                        help="start from a detector stand-in (the ground truth as "
+                             "vision_msgs/Detection2DArray on every 5th frame: auto_init, and "
+                             "reinit_when_lost after a loss) instead of the ~/init service")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="give up after this many seconds of playback")
     args = parser.parse_args(argv)
@@ -164,6 +170,19 @@ def load_source(args: argparse.Namespace):
     return source, box, where
 
 
+def known_box(source, first_box, publisher, stamp_ns: int):
+    """Return (index, box) of the frame published with this stamp, or None when unknown.
+
+    The box is the frame's ground truth, else (a video) the given box, on frame 0 only.
+    """
+    index = publisher.index_of(stamp_ns)
+    if index is None:
+        return None
+    if source.groundtruth is not None and index < len(source.groundtruth):
+        return index, tuple(float(v) for v in source.groundtruth[index])
+    return (0, first_box) if index == 0 else None
+
+
 class DemoFailed(Exception):
     """The graph did not come up or the tracker did not answer: one line, exit 1."""
 
@@ -218,6 +237,7 @@ def run(argv: list[str] | None = None) -> int:
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
+    from rtmdnet_ros.node.detector_stand_in import DETECTOR_CLASS, DetectorStandIn
     from rtmdnet_ros.node.frame_publisher import FramePublisher
     from rtmdnet_ros.node.recorder import TrackingRecorder
     from rtmdnet_ros.ros_io.cli import init_ros, stop_ros
@@ -237,8 +257,11 @@ def run(argv: list[str] | None = None) -> int:
                                    name="demo_spin")
     result = 1
     try:
-        child = process.start(process.tracker_command(NAMESPACE, {
-            "device": args.device, "model_path": args.model, "seed": args.seed}))
+        params = {"device": args.device, "model_path": args.model, "seed": args.seed}
+        if args.from_detector:
+            params.update(detections_topic="detections", auto_init=True,
+                          init_class=DETECTOR_CLASS, reinit_when_lost=True)
+        child = process.start(process.tracker_command(NAMESPACE, params))
         print(f"tracker node: pid {child.pid}, its own process (namespace /{NAMESPACE})",
               flush=True)
         publisher = FramePublisher(source, namespace=NAMESPACE, autostart=False,
@@ -252,12 +275,18 @@ def run(argv: list[str] | None = None) -> int:
                                  Parameter("fps", value=args.rate)])
         client_node = Node("demo_client", namespace=NAMESPACE)
         nodes = [publisher, recorder, client_node]
+        stand_in = None
+        if args.from_detector:
+            stand_in = DetectorStandIn(lambda stamp: known_box(source, box, publisher, stamp),
+                                       namespace=NAMESPACE)
+            nodes.append(stand_in)
         for node in nodes:
             executor.add_node(node)
         spin_thread.start()
         init_client = client_node.create_client(InitTarget, "rtmdnet_tracker/init")
         # The node imports torch and loads its model first: allow for a loaded machine.
-        _wait(lambda: publisher.subscriber_count() >= 2 and init_client.service_is_ready(),
+        _wait(lambda: publisher.subscriber_count() >= len(nodes) - 1
+              and init_client.service_is_ready() and (stand_in is None or stand_in.matched()),
               90.0, "the tracker node did not come up within 90 s", child)
 
         # The node's input follows this (reliable) publisher within half a second; frames sent
@@ -290,16 +319,33 @@ def run(argv: list[str] | None = None) -> int:
         if first is None:
             raise DemoFailed("the tracker never answered the first frame within 30 s")
         publisher.skip_to(1)
-        request = InitTarget.Request()
-        set_bbox(request.box, box)
-        request.stamp = first.stamp
-        future = init_client.call_async(request)
-        _wait(future.done, 120.0, "~/init did not answer within 120 s", child)
-        response = future.result()
-        if response is None or not response.success:
-            raise DemoFailed(f"init failed: {response.message if response else 'no answer'}")
-        device = recorder.last_status.device if recorder.last_status is not None else "?"
-        print(f"init: {response.message} (track {response.track_id}, device {device})")
+        if stand_in is not None:  # the stand-in answers frame 0: auto_init starts on it
+            def started() -> bool:
+                return recorder.last_status is not None and bool(recorder.last_status.track_id)
+
+            for _ in range(24):  # a detection that overtook its frame is refused: offer it again
+                try:
+                    _wait(started, 5.0, "", child)
+                    break
+                except DemoFailed:
+                    if child.poll() is not None:
+                        raise
+                    publisher.publish_frame(0)
+            else:
+                raise DemoFailed("no track started from the detector stand-in within 120 s")
+            print(f"init: track {recorder.last_status.track_id} started by auto_init on the "
+                  f"stand-in's detection of frame 0 (device {recorder.last_status.device})")
+        else:
+            request = InitTarget.Request()
+            set_bbox(request.box, box)
+            request.stamp = first.stamp
+            future = init_client.call_async(request)
+            _wait(future.done, 120.0, "~/init did not answer within 120 s", child)
+            response = future.result()
+            if response is None or not response.success:
+                raise DemoFailed(f"init failed: {response.message if response else 'no answer'}")
+            device = recorder.last_status.device if recorder.last_status is not None else "?"
+            print(f"init: {response.message} (track {response.track_id}, device {device})")
         started = time.monotonic()
         publisher.start()
         while not publisher.done.is_set() and time.monotonic() - started < args.timeout:
@@ -319,6 +365,8 @@ def run(argv: list[str] | None = None) -> int:
         print(f"published {publisher.published} frames at {args.rate:g} Hz in "
               f"{time.monotonic() - started:.1f} s")
         print("\n".join(summary.lines()))
+        if stand_in is not None:
+            print(f"detector stand-in: {stand_in.published} detections published")
         result = 0 if summary.frames_answered > 0 else 1
     except KeyboardInterrupt:
         print("interrupted: stopping the graph", file=sys.stderr)

@@ -149,6 +149,13 @@ class FrameCache:
                     return frame
             return None
 
+    def at_or_before(self, stamp_ns: int) -> CachedFrame | None:
+        """Return the newest cached frame stamped at or before ``stamp_ns``, or None."""
+        with self._lock:
+            self._evict(self._clock())
+            return max((f for f in self._history if f.stamp_ns <= stamp_ns),
+                       key=lambda f: (f.stamp_ns, f.sequence), default=None)
+
     def after(self, frame: CachedFrame) -> list[CachedFrame]:
         """Return the cached frames that arrived after ``frame``, oldest first."""
         with self._lock:

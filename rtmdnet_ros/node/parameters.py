@@ -40,6 +40,7 @@ class ParamSpec:
     float_range: tuple[float, float] | None = None
     int_range: tuple[int, int] | None = None
     constraints: str = ""
+    may_be_empty: bool = False  # a string whose empty value means something ("any", "off")
 
     def descriptor(self) -> ParameterDescriptor:
         """Build the descriptor rclpy enforces and `ros2 param describe` shows."""
@@ -138,6 +139,37 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "An ~/init without a stamp starts on the newest frame only if it arrived at "
                   "most this many seconds ago (a stopped camera is refused, not tracked).",
                   float_range=(0.1, 3600.0)),
+        ParamSpec("detections_topic", "",
+                  "vision_msgs/Detection2DArray input from a detector (a relative name follows "
+                  "the node's namespace); each array is matched to the cached frame with its "
+                  "stamp. Empty = no detector input. Fixed at start.", read_only=True),
+        ParamSpec("auto_init", False,
+                  "Start a track on the first detection of init_class while IDLE (needs "
+                  "detections_topic): once per activation; set it true again to re-arm after a "
+                  "~/reset."),
+        ParamSpec("init_class", "",
+                  "class_id of the detections auto_init starts on (the highest score of a "
+                  "frame); empty = any class.", may_be_empty=True),
+        ParamSpec("init_min_score", 0.0,
+                  "Detections scoring below this never start or restart a track (auto_init, "
+                  "re-initialisation, ~/init by class or point, clicks).",
+                  float_range=(0.0, 1.0)),
+        ParamSpec("reinit_when_lost", False,
+                  "While LOST, restart the track (same track id) on a detection of its class "
+                  "near where it was lost that the tracker's verifier accepts."),
+        ParamSpec("reinit_radius", 2.0,
+                  "How near a detection must be to restart a lost track: its centre at most "
+                  "this many target sizes (the last TRACKING box's mean side) from that box's "
+                  "centre.", float_range=(0.1, 100.0)),
+        ParamSpec("click_topic", "",
+                  "geometry_msgs/PointStamped input: a clicked pixel starts a track (the launch "
+                  "file's click_to_track sets ~/debug_image_mouse_left, rqt_image_view's topic "
+                  "for the debug image). Empty = no click input. Fixed at start.",
+                  read_only=True),
+        ParamSpec("click_box_size", 64.0,
+                  "Pixels: side of the box a click (or ~/init by point) starts on when no "
+                  "detection of its frame contains the point; clipped to the image.",
+                  float_range=(5.0, 4096.0)),
         ParamSpec("status_rate", 1.0,
                   "Hz: ~/status is published at least this often, also when no image arrives "
                   "(then saying for how long).", float_range=(0.1, 100.0)),
@@ -179,6 +211,9 @@ SPECS: tuple[ParamSpec, ...] = _specs(TrackerOptions())
 PARAMETER_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 # Parameters that become tracker options at the next init (0 = keep the model's value).
 TRACKER_OPTION_PARAMETERS = ("n_candidates", "long_term_interval", "composite_verify_every")
+# Parameters of the detector and click inputs (node/target_inputs.py), applied there at once.
+HAND_OFF_PARAMETERS = ("detections_topic", "auto_init", "init_class", "init_min_score",
+                       "reinit_when_lost", "reinit_radius", "click_topic", "click_box_size")
 _BY_NAME = {spec.name: spec for spec in SPECS}
 
 
@@ -302,7 +337,7 @@ def refusal(param: Parameter) -> str | None:
         if kind != Parameter.Type.BOOL:
             return f"{spec.name} must be true or false"
     elif isinstance(spec.default, str):
-        if kind != Parameter.Type.STRING or not str(value).strip():
+        if kind != Parameter.Type.STRING or not (str(value).strip() or spec.may_be_empty):
             return f"{spec.name} must be a non-empty string"
     elif isinstance(spec.default, float):
         low, high = spec.float_range or (-float("inf"), float("inf"))

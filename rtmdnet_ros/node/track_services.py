@@ -10,35 +10,50 @@ services and hands their requests here.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rtmdnet_ros.node.frame_cache import FrameCache
 from rtmdnet_ros.node.frame_worker import convert_frame
 from rtmdnet_ros.node.init_frame import find_init_frame
 from rtmdnet_ros.node.outputs import NodeOutputs
+from rtmdnet_ros.node.target_choice import Choice, HandOffSettings, TargetChoice
 from rtmdnet_ros.node.tracker_factory import TrackerFactory
 from rtmdnet_ros.ros_io.image_conversion import ImageConversionError
 from rtmdnet_ros.ros_io.messages import bbox_to_xywh
 from rtmdnet_ros.ros_io.stamps import format_stamp, stamp_to_ns
-from rtmdnet_ros.track_session import IDLE, STATE_NAMES, TrackSession
+from rtmdnet_ros.track_session import IDLE, STATE_NAMES, InitOutcome, TrackSession
 
 
 class TrackServices:
     """Answers ``~/init`` and ``~/reset`` for one configured node (configure to cleanup)."""
 
     def __init__(self, session: TrackSession, cache: FrameCache, factory: TrackerFactory,
-                 logger: Any, topic: Callable[[], str]) -> None:
-        """``topic()`` is the input's resolved name, for the no-image refusal."""
+                 node: Any, topic: Callable[[], str]) -> None:
+        """Take ``node`` for its logger and name; ``topic()`` is the input's resolved name.
+
+        The name is for the no-image refusal.
+        """
         self._session = session
         self._cache = cache
         self._factory = factory
-        self._logger = logger
+        self._logger = node.get_logger()
+        self._node_name = node.get_fully_qualified_name()  # for the "activate it" refusal
         self._topic = topic
         self.outputs: NodeOutputs | None = None  # set while active
         self.label = "object"
         self.max_frame_age = 2.0  # seconds (max_init_frame_age)
+        # The detector's arrays and the hand-off values (node/target_inputs.py sets them).
+        self.choice: TargetChoice | None = None
+        self.settings = HandOffSettings()
+        self.detections_on = False
+
+    def topic_name(self) -> str:
+        """Return the image input's resolved name, for refusals that say no image came."""
+        return self._topic()
 
     def _refuse(self, response: Any, reason: str) -> Any:
         self._logger.warning(f"~/init refused: {reason}")
@@ -48,42 +63,89 @@ class TrackServices:
         return response
 
     def on_init(self, request: Any, response: Any) -> Any:
-        """Start tracking the requested box, on the frame it was drawn on when a stamp is given."""
-        session, cache, outputs = self._session, self._cache, self.outputs
-        assert outputs is not None
-        x, y, w, h = bbox_to_xywh(request.box)
+        """Start tracking the requested box, class or point, on the frame it was drawn on."""
+        if self.outputs is None:
+            return self._refuse(response, "the node is not active: activate it (ros2 lifecycle "
+                                          f"set {self._node_name} activate)")
         stamp_ns = stamp_to_ns(request.stamp)
-        frame = find_init_frame(cache, stamp_ns, self._topic(), self.max_frame_age)
-        if isinstance(frame, str):
-            return self._refuse(response, frame)
+        kind = requested_target(request)
+        if kind not in ("box", "class", "point"):
+            return self._refuse(response, kind)
+        choice: Choice | str
+        if kind == "box":
+            frame = find_init_frame(self._cache, stamp_ns, self._topic(), self.max_frame_age)
+            choice = frame if isinstance(frame, str) else Choice(
+                frame, bbox_to_xywh(request.box), None, "the requested box")
+        elif self.choice is None:
+            choice = (f"~/init by {'class' if kind == 'class' else 'point'} needs a running "
+                      "node (activate it)")
+        elif kind == "class":
+            choice = self._class_choice(request.init_class.strip(), stamp_ns)
+        else:
+            choice = self.choice.by_point(float(request.point_x), float(request.point_y),
+                                          stamp_ns, self._topic(), self.max_frame_age,
+                                          self.settings.click_box_size,
+                                          self.settings.init_min_score)
+        if isinstance(choice, str):
+            return self._refuse(response, choice)
+        started = self.start(choice, request.label.strip(), "~/init")
+        if not started.success:
+            return self._refuse(response, started.reason)
+        response.success, response.track_id = True, started.track_id
+        response.message = started.reason
+        return response
+
+    def _class_choice(self, class_id: str, stamp_ns: int) -> Choice | str:
+        if not self.detections_on:
+            return ("~/init by class needs a detector: set the node's detections_topic to "
+                    "its vision_msgs/Detection2DArray topic")
+        assert self.choice is not None
+        return self.choice.by_class(class_id, stamp_ns, self._topic(), self.max_frame_age,
+                                    self.settings.init_min_score)
+
+    def start(self, choice: Choice, label: str, source: str, resume: str = "",
+              if_idle: bool = False,
+              accept: Callable[[Any], tuple[bool, str]] | None = None) -> InitOutcome:
+        """Start (or, with ``resume``, restart) a track on a chosen frame and box.
+
+        The one way every source starts a track (``~/init``, a detection, a click): convert the
+        frame, train, publish the init frame's answer, wake the worker for the catch-up, log.
+        ``resume``, ``if_idle`` and ``accept``: see :meth:`TrackSession.init`. Returns the
+        session's outcome, its ``reason`` being the confirmation on success.
+        """
+        session, cache, outputs, frame = self._session, self._cache, self.outputs, choice.frame
+        if outputs is None:
+            return InitOutcome(False, "the node is not active")
         try:
             rgb = convert_frame(frame)
         except ImageConversionError as exc:
-            return self._refuse(response, f"the frame {format_stamp(frame.stamp_ns)} "
-                                          f"cannot be read: {exc}")
-        label = request.label.strip() or self.label
+            return InitOutcome(False, f"the frame {format_stamp(frame.stamp_ns)} cannot be "
+                                      f"read: {exc}")
+        label = label or choice.class_id or self.label
+        where = "newest frame" if frame is cache.newest() else "cached frame"  # when chosen
         started = time.perf_counter()
-        outcome = session.init(rgb, (x, y, w, h), frame.sequence, frame.header, label,
+        outcome = session.init(rgb, choice.box, frame.sequence, frame.header, label,
                                lambda: cache.after(frame), next_tracker=self._factory.next_tracker,
-                               started=cache.discard_pending_up_to, frames_since=cache.after)
+                               started=cache.discard_pending_up_to, frames_since=cache.after,
+                               resume=resume, if_idle=if_idle, accept=accept)
         if not outcome.success:
             if outcome.detail:
-                self._logger.warning(f"~/init: the tracker's own words: {outcome.detail}")
-            return self._refuse(response, outcome.reason)
+                self._logger.warning(f"{source}: the tracker's own words: {outcome.detail}")
+            return outcome
         elapsed = time.perf_counter() - started
         assert outcome.answer is not None
         outputs.answer(frame.header, outcome.answer, session.status())  # unless newer ones went
         cache.wake()
-        where = "newest frame" if stamp_ns == 0 else "cached frame"
+        x, y, w, h = choice.box
+        verb = "restarted" if resume else "started"
+        how = f"{choice.how} ({outcome.note})" if outcome.note else choice.how
         self._logger.info(
-            f"track {outcome.track_id} ({label}) started on the {where} "
-            f"{format_stamp(frame.stamp_ns)} at x={x:.1f} y={y:.1f} w={w:.1f} h={h:.1f} in "
-            f"{elapsed:.2f} s; {outcome.catch_up} cached frame(s) to catch up")
-        response.success = True
-        response.message = (f"tracking started on the {where} {format_stamp(frame.stamp_ns)} "
-                            f"(initialisation {elapsed:.2f} s)")
-        response.track_id = outcome.track_id
-        return response
+            f"track {outcome.track_id} ({label}) {verb} by {source} on {how} on the "
+            f"{where} {format_stamp(frame.stamp_ns)} at x={x:.1f} y={y:.1f} w={w:.1f} h={h:.1f} "
+            f"in {elapsed:.2f} s; {outcome.catch_up} cached frame(s) to catch up")
+        return replace(outcome, reason=f"tracking {verb} on the {where} "
+                                       f"{format_stamp(frame.stamp_ns)} ({choice.how}; "
+                                       f"initialisation {elapsed:.2f} s)")
 
     def on_reset(self, request: Any, response: Any) -> Any:
         """Stop tracking without waiting for the tracking step in progress."""
@@ -101,3 +163,27 @@ class TrackServices:
             if self.outputs is not None:  # the state change; the next frame's array is empty
                 self.outputs.status(self._session.status())
         return response
+
+
+def requested_target(request: Any) -> str:
+    """Return how an ``~/init`` request gives its target: "box", "class" or "point".
+
+    Or why it cannot be read: two ways at once are ambiguous, and neither wins.
+    """
+    box = request.box
+    centre = getattr(box.center, "position", box.center)
+    given = []
+    if any(float(v) != 0.0 for v in (centre.x, centre.y, box.size_x, box.size_y)):
+        given.append("box")
+    if request.init_class.strip():
+        given.append("class")
+    if request.use_point:
+        given.append("point")
+    if len(given) > 1:
+        named = {"box": "box", "class": "init_class", "point": "use_point"}
+        return (f"ambiguous request: it gives {' and '.join(named[g] for g in given)}; give "
+                "one of box, init_class or use_point (with point_x, point_y)")
+    if given == ["point"] and not (math.isfinite(request.point_x)
+                                   and math.isfinite(request.point_y)):
+        return f"point has a non-finite value: x={request.point_x} y={request.point_y}"
+    return given[0] if given else "box"

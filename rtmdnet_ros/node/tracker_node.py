@@ -38,6 +38,7 @@ from rtmdnet_ros.node.image_input import ImageInput, InputSettings
 from rtmdnet_ros.node.outputs import NodeOutputs
 from rtmdnet_ros.node.parameter_changes import ParameterChanges, TypeCheckedParameters
 from rtmdnet_ros.node.parameters import (
+    HAND_OFF_PARAMETERS,
     PARAMETER_NAMES,
     TRACKER_OPTION_PARAMETERS,
     declare_all,
@@ -47,6 +48,7 @@ from rtmdnet_ros.node.parameters import (
     unknown_parameters,
 )
 from rtmdnet_ros.node.problem_log import ProblemLog
+from rtmdnet_ros.node.target_inputs import TargetInputs
 from rtmdnet_ros.node.track_services import TrackServices
 from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory, free_memory
 from rtmdnet_ros.srv import InitTarget
@@ -89,6 +91,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._cache: FrameCache | None = None
         self._input: ImageInput | None = None
         self._track: TrackServices | None = None
+        self._targets: TargetInputs | None = None  # detector and click inputs
         self._outputs: NodeOutputs | None = None
         self._worker: FrameWorker | None = None
         self._heartbeat: Heartbeat | None = None
@@ -152,7 +155,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._session = TrackSession(tracker, build_spare=factory.build_spare)
         self._cache = FrameCache(p["frame_cache_seconds"])
         self._input = ImageInput(self, self._cache, InputSettings(transport=p["image_transport"]))
-        self._track = TrackServices(self._session, self._cache, factory, self.get_logger(),
+        self._track = TrackServices(self._session, self._cache, factory, self,
                                        lambda: self._input.topic_name if self._input else "")
         self._track.label, self._track.max_frame_age = p["label"], p["max_init_frame_age"]
         self._service_handles = [
@@ -160,13 +163,13 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
                                 callback_group=self._service_group),
             self.create_service(Trigger, "~/reset", self._on_reset,
                                 callback_group=self._service_group)]
+        self._targets = TargetInputs(self, self._track, self._session, self._cache, p)
         self.get_logger().info("configured: model loaded; activate to start tracking")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Advertise the outputs, subscribe and start the worker."""
-        assert self._input is not None and self._session is not None
-        assert self._cache is not None and self._track is not None
+        assert self._input and self._session and self._cache and self._track and self._targets
         cache, topic = self._cache, lambda: self._input.topic_name if self._input else ""
         outputs = NodeOutputs(self, self._device, lambda: self.frames_dropped,
                               lambda: image_age(cache),
@@ -174,6 +177,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         outputs.open()
         self._outputs = self._track.outputs = outputs
         self._input.open()
+        self._targets.open()
         self._heartbeat = Heartbeat(self, outputs, self._session, cache, topic,
                                     float(self.get_parameter("status_rate").value))
         self._worker = FrameWorker(self._session, self._cache, outputs, self.get_logger(),
@@ -181,7 +185,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._worker.start()
         self.get_logger().info(
             f"{self._input.describe()}; publishing {', '.join(outputs.topics())}; services "
-            f"{self._service_name('~/init')}, {self._service_name('~/reset')}")
+            f"{self._service_name('~/init')}, {self._service_name('~/reset')}"
+            f"{self._targets.describe()}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -217,8 +222,9 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop()
-        if self._input is not None:
-            self._input.close()
+        for part in (self._input, self._targets):
+            if part is not None:
+                part.close()
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
             heartbeat.stop()
@@ -235,7 +241,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         for srv in self._service_handles:
             self.destroy_service(srv)
         self._service_handles = []
-        self._factory = self._input = self._track = None
+        self._factory = self._input = self._track = self._targets = None
         session, self._session = self._session, None
         if self._cache is not None:
             self._cache.close()
@@ -261,28 +267,22 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             self._track.max_frame_age = float(value)
         elif name == "status_rate" and self._heartbeat is not None:
             self._heartbeat.set_rate(float(value))
+        elif name in HAND_OFF_PARAMETERS and self._targets is not None:
+            self._targets.apply(name, value)
         elif (name == "lost_score_threshold" or name in TRACKER_OPTION_PARAMETERS) \
                 and self._factory is not None:
             self._factory.change(name, value)  # from the next ~/init
 
     # ------------------------------------------------------------------ services
     def _on_init(self, request: Any, response: Any) -> Any:
-        services = self._track
-        if services is None or self._outputs is None:
-            response.success, response.track_id = False, ""
-            response.message = ("the node is not active: activate it (ros2 lifecycle set "
-                                f"{self.get_fully_qualified_name()} activate)")
-            self.get_logger().warning(f"~/init refused: {response.message}")
-            return response
-        return services.on_init(request, response)
+        services = self._track  # it refuses while inactive; it exists as long as the service
+        return services.on_init(request, response) if services is not None else response
 
     def _on_reset(self, request: Any, response: Any) -> Any:
-        services = self._track
-        if services is None:
-            response.success = True
-            response.message = "already idle: no target was being tracked"
-            return response
-        return services.on_reset(request, response)
+        if (services := self._track) is not None:
+            return services.on_reset(request, response)
+        response.success, response.message = True, "already idle: no target was being tracked"
+        return response
 
     # ------------------------------------------------------------------ state for tests/tools
     @property
