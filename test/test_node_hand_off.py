@@ -4,9 +4,9 @@
 
 This process is the camera and a fake detector: it publishes frames, and real
 ``vision_msgs/Detection2DArray`` messages stamped with the frame each belongs to, as a detector
-node would, plus ``geometry_msgs/PointStamped`` clicks as rqt_image_view sends them. Frames go
-in lockstep (each waits for its answer), so "within 3 frames" is counted in frames, not in this
-machine's speed. What a user pairing the node with a detector relies on:
+node would, plus clicks: ``geometry_msgs/Point`` as rqt_image_view sends them, and stamped
+ones. Frames go in lockstep (each waits for its answer), so "within 3 frames" is counted in
+frames, not in this machine's speed. What a user pairing the node with a detector relies on:
 - auto_init starts on the frame the detection was computed on (by stamp), not the newest one;
 - after a loss, a detection of the track's class near the loss that the verifier accepts
   restarts the same track id within 3 frames; one of another class, one far away and one the
@@ -39,7 +39,8 @@ START_X = 60
 RADIUS = 3.5  # reinit_radius, target sizes
 CLASS = "target"
 PARAMS = {"torch_threads": 1, "update_mode": "sync", "first_frame": "inline",
-          "detections_topic": "detections", "click_topic": "click", "auto_init": True,
+          "detections_topic": "detections", "click_topic": "click",
+          "click_stamped_topic": "click_stamped", "auto_init": True,
           "init_class": CLASS, "reinit_when_lost": True, "reinit_radius": RADIUS,
           "click_box_size": 48.0}
 
@@ -73,7 +74,7 @@ class Rig:
     """The camera and the fake detector of this process, on the test client's node."""
 
     def __init__(self, client: GraphClient) -> None:
-        from geometry_msgs.msg import PointStamped
+        from geometry_msgs.msg import Point, PointStamped
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from vision_msgs.msg import Detection2DArray
 
@@ -81,13 +82,16 @@ class Rig:
         self.client = client
         self.scene = Scene()
         self.det_pub = client.node.create_publisher(Detection2DArray, "/detections", qos)
-        self.click_pub = client.node.create_publisher(PointStamped, "/click", qos)
+        # rqt_image_view's plain Point, and the stamped kind of tools that stamp their clicks.
+        self.click_pub = client.node.create_publisher(Point, "/click", qos)
+        self.stamped_click_pub = client.node.create_publisher(PointStamped, "/click_stamped", qos)
         self.boxes: dict[int, tuple[float, float, float, float]] = {}  # stamp -> true box
         self._stamp = 1_700_000_000_000_000_000
 
     def wait_matched(self) -> None:
         self.client.wait_until(lambda: self.det_pub.get_subscription_count() > 0
-                               and self.click_pub.get_subscription_count() > 0,
+                               and self.click_pub.get_subscription_count() > 0
+                               and self.stamped_click_pub.get_subscription_count() > 0,
                                timeout=30, what="the node's detections and click inputs")
 
     def step(self, x: int | None) -> tuple[Any, Any]:
@@ -134,14 +138,17 @@ class Rig:
             assert time.monotonic() < deadline, "the node never stored the detector's array"
 
     def click(self, x: float, y: float, stamp: Any = None) -> None:
-        from geometry_msgs.msg import PointStamped
+        """A stamped click on that frame, or (no stamp) rqt_image_view's plain Point."""
+        from geometry_msgs.msg import Point, PointStamped
 
+        if stamp is None:
+            self.click_pub.publish(Point(x=float(x), y=float(y)))
+            return
         msg = PointStamped()
         msg.header.frame_id = "camera"
-        if stamp is not None:
-            msg.header.stamp = stamp
+        msg.header.stamp = stamp
         msg.point.x, msg.point.y = float(x), float(y)
-        self.click_pub.publish(msg)
+        self.stamped_click_pub.publish(msg)
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +288,7 @@ def test_clicks_and_inits_by_class_and_point_start_tracks(graph):
     clicked = re.search(r"track (\d+)", line).group(1)
     header, answer = rig.step(x)
     assert answer.detections and answer.detections[0].id == clicked
-    # A click where no detection is (stamp zero: the newest frame): a click_box_size box.
+    # rqt_image_view's Point where no detection is (the newest frame): a click_box_size box.
     mark = node.line_count()
     rig.click(30, 40)
     line = node.wait_for_log(r"track (\d+) \(object\) started by click on a 48 px box around "

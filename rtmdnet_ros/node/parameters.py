@@ -162,9 +162,13 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "this many target sizes (the last TRACKING box's mean side) from that box's "
                   "centre.", float_range=(0.1, 100.0)),
         ParamSpec("click_topic", "",
-                  "geometry_msgs/PointStamped input: a clicked pixel starts a track (the launch "
-                  "file's click_to_track sets ~/debug_image_mouse_left, rqt_image_view's topic "
-                  "for the debug image). Empty = no click input. Fixed at start.",
+                  "geometry_msgs/Point input, as rqt_image_view publishes a click: the pixel "
+                  "starts a track on the newest frame (the launch file's click_to_track sets "
+                  "~/debug_image_mouse_left, rqt_image_view's topic for the debug image). "
+                  "Empty = no click input. Fixed at start.", read_only=True),
+        ParamSpec("click_stamped_topic", "",
+                  "geometry_msgs/PointStamped input: a clicked pixel on the cached frame with "
+                  "its stamp (a tool that stamps its clicks). Empty = none. Fixed at start.",
                   read_only=True),
         ParamSpec("click_box_size", 64.0,
                   "Pixels: side of the box a click (or ~/init by point) starts on when no "
@@ -213,7 +217,8 @@ PARAMETER_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
 TRACKER_OPTION_PARAMETERS = ("n_candidates", "long_term_interval", "composite_verify_every")
 # Parameters of the detector and click inputs (node/target_inputs.py), applied there at once.
 HAND_OFF_PARAMETERS = ("detections_topic", "auto_init", "init_class", "init_min_score",
-                       "reinit_when_lost", "reinit_radius", "click_topic", "click_box_size")
+                       "reinit_when_lost", "reinit_radius", "click_topic", "click_stamped_topic",
+                       "click_box_size")
 _BY_NAME = {spec.name: spec for spec in SPECS}
 
 

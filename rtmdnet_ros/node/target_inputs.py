@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import Point, PointStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from vision_msgs.msg import Detection2DArray
@@ -63,6 +63,7 @@ class TargetInputs:
         self._problems = ProblemLog(self._logger)
         self.detections_topic = str(values["detections_topic"]).strip()
         self.click_topic = str(values["click_topic"]).strip()
+        self.click_stamped_topic = str(values["click_stamped_topic"]).strip()
         self.settings = HandOffSettings(
             bool(values["auto_init"]), str(values["init_class"]).strip(),
             float(values["init_min_score"]), bool(values["reinit_when_lost"]),
@@ -84,10 +85,11 @@ class TargetInputs:
             self._subs.append(self._node.create_subscription(
                 Detection2DArray, self.detections_topic, self.on_detections, INPUT_QOS,
                 callback_group=self._group))
-        if self.click_topic:
-            self._subs.append(self._node.create_subscription(
-                PointStamped, self.click_topic, self.on_click, INPUT_QOS,
-                callback_group=self._group))
+        for msg_type, topic in ((Point, self.click_topic),
+                                (PointStamped, self.click_stamped_topic)):
+            if topic:
+                self._subs.append(self._node.create_subscription(
+                    msg_type, topic, self.on_click, INPUT_QOS, callback_group=self._group))
 
     def close(self) -> None:
         """Unsubscribe and forget the detections (deactivate)."""
@@ -103,7 +105,7 @@ class TargetInputs:
 
     def apply(self, name: str, value: Any) -> None:
         """Take a run-time change of a hand-off parameter (the topics are fixed at start)."""
-        if name in ("detections_topic", "click_topic"):
+        if name in ("detections_topic", "click_topic", "click_stamped_topic"):
             return
         setattr(self.settings, name, type(getattr(self.settings, name))(value))
         if name == "auto_init":
@@ -225,8 +227,11 @@ class TargetInputs:
 
     def _on_click(self, msg: Any) -> None:
         assert self._services.choice is not None
+        # A plain Point (rqt_image_view) has no stamp: the newest frame, as for a stamp of zero.
+        stamp_ns = stamp_to_ns(msg.header.stamp) if isinstance(msg, PointStamped) else 0
+        point = msg.point if isinstance(msg, PointStamped) else msg
         choice = self._services.choice.by_point(
-            float(msg.point.x), float(msg.point.y), stamp_to_ns(msg.header.stamp),
+            float(point.x), float(point.y), stamp_ns,
             self._services.topic_name(), self._services.max_frame_age,
             self.settings.click_box_size, self.settings.init_min_score, exact=False)
         if isinstance(choice, str):
@@ -234,5 +239,5 @@ class TargetInputs:
             return
         outcome = self._services.start(choice, "", "click")
         if not outcome.success:
-            self._refuse("click", f"click at ({msg.point.x:.0f}, {msg.point.y:.0f}) refused: "
+            self._refuse("click", f"click at ({point.x:.0f}, {point.y:.0f}) refused: "
                          f"{outcome.reason}")
