@@ -45,9 +45,8 @@ SET_READ_ONLY = "ros2 param set /rtmdnet_tracker device cpu"
 GET = "ros2 param get /rtmdnet_tracker lost_score_threshold"
 LAUNCH_ALL_ARGS = ("ros2 launch rtmdnet_ros tracker.launch.py namespace:=cam1 "
                    "params_file:=my_tracker.yaml image_topic:=camera/image "
-                   "image_transport:=compressed device:=cpu publish_debug:=false")
-# ~/init by class and by point, proposed for the README (once there, add them to
-# README_COMMANDS below; until then test_every_readme_ros2_line_is_tested does not ask).
+                   "image_transport:=compressed device:=cpu publish_debug:=false "
+                   "detections_topic:=detector/detections click_to_track:=true")
 INIT_BY_POINT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
                  '"{use_point: true, point_x: 320.0, point_y: 240.0}"')
 INIT_BY_CLASS = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
@@ -58,9 +57,9 @@ LIFECYCLE_GET = "ros2 lifecycle get /rtmdnet_tracker"
 LIFECYCLE_SET = {transition: f"ros2 lifecycle set /rtmdnet_tracker {transition}"
                  for transition in ("configure", "activate", "deactivate", "cleanup", "shutdown")}
 RUN_MANAGED = "ros2 run rtmdnet_ros tracker_node --ros-args -p autostart:=false"
-README_COMMANDS = (LAUNCH, CAMERA, INIT, RESET, ECHO_STATUS, DESCRIBE, SET_OK, SET_OUT_OF_RANGE,
-                   SET_READ_ONLY, GET, LAUNCH_ALL_ARGS, LAUNCH_MANAGED, LIFECYCLE_GET,
-                   *LIFECYCLE_SET.values(), RUN_MANAGED)
+README_COMMANDS = (LAUNCH, CAMERA, INIT, INIT_BY_POINT, INIT_BY_CLASS, RESET, ECHO_STATUS,
+                   DESCRIBE, SET_OK, SET_OUT_OF_RANGE, SET_READ_ONLY, GET, LAUNCH_ALL_ARGS,
+                   LAUNCH_MANAGED, LIFECYCLE_GET, *LIFECYCLE_SET.values(), RUN_MANAGED)
 # README lines starting with ros2 that need what this machine cannot give (rviz2 is no wheel).
 NOT_RUNNABLE_HERE = ()
 
@@ -370,6 +369,11 @@ def test_every_launch_argument_takes_effect(cam1, workdir):
     subscribers = info.split("Subscribers:")[1].split("Publishers:")[0]
     # image_topic:=camera/image (relative: inside the namespace) + image_transport:=compressed
     assert "/cam1/camera/image/compressed: sensor_msgs/msg/CompressedImage" in subscribers, info
+    # detections_topic:= (relative: in the namespace) and click_to_track:= (the debug image's
+    # rqt_image_view click topic)
+    assert "/cam1/detector/detections: vision_msgs/msg/Detection2DArray" in subscribers, info
+    assert ("/cam1/rtmdnet_tracker/debug_image_mouse_left: geometry_msgs/msg/Point"
+            in subscribers), info
     assert "/cam1/rtmdnet_tracker/status" in info and "/cam1/rtmdnet_tracker/init" in info
 
     def get(name: str) -> str:
