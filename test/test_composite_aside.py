@@ -129,3 +129,24 @@ def test_close_waits_for_the_verification_in_progress():
     tracker.update(frames[2])
     assert tracker.counters["aside_verdicts"] == 1
     tracker.close()
+
+
+def test_the_runner_takes_one_job_at_a_time_and_hands_back_its_result_or_error():
+    from rtmdnet_ros.composite.aside import AsideRunner
+
+    runner = AsideRunner()
+    go = threading.Event()
+    assert runner.submit(lambda: go.wait(60) and 42, context="frame 7")
+    assert not runner.submit(lambda: 0)  # busy: refused, nothing started
+    assert runner.take() is None  # not finished yet
+    go.set()
+    assert runner.wait(60)
+    assert not runner.submit(lambda: 0)  # a result waits: refused until taken
+    assert runner.take() == (42, "frame 7") and runner.take() is None
+    assert runner.submit(lambda: 1 / 0)
+    assert runner.wait(60)
+    with pytest.raises(RuntimeError, match="failed: division by zero"):
+        runner.take()
+    assert runner.idle and runner.take() is None
+    assert runner.submit(lambda: 5) and runner.close(60)
+    assert runner.take() is None and runner.idle  # close dropped the result
