@@ -5,7 +5,8 @@
 - The frame path answers every frame from the Siamese network while the classifier verifies in
   a worker; the track follows the target and the worker's verdicts reach it.
 - A verdict that rejects the track turns the published state (the track session's, as the node
-  publishes it) LOST from the next frame on, whatever the Siamese network says.
+  publishes it) LOST from the next frame on, whatever the Siamese network says; one that
+  finishes while a frame is being answered makes that frame LOST already.
 - ``close`` waits for a verification in progress: no worker thread outlives the tracker.
 In sequence (the default) nothing changes: test_composite_tracker.py's recorded boxes.
 """
@@ -150,3 +151,37 @@ def test_the_runner_takes_one_job_at_a_time_and_hands_back_its_result_or_error()
     assert runner.idle and runner.take() is None
     assert runner.submit(lambda: 5) and runner.close(60)
     assert runner.take() is None and runner.idle  # close dropped the result
+
+
+def test_a_rejection_finishing_during_a_frame_makes_that_frame_lost(away_and_back):
+    """The verdict lands while the next frame is being answered: that answer is LOST already."""
+    require_siamese()
+    frames, _ = away_and_back
+    clean, gt = frames_of("boat5", 12)
+    tracker = aside_tracker(composite_verify_every=1, composite_redetect_after=0)
+    tracker.init(frames[0], gt[0])
+    for frame in frames[1:10]:  # the target in view, each frame verified before the next
+        assert tracker.update(frame).success
+        assert tracker.wait_for_verification(60)
+    release = threading.Event()
+    classify, propose = tracker.classifier.classify, tracker._policy.proposer.propose
+
+    def held_classify(image):
+        assert release.wait(60)
+        return classify(image)
+
+    def propose_after_the_verdict(image):
+        release.set()  # the held verification of frame 10 ends inside this frame's step
+        assert tracker.wait_for_verification(60)
+        return propose(image)
+
+    tracker.classifier.classify = held_classify
+    tracker.update(frames[10])  # the target gone: handed to the worker, held there
+    tracker._policy.proposer.propose = propose_after_the_verdict
+    lost_before = tracker.counters.get("branch_lost", 0)
+    # Frame 11 with the target back where it was: the Siamese network alone would say TRACKING.
+    result = tracker.update(clean[11])
+    assert tracker.counters.get("branch_lost", 0) == lost_before + 1, tracker.counters
+    assert not result.success and result.score <= tracker.options.rtmdnet.success_threshold
+    tracker._policy.proposer.propose = propose
+    tracker.close()

@@ -229,7 +229,7 @@ class CompositePolicy:
         held = self._held
         if self._verdict == "agree" and best is not None:
             score = logit(best.prob)
-            success = score > self.rule.threshold and siamese[2] >= 1.0 and siamese[3] >= 1.0
+            success = bool(score > self.rule.threshold and siamese[2] >= 1.0 and siamese[3] >= 1.0)
             if success:
                 self._follow(siamese)
                 self._last_centre = siamese[:2] + siamese[2:] / 2.0
