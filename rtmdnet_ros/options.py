@@ -572,6 +572,12 @@ class CompositeOptions(_Group):
     # A width or height ratio beyond this in one frame is a size change (twice RT-MDNet's
     # candidate scale step of 1.05: reference 4).
     verify_max_resize: float = 1.1
+    # Where verification runs (composite/aside.py; docs/tracker.md "Verification aside").
+    # False (in sequence, deterministic for a seed: evaluation, rtmdnet-bag): inside update().
+    # True (the node's choice; not in RT-MDNet, this project's): in a worker beside the frame
+    # path, which answers every frame from the Siamese network and applies each verdict a
+    # frame or two later, from the frame it judged on; the boxes then depend on thread timing.
+    verify_aside: bool = False
 
     def __post_init__(self) -> None:
         self._check_at_least(1, "peaks", "verify_every")

@@ -26,7 +26,8 @@ class TrackResult:
 
     ``success`` is the one TRACKING (True) / LOST decision: the node, ``rtmdnet-bag`` and
     ``rtmdnet-eval`` publish it as it is. ``branch`` names the rule that made it (composite
-    mode: agree, siamese, classifier, lost, redetect; reference mode: tracking, lost).
+    mode: composite/rule.py's BRANCHES; siamese mode: siamese_only; reference mode: tracking,
+    lost).
     """
 
     box_xywh: np.ndarray

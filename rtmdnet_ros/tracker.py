@@ -140,6 +140,7 @@ class Tracker:
         target = validate_box(box_xywh, image.shape[1], image.shape[0])
         self._initialised = False  # a failed init must not leave a half-reset tracker usable
         self._join_training()
+        self._stop_verification()  # the worker must be out of the classifier before it learns
         if self._background_first_frame:
             self.classifier.forget()  # not ready until the thread has trained it
             self._policy.init(image, target.copy())
@@ -198,8 +199,8 @@ class Tracker:
             self._initialised = False
             raise ValueError(f"the first frame's training failed: {error}") from error
         self._meter.count("frames")
-        if self._classifies and self.classifier.ready:
-            self.classifier.begin_frame()
+        if self._classifies and self.classifier.ready and not self.verifies_aside:
+            self.classifier.begin_frame()  # aside: the verification worker takes the head
         return self._policy.step(image)
 
     def score_box(self, image: np.ndarray, box_xywh) -> float:
@@ -216,10 +217,30 @@ class Tracker:
                              "mode has no classifier)")
         image = check_image(image)
         box = validate_box(box_xywh, image.shape[1], image.shape[0])
+        self.wait_for_verification()  # aside, the classifier is the worker's while it runs
         # No scene of this frame: the box is pooled from a crop of its own, at its own size.
         empty = Classification(np.zeros((0, 4)), None, np.zeros(0, dtype=int), 0.0, box, None,
                                np.zeros(4), box[2:].copy())
         return float(self.classifier.score_boxes(image, empty, box[None])[0])
+
+    @property
+    def verifies_aside(self) -> bool:
+        """Whether verification runs beside the frame path (``composite_verify_aside``)."""
+        return bool(getattr(self._policy, "verifies_aside", False))
+
+    def wait_for_verification(self, timeout: float = 30.0) -> bool:
+        """Block until a verification running aside has finished (tests; no-op in sequence).
+
+        Its verdict applies at the next ``update``.
+        """
+        wait = getattr(self._policy, "wait_idle", None)
+        return wait(timeout) if callable(wait) else True
+
+    def _stop_verification(self) -> None:
+        """Wait for a verification running aside and drop its verdict (init, close)."""
+        close = getattr(self._policy, "close", None)
+        if callable(close):
+            close()
 
     def wait_for_updates(self, timeout: float = 10.0) -> bool:
         """Block until a running online update has finished (async mode; no-op otherwise).
@@ -232,4 +253,5 @@ class Tracker:
         """Stop the online-update worker, if any; the tracker then needs a new ``init``."""
         self._initialised = False
         self._join_training()
+        self._stop_verification()
         self.classifier.close()

@@ -56,10 +56,11 @@ def load_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
 def graph():
     # A half-second frame cache: the memory checks below look for frames kept beyond it (the
     # cache itself holds frame_cache_seconds of them by design; its size is logged).
-    # Updates and the first frame's training in the frame path: the node's boxes must equal the
-    # core's and rtmdnet-bag's, which run both inline.
+    # Updates, the first frame's training and verification in the frame path: the node's boxes
+    # must equal the core's and rtmdnet-bag's, which run all three inline.
     with running_graph({"torch_threads": 1, "seed": SEED, "update_mode": "sync",
-                        "first_frame": "inline", "frame_cache_seconds": 0.5}) as pair:
+                        "first_frame": "inline", "composite_verify_aside": False,
+                        "frame_cache_seconds": 0.5}) as pair:
         yield pair
 
 

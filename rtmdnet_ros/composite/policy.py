@@ -10,10 +10,13 @@ the chosen box back to the classifier as its next search box. The proposer keeps
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from rtmdnet_ros.classifier import OnlineClassifier
+from rtmdnet_ros.composite.aside import AsideRunner
 from rtmdnet_ros.composite.gate import UpdateGate
 from rtmdnet_ros.composite.proposer import Proposal, ProposerSettings, SiameseProposer
 from rtmdnet_ros.composite.redetect import ReDetector
@@ -27,6 +30,14 @@ from rtmdnet_ros.score_scale import logit
 from rtmdnet_ros.track_types import Classification, Meter, TrackResult
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verified frame's answer, and the peak the proposer moves to (None: reset on the box)."""
+
+    result: TrackResult
+    peak: int | None
 
 
 class CompositePolicy:
@@ -59,9 +70,22 @@ class CompositePolicy:
         self._verdict = "agree"  # the first frame's box is the user's: both parts start on it
         self._warming = False
         self._last_centre = np.zeros(2)
+        # Aside (composite_verify_aside): the classifier's part runs in a worker, one frame at
+        # a time; the frame path answers from the Siamese network and applies each verdict
+        # when it is done. In sequence (None): every verification inside the frame, as before.
+        self._aside = AsideRunner() if o.verify_aside else None
+        self._follow_box: np.ndarray | None = None  # aside: for the classifier's next search
+        self._held = TrackResult(np.zeros(4), 0.0, False, "held")  # the last verified answer
+        self._judged_at = 0  # the frame counter when the worker's job was handed over
+
+    @property
+    def verifies_aside(self) -> bool:
+        """Whether the classifier runs in the worker (then only there: it is not thread-safe)."""
+        return self._aside is not None
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
-        """Take the Siamese template on the first frame's box."""
+        """Take the Siamese template on the first frame's box (a verification aside is void)."""
+        self.close()
         with self._meter.timed("siamese"):
             self.proposer.init(image, box)
         self._lost_for = 0
@@ -69,10 +93,26 @@ class CompositePolicy:
         self._verdict = "agree"
         self._warming = not self._cls.ready
         self._last_centre = box[:2] + box[2:] / 2.0
+        self._follow_box = None
+        self._held = TrackResult(np.asarray(box, dtype=np.float64), 0.0, True, "held")
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Wait for a verification in progress aside and drop its verdict; whether it ended.
+
+        Before the classifier learns another target or the tracker is closed: the worker must
+        not be inside the classifier then.
+        """
+        return self._aside.close(timeout) if self._aside is not None else True
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until a verification in progress aside has finished (tests, offline tools)."""
+        return self._aside.wait(timeout) if self._aside is not None else True
 
     def step(self, image: np.ndarray) -> TrackResult:
-        """One frame: propose; then skim, or classify, verify, decide, learn, re-detect."""
+        """One frame: propose; then skim, or verify (in sequence, or aside: see ``_aside``)."""
         img_wh = (image.shape[1], image.shape[0])
+        if self._aside is not None:
+            self._apply_finished(img_wh)
         with self._meter.timed("siamese"):
             peaks = self.proposer.propose(image)
         if not self._cls.ready:
@@ -80,7 +120,7 @@ class CompositePolicy:
         if self._warming:
             # The classifier learnt on the first frame; the target has moved since.
             self._warming = False
-            self._cls.follow(clip_box(self.proposer.box, *img_wh))
+            self._follow(clip_box(self.proposer.box, *img_wh))
             self._since_verified = self.schedule.every
         self._since_verified += 1
         reason = self.schedule.reason(self._since_verified, self._verdict, peaks,
@@ -88,10 +128,28 @@ class CompositePolicy:
         if reason is None:
             skimmed = self._skim(peaks[0], img_wh)
             if skimmed is not None:
-                return skimmed
+                return skimmed if self._aside is None else self._checked(skimmed, img_wh)
             reason = "weak_peak"
+        if self._aside is not None:
+            return self._checked(self._verify_aside(image, peaks, reason, img_wh), img_wh)
         self._since_verified = 0
         self._meter.count(f"verify_{reason}")
+        verdict = self._verify(image, peaks, img_wh)
+        self._settle(verdict, peaks, img_wh, late=False)
+        return verdict.result
+
+    def _verify(self, image: np.ndarray, peaks: list[Proposal], img_wh: tuple[int, int],
+                follow: np.ndarray | None = None) -> Verdict:
+        """Run the classifier's part of a frame: classify, verify, decide, re-detect, learn.
+
+        The only part that touches the classifier, so that aside it runs in the worker alone;
+        ``follow``: where the frames answered since the last verification took the target.
+        Returns the verdict; ``_settle`` applies it to the proposer and the schedule.
+        """
+        if self._aside is not None:
+            self._cls.begin_frame()  # the newest learnt head, between two of its frames
+            if follow is not None:
+                self._cls.follow(follow)
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev)
@@ -100,22 +158,112 @@ class CompositePolicy:
         box = clip_box(d.box, *img_wh)
         if box[2] < 1.0 or box[3] < 1.0:
             box = c.box
-        if d.branch == "redetect" or d.reset_proposer:
-            self.proposer.reset(box)
-        elif peaks:
-            self.proposer.advance(peaks[d.peak if d.peak is not None else 0], img_wh)
-        self._meter.count(f"branch_{d.branch}")
-        self._verdict = d.branch
         search = c.box if d.search is None else clip_box(d.search, *img_wh)
         if d.branch == "redetect" or search[2] < 1.0 or search[3] < 1.0:
             search = box
         self._cls.conclude(image, c, search, d.success, learn=self.gate.safe(d, ev))
-        if d.success:
+        reset = d.branch == "redetect" or d.reset_proposer
+        return Verdict(TrackResult(np.asarray(box, dtype=np.float64), float(d.score), d.success,
+                                   d.branch), None if reset else (d.peak or 0))
+
+    def _settle(self, verdict: Verdict, peaks: list[Proposal], img_wh: tuple[int, int],
+                late: bool) -> None:
+        """Apply a verdict to the proposer and the schedule's state (the frame path's side).
+
+        ``late``: the verdict is for an earlier frame, whose best peak the proposer already
+        followed; it is moved again only where the verdict chose another box.
+        """
+        r = verdict.result
+        if verdict.peak is None:
+            self.proposer.reset(r.box_xywh)
+        elif peaks and not (late and verdict.peak == 0):
+            self.proposer.advance(peaks[verdict.peak], img_wh)
+        self._meter.count(f"branch_{r.branch}")
+        self._verdict = r.branch
+        if r.success:
             self._lost_for = 0
-            self._last_centre = box[:2] + box[2:] / 2.0
+            self._last_centre = r.box_xywh[:2] + r.box_xywh[2:] / 2.0
         else:
             self._lost_for += 1
-        return TrackResult(np.asarray(box, dtype=np.float64), float(d.score), d.success, d.branch)
+
+    # ------------------------------------------------------------------ aside ------------------
+    def _follow(self, box: np.ndarray) -> None:
+        """Move the classifier's next search to ``box`` (aside: with the next verification)."""
+        if self._aside is None:
+            self._cls.follow(box)
+        else:
+            self._follow_box = box
+
+    def _verify_aside(self, image: np.ndarray, peaks: list[Proposal], reason: str,
+                      img_wh: tuple[int, int]) -> TrackResult:
+        """Hand this frame to the worker if it is free, and answer it without the classifier.
+
+        A frame the worker cannot take (it is still on an earlier one) is answered the same way
+        and counted (``aside_busy``); the schedule asks again on the next frame.
+        """
+        follow = self._follow_box
+        # The worker's own copy: a caller may reuse its frame buffer for the next frame.
+        job = partial(self._verify, image.copy(), peaks, img_wh, follow)
+        if self._aside.submit(job, peaks):
+            self._follow_box = None
+            self._since_verified = 0
+            self._meter.count(f"verify_{reason}")
+            self._judged_at = self._meter.counters["frames"]
+        else:
+            self._meter.count("aside_busy")
+        return self._provisional(peaks, img_wh)
+
+    def _provisional(self, peaks: list[Proposal], img_wh: tuple[int, int]) -> TrackResult:
+        """Answer a frame whose verification is pending from the last verdict (``pending``).
+
+        After an ``agree`` the Siamese peak carries the track on its own confidence (as on a
+        skimmed frame, but a weak peak is LOST until verified). After a LOST verdict the frame is
+        LOST: the Siamese box alone never turns a rejection into TRACKING. After another verdict
+        (the classifier alone, a take-over, a re-detection) the box is that verdict's, held.
+        """
+        self._meter.count("branch_pending")
+        best = peaks[0] if peaks else None
+        if best is not None:
+            self.proposer.advance(best, img_wh)
+        siamese = clip_box(best.box if best is not None else self.proposer.box, *img_wh)
+        held = self._held
+        if self._verdict == "agree" and best is not None:
+            score = logit(best.prob)
+            success = bool(score > self.rule.threshold and siamese[2] >= 1.0 and siamese[3] >= 1.0)
+            if success:
+                self._follow(siamese)
+                self._last_centre = siamese[:2] + siamese[2:] / 2.0
+            return TrackResult(np.asarray(siamese, dtype=np.float64), score, success, "pending")
+        if not held.success or self._verdict == "agree":
+            score = min(held.score, logit(best.prob) if best is not None else held.score,
+                        self.rule.threshold)
+            return TrackResult(np.asarray(siamese, dtype=np.float64), score, False, "pending")
+        return TrackResult(held.box_xywh.copy(), held.score, True, "pending")
+
+    def _apply_finished(self, img_wh: tuple[int, int]) -> Verdict | None:
+        """Apply the worker's finished verdict, if any, from the frame it judged on."""
+        done = self._aside.take()
+        if done is None:
+            return None
+        verdict, peaks = done
+        self._settle(verdict, peaks, img_wh, late=True)
+        self._held = verdict.result
+        if verdict.result.branch != "agree":
+            self._follow_box = None  # the Siamese boxes since that frame are not confirmed
+        self._meter.count("aside_verdicts")
+        self._meter.count("aside_lag_frames", self._meter.counters["frames"] - self._judged_at)
+        return verdict
+
+    def _checked(self, result: TrackResult, img_wh: tuple[int, int]) -> TrackResult:
+        """Apply a verdict that finished during this step; a rejection makes this frame LOST.
+
+        So no frame is answered TRACKING after the verifier has rejected the track.
+        """
+        verdict = self._apply_finished(img_wh)
+        if verdict is None or verdict.result.success or not result.success:
+            return result
+        return TrackResult(result.box_xywh, min(result.score, verdict.result.score), False,
+                           result.branch)
 
     def _skim(self, peak: Proposal, img_wh: tuple[int, int]) -> TrackResult | None:
         """Follow the Siamese peak without the classifier; None when it may not be trusted.
@@ -129,7 +277,7 @@ class CompositePolicy:
             return None
         self.proposer.advance(peak, img_wh)
         # The classifier's next search starts where the target is now, not where it was.
-        self._cls.follow(box)
+        self._follow(box)
         self._meter.count("branch_skim")
         self._last_centre = box[:2] + box[2:] / 2.0
         return TrackResult(np.asarray(box, dtype=np.float64), score, True, "skim")

@@ -28,8 +28,9 @@ import numpy as np
 from rtmdnet_ros.score_scale import logit
 
 # "skim": a frame the schedule left to the Siamese network (composite/schedule.py); "warmup": a
-# frame answered while the classifier still learns its first frame (execution.first_frame).
-BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect", "skim", "warmup")
+# frame answered while the classifier still learns its first frame (execution.first_frame);
+# "pending": a frame answered while its verification runs aside (composite/aside.py).
+BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect", "skim", "warmup", "pending")
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,11 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "on the Siamese network's confidence, said in the status message); inline = "
                   "~/init answers after that training. Fixed at start.",
                   read_only=True, constraints=_choices(FIRST_FRAME_MODES)),
+        ParamSpec("composite_verify_aside", True,
+                  "Composite: true = the classifier verifies in a worker beside the frame path, "
+                  "which answers every frame from the Siamese network and applies each verdict "
+                  "from the frame it judged (a rejection makes the next answer LOST); false = "
+                  "verification inside the frame, as offline. Fixed at start.", read_only=True),
         ParamSpec("siamese_dir", "",
                   "Folder of the composite's Siamese network (nanotrack_backbone.onnx + "
                   "nanotrack_head.onnx); empty = the one shipped in the package. Fixed at start.",
@@ -364,6 +369,8 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
                  "refiner_dir"):
         if name in values:
             overrides[name] = str(values[name])
+    if "composite_verify_aside" in values:
+        overrides["composite_verify_aside"] = bool(values["composite_verify_aside"])
     if "lost_score_threshold" in values:
         overrides["success_threshold"] = lost_threshold_to_raw(values["lost_score_threshold"])
     return overrides
