@@ -288,6 +288,10 @@ def test_own_interfaces_have_the_issue_fields():
         "box": "vision_msgs/BoundingBox2D",
         "stamp": "builtin_interfaces/Time",
         "label": "string",
+        "init_class": "string",  # or by the best detection of a class
+        "use_point": "boolean",  # or by the detection (else a box) at a point
+        "point_x": "double",
+        "point_y": "double",
     }
     assert InitTarget.Response.get_fields_and_field_types() == {
         "success": "boolean",
