@@ -38,9 +38,11 @@ Y = 100  # the target's row
 START_X = 60
 RADIUS = 3.5  # reinit_radius, target sizes
 CLASS = "target"
+# Updates, first-frame training and verification inside the frame: the frames' answers do not
+# depend on this machine's speed (the frames go in lockstep).
 PARAMS = {"torch_threads": 1, "update_mode": "sync", "first_frame": "inline",
-          "detections_topic": "detections", "click_topic": "click",
-          "click_stamped_topic": "click_stamped", "auto_init": True,
+          "composite_verify_aside": False, "detections_topic": "detections",
+          "click_topic": "click", "click_stamped_topic": "click_stamped", "auto_init": True,
           "init_class": CLASS, "reinit_when_lost": True, "reinit_radius": RADIUS,
           "click_box_size": 48.0}
 
