@@ -16,7 +16,7 @@ import numpy as np
 from rtmdnet_ros.classifier import OnlineClassifier
 from rtmdnet_ros.composite.gate import UpdateGate
 from rtmdnet_ros.composite.proposer import Proposal, ProposerSettings, SiameseProposer
-from rtmdnet_ros.composite.redetect import ReDetector
+from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule
 from rtmdnet_ros.composite.schedule import VerificationSchedule
 from rtmdnet_ros.composite.verifier import Verifier
@@ -48,9 +48,11 @@ class CompositePolicy:
         self.verifier = Verifier(classifier)
         # The classifier's own success rule (RT-MDNet's threshold) is one of the rule's inputs.
         self.rule = DecisionRule(options.rtmdnet.success_threshold, o.agree_iou,
-                                 o.agree_prob, o.margin)
+                                 o.agree_prob, o.margin, o.presence_prob)
         self.gate = UpdateGate(o.update_gate)
-        self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin)
+        self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin,
+                                     confirm=o.redetect_confirm)
+        self._candidate = Confirmation(o.redetect_confirm, o.agree_iou)
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
                                              o.verify_max_shift, o.verify_max_resize)
@@ -65,6 +67,7 @@ class CompositePolicy:
         with self._meter.timed("siamese"):
             self.proposer.init(image, box)
         self._lost_for = 0
+        self._candidate.clear()
         self._since_verified = 0
         self._verdict = "agree"
         self._warming = not self._cls.ready
@@ -151,28 +154,44 @@ class CompositePolicy:
 
     def _redetect(self, image: np.ndarray, c: Classification, lost: Decision, own_logit: float,
                   img_wh: tuple[int, int]) -> Decision:
-        """Search this frame's sweep window; a peak the classifier confirms resumes the track.
+        """Search this frame's window; a peak the classifier confirms resumes the track.
 
-        Confirmed: the classifier's logit clears the threshold by the margin, or it is within the
-        margin of the threshold and beats the classifier's own box by the margin (after a long
-        loss the classifier's scores sink everywhere, so its preference is the evidence).
+        Confirmed: among the window's peaks the Siamese network finds present, the one the
+        classifier scores highest; its logit clears the threshold by the margin, or it is within
+        the margin of the threshold and beats the classifier's own box by the margin (after a long
+        loss the classifier's scores sink everywhere, so its preference is the evidence); and it
+        beats every other such peak by the margin (a look-alike beside it is no proof). The
+        track resumes once a candidate has been confirmed on ``confirm`` frames in a row.
         """
-        window = self.redetector.window(self._lost_for + 1, img_wh, self.proposer.box[2:],
-                                        self._last_centre)
+        window = self._candidate.box
+        if window is None:
+            window = self.redetector.window(self._lost_for + 1, img_wh, self.proposer.box[2:],
+                                            self._last_centre)
         if window is None:
             return lost
         with self._meter.timed("siamese"):
             peaks = self.proposer.search(image, window)
-        if not peaks or peaks[0].prob < self.redetector.min_prob:
+        found = [p for p in peaks
+                 if p.prob >= self.redetector.min_prob and self.rule.present(p.prob)]
+        if not found:
+            self._candidate.clear()
             return lost
-        verified = self.verifier.score(image, c, peaks[0].box)
+        logits = self.verifier.scores(image, c, np.array([p.box for p in found]))
+        best = int(np.argmax(logits))
+        verified, peak = float(logits[best]), found[best]
         thr, margin = self.rule.threshold, self.redetector.margin
-        if not (verified > thr + margin
-                or (verified > thr - margin and verified > own_logit + margin)):
+        rivals = np.delete(logits, best)
+        if not ((verified > thr + margin
+                 or (verified > thr - margin and verified > own_logit + margin))
+                and bool(np.all(verified >= rivals + margin))):
+            self._candidate.clear()
             return lost
         # Both parts vouch for it: the score is the more confident one's, above the threshold.
-        score = max(verified, logit(peaks[0].prob))
+        score = max(verified, logit(peak.prob))
         if score <= thr:
+            self._candidate.clear()
             return lost
-        return Decision("redetect", peaks[0].box.copy(), score, True)
-
+        if not self._candidate.see(peak.box):
+            return lost
+        self._candidate.clear()
+        return Decision("redetect", peak.box.copy(), score, True)

@@ -17,11 +17,18 @@ tested on its own. Branches, in order:
   target that the classifier scores low far more often than the classifier's box does
   (docs/tracker.md, "Composite tracker"); the score is that box's own logit, and the classifier
   searches around it next.
+
+Presence comes before identity: whatever branch won, the frame is LOST (branch ``absent``) when
+the Siamese network sees nothing like its template in its search region (best peak probability
+below ``presence_prob``). The classifier tells the target from what is around it; it was never
+shown the scene that replaces it when the target leaves the view, and there it scores strangers
+as high as the target. The network's probability is on one scale for every track, which the
+classifier's logits are not (docs/tracker.md, "The target leaves the view").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,7 +36,7 @@ from rtmdnet_ros.score_scale import logit
 
 # "skim": a frame the schedule left to the Siamese network (composite/schedule.py); "warmup": a
 # frame answered while the classifier still learns its first frame (execution.first_frame).
-BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect", "skim", "warmup")
+BRANCHES = ("agree", "siamese", "classifier", "lost", "absent", "redetect", "skim", "warmup")
 
 
 @dataclass(frozen=True)
@@ -86,9 +93,25 @@ class DecisionRule:
     agree_iou: float = 0.3
     agree_prob: float = 0.9  # the Siamese head's probability that counts as confident
     margin: float = 0.0  # a peak beats the classifier's box when logit >= its logit + margin
+    presence_prob: float = 0.0  # the Siamese probability the target needs to be present (0: off)
 
     def decide(self, ev: Evidence) -> Decision:
-        """Apply the branches above in order."""
+        """Apply the branches above in order, then the presence test."""
+        d = self._identify(ev)
+        best = float(ev.probs[0]) if len(ev.probs) else 0.0
+        if not d.success or self.present(best):
+            return d
+        # The box and the parts' next moves stay the branch's; only the verdict changes. The
+        # score is the network's, shifted so that presence_prob sits on the threshold.
+        score = self.threshold + logit(best) - logit(self.presence_prob)
+        return replace(d, branch="absent", score=min(score, self.threshold), success=False)
+
+    def present(self, prob: float) -> bool:
+        """Whether a Siamese peak of this probability says a target-like object is in view."""
+        return prob >= self.presence_prob
+
+    def _identify(self, ev: Evidence) -> Decision:
+        """Which box is the target's and whether one part vouches for it (the branches)."""
         thr = self.threshold
         n = len(ev.boxes)
         if n and ev.ious[0] >= self.agree_iou:
