@@ -115,7 +115,8 @@ def test_a_target_the_siamese_network_does_not_see_is_absent_whatever_the_classi
     assert (before.branch, before.success) == ("agree", True)
     assert (d.branch, d.success) == ("absent", False)
     np.testing.assert_allclose(d.box, before.box)
-    assert (d.peak, d.search is not None) == (before.peak, True)  # the parts move as before
+    # Nothing like the target in view: the parts wait where they are instead of following it.
+    assert d.hold and not before.hold
     # The score is the network's on the threshold's scale: logit(0.05) - logit(0.9) = -5.14.
     assert d.score == pytest.approx(-5.142, abs=1e-3)
     # The classifier alone keeping a box the network does not see: also absent.
@@ -129,6 +130,9 @@ def test_a_target_the_siamese_network_does_not_see_is_absent_whatever_the_classi
         a, b = rule.decide(ev), RULE.decide(ev)
         assert (a.branch, a.score, a.success, a.peak) == (b.branch, b.score, b.success, b.peak)
         np.testing.assert_array_equal(a.box, b.box)
+    # A LOST frame waits only when nothing target-like is in view either.
+    assert rule.decide(evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.1)).hold
+    assert not rule.decide(evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.95)).hold
     # No peaks at all: nothing is in view.
     assert rule.decide(evidence(0.5, 0.1, [])).branch == "absent"
     assert DecisionRule(presence_prob=0.0).decide(evidence(0.5, 0.1, [])).branch == "classifier"

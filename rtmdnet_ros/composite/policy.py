@@ -105,11 +105,13 @@ class CompositePolicy:
             box = c.box
         if d.branch == "redetect" or d.reset_proposer:
             self.proposer.reset(box)
-        elif peaks:
+        elif peaks and not d.hold:
             self.proposer.advance(peaks[d.peak if d.peak is not None else 0], img_wh)
         self._meter.count(f"branch_{d.branch}")
         self._verdict = d.branch
         search = c.box if d.search is None else clip_box(d.search, *img_wh)
+        if d.hold:
+            search = clip_box(self.proposer.box, *img_wh)
         if d.branch == "redetect" or search[2] < 1.0 or search[3] < 1.0:
             search = box
         self._cls.conclude(image, c, search, d.success, learn=self.gate.safe(d, ev))

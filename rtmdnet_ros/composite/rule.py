@@ -68,6 +68,9 @@ class Decision:
     when ``reset_proposer``). ``search``: where the classifier searches next (None: around its
     own box, so that it stays an independent witness; re-centring one part on the other's
     answer every frame ties their errors together: docs/tracker.md, "Composite tracker").
+    ``hold``: nothing target-like is in view, so both parts wait where the proposer is (it does
+    not follow a peak, and the classifier searches there) instead of wandering off after
+    whatever the scene that replaced the target offers.
     """
 
     branch: str
@@ -77,6 +80,7 @@ class Decision:
     peak: int | None = None
     reset_proposer: bool = False
     search: np.ndarray | None = None
+    hold: bool = False
 
 
 def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
@@ -99,12 +103,15 @@ class DecisionRule:
         """Apply the branches above in order, then the presence test."""
         d = self._identify(ev)
         best = float(ev.probs[0]) if len(ev.probs) else 0.0
-        if not d.success or self.present(best):
+        if self.present(best):
             return d
-        # The box and the parts' next moves stay the branch's; only the verdict changes. The
-        # score is the network's, shifted so that presence_prob sits on the threshold.
+        if not d.success:
+            return replace(d, hold=True)
+        # The box stays the branch's; the verdict changes and the parts wait. The score is the
+        # network's, shifted so that presence_prob sits on the threshold.
         score = self.threshold + logit(best) - logit(self.presence_prob)
-        return replace(d, branch="absent", score=min(score, self.threshold), success=False)
+        return replace(d, branch="absent", score=min(score, self.threshold), success=False,
+                       hold=True)
 
     def present(self, prob: float) -> bool:
         """Whether a Siamese peak of this probability says a target-like object is in view."""
