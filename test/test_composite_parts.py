@@ -8,11 +8,13 @@ values; the networks behind them are tested in test_composite_tracker.py on real
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from rtmdnet_ros.composite.calibration import TargetLevel
 from rtmdnet_ros.composite.gate import UpdateGate
 from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule, Evidence
@@ -138,6 +140,32 @@ def test_a_target_the_siamese_network_does_not_see_is_absent_whatever_the_classi
     assert DecisionRule(presence_prob=0.0).decide(evidence(0.5, 0.1, [])).branch == "classifier"
 
 
+def test_the_target_level_measures_a_candidate_in_spreads_of_the_targets_own_logits():
+    easy = TargetLevel(warmup=4, min_spread=1.0)
+    assert math.isnan(easy.spreads_below(3.0))  # nothing agreed yet: not known
+    for value in (8.0, 10.0, 6.0, 8.0):
+        easy.observe(value)
+    # mean 8; mean absolute deviation 2, then 2.5, then 1.667 (each new one weighs 1/(n-1)).
+    assert (easy.mean, easy.spread) == pytest.approx((8.0, 5.0 / 3.0))
+    assert easy.spreads_below(3.0) == pytest.approx(3.0)  # a look-alike at 3: far below
+    assert easy.spreads_below(8.0 + 5.0 / 3.0) == pytest.approx(-1.0)
+    easy.observe(12.0)  # past the warm-up each agreement weighs 1/4
+    assert (easy.mean, easy.spread) == pytest.approx((9.0, 2.25))
+    hard = TargetLevel(warmup=4, min_spread=1.0)  # a target the classifier scores low
+    for value in (-3.0, -2.0, -4.0):
+        hard.observe(value)
+    assert (hard.mean, hard.spread) == pytest.approx((-3.0, 1.25))
+    # -5 is the target's own level on the hard track, 3 is not on the easy one.
+    assert hard.spreads_below(-5.0) == pytest.approx(1.6)
+    assert hard.spreads_below(-5.0) < 2.0 < easy.spreads_below(3.0)
+    same = TargetLevel(warmup=4, min_spread=1.0)
+    for _ in range(3):
+        same.observe(5.0)
+    assert same.spread == 1.0 and same.spreads_below(3.0) == pytest.approx(2.0)
+    same.clear()
+    assert same.count == 0 and math.isnan(same.spreads_below(5.0))
+
+
 def test_the_gate_learns_only_when_both_parts_agree():
     gate = UpdateGate(enabled=True)
     agreed = evidence(2.0, 1.0, [(NEAR, 1.5)])
@@ -192,6 +220,8 @@ def test_composite_options_are_checked():
         TrackerOptions().replace(composite_redetect_after=-1)
     with pytest.raises(ValueError, match="composite_redetect_confirm"):
         TrackerOptions().replace(composite_redetect_confirm=0)
+    with pytest.raises(ValueError, match="composite_redetect_level"):
+        TrackerOptions().replace(composite_redetect_level=-1.0)
     with pytest.raises(ValueError, match="composite_presence_prob"):
         TrackerOptions().replace(composite_presence_prob=1.0)
 

@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from rtmdnet_ros.classifier import OnlineClassifier
+from rtmdnet_ros.composite.calibration import TargetLevel
 from rtmdnet_ros.composite.gate import UpdateGate
 from rtmdnet_ros.composite.proposer import Proposal, ProposerSettings, SiameseProposer
 from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
@@ -53,6 +54,8 @@ class CompositePolicy:
         self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin,
                                      confirm=o.redetect_confirm)
         self._candidate = Confirmation(o.redetect_confirm, o.agree_iou)
+        self.level = TargetLevel(o.level_frames, o.level_min_spread)
+        self._redetect_level = o.redetect_level
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
                                              o.verify_max_shift, o.verify_max_resize)
@@ -68,6 +71,7 @@ class CompositePolicy:
             self.proposer.init(image, box)
         self._lost_for = 0
         self._candidate.clear()
+        self.level.clear()
         self._since_verified = 0
         self._verdict = "agree"
         self._warming = not self._cls.ready
@@ -98,6 +102,8 @@ class CompositePolicy:
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev)
+        if d.branch == "agree":
+            self.level.observe(float(ev.logits[d.peak]))
         if not d.success:
             d = self._redetect(image, c, d, ev.cls_logit, img_wh)
         box = clip_box(d.box, *img_wh)
@@ -159,11 +165,13 @@ class CompositePolicy:
         """Search this frame's window; a peak the classifier confirms resumes the track.
 
         Confirmed: among the window's peaks the Siamese network finds present, the one the
-        classifier scores highest; its logit clears the threshold by the margin, or it is within
-        the margin of the threshold and beats the classifier's own box by the margin (after a long
-        loss the classifier's scores sink everywhere, so its preference is the evidence); and it
-        beats every other such peak by the margin (a look-alike beside it is no proof). The
-        track resumes once a candidate has been confirmed on ``confirm`` frames in a row.
+        classifier scores highest; its logit is at the target's own level (at most
+        ``redetect_level`` spreads below it: calibration.py), or, before that level is known,
+        it clears the threshold by the margin, or it is within the margin of the threshold and
+        beats the classifier's own box by the margin (after a long loss the classifier's scores
+        sink everywhere, so its preference is the evidence); and it beats every other such peak
+        by the margin (a look-alike beside it is no proof). The track resumes once a candidate
+        has been confirmed on ``confirm`` frames in a row.
         """
         window = self._candidate.box
         if window is None:
@@ -183,9 +191,13 @@ class CompositePolicy:
         verified, peak = float(logits[best]), found[best]
         thr, margin = self.rule.threshold, self.redetector.margin
         rivals = np.delete(logits, best)
-        if not ((verified > thr + margin
-                 or (verified > thr - margin and verified > own_logit + margin))
-                and bool(np.all(verified >= rivals + margin))):
+        below = self.level.spreads_below(verified)
+        if self._redetect_level > 0.0 and np.isfinite(below):
+            like_target = below <= self._redetect_level
+        else:
+            like_target = (verified > thr + margin
+                           or (verified > thr - margin and verified > own_logit + margin))
+        if not (like_target and bool(np.all(verified >= rivals + margin))):
             self._candidate.clear()
             return lost
         # Both parts vouch for it: the score is the more confident one's, above the threshold.
