@@ -7,6 +7,8 @@
 - Re-detection: boat5 with the frame rolled by a third of its width for a stretch and then back
   (the target leaves the search area twice): the composite reports LOST, sweeps, confirms the
   target with the classifier and resumes; with re-detection off it stays lost after the return.
+- A scene cut (another sequence's frames spliced in, as ``rtmdnet-eval --long-term`` does): LOST
+  throughout, nothing claimed in the cut, the target found again when it returns.
 - Boxes kept as they were: for seed 0 on three sequences, the reference mode's equal those
   recorded before the tracker's frame step was split into parts (``reference_boxes.json``, code
   of commit 4a43603) and the composite's those recorded before the package was split into layers
@@ -209,6 +211,31 @@ def test_redetection_finds_the_target_when_it_returns_far_from_where_it_was(away
     off = iou(np.array([r.box_xywh for r in results]), gt[1:])[24:]
     assert off.max() < 0.3, off.round(2)
     assert not any(r.success for r in results[24:])
+
+
+def test_a_scene_cut_is_reported_lost_throughout_and_the_target_found_on_its_return():
+    """Crossing, 20 frames of Human3 (other people) cut in after frame 12, then Crossing again.
+
+    The classifier alone scores people in the other scene above its threshold; the Siamese
+    network sees nothing like its template there, so the default configuration says LOST on
+    every cut frame, claims nothing in the stretch, and holds the place where the target was.
+    """
+    require_siamese()
+    frames, gt = frames_of("Crossing", 32)
+    donor, _ = frames_of("Human3", 20)
+    size = (frames[0].shape[1], frames[0].shape[0])
+    cut = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in donor]
+    frames = frames[:12] + cut + frames[12:]
+    results, tracker = track(frames, gt)  # the defaults: the verification schedule
+    # results[i] is frame i + 1: the cut is frames 12-31, the target returns at frame 32.
+    absent = results[11:31]
+    assert not any(r.success for r in absent), [r.branch for r in absent]
+    back = iou(np.array([r.box_xywh for r in results[31:]]), gt[12:])
+    found = np.flatnonzero(back >= 0.5)
+    assert found.size and found[0] <= 3, back.round(2)
+    assert results[31 + found[0]].success
+    assert back[found[0]:].mean() > 0.5, back.round(2)
+    assert all(r.success for r in results[31 + found[0]:])
 
 
 def golden_file(mode: str) -> Path:
