@@ -564,13 +564,12 @@ class CompositeOptions(_Group):
     redetect_prob: float = 0.5
     redetect_margin: float = 1.0
     redetect_confirm: int = 3
-    # ... and, once the target's level on the classifier's scale is known (composite/
+    # Optionally, once the target's level on the classifier's scale is known (composite/
     # calibration.py: the running mean and mean absolute deviation of the agreed peak's logit),
     # a candidate must lie at most redetect_level spreads below it instead of clearing the fixed
-    # threshold (0 = the fixed test always). On the long-term development cuts, 95 % of the
-    # frames where the target was held lay within 2 spreads (docs/tracker.md, "The target leaves
-    # the view").
-    redetect_level: float = 2.0
+    # threshold. 0 = off (the default): at 2.0, on the long-term development cuts, it let more
+    # look-alikes in than it kept targets (docs/tracker.md, "The target leaves the view").
+    redetect_level: float = 0.0
     # The level weighs the last level_frames agreements (RT-MDNet's long-term update interval,
     # reference 7); its spread is never below level_min_spread (one logit).
     level_frames: int = 10

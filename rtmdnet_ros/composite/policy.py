@@ -10,6 +10,7 @@ the chosen box back to the classifier as its next search box. The proposer keeps
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 
@@ -106,6 +107,8 @@ class CompositePolicy:
             self.level.observe(float(ev.logits[d.peak]))
         if not d.success:
             d = self._redetect(image, c, d, ev.cls_logit, img_wh)
+        elif self._lost_for:
+            d = self._resume(d)
         box = clip_box(d.box, *img_wh)
         if box[2] < 1.0 or box[3] < 1.0:
             box = c.box
@@ -160,6 +163,22 @@ class CompositePolicy:
         return TrackResult(np.asarray(box, dtype=np.float64), score, score > self.rule.threshold,
                            "warmup")
 
+    def _resume(self, d: Decision) -> Decision:
+        """Let a LOST track resume where the target was last seen, elsewhere once confirmed.
+
+        Elsewhere: once the same place has won ``redetect_confirm`` frames in a row. After the
+        target has left, the scene that replaced it offers look-alikes that both parts accept
+        for a frame or two; one such frame must not move the track (and the place the
+        re-detection searches first) onto them.
+        """
+        centre = d.box[:2] + d.box[2:] / 2.0
+        reach = np.maximum(self.proposer.box[2:], d.box[2:])
+        if np.all(np.abs(centre - self._last_centre) <= reach) or self._candidate.see(d.box):
+            self._candidate.clear()
+            return d
+        return replace(d, branch="lost", score=min(d.score, self.rule.threshold), success=False,
+                       reset_proposer=False, hold=True)
+
     def _redetect(self, image: np.ndarray, c: Classification, lost: Decision, own_logit: float,
                   img_wh: tuple[int, int]) -> Decision:
         """Search this frame's window; a peak the classifier confirms resumes the track.
@@ -178,6 +197,7 @@ class CompositePolicy:
             window = self.redetector.window(self._lost_for + 1, img_wh, self.proposer.box[2:],
                                             self._last_centre)
         if window is None:
+            self._candidate.clear()
             return lost
         with self._meter.timed("siamese"):
             peaks = self.proposer.search(image, window)
