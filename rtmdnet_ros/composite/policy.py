@@ -176,8 +176,9 @@ class CompositePolicy:
         if np.all(np.abs(centre - self._last_centre) <= reach) or self._candidate.see(d.box):
             self._candidate.clear()
             return d
-        return replace(d, branch="lost", score=min(d.score, self.rule.threshold), success=False,
-                       reset_proposer=False, hold=True)
+        # Not yet: LOST, and the place searched first stays the last one; the parts follow the
+        # candidate (a held proposer would lose a moving one before it could be confirmed).
+        return replace(d, branch="lost", score=min(d.score, self.rule.threshold), success=False)
 
     def _redetect(self, image: np.ndarray, c: Classification, lost: Decision, own_logit: float,
                   img_wh: tuple[int, int]) -> Decision:
