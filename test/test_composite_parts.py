@@ -256,6 +256,7 @@ def test_the_schedule_skims_only_when_nothing_is_in_doubt():
     assert s.reason(3, "agree", [sure], prev) is None  # a quiet frame: skimmed
     assert s.reason(10, "agree", [sure], prev) == "period"
     assert s.reason(3, "lost", [sure], prev) == "lost"  # LOST: every frame
+    assert s.reason(3, "absent", [sure], prev) == "lost"  # the target was not in view either
     # The last verification did not find both parts at one place: verify until it does.
     for verdict in ("classifier", "siamese", "redetect"):
         assert s.reason(3, verdict, [sure], prev) == "unconfirmed"
