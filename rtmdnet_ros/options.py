@@ -550,8 +550,8 @@ class CompositeOptions(_Group):
     # Presence: a verified frame is LOST (branch "absent") when the Siamese network's best peak
     # is below this probability, whatever the classifier says (composite/rule.py). The same
     # confidence agree_prob trusts; on the long-term development cuts, frames claimed with a
-    # weaker best peak overlapped the target by 0.16 IoU at most on average (docs/tracker.md,
-    # "The target leaves the view"). 0 = off (the rule as before).
+    # weaker best peak barely overlapped the target (docs/tracker.md, "The target leaves the
+    # view"). 0 = off (the rule as before).
     presence_prob: float = 0.9
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
@@ -567,8 +567,8 @@ class CompositeOptions(_Group):
     # Optionally, once the target's level on the classifier's scale is known (composite/
     # calibration.py: the running mean and mean absolute deviation of the agreed peak's logit),
     # a candidate must lie at most redetect_level spreads below it instead of clearing the fixed
-    # threshold. 0 = off (the default): at 2.0, on the long-term development cuts, it let more
-    # look-alikes in than it kept targets (docs/tracker.md, "The target leaves the view").
+    # threshold. 0 = off (the default): on the long-term development cuts it let more look-alikes
+    # in than it kept targets (docs/tracker.md, "The target leaves the view").
     redetect_level: float = 0.0
     # The level weighs the last level_frames agreements (RT-MDNet's long-term update interval,
     # reference 7); its spread is never below level_min_spread (one logit).

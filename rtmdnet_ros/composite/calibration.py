@@ -3,11 +3,12 @@
 """Where this track's target sits on the classifier's scale: its logits on verified frames.
 
 The classifier's logits mean different things on different tracks: a small or blurred target
-scores below 0 from its first frames on, while an easy one scores 10 and a look-alike beside it
-still 3. A fixed threshold on them is either late (a look-alike clears it on the easy track) or
-early (the target itself fails it on the hard one). This estimate is learnt from the frames
-where both parts agreed on the target (what the update gate lets the classifier learn from), so
-a candidate can be judged against the target's own level: how many spreads below it it is.
+scores below the threshold from its first frames on, while on an easy one a look-alike scores
+well above it and still far below the target. A fixed threshold on them is either late (a
+look-alike clears it on the easy track) or early (the target itself fails it on the hard one).
+This estimate is learnt from the frames where both parts agreed on the target (what the update
+gate lets the classifier learn from), so a candidate can be judged against the target's own
+level: how many spreads below it it is.
 """
 
 from __future__ import annotations
