@@ -52,8 +52,7 @@ class CompositePolicy:
         self.rule = DecisionRule(options.rtmdnet.success_threshold, o.agree_iou,
                                  o.agree_prob, o.margin, o.presence_prob)
         self.gate = UpdateGate(o.update_gate)
-        self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin,
-                                     confirm=o.redetect_confirm)
+        self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin)
         self._candidate = Confirmation(o.redetect_confirm, o.agree_iou)
         self.level = TargetLevel(o.level_frames, o.level_min_spread)
         self._redetect_level = o.redetect_level
@@ -185,13 +184,13 @@ class CompositePolicy:
         """Search this frame's window; a peak the classifier confirms resumes the track.
 
         Confirmed: among the window's peaks the Siamese network finds present, the one the
-        classifier scores highest; its logit is at the target's own level (at most
-        ``redetect_level`` spreads below it: calibration.py), or, before that level is known,
-        it clears the threshold by the margin, or it is within the margin of the threshold and
-        beats the classifier's own box by the margin (after a long loss the classifier's scores
-        sink everywhere, so its preference is the evidence); and it beats every other such peak
-        by the margin (a look-alike beside it is no proof). The track resumes once a candidate
-        has been confirmed on ``confirm`` frames in a row.
+        classifier scores highest; its logit clears the threshold by the margin, or it is
+        within the margin of the threshold and beats the classifier's own box by the margin
+        (after a long loss the classifier's scores sink everywhere, so its preference is the
+        evidence), or, with ``redetect_level`` set and the target's level known, it lies at most
+        that many spreads below the level (calibration.py) instead; and it beats every other
+        such peak by the margin (a look-alike beside it is no proof). The track resumes once a
+        candidate has been confirmed on ``redetect_confirm`` frames in a row.
         """
         window = self._candidate.box
         if window is None:

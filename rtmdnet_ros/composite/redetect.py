@@ -31,15 +31,14 @@ class ReDetector:
     ``after``: LOST frames before the search starts (0 = never). ``min_prob``: the Siamese head's
     probability a peak needs before the classifier is asked. ``margin``: how clearly the
     classifier must confirm it, over the threshold and over the window's other peaks (policy.py;
-    a resumed track on a look-alike is worse than a few more LOST frames). ``confirm``: frames in
-    a row a candidate must win before the track resumes.
+    a resumed track on a look-alike is worse than a few more LOST frames); how many frames in a
+    row it must win is ``Confirmation``'s.
     """
 
     after: int = 5
     min_prob: float = 0.5
     margin: float = 1.0
     overlap: float = 0.25
-    confirm: int = 1
 
     def window(self, lost_for: int, img_wh: tuple[int, int], target_wh: np.ndarray,
                last_centre: np.ndarray) -> np.ndarray | None:
