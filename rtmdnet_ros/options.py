@@ -547,13 +547,33 @@ class CompositeOptions(_Group):
     margin: float = 0.0
     # Learn only from frames where both parts agree (False: every TRACKING frame).
     update_gate: bool = True
-    # Re-detection: after this many LOST frames (0 = never) the Siamese network sweeps the frame
-    # one window per frame; a peak with probability >= redetect_prob resumes the track when its
-    # classifier logit exceeds success_threshold + redetect_margin, or exceeds
-    # success_threshold - redetect_margin and the classifier's own box by redetect_margin.
+    # Presence: a verified frame is LOST (branch "absent") when the Siamese network's best peak
+    # is below this probability, whatever the classifier says (composite/rule.py). The same
+    # confidence agree_prob trusts; on the long-term development cuts, frames claimed with a
+    # weaker best peak barely overlapped the target (docs/tracker.md, "The target leaves the
+    # view"). 0 = off (the rule as before).
+    presence_prob: float = 0.9
+    # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
+    # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
+    # with probability >= redetect_prob (and present), the one the classifier scores highest
+    # is a candidate when its logit exceeds success_threshold + redetect_margin, or exceeds
+    # success_threshold - redetect_margin and the classifier's own box by redetect_margin, and
+    # exceeds every other such peak's by redetect_margin; the track resumes once a candidate has
+    # won redetect_confirm frames in a row at one place (IoU >= agree_iou).
     redetect_after: int = 5
     redetect_prob: float = 0.5
     redetect_margin: float = 1.0
+    redetect_confirm: int = 3
+    # Optionally, once the target's level on the classifier's scale is known (composite/
+    # calibration.py: the running mean and mean absolute deviation of the agreed peak's logit),
+    # a candidate must lie at most redetect_level spreads below it instead of clearing the fixed
+    # threshold. 0 = off (the default): on the long-term development cuts it let more look-alikes
+    # in than it kept targets (docs/tracker.md, "The target leaves the view").
+    redetect_level: float = 0.0
+    # The level weighs the last level_frames agreements (RT-MDNet's long-term update interval,
+    # reference 7); its spread is never below level_min_spread (one logit).
+    level_frames: int = 10
+    level_min_spread: float = 1.0
     # Verification schedule (composite/schedule.py; docs/tracker.md "Verification schedule"):
     # the classifier runs every verify_every-th frame (1 = every frame), at once when the
     # proposer is in doubt, and on every frame while LOST; between verifications the Siamese
@@ -580,7 +600,12 @@ class CompositeOptions(_Group):
     verify_aside: bool = False
 
     def __post_init__(self) -> None:
-        self._check_at_least(1, "peaks", "verify_every")
+        self._check_at_least(1, "peaks", "verify_every", "redetect_confirm", "level_frames")
+        if self.redetect_level < 0.0 or self.level_min_spread <= 0.0:
+            raise ValueError("composite_redetect_level must be >= 0 (0 = the fixed threshold) "
+                             "and composite_level_min_spread > 0")
+        if not 0.0 <= self.presence_prob < 1.0:
+            raise ValueError("composite_presence_prob must be in [0, 1)")
         self._check_at_least(0, "redetect_after", meaning=" (0 = never)")
         if not 0.0 <= self.verify_doubt_prob <= 1.0 or not 0.0 < self.verify_rival_ratio:
             raise ValueError("composite_verify_doubt_prob must be in [0, 1] and "

@@ -8,11 +8,15 @@ values; the networks behind them are tested in test_composite_tracker.py on real
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from rtmdnet_ros.composite.calibration import TargetLevel
 from rtmdnet_ros.composite.gate import UpdateGate
-from rtmdnet_ros.composite.redetect import ReDetector
+from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule, Evidence
 from rtmdnet_ros.options import TrackerOptions
 
@@ -103,6 +107,65 @@ def test_the_threshold_moves_every_branch():
     assert not DecisionRule(threshold=0.7).decide(ev).success
 
 
+def test_a_target_the_siamese_network_does_not_see_is_absent_whatever_the_classifier_says():
+    rule = DecisionRule(threshold=0.0, presence_prob=0.9)
+    # The classifier is sure of a box in a scene the network finds nothing like its template in
+    # (the cut's case: the classifier was never shown that scene): LOST, same box.
+    ev = evidence(3.5, 2.0, [(NEAR, 1.5)], prob=0.05)
+    before = RULE.decide(ev)
+    d = rule.decide(ev)
+    assert (before.branch, before.success) == ("agree", True)
+    assert (d.branch, d.success) == ("absent", False)
+    np.testing.assert_allclose(d.box, before.box)
+    # Nothing like the target in view: the parts wait where they are instead of following it.
+    assert d.hold and not before.hold
+    # The score is the network's on the threshold's scale: logit(0.05) - logit(0.9) = -5.14.
+    assert d.score == pytest.approx(-5.142, abs=1e-3)
+    # The classifier alone keeping a box the network does not see: also absent.
+    kept = evidence(1.5, 1.0, [(FAR, -2.0)], prob=0.6)
+    assert RULE.decide(kept).branch == "classifier"
+    assert rule.decide(kept).branch == "absent"
+    # A peak at the presence level leaves the branches as they were; so does a verdict of LOST.
+    for ev in (evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.9),
+               evidence(1.0, 0.2, [(FAR, 2.5)], prob=0.95),
+               evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.1)):
+        a, b = rule.decide(ev), RULE.decide(ev)
+        assert (a.branch, a.score, a.success, a.peak) == (b.branch, b.score, b.success, b.peak)
+        np.testing.assert_array_equal(a.box, b.box)
+    # A LOST frame waits only when nothing target-like is in view either.
+    assert rule.decide(evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.1)).hold
+    assert not rule.decide(evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.95)).hold
+    # No peaks at all: nothing is in view.
+    assert rule.decide(evidence(0.5, 0.1, [])).branch == "absent"
+    assert DecisionRule(presence_prob=0.0).decide(evidence(0.5, 0.1, [])).branch == "classifier"
+
+
+def test_the_target_level_measures_a_candidate_in_spreads_of_the_targets_own_logits():
+    easy = TargetLevel(warmup=4, min_spread=1.0)
+    assert math.isnan(easy.spreads_below(3.0))  # nothing agreed yet: not known
+    for value in (8.0, 10.0, 6.0, 8.0):
+        easy.observe(value)
+    # mean 8; mean absolute deviation 2, then 2.5, then 1.667 (each new one weighs 1/(n-1)).
+    assert (easy.mean, easy.spread) == pytest.approx((8.0, 5.0 / 3.0))
+    assert easy.spreads_below(3.0) == pytest.approx(3.0)  # a look-alike at 3: far below
+    assert easy.spreads_below(8.0 + 5.0 / 3.0) == pytest.approx(-1.0)
+    easy.observe(12.0)  # past the warm-up each agreement weighs 1/4
+    assert (easy.mean, easy.spread) == pytest.approx((9.0, 2.25))
+    hard = TargetLevel(warmup=4, min_spread=1.0)  # a target the classifier scores low
+    for value in (-3.0, -2.0, -4.0):
+        hard.observe(value)
+    assert (hard.mean, hard.spread) == pytest.approx((-3.0, 1.25))
+    # -5 is the target's own level on the hard track, 3 is not on the easy one.
+    assert hard.spreads_below(-5.0) == pytest.approx(1.6)
+    assert hard.spreads_below(-5.0) < 2.0 < easy.spreads_below(3.0)
+    same = TargetLevel(warmup=4, min_spread=1.0)
+    for _ in range(3):
+        same.observe(5.0)
+    assert same.spread == 1.0 and same.spreads_below(3.0) == pytest.approx(2.0)
+    same.clear()
+    assert same.count == 0 and math.isnan(same.spreads_below(5.0))
+
+
 def test_the_gate_learns_only_when_both_parts_agree():
     gate = UpdateGate(enabled=True)
     agreed = evidence(2.0, 1.0, [(NEAR, 1.5)])
@@ -117,18 +180,35 @@ def test_the_gate_learns_only_when_both_parts_agree():
     assert UpdateGate(enabled=False).safe(RULE.decide(won), won)
 
 
-def test_redetection_sweeps_windows_nearest_first_and_only_when_lost():
+def test_redetection_searches_the_last_place_and_sweeps_nearest_first_only_when_lost():
     r = ReDetector(after=3)
     wh = np.array([20.0, 40.0])
-    assert r.window(2, (640, 360), wh, np.array([600.0, 20.0])) is None
+    last = np.array([600.0, 20.0])
+    assert r.window(2, (640, 360), wh, last) is None
     assert ReDetector(after=0).window(50, (640, 360), wh, np.array([0.0, 0.0])) is None
-    windows = [r.window(k, (640, 360), wh, np.array([600.0, 20.0])) for k in range(3, 100)]
+    windows = [r.window(k, (640, 360), wh, last) for k in range(3, 100)]
     centres = np.array([w[:2] + w[2:] / 2 for w in windows])
     np.testing.assert_allclose(windows[0][2:], wh)  # searched at the target's last size
-    distances = np.hypot(*(centres - [600.0, 20.0]).T)
-    first_sweep = len({tuple(c) for c in centres})
+    # Every other frame looks where the target was last seen ...
+    np.testing.assert_allclose(centres[0::2], np.tile(last, (len(centres[0::2]), 1)))
+    # ... and the frames between sweep the frame, nearest windows first, then again.
+    sweep = centres[1::2]
+    distances = np.hypot(*(sweep - last).T)
+    first_sweep = len({tuple(c) for c in sweep})
     assert np.all(np.diff(distances[:first_sweep]) >= 0)
-    assert first_sweep < len(centres)  # the sweep starts again once the frame is covered
+    assert first_sweep < len(sweep)
+    assert distances[first_sweep - 1] > 300  # the far corner of the frame is reached
+
+
+def test_a_candidate_resumes_the_track_only_after_winning_frames_in_a_row_at_one_place():
+    c = Confirmation(frames=3, min_iou=0.3)
+    assert not c.see(np.array(NEAR)) and not c.see(np.array(NEAR))
+    assert not c.see(np.array(FAR))  # somewhere else: counting starts again
+    assert c.count == 1 and not c.see(np.array(FAR))
+    assert c.see(np.array([301.0, 101.0, 22.0, 42.0]))  # the third win in a row at FAR
+    c.clear()
+    assert c.box is None and c.count == 0
+    assert Confirmation(frames=1, min_iou=0.3).see(np.array(NEAR))
 
 
 def test_composite_options_are_checked():
@@ -138,6 +218,12 @@ def test_composite_options_are_checked():
         TrackerOptions().replace(composite_peaks=0)
     with pytest.raises(ValueError, match="composite_redetect_after"):
         TrackerOptions().replace(composite_redetect_after=-1)
+    with pytest.raises(ValueError, match="composite_redetect_confirm"):
+        TrackerOptions().replace(composite_redetect_confirm=0)
+    with pytest.raises(ValueError, match="composite_redetect_level"):
+        TrackerOptions().replace(composite_redetect_level=-1.0)
+    with pytest.raises(ValueError, match="composite_presence_prob"):
+        TrackerOptions().replace(composite_presence_prob=1.0)
 
 
 @pytest.mark.parametrize("threshold", [-1.0, 0.0, 0.5, 2.0, 5.0])
@@ -146,10 +232,12 @@ def test_success_is_always_score_above_the_threshold(threshold):
     rule = DecisionRule(threshold=threshold)
     cases = [evidence(2.0, 1.0, [(NEAR, 1.5)]), evidence(-1.0, -2.0, [(NEAR, -3.0)], prob=0.95),
              evidence(1.0, 0.2, [(FAR, 2.5)]), evidence(1.5, 1.0, [(FAR, -2.0)]),
-             evidence(-1.0, -2.0, [(FAR, -0.5)]), evidence(0.6, 0.4, [(NEAR, 0.5)], prob=0.99)]
-    for ev in cases:
-        d = rule.decide(ev)
-        assert d.success == (d.score > threshold), (d.branch, d.score)
+             evidence(-1.0, -2.0, [(FAR, -0.5)]), evidence(0.6, 0.4, [(NEAR, 0.5)], prob=0.99),
+             evidence(3.0, 2.0, [(NEAR, 2.5)], prob=0.3)]
+    for presence in (0.0, 0.9):
+        for ev in cases:
+            d = replace(rule, presence_prob=presence).decide(ev)
+            assert d.success == (d.score > threshold), (d.branch, d.score)
 
 
 def proposal(box: list[float], prob: float):
@@ -168,6 +256,7 @@ def test_the_schedule_skims_only_when_nothing_is_in_doubt():
     assert s.reason(3, "agree", [sure], prev) is None  # a quiet frame: skimmed
     assert s.reason(10, "agree", [sure], prev) == "period"
     assert s.reason(3, "lost", [sure], prev) == "lost"  # LOST: every frame
+    assert s.reason(3, "absent", [sure], prev) == "lost"  # the target was not in view either
     # The last verification did not find both parts at one place: verify until it does.
     for verdict in ("classifier", "siamese", "redetect"):
         assert s.reason(3, verdict, [sure], prev) == "unconfirmed"

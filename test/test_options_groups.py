@@ -62,7 +62,9 @@ def test_every_flat_key_names_exactly_one_option_and_back():
 # Options added since that record; model files without them get their defaults.
 ADDED = {"composite_verify_every", "composite_verify_doubt_prob", "composite_verify_rival_ratio",
          "composite_verify_rival_iou", "composite_verify_max_shift", "composite_verify_max_resize",
-         "first_frame", "composite_verify_aside"}
+         "first_frame", "composite_verify_aside", "composite_presence_prob",
+         "composite_redetect_confirm", "composite_redetect_level", "composite_level_frames",
+         "composite_level_min_spread"}
 
 
 def test_the_flat_dict_is_unchanged_by_the_grouping():

@@ -10,16 +10,17 @@ the chosen box back to the classifier as its next search box. The proposer keeps
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
 
 from rtmdnet_ros.classifier import OnlineClassifier
 from rtmdnet_ros.composite.aside import AsideRunner
+from rtmdnet_ros.composite.calibration import TargetLevel
 from rtmdnet_ros.composite.gate import UpdateGate
 from rtmdnet_ros.composite.proposer import Proposal, ProposerSettings, SiameseProposer
-from rtmdnet_ros.composite.redetect import ReDetector
+from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule
 from rtmdnet_ros.composite.schedule import VerificationSchedule
 from rtmdnet_ros.composite.verifier import Verifier
@@ -34,10 +35,14 @@ LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Verdict:
-    """A verified frame's answer, and the peak the proposer moves to (None: reset on the box)."""
+    """A verified frame's answer, and the peak the proposer moves to (None: reset on the box).
+
+    ``hold``: nothing target-like in view; the proposer stays where it is (Decision.hold).
+    """
 
     result: TrackResult
     peak: int | None
+    hold: bool = False
 
 
 class CompositePolicy:
@@ -59,9 +64,12 @@ class CompositePolicy:
         self.verifier = Verifier(classifier)
         # The classifier's own success rule (RT-MDNet's threshold) is one of the rule's inputs.
         self.rule = DecisionRule(options.rtmdnet.success_threshold, o.agree_iou,
-                                 o.agree_prob, o.margin)
+                                 o.agree_prob, o.margin, o.presence_prob)
         self.gate = UpdateGate(o.update_gate)
         self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin)
+        self._candidate = Confirmation(o.redetect_confirm, o.agree_iou)
+        self.level = TargetLevel(o.level_frames, o.level_min_spread)
+        self._redetect_level = o.redetect_level
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
                                              o.verify_max_shift, o.verify_max_resize)
@@ -89,6 +97,8 @@ class CompositePolicy:
         with self._meter.timed("siamese"):
             self.proposer.init(image, box)
         self._lost_for = 0
+        self._candidate.clear()
+        self.level.clear()
         self._since_verified = 0
         self._verdict = "agree"
         self._warming = not self._cls.ready
@@ -153,18 +163,24 @@ class CompositePolicy:
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev)
+        if d.branch == "agree":
+            self.level.observe(float(ev.logits[d.peak]))
         if not d.success:
             d = self._redetect(image, c, d, ev.cls_logit, img_wh)
+        elif self._lost_for:
+            d = self._resume(d)
         box = clip_box(d.box, *img_wh)
         if box[2] < 1.0 or box[3] < 1.0:
             box = c.box
         search = c.box if d.search is None else clip_box(d.search, *img_wh)
+        if d.hold:
+            search = clip_box(self.proposer.box, *img_wh)
         if d.branch == "redetect" or search[2] < 1.0 or search[3] < 1.0:
             search = box
         self._cls.conclude(image, c, search, d.success, learn=self.gate.safe(d, ev))
         reset = d.branch == "redetect" or d.reset_proposer
         return Verdict(TrackResult(np.asarray(box, dtype=np.float64), float(d.score), d.success,
-                                   d.branch), None if reset else (d.peak or 0))
+                                   d.branch), None if reset else (d.peak or 0), d.hold)
 
     def _settle(self, verdict: Verdict, peaks: list[Proposal], img_wh: tuple[int, int],
                 late: bool) -> None:
@@ -176,7 +192,7 @@ class CompositePolicy:
         r = verdict.result
         if verdict.peak is None:
             self.proposer.reset(r.box_xywh)
-        elif peaks and not (late and verdict.peak == 0):
+        elif peaks and not verdict.hold and not (late and verdict.peak == 0):
             self.proposer.advance(peaks[verdict.peak], img_wh)
         self._meter.count(f"branch_{r.branch}")
         self._verdict = r.branch
@@ -297,30 +313,70 @@ class CompositePolicy:
         return TrackResult(np.asarray(box, dtype=np.float64), score, score > self.rule.threshold,
                            "warmup")
 
+    def _resume(self, d: Decision) -> Decision:
+        """Let a LOST track resume where the target was last seen, elsewhere once confirmed.
+
+        Elsewhere: once the same place has won ``redetect_confirm`` frames in a row. After the
+        target has left, the scene that replaced it offers look-alikes that both parts accept
+        for a frame or two; one such frame must not move the track (and the place the
+        re-detection searches first) onto them.
+        """
+        centre = d.box[:2] + d.box[2:] / 2.0
+        reach = np.maximum(self.proposer.box[2:], d.box[2:])
+        if np.all(np.abs(centre - self._last_centre) <= reach) or self._candidate.see(d.box):
+            self._candidate.clear()
+            return d
+        # Not yet: LOST, and the place searched first stays the last one; the parts follow the
+        # candidate (a held proposer would lose a moving one before it could be confirmed).
+        return replace(d, branch="lost", score=min(d.score, self.rule.threshold), success=False)
+
     def _redetect(self, image: np.ndarray, c: Classification, lost: Decision, own_logit: float,
                   img_wh: tuple[int, int]) -> Decision:
-        """Search this frame's sweep window; a peak the classifier confirms resumes the track.
+        """Search this frame's window; a peak the classifier confirms resumes the track.
 
-        Confirmed: the classifier's logit clears the threshold by the margin, or it is within the
-        margin of the threshold and beats the classifier's own box by the margin (after a long
-        loss the classifier's scores sink everywhere, so its preference is the evidence).
+        Confirmed: among the window's peaks the Siamese network finds present, the one the
+        classifier scores highest; its logit clears the threshold by the margin, or it is
+        within the margin of the threshold and beats the classifier's own box by the margin
+        (after a long loss the classifier's scores sink everywhere, so its preference is the
+        evidence), or, with ``redetect_level`` set and the target's level known, it lies at most
+        that many spreads below the level (calibration.py) instead; and it beats every other
+        such peak by the margin (a look-alike beside it is no proof). The track resumes once a
+        candidate has been confirmed on ``redetect_confirm`` frames in a row.
         """
-        window = self.redetector.window(self._lost_for + 1, img_wh, self.proposer.box[2:],
-                                        self._last_centre)
+        window = self._candidate.box
         if window is None:
+            window = self.redetector.window(self._lost_for + 1, img_wh, self.proposer.box[2:],
+                                            self._last_centre)
+        if window is None:
+            self._candidate.clear()
             return lost
         with self._meter.timed("siamese"):
             peaks = self.proposer.search(image, window)
-        if not peaks or peaks[0].prob < self.redetector.min_prob:
+        found = [p for p in peaks
+                 if p.prob >= self.redetector.min_prob and self.rule.present(p.prob)]
+        if not found:
+            self._candidate.clear()
             return lost
-        verified = self.verifier.score(image, c, peaks[0].box)
+        logits = self.verifier.scores(image, c, np.array([p.box for p in found]))
+        best = int(np.argmax(logits))
+        verified, peak = float(logits[best]), found[best]
         thr, margin = self.rule.threshold, self.redetector.margin
-        if not (verified > thr + margin
-                or (verified > thr - margin and verified > own_logit + margin)):
+        rivals = np.delete(logits, best)
+        below = self.level.spreads_below(verified)
+        if self._redetect_level > 0.0 and np.isfinite(below):
+            like_target = below <= self._redetect_level
+        else:
+            like_target = (verified > thr + margin
+                           or (verified > thr - margin and verified > own_logit + margin))
+        if not (like_target and bool(np.all(verified >= rivals + margin))):
+            self._candidate.clear()
             return lost
         # Both parts vouch for it: the score is the more confident one's, above the threshold.
-        score = max(verified, logit(peaks[0].prob))
+        score = max(verified, logit(peak.prob))
         if score <= thr:
+            self._candidate.clear()
             return lost
-        return Decision("redetect", peaks[0].box.copy(), score, True)
-
+        if not self._candidate.see(peak.box):
+            return lost
+        self._candidate.clear()
+        return Decision("redetect", peak.box.copy(), score, True)

@@ -17,11 +17,18 @@ tested on its own. Branches, in order:
   target that the classifier scores low far more often than the classifier's box does
   (docs/tracker.md, "Composite tracker"); the score is that box's own logit, and the classifier
   searches around it next.
+
+Presence comes before identity: whatever branch won, the frame is LOST (branch ``absent``) when
+the Siamese network sees nothing like its template in its search region (best peak probability
+below ``presence_prob``). The classifier tells the target from what is around it; it was never
+shown the scene that replaces it when the target leaves the view, and there it scores strangers
+as high as the target. The network's probability is on one scale for every track, which the
+classifier's logits are not (docs/tracker.md, "The target leaves the view").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,7 +37,8 @@ from rtmdnet_ros.score_scale import logit
 # "skim": a frame the schedule left to the Siamese network (composite/schedule.py); "warmup": a
 # frame answered while the classifier still learns its first frame (execution.first_frame);
 # "pending": a frame answered while its verification runs aside (composite/aside.py).
-BRANCHES = ("agree", "siamese", "classifier", "lost", "redetect", "skim", "warmup", "pending")
+BRANCHES = ("agree", "siamese", "classifier", "lost", "absent", "redetect", "skim", "warmup",
+            "pending")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class Decision:
     when ``reset_proposer``). ``search``: where the classifier searches next (None: around its
     own box, so that it stays an independent witness; re-centring one part on the other's
     answer every frame ties their errors together: docs/tracker.md, "Composite tracker").
+    ``hold``: nothing target-like is in view, so both parts wait where the proposer is (it does
+    not follow a peak, and the classifier searches there) instead of wandering off after
+    whatever the scene that replaced the target offers.
     """
 
     branch: str
@@ -71,6 +82,7 @@ class Decision:
     peak: int | None = None
     reset_proposer: bool = False
     search: np.ndarray | None = None
+    hold: bool = False
 
 
 def _resized(box: np.ndarray, wh: np.ndarray) -> np.ndarray:
@@ -87,9 +99,28 @@ class DecisionRule:
     agree_iou: float = 0.3
     agree_prob: float = 0.9  # the Siamese head's probability that counts as confident
     margin: float = 0.0  # a peak beats the classifier's box when logit >= its logit + margin
+    presence_prob: float = 0.0  # the Siamese probability the target needs to be present (0: off)
 
     def decide(self, ev: Evidence) -> Decision:
-        """Apply the branches above in order."""
+        """Apply the branches above in order, then the presence test."""
+        d = self._identify(ev)
+        best = float(ev.probs[0]) if len(ev.probs) else 0.0
+        if self.present(best):
+            return d
+        if not d.success:
+            return replace(d, hold=True)
+        # The box stays the branch's; the verdict changes and the parts wait. The score is the
+        # network's, shifted so that presence_prob sits on the threshold.
+        score = self.threshold + logit(best) - logit(self.presence_prob)
+        return replace(d, branch="absent", score=min(score, self.threshold), success=False,
+                       hold=True)
+
+    def present(self, prob: float) -> bool:
+        """Whether a Siamese peak of this probability says a target-like object is in view."""
+        return prob >= self.presence_prob
+
+    def _identify(self, ev: Evidence) -> Decision:
+        """Which box is the target's and whether one part vouches for it (the branches)."""
         thr = self.threshold
         n = len(ev.boxes)
         if n and ev.ious[0] >= self.agree_iou:

@@ -49,7 +49,7 @@ class VerificationSchedule:
         """
         if self.every <= 1 or since >= self.every:
             return "period"
-        if verdict == "lost":
+        if verdict in ("lost", "absent"):
             return "lost"
         if verdict != "agree":
             return "unconfirmed"

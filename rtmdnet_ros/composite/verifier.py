@@ -36,6 +36,6 @@ class Verifier:
             ious=np.atleast_1d(iou(boxes, c.box)) if len(boxes) else np.zeros(0),
             refined=c.box if refined is None else refined)
 
-    def score(self, image: np.ndarray, c: Classification, box: np.ndarray) -> float:
-        """One box's logit (re-detection)."""
-        return float(self._cls.score_boxes(image, c, box[None])[0])
+    def scores(self, image: np.ndarray, c: Classification, boxes: np.ndarray) -> np.ndarray:
+        """Return the logits of boxes (N, 4) in one pooling call (re-detection)."""
+        return self._cls.score_boxes(image, c, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
