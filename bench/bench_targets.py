@@ -8,8 +8,9 @@ tracking step per target. This bench builds the targets as the node does (``Targ
 node's tracker factory and parameter defaults), feeds them the same 640x480 ``sensor_msgs/Image``
 messages (four textured patches crossing a textured scene), and prints per target count the
 mean and p95 wall time of a frame (conversion + every step), the share of it per target, the
-rate at which every target is answered, and the process RSS added per target (each target has
-its own tracker). All counts run in one process, back to back, so their ratios compare.
+rate at which every target is answered, and the process RSS once tracking (each target has its
+own tracker; the RSS added per target is the difference to one target). Each count runs in a
+fresh process (so the RSS is its own), back to back in one call, so their ratios compare.
 
 Run: ``.venv/bin/python bench/bench_targets.py [--frames 80] [--counts 1 2 4] [--threads 1]``.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
+import sys
 import time
 
 import cv2
@@ -62,7 +65,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def run(count: int, messages: list, boxes: list, threads: int) -> str:
+def run(count: int, messages: list, boxes: list, threads: int) -> tuple[str, float]:
     """Track ``count`` targets over the frames; one line of figures."""
     from rtmdnet_ros.node.parameters import SPECS
     from rtmdnet_ros.node.targets import Targets, session_builder
@@ -71,7 +74,6 @@ def run(count: int, messages: list, boxes: list, threads: int) -> str:
 
     values = {spec.name: spec.default for spec in SPECS}
     values.update(device="cpu", torch_threads=threads, max_targets=count)
-    before = rss_mb()
     factory = TrackerFactory(values, logging.getLogger("bench"))
     targets = Targets(count, session_builder(factory.build(say=False), factory))
     rgb = image_msg_to_rgb(messages[0])
@@ -94,14 +96,13 @@ def run(count: int, messages: list, boxes: list, threads: int) -> str:
             answers += 1
             if out.box is not None and _iou(out.box, truth) > 0.5:
                 hits += 1
-    grown = rss_mb() - before
+    rss = rss_mb()
     targets.close()
     warm = np.asarray(times[10:]) * 1000.0
     mean, p95 = float(np.mean(warm)), float(np.percentile(warm, 95))
     return (f"{count} target(s): frame {mean:6.1f} ms mean, {p95:6.1f} ms p95 "
             f"({mean / count:5.1f} ms per target); every target answered up to "
-            f"{1000.0 / mean:5.1f} Hz; IoU>0.5 {hits}/{answers}; RSS +{grown:.0f} MB "
-            f"({grown / count:.0f} MB per target)")
+            f"{1000.0 / mean:5.1f} Hz; IoU>0.5 {hits}/{answers}; RSS {rss:.0f} MB"), rss
 
 
 def _iou(a: np.ndarray, b: tuple[float, ...]) -> float:
@@ -111,22 +112,37 @@ def _iou(a: np.ndarray, b: tuple[float, ...]) -> float:
 
 
 def main() -> None:
-    """Parse the arguments, run each target count, print a line each."""
+    """Run each target count in its own process; a line each, and the RSS per added target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=80)
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0 = default)")
+    parser.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)  # a child run
     args = parser.parse_args()
-    from sensor_msgs.msg import Image
+    if args.one:
+        from sensor_msgs.msg import Image
 
-    from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
+        from rtmdnet_ros.ros_io.image_conversion import fill_image_msg
 
-    images, boxes = scene(args.frames)
-    messages = [fill_image_msg(Image(), img, None) for img in images]
+        images, boxes = scene(args.frames)
+        messages = [fill_image_msg(Image(), img, None) for img in images]
+        line, rss = run(args.one, messages, boxes, args.threads)
+        print(f"{line}\nRSS_MB {rss:.1f}", flush=True)
+        return
     print(f"{args.frames} frames {W}x{H}, node defaults (composite, async), CPU, torch "
-          f"threads {args.threads}")
+          f"threads {args.threads}; each count in a fresh process")
+    first_rss: float | None = None
     for count in args.counts:
-        print(run(count, messages, boxes, args.threads), flush=True)
+        out = subprocess.run([sys.executable, __file__, "--one", str(count), "--frames",
+                              str(args.frames), "--threads", str(args.threads)],
+                             check=True, capture_output=True, text=True).stdout.splitlines()
+        rss = float(out[-1].split()[1])
+        extra = ""
+        if first_rss is None and count == 1:
+            first_rss = rss
+        elif first_rss is not None:
+            extra = f" (+{(rss - first_rss) / (count - 1):.0f} MB per added target)"
+        print(out[-2] + extra, flush=True)
 
 
 if __name__ == "__main__":

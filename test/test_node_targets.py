@@ -10,6 +10,7 @@ checked does not depend on this machine's speed. What a user of several targets 
 - every frame is answered by one ``Detection2DArray`` with one detection per target (``id`` =
   its track id, each box on its own target through the crossing) and a ``~/status`` per target,
   and the debug image shows every target's box;
+- ``/diagnostics`` has one entry per target;
 - ``~/reset_target`` with an id stops that target alone; the other goes on with its id.
 One node process serves the module; tests run in file order (each goes on from the last).
 """
@@ -90,6 +91,7 @@ def rig():
         client.wait_until(lambda: rig.reset_client.service_is_ready(), timeout=30,
                           what="~/reset_target")
         rig.node = node
+        rig.diagnostics = client.subscribe_diagnostics()
         yield rig
 
 
@@ -131,6 +133,19 @@ def test_both_targets_tracked_through_the_crossing_with_their_ids(rig):
     image = np.frombuffer(bytes(debug.data), np.uint8).reshape(debug.height, debug.width, 3)
     for x, y, w, _ in boxes.values():  # each target's box edge, in the TRACKING colour
         assert tuple(image[round(y), round(x + w / 2)]) == TRACKING_BGR, (x, y)
+
+
+def test_diagnostics_has_an_entry_per_target(rig):
+    def per_target() -> dict[str, str]:
+        for _, array in reversed(rig.diagnostics):
+            ids = {s.name: {v.key: v.value for v in s.values}.get("track id")
+                   for s in array.status}
+            if len(ids) == 2:
+                return ids
+        return {}
+
+    got = rig.client.wait_until(per_target, 30, "/diagnostics with two targets")
+    assert got == {"rtmdnet_tracker: target": "1", "rtmdnet_tracker: target 2": "2"}
 
 
 def test_reset_of_one_id_leaves_the_other(rig):

@@ -90,16 +90,8 @@ class TrackServices:
                                           self.settings.init_min_score)
         if isinstance(choice, str):
             return self._refuse(response, choice)
-        claim = self._targets.claim(str(getattr(request, "track_id", "")).strip())
-        if isinstance(claim, str):
-            return self._refuse(response, claim)
-        session, keep_id = claim
-        adding = self._targets.max_targets > 1 and not keep_id
-        try:
-            started = self.start(choice, request.label.strip(), "~/init", session=session,
-                                 keep_id=keep_id, if_idle=adding)
-        finally:
-            self._targets.release(session)
+        started = self.add(choice, request.label.strip(), "~/init",
+                           str(getattr(request, "track_id", "")).strip())
         if not started.success:
             return self._refuse(response, started.reason)
         response.success, response.track_id = True, started.track_id
@@ -113,6 +105,22 @@ class TrackServices:
         assert self.choice is not None
         return self.choice.by_class(class_id, stamp_ns, self._topic(), self.max_frame_age,
                                     self.settings.init_min_score)
+
+    def add(self, choice: Choice, label: str, source: str, track_id: str = "") -> InitOutcome:
+        """Start a track as a new target (``track_id`` empty) or on the target with that id.
+
+        One target: an empty id replaces the track; several: it adds one, refused while
+        ``max_targets`` run. A named target is re-initialised, keeping its id (Targets.claim).
+        """
+        claim = self._targets.claim(track_id)
+        if isinstance(claim, str):
+            return InitOutcome(False, claim)
+        session, keep_id = claim
+        try:
+            return self.start(choice, label, source, session=session, keep_id=keep_id,
+                              if_idle=self._targets.max_targets > 1 and not keep_id)
+        finally:
+            self._targets.release(session)
 
     def start(self, choice: Choice, label: str, source: str, resume: str = "",
               if_idle: bool = False,
