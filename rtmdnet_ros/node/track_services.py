@@ -191,7 +191,6 @@ class TrackServices:
                 self.outputs.status(self._session.status())
         return response
 
-
     def _reset_all(self, response: Any) -> Any:
         """Stop every target of a several-target node; the message names each one stopped."""
         stopped = [self._reset_one(session) for session in self._targets.sessions()]
