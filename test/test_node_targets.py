@@ -11,7 +11,9 @@ checked does not depend on this machine's speed. What a user of several targets 
   its track id, each box on its own target through the crossing) and a ``~/status`` per target,
   and the debug image shows every target's box;
 - ``/diagnostics`` has one entry per target;
-- ``~/reset_target`` with an id stops that target alone; the other goes on with its id.
+- ``~/init`` with a running target's id re-initialises it, keeping its id;
+- ``~/reset_target`` with an id stops that target alone; the other goes on with its id;
+- a click adds a target (as ``~/init`` without an id).
 One node process serves the module; tests run in file order (each goes on from the last).
 """
 
@@ -31,7 +33,8 @@ require_ros()
 # Updates, first-frame training and verification inside the frame: the answers do not depend on
 # this machine's speed (the frames go in lockstep).
 PARAMS = {"torch_threads": 1, "update_mode": "sync", "first_frame": "inline",
-          "composite_verify_aside": False, "max_targets": 2}
+          "composite_verify_aside": False, "max_targets": 2, "click_topic": "click",
+          "click_box_size": 40.0}
 TRACKING_BGR = (0, 220, 0)  # the debug image's colour of a TRACKING box
 
 
@@ -46,6 +49,12 @@ class Rig:
         self.ResetTarget = ResetTarget
         self.reset_client = client.node.create_client(ResetTarget,
                                                       "/rtmdnet_tracker/reset_target")
+        from geometry_msgs.msg import Point
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        self.click_pub = client.node.create_publisher(
+            Point, "/click", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self.Point = Point
         self._stamp = 1_700_000_000_000_000_000
         self.t = 0
 
@@ -148,6 +157,15 @@ def test_diagnostics_has_an_entry_per_target(rig):
     assert got == {"rtmdnet_tracker: target": "1", "rtmdnet_tracker: target 2": "2"}
 
 
+def test_a_named_target_is_reinitialised_with_its_id(rig):
+    _, truth_b = rig.scene.boxes(rig.t - 1)
+    again = rig.init(truth_b, track_id="2")
+    assert again.success and again.track_id == "2", again.message
+    assert again.message.startswith("tracking restarted on the newest frame")
+    _, answer, statuses = rig.step(targets=2)
+    assert set(boxes_by_id(answer)) == {"1", "2"} and statuses == [("1", 1), ("2", 1)]
+
+
 def test_reset_of_one_id_leaves_the_other(rig):
     done = rig.reset_target("1")
     assert done.success and done.message == "track 1 stopped (TRACKING -> IDLE)"
@@ -170,3 +188,20 @@ def test_reset_of_one_id_leaves_the_other(rig):
     _, answer, statuses = rig.step()
     assert answer.detections == [] and statuses == [("", 0)]
     assert rig.node.alive()
+
+
+def test_a_click_adds_a_target(rig):
+    rig.client.wait_until(lambda: rig.click_pub.get_subscription_count() > 0, 30,
+                          "the node's click input")
+    _, answer, _ = rig.step()  # a fresh newest frame: a click has no stamp
+    truth_a, _ = rig.scene.boxes(rig.t - 1)
+    x, y, w, h = truth_a
+    mark = rig.node.line_count()
+    rig.click_pub.publish(rig.Point(x=x + w / 2, y=y + h / 2, z=0.0))
+    rig.node.wait_for_log(r"track 4 \(object\) started by click", timeout=120, after=mark)
+    _, answer, statuses = rig.step()
+    boxes = boxes_by_id(answer)
+    truth_a, _ = rig.scene.boxes(rig.t - 1)
+    assert list(boxes) == ["4"] and iou(boxes["4"], truth_a) > 0.5, boxes
+    assert statuses == [("4", 1)]
+
