@@ -103,10 +103,12 @@ class Targets:
             self._building += 1
         try:
             session = self._make(self._new_id)
-        finally:
+        except BaseException:
             with self._lock:
                 self._building -= 1
-        with self._lock:
+            raise
+        with self._lock:  # one step: a concurrent add never sees the place free meanwhile
+            self._building -= 1
             self._sessions.append(session)
             self._claimed.append(session)
         return session, ""

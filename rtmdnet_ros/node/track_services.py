@@ -112,7 +112,12 @@ class TrackServices:
         One target: an empty id replaces the track; several: it adds one, refused while
         ``max_targets`` run. A named target is re-initialised, keeping its id (Targets.claim).
         """
-        claim = self._targets.claim(track_id)
+        try:
+            claim = self._targets.claim(track_id)
+        except Exception as exc:  # building one more tracker: a resource problem, say so
+            self._logger.error(f"{source}: no tracker for one more target: {exc}")
+            return InitOutcome(False, "no tracker could be built for one more target (see the "
+                                      "log); the running targets go on")
         if isinstance(claim, str):
             return InitOutcome(False, claim)
         session, keep_id = claim
