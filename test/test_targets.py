@@ -126,3 +126,25 @@ def test_one_target_replaces_its_track_and_numbers_on():
                                       "of a running target, or leave track_id empty")
     finally:
         targets.close()
+
+
+def test_a_failed_build_frees_its_place():
+    """A tracker that cannot be built refuses that add only; the place is free again."""
+    built = []
+
+    def make(new_id):
+        built.append(new_id)
+        if len(built) == 2:
+            raise RuntimeError("out of memory")
+        return TrackSession(object(), new_id=new_id)  # no frame is tracked here
+
+    targets = Targets(2, make)
+    first = targets.claim("")  # the idle first session, claimed by this add
+    assert first == (targets.first, "")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        targets.claim("")  # the second place: its build fails
+    session, keep = targets.claim("")  # built again, not refused as full
+    assert keep == "" and session is not targets.first and len(targets.sessions()) == 2
+    assert isinstance(targets.claim(""), str)  # both places claimed: max_targets reached
+    targets.release(targets.first)
+    assert targets.claim("") == (targets.first, "")
