@@ -43,9 +43,11 @@ lint: setup
 	@$(VPY) -m ruff check .
 
 ## bench: tracker speed and memory on CPU (bench/bench_tracker.py); override with BENCH_ARGS=...
+## then the cost per frame with 1, 2 and 4 targets in one node (bench/bench_targets.py)
 BENCH_ARGS ?= --max-frames 60 --threads 1
 bench: setup
 	@$(VPY) bench/bench_tracker.py $(BENCH_ARGS)
+	@$(VPY) bench/bench_targets.py --threads 1
 
 ## results: regenerate docs/results.md (our tracker vs every available peer, development split).
 # Finished (tracker, sequence, seed) runs in docs/results/runs are reused; RESULTS_ARGS=--force re-measures.

@@ -183,7 +183,13 @@ class TrackSession:
     """
 
     def __init__(self, tracker: Any, catch_up_frames: int | None = None,
-                 build_spare: Callable[[Any], Any] | None = None) -> None:
+                 build_spare: Callable[[Any], Any] | None = None,
+                 new_id: Callable[[], str] | None = None) -> None:
+        """Take ``new_id()``, which gives a new track's id when several sessions share ids.
+
+        Sessions of one node share it, so no two targets ever carry the same id; without it
+        the session numbers its own tracks.
+        """
         self.tracker_lock = threading.Lock()
         self._lock = threading.Lock()
         self._tracker = tracker
@@ -196,6 +202,7 @@ class TrackSession:
         self._track_label = ""
         self._track_shape: tuple[int, int] | None = None
         self._next_track_number = 1
+        self._new_id = new_id
         self._track_start_seq = 0
         self._last_seq = 0  # the newest frame this track has answered (arrival number)
         self._last_box: np.ndarray | None = None
@@ -405,7 +412,8 @@ class TrackSession:
              started: Callable[[int], None] | None = None,
              frames_since: Callable[[Any], list[Any]] | None = None,
              resume: str = "", if_idle: bool = False,
-             accept: Callable[[Any], tuple[bool, str]] | None = None) -> InitOutcome:
+             accept: Callable[[Any], tuple[bool, str]] | None = None,
+             keep_id: str = "") -> InitOutcome:
         """Start a new track on the frame ``sequence`` (already converted to ``rgb``).
 
         ``frames_after`` lists the cached frames newer than the init frame; it is asked after
@@ -422,6 +430,8 @@ class TrackSession:
         judges the start with the running tracker in that same hold, before any training (a
         detection the verifier must accept: no frame is tracked between verdict and restart);
         it returns (go on, words): the refusal, or a note for the log.
+        ``keep_id``: re-initialise the running track with this id, keeping the id (a target
+        named by its id); refused when that track stopped meanwhile.
         A refused box or a failed training leaves the current track as it was.
         """
         reason = check_init_box(box, rgb.shape, _min_side(self._tracker))
@@ -434,6 +444,9 @@ class TrackSession:
             with self._lock:
                 if resume and not self._may_resume(resume):
                     return InitOutcome(False, self._no_resume(resume))
+                if keep_id and self._track_id != keep_id:
+                    return InitOutcome(False, f"track {keep_id} stopped meanwhile: not "
+                                       "re-initialised")
                 if if_idle and self._state != IDLE:
                     return InitOutcome(False, f"track {self._track_id} started meanwhile "
                                        f"({STATE_NAMES[self._state]}): not replaced")
@@ -472,8 +485,10 @@ class TrackSession:
                     self._spare, self._tracker = self._tracker, candidate
                 self._generation += 1  # an answer in flight belongs to the old track: void
                 previous = self._state
-                if resume:
-                    track_id = resume
+                if resume or keep_id:
+                    track_id = resume or keep_id
+                elif self._new_id is not None:
+                    track_id = self._new_id()
                 else:
                     track_id = str(self._next_track_number)
                     self._next_track_number += 1

@@ -55,3 +55,33 @@ def make_clip(
         frames.append(frame)
         boxes.append((xi, yi, pw, ph))
     return frames, np.asarray(boxes, dtype=np.float64)
+
+
+S = 40  # side of each crossing target
+
+
+class Crossing:
+    """Two 40 px patches on a 320x240 scene: A moves right on row 50, B left on row 150.
+
+    Their columns cross (around frame 17), so a tracker that jumps to the other target fails.
+    """
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(11)
+        self.background = _texture(rng, 240, 320, 12)
+        self.a = _texture(rng, S, S, 6)
+        self.a[18:22, :] = (200, 30, 30)
+        self.b = _texture(rng, S, S, 6)
+        self.b[:, 18:22] = (30, 200, 30)
+
+    def boxes(self, t: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The true (x, y, w, h) of A and B in frame ``t``."""
+        return (40.0 + 6 * t, 50.0, S, S), (240.0 - 6 * t, 150.0, S, S)
+
+    def frame(self, t: int) -> np.ndarray:
+        """Frame ``t`` (the same array type for RGB or BGR use: the colours are arbitrary)."""
+        img = self.background.copy()
+        (ax, ay, _, _), (bx, by, _, _) = self.boxes(t)
+        img[int(ay):int(ay) + S, int(ax):int(ax) + S] = self.a
+        img[int(by):int(by) + S, int(bx):int(bx) + S] = self.b
+        return img

@@ -194,7 +194,7 @@ def test_parameter_table_rules():
 
     from rtmdnet_ros.node import parameters as table
 
-    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 38
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 39
     assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
     for spec in table.SPECS:
         desc = spec.descriptor()

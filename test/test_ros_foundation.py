@@ -292,6 +292,7 @@ def test_own_interfaces_have_the_issue_fields():
         "use_point": "boolean",  # or by the detection (else a box) at a point
         "point_x": "double",
         "point_y": "double",
+        "track_id": "string",  # which target (max_targets); empty = a new one
     }
     assert InitTarget.Response.get_fields_and_field_types() == {
         "success": "boolean",

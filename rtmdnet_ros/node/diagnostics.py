@@ -43,7 +43,7 @@ from rtmdnet_ros.track_session import STATE_NAMES, TrackSession
 TOPIC = "/diagnostics"  # absolute, as every diagnostics publisher in a robot
 QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
                  history=HistoryPolicy.KEEP_LAST, depth=10)
-TARGET = "target"  # the one target's component name (several targets: one name each)
+TARGET = "target"  # the first target's component name (the next: "target 2", ...)
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,21 @@ class NodeParts:
     cache: FrameCache | None
     input: Any  # ImageInput: ``lost`` and ``topic_name``
     outputs: NodeOutputs | None
+    targets: Any = None  # Targets (node/targets.py): every target's session; None = session's
 
 
 def targets(parts: NodeParts) -> list[tuple[str, TrackSession, AnswerLog]]:
-    """Return each target's component name, session and answer log (the node has one)."""
+    """Return each target's component name, session and answer log.
+
+    One entry per target session (built ones, running or stopped), named by its slot: a name
+    stays the same from track to track, so a monitor keeps one entry per target.
+    """
     assert parts.session is not None and parts.outputs is not None
-    return [(TARGET, parts.session, parts.outputs.answers)]
+    if parts.targets is None:
+        return [(TARGET, parts.session, parts.outputs.answers)]
+    return [(TARGET if slot == 0 else f"{TARGET} {slot + 1}", session,
+             parts.outputs.answers_for(slot))
+            for slot, session in enumerate(parts.targets.sessions())]
 
 
 def limits_of(node: Any) -> Limits:

@@ -6,6 +6,9 @@ Why a thread of its own: tracking can take longer than a frame period, and keepi
 executor means services and parameter changes are answered while a frame is being tracked. The
 image callback only stores frames in the :class:`FrameCache`; this worker takes the newest one
 (frames replaced meanwhile count as dropped), or the next frame an init queued to catch up on.
+With several targets a frame is converted once and every target's session tracks the same RGB
+array, one after the other (each session has its own tracker and lock); the frame's answer is
+one array for all of them.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from rtmdnet_ros.node.frame_cache import CachedFrame, FrameCache
 from rtmdnet_ros.node.outputs import NodeOutputs
 from rtmdnet_ros.node.problem_log import ProblemLog
+from rtmdnet_ros.node.targets import Targets
 from rtmdnet_ros.ros_io.cli import one_line
 from rtmdnet_ros.ros_io.image_conversion import (
     ImageConversionError,
@@ -27,7 +31,7 @@ from rtmdnet_ros.ros_io.image_conversion import (
     image_msg_to_rgb,
 )
 from rtmdnet_ros.ros_io.stamps import format_stamp
-from rtmdnet_ros.track_session import STATE_NAMES, TrackSession
+from rtmdnet_ros.track_session import IDLE, STATE_NAMES, FrameOutcome, TrackSession
 
 
 def convert_frame(frame: CachedFrame) -> np.ndarray:
@@ -40,10 +44,11 @@ def convert_frame(frame: CachedFrame) -> np.ndarray:
 class FrameWorker:
     """Runs from activate to deactivate; one frame at a time, never a queue."""
 
-    def __init__(self, session: TrackSession, cache: FrameCache, outputs: NodeOutputs,
+    def __init__(self, targets: Targets, cache: FrameCache, outputs: NodeOutputs,
                  logger: Any, stopped: Callable[[], bool]) -> None:
         """Take ``stopped()``: whether the process is stopping (a failing frame is no fault)."""
-        self._session = session
+        self._targets = targets
+        self._session: TrackSession = targets.first  # the one catching up, for its log line
         self._cache = cache
         self._outputs = outputs
         self._logger = logger
@@ -71,7 +76,12 @@ class FrameWorker:
         self._thread = None
 
     def _next_frame(self) -> CachedFrame | None:
-        frame = self._session.next_catch_up()
+        frame = None
+        for session in self._targets.sessions():  # one target's catch-up at a time
+            if frame is None and (self._caught_up == 0 or session is self._session):
+                frame = session.next_catch_up()
+                if frame is not None:
+                    self._session = session
         if frame is not None:
             self._cache.tracked_late(frame)  # not dropped after all
             if self._caught_up == 0:
@@ -111,7 +121,40 @@ class FrameWorker:
                 f"convert:{str(exc)[:40]}",
                 f"dropping frame {stamp} (frame_id '{frame.header.frame_id}'): {exc}")
             return
-        out = self._session.track(frame.sequence, frame.header, rgb, started)
+        sessions = self._targets.sessions()
+        if len(sessions) > 1 or self._targets.max_targets > 1:
+            self._process_targets(frame, rgb, sessions, started)
+            return
+        session = sessions[0]
+        out = session.track(frame.sequence, frame.header, rgb, started)
+        self._say(out, rgb, stamp)
+        if out.skipped is not None:
+            return
+        if self._outputs.answer(frame.header, out, session.status()):
+            self._outputs.debug_image(rgb, frame.header, out)
+
+    def _process_targets(self, frame: CachedFrame, rgb: np.ndarray,
+                         sessions: list[TrackSession], started: float) -> None:
+        """Track one frame for every target and publish one answer for them all.
+
+        A target that skips the frame (late for it, voided) is left out of this answer. Idle
+        targets are not stepped unless none runs (then the first, as a single target): an idle
+        session may be training a new target, and its lock would hold up the others.
+        """
+        stamp = format_stamp(frame.stamp_ns)
+        todo = [(slot, s) for slot, s in enumerate(sessions) if s.state != IDLE]
+        answers: list[tuple[int, FrameOutcome, Any]] = []
+        for slot, session in todo or [(0, sessions[0])]:
+            out = session.track(frame.sequence, frame.header, rgb, started)
+            self._say(out, rgb, stamp)
+            if out.skipped is None:
+                answers.append((slot, out, session.status()))
+            started = time.perf_counter()  # each status times its own target's step
+        if answers and self._outputs.answer_targets(frame.header, answers):
+            self._outputs.debug_targets(rgb, frame.header, [a[1] for a in answers])
+
+    def _say(self, out: FrameOutcome, rgb: np.ndarray, stamp: str) -> None:
+        """Log a skipped size or a state change (one target's frame)."""
         if out.skipped == "size":
             shape = out.track_shape or (0, 0)
             self._log_problem(
@@ -119,11 +162,7 @@ class FrameWorker:
                 f"frame {stamp} is {rgb.shape[1]}x{rgb.shape[0]} but track {out.track_id} "
                 f"started on {shape[1]}x{shape[0]}: frame skipped; call ~/init for the "
                 "new size or ~/reset")
-        if out.skipped is not None:
-            return
         if out.changed:
             self._logger.info(
                 f"track {out.track_id}: {STATE_NAMES[out.previous]} -> {STATE_NAMES[out.state]} "
                 f"(score {out.score:.2f}, raw {out.raw:+.2f}) at {stamp}")
-        if self._outputs.answer(frame.header, out, self._session.status()):
-            self._outputs.debug_image(rgb, frame.header, out)

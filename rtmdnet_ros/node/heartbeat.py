@@ -17,7 +17,7 @@ from typing import Any
 
 from rtmdnet_ros.node.frame_cache import FrameCache
 from rtmdnet_ros.node.outputs import NodeOutputs
-from rtmdnet_ros.track_session import TrackSession
+from rtmdnet_ros.node.targets import Targets
 
 
 def image_age(cache: FrameCache) -> float:
@@ -29,11 +29,11 @@ def image_age(cache: FrameCache) -> float:
 class Heartbeat:
     """A timer on the node from activate to deactivate."""
 
-    def __init__(self, node: Any, outputs: NodeOutputs, session: TrackSession, cache: FrameCache,
+    def __init__(self, node: Any, outputs: NodeOutputs, targets: Targets, cache: FrameCache,
                  topic: Callable[[], str], rate_hz: float) -> None:
         self._node = node
         self._outputs = outputs
-        self._session = session
+        self._targets = targets
         self._cache = cache
         self._topic = topic
         self._timer: Any = None
@@ -66,7 +66,8 @@ class Heartbeat:
             message = f"no image for {age:.0f} s on {self._topic()}"
         else:
             message = ""  # images arrive; the tracker is busy (an initialisation, a catch-up)
-        self._outputs.status(self._session.status(), message)
+        for status in self._targets.statuses():  # one per running target
+            self._outputs.status(status, message)
 
     def _say_memory(self) -> None:
         """Log once per frame size the memory the cache takes when full, at the rate seen."""

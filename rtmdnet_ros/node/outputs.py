@@ -102,6 +102,7 @@ class NodeOutputs:
         self.last_status = time.monotonic()  # when a status was last published
         self.out_of_order = 0  # answers not published because a newer one was
         self.answers = AnswerLog()  # what /diagnostics reports of the published answers
+        self._more_answers: dict[int, AnswerLog] = {}  # of the targets after the first
         self.debug_drawn = 0  # debug images drawn (someone subscribed to either topic)
         self.debug_encoded = 0  # of those, JPEG-encoded for ~/debug_image/compressed
 
@@ -147,6 +148,45 @@ class NodeOutputs:
         self.answers.record(time.monotonic(), stamp, time.time_ns(), answer.state)
         return True
 
+    def answers_for(self, slot: int) -> AnswerLog:
+        """Return the answer log of the target in ``slot`` (0: the first target's, ``answers``)."""
+        with self._lock:
+            return self.answers if slot == 0 else self._more_answers.setdefault(slot,
+                                                                               AnswerLog())
+
+    def answer_targets(self, header: Any, answers: list[tuple[int, FrameOutcome, SessionStatus]]
+                       ) -> bool:
+        """Publish one frame's answer for several targets: one array, a status per target.
+
+        ``answers``: (slot, outcome, status) of each target answering the frame. The array
+        holds a ``Detection2D`` per TRACKING target (its id the track id); the statuses follow,
+        each with its track id. False when out of order (nothing published).
+        """
+        stamp = header_stamp_ns(header)
+        with self._lock:
+            if stamp < self._newest_ns:
+                self.out_of_order += 1
+                return False
+            self._newest_ns, self.last_header = stamp, header
+            array, statuses = None, []
+            for _, outcome, status in answers:
+                detections, status_msg = answer_messages(
+                    header, outcome, status, self._frames_dropped(), self._device,
+                    seconds_since_image=self._image_age())
+                if array is None:
+                    array = detections
+                else:
+                    array.detections.extend(detections.detections)
+                statuses.append(status_msg)
+            if array is not None:
+                self._publish(Output.DETECTIONS, array)
+            for status_msg in statuses:
+                self._publish(Output.STATUS, status_msg)
+        now, wall = time.monotonic(), time.time_ns()
+        for slot, outcome, _ in answers:
+            self.answers_for(slot).record(now, stamp, wall, outcome.state)
+        return True
+
     def status(self, status: SessionStatus, message: str = "") -> None:
         """Publish the status alone (a reset, or the heartbeat), on the last answer's header."""
         with self._lock:
@@ -164,6 +204,10 @@ class NodeOutputs:
         The JPEG is encoded only while someone subscribes to the compressed one: encoding
         costs several times the drawing, and a viewer of the raw topic does not need it.
         """
+        self.debug_targets(rgb, header, [answer])
+
+    def debug_targets(self, rgb: np.ndarray, header: Any, answers: list[FrameOutcome]) -> None:
+        """Draw every target's box on one debug image (see :meth:`debug_image`)."""
         with self._lock:
             if not self.publish_debug:
                 return
@@ -173,8 +217,10 @@ class NodeOutputs:
             want_jpeg = jpeg is not None and jpeg.get_subscription_count() > 0
         if not (want_raw or want_jpeg):
             return
-        bgr = draw_debug(rgb_to_bgr(rgb), answer.state, answer.box, answer.score,
-                         answer.track_id, answer.label)
+        bgr = rgb_to_bgr(rgb)
+        for answer in answers:  # the corner line is the last target's; each box has its id
+            draw_debug(bgr, answer.state, answer.box, answer.score, answer.track_id,
+                       answer.label)
         self.debug_drawn += 1
         if want_raw:
             self._publish(Output.DEBUG_IMAGE, build_image(bgr, header))

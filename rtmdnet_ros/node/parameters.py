@@ -144,6 +144,11 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "An ~/init without a stamp starts on the newest frame only if it arrived at "
                   "most this many seconds ago (a stopped camera is refused, not tracked).",
                   float_range=(0.1, 3600.0)),
+        ParamSpec("max_targets", 1,
+                  "Targets tracked at once, each with its own tracker (memory and time per "
+                  "frame grow with each): 1 = an ~/init replaces the track; more = an ~/init "
+                  "without track_id adds a target. Fixed at start.",
+                  read_only=True, int_range=(1, 16)),
         ParamSpec("detections_topic", "",
                   "vision_msgs/Detection2DArray input from a detector (a relative name follows "
                   "the node's namespace); each array is matched to the cached frame with its "

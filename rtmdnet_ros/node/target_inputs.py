@@ -237,7 +237,7 @@ class TargetInputs:
         if isinstance(choice, str):
             self._refuse("click", f"click refused: {choice}")
             return
-        outcome = self._services.start(choice, "", "click")
+        outcome = self._services.add(choice, "", "click")  # several targets: a new one
         if not outcome.success:
             self._refuse("click", f"click at ({point.x:.0f}, {point.y:.0f}) refused: "
                          f"{outcome.reason}")

@@ -1,6 +1,6 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The tracker node's ``~/init`` and ``~/reset`` services.
+"""The tracker node's ``~/init``, ``~/reset`` and ``~/reset_target`` services.
 
 Why apart from the node: the answers are what a user reads (every refusal a sentence naming what
 to change) and the order of the steps matters (look the frame up, convert it, start the track,
@@ -21,6 +21,7 @@ from rtmdnet_ros.node.frame_worker import convert_frame
 from rtmdnet_ros.node.init_frame import find_init_frame
 from rtmdnet_ros.node.outputs import NodeOutputs
 from rtmdnet_ros.node.target_choice import Choice, HandOffSettings, TargetChoice
+from rtmdnet_ros.node.targets import Targets
 from rtmdnet_ros.node.tracker_factory import TrackerFactory
 from rtmdnet_ros.ros_io.image_conversion import ImageConversionError
 from rtmdnet_ros.ros_io.messages import bbox_to_xywh
@@ -29,15 +30,16 @@ from rtmdnet_ros.track_session import IDLE, STATE_NAMES, InitOutcome, TrackSessi
 
 
 class TrackServices:
-    """Answers ``~/init`` and ``~/reset`` for one configured node (configure to cleanup)."""
+    """Answers ``~/init`` and the resets for one configured node (configure to cleanup)."""
 
-    def __init__(self, session: TrackSession, cache: FrameCache, factory: TrackerFactory,
+    def __init__(self, targets: Targets, cache: FrameCache, factory: TrackerFactory,
                  node: Any, topic: Callable[[], str]) -> None:
         """Take ``node`` for its logger and name; ``topic()`` is the input's resolved name.
 
         The name is for the no-image refusal.
         """
-        self._session = session
+        self._targets = targets
+        self._session = targets.first  # the detector and click inputs' target
         self._cache = cache
         self._factory = factory
         self._logger = node.get_logger()
@@ -88,7 +90,8 @@ class TrackServices:
                                           self.settings.init_min_score)
         if isinstance(choice, str):
             return self._refuse(response, choice)
-        started = self.start(choice, request.label.strip(), "~/init")
+        started = self.add(choice, request.label.strip(), "~/init",
+                           str(getattr(request, "track_id", "")).strip())
         if not started.success:
             return self._refuse(response, started.reason)
         response.success, response.track_id = True, started.track_id
@@ -103,17 +106,41 @@ class TrackServices:
         return self.choice.by_class(class_id, stamp_ns, self._topic(), self.max_frame_age,
                                     self.settings.init_min_score)
 
+    def add(self, choice: Choice, label: str, source: str, track_id: str = "") -> InitOutcome:
+        """Start a track as a new target (``track_id`` empty) or on the target with that id.
+
+        One target: an empty id replaces the track; several: it adds one, refused while
+        ``max_targets`` run. A named target is re-initialised, keeping its id (Targets.claim).
+        """
+        try:
+            claim = self._targets.claim(track_id)
+        except Exception as exc:  # building one more tracker: a resource problem, say so
+            self._logger.error(f"{source}: no tracker for one more target: {exc}")
+            return InitOutcome(False, "no tracker could be built for one more target (see the "
+                                      "log); the running targets go on")
+        if isinstance(claim, str):
+            return InitOutcome(False, claim)
+        session, keep_id = claim
+        try:
+            return self.start(choice, label, source, session=session, keep_id=keep_id,
+                              if_idle=self._targets.max_targets > 1 and not keep_id)
+        finally:
+            self._targets.release(session)
+
     def start(self, choice: Choice, label: str, source: str, resume: str = "",
               if_idle: bool = False,
-              accept: Callable[[Any], tuple[bool, str]] | None = None) -> InitOutcome:
+              accept: Callable[[Any], tuple[bool, str]] | None = None,
+              session: TrackSession | None = None, keep_id: str = "") -> InitOutcome:
         """Start (or, with ``resume``, restart) a track on a chosen frame and box.
 
         The one way every source starts a track (``~/init``, a detection, a click): convert the
         frame, train, publish the init frame's answer, wake the worker for the catch-up, log.
-        ``resume``, ``if_idle`` and ``accept``: see :meth:`TrackSession.init`. Returns the
-        session's outcome, its ``reason`` being the confirmation on success.
+        ``resume``, ``if_idle``, ``accept`` and ``keep_id``: see :meth:`TrackSession.init`;
+        ``session``: the target's (default: the first target's). Returns the session's
+        outcome, its ``reason`` being the confirmation on success.
         """
-        session, cache, outputs, frame = self._session, self._cache, self.outputs, choice.frame
+        session = session or self._session
+        cache, outputs, frame = self._cache, self.outputs, choice.frame
         if outputs is None:
             return InitOutcome(False, "the node is not active")
         try:
@@ -127,17 +154,20 @@ class TrackServices:
         outcome = session.init(rgb, choice.box, frame.sequence, frame.header, label,
                                lambda: cache.after(frame), next_tracker=self._factory.next_tracker,
                                started=cache.discard_pending_up_to, frames_since=cache.after,
-                               resume=resume, if_idle=if_idle, accept=accept)
+                               resume=resume, if_idle=if_idle, accept=accept, keep_id=keep_id)
         if not outcome.success:
             if outcome.detail:
                 self._logger.warning(f"{source}: the tracker's own words: {outcome.detail}")
             return outcome
         elapsed = time.perf_counter() - started
         assert outcome.answer is not None
-        outputs.answer(frame.header, outcome.answer, session.status())  # unless newer ones went
+        if self._targets.max_targets == 1:
+            outputs.answer(frame.header, outcome.answer, session.status())  # unless newer went
+        else:  # an array carries every target: the frames' arrays show the new one
+            outputs.status(session.status())
         cache.wake()
         x, y, w, h = choice.box
-        verb = "restarted" if resume else "started"
+        verb = "restarted" if resume or keep_id else "started"
         how = f"{choice.how} ({outcome.note})" if outcome.note else choice.how
         self._logger.info(
             f"track {outcome.track_id} ({label}) {verb} by {source} on {how} on the "
@@ -148,7 +178,9 @@ class TrackServices:
                                        f"initialisation {elapsed:.2f} s)")
 
     def on_reset(self, request: Any, response: Any) -> Any:
-        """Stop tracking without waiting for the tracking step in progress."""
+        """Stop tracking without waiting for the tracking step in progress (every target)."""
+        if self._targets.max_targets > 1:
+            return self._reset_all(response)
         response.success = True
         out = self._session.reset()
         if out.initialising:
@@ -162,6 +194,49 @@ class TrackServices:
             self._logger.info(f"track {out.track_id}: {STATE_NAMES[out.was]} -> IDLE (reset)")
             if self.outputs is not None:  # the state change; the next frame's array is empty
                 self.outputs.status(self._session.status())
+        return response
+
+    def _reset_all(self, response: Any) -> Any:
+        """Stop every target of a several-target node; the message names each one stopped."""
+        stopped = [self._reset_one(session) for session in self._targets.sessions()]
+        said = [words for words in stopped if words]
+        response.success = True
+        response.message = "; ".join(said) if said else ("already idle: no target was being "
+                                                          "tracked")
+        if not said:
+            self._logger.info("~/reset while idle: nothing to stop")
+        return response
+
+    def _reset_one(self, session: TrackSession) -> str:
+        """Stop one target; say what stopped ("" when it was idle), publish its last status."""
+        out = session.reset()
+        if out.initialising:
+            self._logger.info("~/reset during ~/init: the new track will not start")
+            return "initialisation in progress cancelled"
+        if out.was == IDLE:
+            return ""
+        self._logger.info(f"track {out.track_id}: {STATE_NAMES[out.was]} -> IDLE (reset)")
+        if self.outputs is not None:  # the stopped target's id with its new state
+            self.outputs.status(replace(session.status(), track_id=out.track_id))
+        return f"track {out.track_id} stopped ({STATE_NAMES[out.was]} -> IDLE)"
+
+    def on_reset_target(self, request: Any, response: Any) -> Any:
+        """Stop the target with the request's track id; every target when it is empty.
+
+        A ``std_srvs/Trigger`` request (``~/reset``) has no track id: every target.
+        """
+        track_id = str(getattr(request, "track_id", "")).strip()
+        if not track_id:
+            return self.on_reset(request, response)
+        session = self._targets.find(track_id)
+        if session is None:
+            response.success, response.message = False, self._targets.unknown(track_id)
+            self._logger.warning(f"~/reset_target refused: {response.message}")
+            return response
+        words = (self._reset_one(session) if self._targets.max_targets > 1
+                 else self.on_reset(request, response).message)
+        response.success = True
+        response.message = words or f"track {track_id} had stopped already"
         return response
 
 

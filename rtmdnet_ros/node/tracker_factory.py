@@ -103,6 +103,14 @@ class TrackerFactory:
                           "new track is trained on it while the running one goes on")
         return tracker
 
+    def build_target(self, current: Any) -> Any:
+        """Build the tracker of one more target, like ``current`` (several targets)."""
+        started = time.perf_counter()
+        tracker = self.build(dict(current.overrides), say=False)
+        self._logger.info(f"tracker for one more target built in "
+                          f"{time.perf_counter() - started:.1f} s")
+        return tracker
+
     def build(self, overrides: dict[str, Any] | None = None, say: bool = True) -> Any:
         """Build the tracker the parameters describe, and log what it loaded (``say``).
 

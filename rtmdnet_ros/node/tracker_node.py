@@ -6,7 +6,8 @@ The node is the lifecycle wiring: it declares the parameters and creates, in eac
 the parts that do the work: the camera input (:mod:`~rtmdnet_ros.node.image_input`), the frame
 cache, the worker thread (:mod:`~rtmdnet_ros.node.frame_worker`), the publishers
 (:mod:`~rtmdnet_ros.node.outputs`), the services (:mod:`~rtmdnet_ros.node.track_services`) and
-the tracker builder (:mod:`~rtmdnet_ros.node.tracker_factory`); ``/diagnostics`` throughout.
+the tracker builder (:mod:`~rtmdnet_ros.node.tracker_factory`), the targets' sessions
+(:mod:`~rtmdnet_ros.node.targets`, ``max_targets``); ``/diagnostics`` throughout.
 
 Threads: the image callback only stores frames, one worker thread tracks the newest (its
 module says why); services live in their own reentrant group on a MultiThreadedExecutor, so
@@ -49,10 +50,10 @@ from rtmdnet_ros.node.parameters import (
 )
 from rtmdnet_ros.node.problem_log import ProblemLog
 from rtmdnet_ros.node.target_inputs import TargetInputs
+from rtmdnet_ros.node.targets import Targets, session_builder
 from rtmdnet_ros.node.track_services import TrackServices
 from rtmdnet_ros.node.tracker_factory import NodeSetupError, TrackerFactory, free_memory
-from rtmdnet_ros.srv import InitTarget
-from rtmdnet_ros.track_session import TrackSession
+from rtmdnet_ros.srv import InitTarget, ResetTarget
 
 NODE_NAME = "rtmdnet_tracker"
 PARAMETER_LIST = ", ".join(PARAMETER_NAMES)
@@ -84,10 +85,9 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self.autostart = bool(self.get_parameter("autostart").value)
         self.finished = Future()  # done when the node is shut down: main() stops spinning
         self._device = ""
-        # Configure to cleanup: the tracker builder, the session, the frame cache, the input,
-        # the services; activate to deactivate: the publishers and the worker.
+        # Configure to cleanup: builder, sessions, cache, input, services; activate: the rest.
         self._factory: TrackerFactory | None = None
-        self._session: TrackSession | None = None
+        self._all: Targets | None = None  # every target's session (max_targets)
         self._cache: FrameCache | None = None
         self._input: ImageInput | None = None
         self._track: TrackServices | None = None
@@ -98,14 +98,15 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._service_handles: list[Any] = []
         # Reentrant: ~/reset is answered at once even while ~/init trains on the first frame.
         self._service_group = ReentrantCallbackGroup()
-        ParameterChanges(self.get_logger(), lambda: self._session is not None,
+        ParameterChanges(self.get_logger(), lambda: self._all is not None,
                          self._apply).attach(self)
         # Without autostart, say what the node waits for only if nothing configured it a few
         # seconds later (the launch file sends its transitions at once).
         self._waiting_timer = (self.create_timer(WAITING_HINT_S, self._say_waiting)
                                if not self.autostart else None)
         self._diagnostics = NodeDiagnostics(self, lambda: NodeParts(
-            self._session, self._cache, self._input, self._outputs))
+            self._all.first if self._all else None, self._cache, self._input, self._outputs,
+            self._all))
 
     def _say_waiting(self) -> None:
         """Log once, still unconfigured after WAITING_HINT_S, what the node waits for."""
@@ -115,7 +116,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             if self._parameter_problems:
                 problem = self._parameter_problems[0]
                 self._setup_problems.report(problem, problem_line(problem))
-            elif self._session is None:
+            elif self._all is None:
                 self.get_logger().info(
                     "unconfigured: waiting for the configure and activate transitions (a "
                     "launch file or lifecycle manager sends them; by hand: ros2 lifecycle set "
@@ -152,24 +153,24 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._diagnostics.problem = ""
         self._factory, self._device = factory, factory.device
-        self._session = TrackSession(tracker, build_spare=factory.build_spare)
+        self._all = Targets(p["max_targets"], session_builder(tracker, factory))
         self._cache = FrameCache(p["frame_cache_seconds"])
         self._input = ImageInput(self, self._cache, InputSettings(transport=p["image_transport"]))
-        self._track = TrackServices(self._session, self._cache, factory, self,
+        self._track = TrackServices(self._all, self._cache, factory, self,
                                        lambda: self._input.topic_name if self._input else "")
         self._track.label, self._track.max_frame_age = p["label"], p["max_init_frame_age"]
         self._service_handles = [
-            self.create_service(InitTarget, "~/init", self._on_init,
-                                callback_group=self._service_group),
-            self.create_service(Trigger, "~/reset", self._on_reset,
-                                callback_group=self._service_group)]
-        self._targets = TargetInputs(self, self._track, self._session, self._cache, p)
+            self.create_service(kind, name, handle, callback_group=self._service_group)
+            for kind, name, handle in ((InitTarget, "~/init", self._on_init),
+                                       (Trigger, "~/reset", self._on_reset),
+                                       (ResetTarget, "~/reset_target", self._on_reset))]
+        self._targets = TargetInputs(self, self._track, self._all.first, self._cache, p)
         self.get_logger().info("configured: model loaded; activate to start tracking")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Advertise the outputs, subscribe and start the worker."""
-        assert self._input and self._session and self._cache and self._track and self._targets
+        assert self._input and self._all and self._cache and self._track and self._targets
         cache, topic = self._cache, lambda: self._input.topic_name if self._input else ""
         outputs = NodeOutputs(self, self._device, lambda: self.frames_dropped,
                               lambda: image_age(cache),
@@ -178,14 +179,14 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._outputs = self._track.outputs = outputs
         self._input.open()
         self._targets.open()
-        self._heartbeat = Heartbeat(self, outputs, self._session, cache, topic,
+        self._heartbeat = Heartbeat(self, outputs, self._all, cache, topic,
                                     float(self.get_parameter("status_rate").value))
-        self._worker = FrameWorker(self._session, self._cache, outputs, self.get_logger(),
+        self._worker = FrameWorker(self._all, self._cache, outputs, self.get_logger(),
                                    lambda: not self.context.ok())
         self._worker.start()
         self.get_logger().info(
             f"{self._input.describe()}; publishing {', '.join(outputs.topics())}; services "
-            f"{self._service_name('~/init')}, {self._service_name('~/reset')}"
+            f"{', '.join(self._service_name(n) for n in ('~/init', '~/reset_target', '~/reset'))}"
             f"{self._targets.describe()}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -233,8 +234,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             self._track.outputs = None
         if outputs is not None:
             outputs.close()
-        if self._session is not None:
-            self._session.reset()
+        if self._all is not None:
+            self._all.reset_all()
 
     def _cleanup(self) -> None:
         """Close and drop the tracker, the cache and the services."""
@@ -242,15 +243,14 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             self.destroy_service(srv)
         self._service_handles = []
         self._factory = self._input = self._track = self._targets = None
-        session, self._session = self._session, None
+        targets, self._all = self._all, None
         if self._cache is not None:
             self._cache.close()
         self._cache = None
-        if session is None:
-            return
-        session.close()
-        del session
-        free_memory(self._device)
+        if targets is not None:
+            targets.close()
+            del targets
+            free_memory(self._device)
 
     # ------------------------------------------------------------------ parameters
     def _apply(self, name: str, value: Any) -> None:
@@ -278,9 +278,9 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         services = self._track  # it refuses while inactive; it exists as long as the service
         return services.on_init(request, response) if services is not None else response
 
-    def _on_reset(self, request: Any, response: Any) -> Any:
+    def _on_reset(self, request: Any, response: Any) -> Any:  # ~/reset, ~/reset_target
         if (services := self._track) is not None:
-            return services.on_reset(request, response)
+            return services.on_reset_target(request, response)
         response.success, response.message = True, "already idle: no target was being tracked"
         return response
 
@@ -293,7 +293,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
     @property
     def frames_dropped(self) -> int:
         """Frames never answered: replaced, outdated, voided, skipped, or lost in transport."""
-        cache, session = self._cache, self._session
+        cache, session = self._cache, self._all.first if self._all else None
         return ((cache.dropped if cache is not None else 0)
                 + (session.unanswered_frames if session is not None else 0)
                 + (self._input.lost if self._input is not None else 0))
