@@ -51,15 +51,18 @@ INIT_BY_POINT = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTa
                  '"{use_point: true, point_x: 320.0, point_y: 240.0}"')
 INIT_BY_CLASS = ('ros2 service call /rtmdnet_tracker/init rtmdnet_ros/srv/InitTarget '
                  '"{init_class: person}"')
+RESET_TARGET = ('ros2 service call /rtmdnet_tracker/reset_target rtmdnet_ros/srv/ResetTarget '
+                '"{track_id: \'1\'}"')
 # The lifecycle lines (run by test_node_lifecycle.py against a node of its own).
 LAUNCH_MANAGED = "ros2 launch rtmdnet_ros tracker.launch.py autostart:=false"
 LIFECYCLE_GET = "ros2 lifecycle get /rtmdnet_tracker"
 LIFECYCLE_SET = {transition: f"ros2 lifecycle set /rtmdnet_tracker {transition}"
                  for transition in ("configure", "activate", "deactivate", "cleanup", "shutdown")}
 RUN_MANAGED = "ros2 run rtmdnet_ros tracker_node --ros-args -p autostart:=false"
-README_COMMANDS = (LAUNCH, CAMERA, INIT, INIT_BY_POINT, INIT_BY_CLASS, RESET, ECHO_STATUS,
-                   DESCRIBE, SET_OK, SET_OUT_OF_RANGE, SET_READ_ONLY, GET, LAUNCH_ALL_ARGS,
-                   LAUNCH_MANAGED, LIFECYCLE_GET, *LIFECYCLE_SET.values(), RUN_MANAGED)
+README_COMMANDS = (LAUNCH, CAMERA, INIT, INIT_BY_POINT, INIT_BY_CLASS, RESET_TARGET, RESET,
+                   ECHO_STATUS, DESCRIBE, SET_OK, SET_OUT_OF_RANGE, SET_READ_ONLY, GET,
+                   LAUNCH_ALL_ARGS, LAUNCH_MANAGED, LIFECYCLE_GET, *LIFECYCLE_SET.values(),
+                   RUN_MANAGED)
 # README lines starting with ros2 that need what this machine cannot give (rviz2 is no wheel).
 NOT_RUNNABLE_HERE = ()
 
@@ -314,8 +317,10 @@ def test_service_call_init_then_status_then_reset(tracker, camera, workdir):
     # itself), so the node's own lost-frame warning must not appear.
     camera.wait_for(r"at 10 Hz, frame_id 'camera'; DDS profile \S+/config/fastdds\.xml")
     assert "lost before reaching the node" not in tracker.output(), tracker.output()[-3000:]
-    stopped = ros2(RESET, workdir)
+    stopped = ros2(RESET_TARGET, workdir)
     assert "success=True" in stopped and "track 1 stopped" in stopped, stopped
+    unknown = ros2(RESET_TARGET.replace("'1'", "'7'"), workdir)
+    assert "success=False" in unknown and "no target has track id '7'" in unknown, unknown
     again = ros2(RESET, workdir)
     assert "success=True" in again and "already idle" in again, again
 
