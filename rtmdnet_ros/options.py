@@ -548,11 +548,11 @@ class CompositeOptions(_Group):
     # Learn only from frames where both parts agree (False: every TRACKING frame).
     update_gate: bool = True
     # Presence: a verified frame is LOST (branch "absent") when the Siamese network's best peak
-    # is below this probability, whatever the classifier says (composite/rule.py). The same
-    # confidence agree_prob trusts; on the long-term development cuts, frames claimed with a
-    # weaker best peak barely overlapped the target (docs/tracker.md, "The target leaves the
-    # view"). 0 = off (the rule as before).
-    presence_prob: float = 0.9
+    # is below this probability, whatever the classifier says (composite/rule.py). Chosen from
+    # a sweep of 0 / 0.7 / 0.8 / 0.9 on the development split, short-term and long-term
+    # together: higher says LOST sooner when the target is gone and loses targets the Siamese
+    # network sees weakly (docs/tracker.md, "The target leaves the view"). 0 = off.
+    presence_prob: float = 0.8
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
     # with probability >= redetect_prob (and present), the one the classifier scores highest
