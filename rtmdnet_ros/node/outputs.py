@@ -132,14 +132,21 @@ class NodeOutputs:
                 if output is Output.STATUS:
                     self.last_status = time.monotonic()
 
+    def _claim(self, header: Any) -> int | None:
+        """Take ``header`` as the newest answered frame (lock held); None when it is older."""
+        stamp = header_stamp_ns(header)
+        if stamp < self._newest_ns:
+            self.out_of_order += 1
+            return None
+        self._newest_ns, self.last_header = stamp, header
+        return stamp
+
     def answer(self, header: Any, answer: FrameOutcome, status: SessionStatus) -> bool:
         """Publish a frame's (or an init's) detections and status; False when out of order."""
-        stamp = header_stamp_ns(header)
         with self._lock:
-            if stamp < self._newest_ns:
-                self.out_of_order += 1
+            stamp = self._claim(header)
+            if stamp is None:
                 return False
-            self._newest_ns, self.last_header = stamp, header
             detections, status_msg = answer_messages(
                 header, answer, status, self._frames_dropped(), self._device,
                 seconds_since_image=self._image_age())
@@ -162,12 +169,10 @@ class NodeOutputs:
         holds a ``Detection2D`` per TRACKING target (its id the track id); the statuses follow,
         each with its track id. False when out of order (nothing published).
         """
-        stamp = header_stamp_ns(header)
         with self._lock:
-            if stamp < self._newest_ns:
-                self.out_of_order += 1
+            stamp = self._claim(header)
+            if stamp is None:
                 return False
-            self._newest_ns, self.last_header = stamp, header
             array, statuses = None, []
             for _, outcome, status in answers:
                 detections, status_msg = answer_messages(
