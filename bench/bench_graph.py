@@ -393,6 +393,7 @@ def run_bench(args: argparse.Namespace) -> Report:
         raise RuntimeError("rclpy.init failed")
     procs: dict[str, subprocess.Popen] = {}
     consumer: Consumer | None = None
+    node_log = None
     stamps_file = Path(tempfile.mkstemp(prefix="bench_graph_stamps_", suffix=".json")[1])
     try:
         params = {"seed": args.seed, "device": args.device}
@@ -402,10 +403,12 @@ def run_bench(args: argparse.Namespace) -> Report:
             for item in args.node_param:
                 key, _, value = item.partition(":=")
                 params[key] = value
+        # Not verbose: the node's log goes to a file, shown when the node exits with a failure.
+        if not args.verbose:
+            node_log = tempfile.TemporaryFile(prefix="bench_graph_node_")
         procs["node"] = process.start(
             process.tracker_command(NAMESPACE, params), env=env, with_profile=False,
-            stdout=None if args.verbose else subprocess.DEVNULL,
-            stderr=None if args.verbose else subprocess.DEVNULL)
+            stdout=node_log, stderr=subprocess.STDOUT if node_log else None)
         consumer = Consumer(args.debug_image)
         wait_for(lambda: consumer.init_client.service_is_ready(), 120.0,
                  "the tracker node did not come up within 120 s", procs)
@@ -460,6 +463,12 @@ def run_bench(args: argparse.Namespace) -> Report:
                 procs[name].wait(timeout=30)
         if "node" in procs:
             report.node_exit_code = process.stop(procs["node"])
+            if report.node_exit_code != 0 and node_log is not None:
+                node_log.seek(0)
+                tail = node_log.read().decode(errors="replace").splitlines()[-30:]
+                print("the node's last log lines:\n" + "\n".join(tail), file=sys.stderr)
+        if node_log is not None:
+            node_log.close()
     stamps = json.loads(stamps_file.read_text()) if stamps_file.stat().st_size else {}
     stamps_file.unlink(missing_ok=True)
     report.played_stamps = stamps.get("played", {})

@@ -194,9 +194,12 @@ def _spin(executor, stop: threading.Event) -> None:
     """
     import rclpy
 
+    from rtmdnet_ros.ros_io.spinning import RaceGuard, spin_once
+
+    guard = RaceGuard()
     while not stop.is_set():
         try:
-            executor.spin_once(timeout_sec=0.05)
+            spin_once(executor, 0.05, guard)
         except Exception:
             if stop.is_set() or not rclpy.ok():
                 return  # Ctrl-C shut the context down under us: the main thread cleans up

@@ -10,7 +10,7 @@ the tracker builder (:mod:`~rtmdnet_ros.node.tracker_factory`), the targets' ses
 (:mod:`~rtmdnet_ros.node.targets`, ``max_targets``); ``/diagnostics`` throughout.
 
 Threads: the image callback only stores frames, one worker thread tracks the newest (its
-module says why); services live in their own reentrant group on a MultiThreadedExecutor, so
+module says why); services live in their own reentrant group on a two-thread executor, so
 ``~/reset`` is answered at once and ``~/init`` waits at most for the tracking step in progress.
 
 A managed (lifecycle) node (TrackerNode's docstring); the track's state machine: the ROS-free
@@ -58,6 +58,7 @@ from rtmdnet_ros.srv import InitTarget, ResetTarget
 NODE_NAME = "rtmdnet_tracker"
 PARAMETER_LIST = ", ".join(PARAMETER_NAMES)
 WAITING_HINT_S = 3.0  # unconfigured this long without autostart: say what it waits for
+EXECUTOR_THREADS = 2  # a blocking service and the frames; more compete for the GIL (node.md)
 
 
 class TrackerNode(TypeCheckedParameters, LifecycleNode):
@@ -100,8 +101,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._service_group = ReentrantCallbackGroup()
         ParameterChanges(self.get_logger(), lambda: self._all is not None,
                          self._apply).attach(self)
-        # Without autostart, say what the node waits for only if nothing configured it a few
-        # seconds later (the launch file sends its transitions at once).
+        # Without autostart: what it waits for, if nothing configured it (launch does at once).
         self._waiting_timer = (self.create_timer(WAITING_HINT_S, self._say_waiting)
                                if not self.autostart else None)
         self._diagnostics = NodeDiagnostics(self, lambda: NodeParts(
@@ -311,17 +311,17 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point ``tracker_node``: spin the node on a MultiThreadedExecutor.
+    """Entry point ``tracker_node``: spin the node (its module docstring says on what).
 
     With ``autostart`` (the default) the node configures and activates itself, else it waits for
-    lifecycle transitions. A failed configure (a bad parameter, a missing model) leaves it up
-    and unconfigured with one line saying why, however it was started: under ``ros2 launch`` an
-    exiting node ends the launch with launch's exception text, and a lifecycle manager expects
-    a node it can configure again. Exit 0 on Ctrl-C whatever the node is doing and after the
-    shutdown transition; 2 for malformed ``--ros-args``.
+    lifecycle transitions. A failed configure (a bad parameter, a missing model) leaves it up,
+    unconfigured, with one line saying why (an exiting node would end a launch with launch's
+    exception text; a lifecycle manager expects a node it can configure again). Exit 0 on
+    Ctrl-C and after the shutdown transition; 2 for malformed ``--ros-args``.
     """
     from rtmdnet_ros.node.allocator import limit_allocator_growth
     from rtmdnet_ros.ros_io.cli import fail, init_ros, one_line, stop_ros, user_errors
+    from rtmdnet_ros.ros_io.spinning import spin_until_done
 
     limit_allocator_growth()  # before any thread: each keeps the arena it first got
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")
@@ -334,9 +334,9 @@ def main(args: list[str] | None = None) -> int:
         node = TrackerNode()
         if node.autostart:
             node.start()  # a failure is logged in one line; the node stays up, unconfigured
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
         executor.add_node(node)
-        executor.spin_until_future_complete(node.finished)
+        spin_until_done(executor, node.finished)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (NodeSetupError, *user_errors()) as exc:
