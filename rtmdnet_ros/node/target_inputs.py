@@ -8,8 +8,9 @@ recent arrays and the one way a track starts (:meth:`TrackServices.start`). The 
 detection or box are in :mod:`~rtmdnet_ros.ros_io.detections` (shared with ``rtmdnet-bag``) and
 :mod:`~rtmdnet_ros.node.target_choice`; this module subscribes and acts on their answers.
 
-Both callbacks run in a callback group of their own, so a start (training on a frame) never
-holds up ``~/reset`` or the image input. Nothing is dropped silently: every refused detection
+Both callbacks run in a callback group of their own and off the executor's thread
+(:mod:`~rtmdnet_ros.node.offload`), so a start (training on a frame) never holds up ``~/reset``
+or the image input. Nothing is dropped silently: every refused detection
 or click is counted by reason and logged (a repeating reason once per period).
 """
 
@@ -25,6 +26,7 @@ from vision_msgs.msg import Detection2DArray
 
 from rtmdnet_ros.node.frame_cache import FrameCache
 from rtmdnet_ros.node.frame_worker import convert_frame
+from rtmdnet_ros.node.offload import offloaded
 from rtmdnet_ros.node.problem_log import ProblemLog
 from rtmdnet_ros.node.target_choice import Choice, DetectionStore, HandOffSettings, TargetChoice
 from rtmdnet_ros.node.track_services import TrackServices
@@ -83,13 +85,14 @@ class TargetInputs:
         self._armed = self.settings.auto_init
         if self.detections_topic:
             self._subs.append(self._node.create_subscription(
-                Detection2DArray, self.detections_topic, self.on_detections, INPUT_QOS,
-                callback_group=self._group))
+                Detection2DArray, self.detections_topic,
+                offloaded(self._node, self.on_detections), INPUT_QOS, callback_group=self._group))
         for msg_type, topic in ((Point, self.click_topic),
                                 (PointStamped, self.click_stamped_topic)):
             if topic:
                 self._subs.append(self._node.create_subscription(
-                    msg_type, topic, self.on_click, INPUT_QOS, callback_group=self._group))
+                    msg_type, topic, offloaded(self._node, self.on_click), INPUT_QOS,
+                    callback_group=self._group))
 
     def close(self) -> None:
         """Unsubscribe and forget the detections (deactivate)."""

@@ -10,8 +10,9 @@ the tracker builder (:mod:`~rtmdnet_ros.node.tracker_factory`), the targets' ses
 (:mod:`~rtmdnet_ros.node.targets`, ``max_targets``); ``/diagnostics`` throughout.
 
 Threads: the image callback only stores frames, one worker thread tracks the newest (its
-module says why); services live in their own reentrant group on a two-thread executor, so
-``~/reset`` is answered at once and ``~/init`` waits at most for the tracking step in progress.
+module says why); one executor thread serves every callback, and a start (``~/init``, a detection,
+a click) runs off it and is awaited (:mod:`~rtmdnet_ros.node.offload`), so frames and ``~/reset``
+are served while a track starts.
 
 A managed (lifecycle) node (TrackerNode's docstring); the track's state machine: the ROS-free
 :mod:`rtmdnet_ros.track_session`; the health figures: :mod:`~rtmdnet_ros.node.health`.
@@ -26,7 +27,7 @@ import sys
 from typing import Any
 
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
 from std_srvs.srv import Trigger
@@ -36,6 +37,7 @@ from rtmdnet_ros.node.frame_cache import FrameCache
 from rtmdnet_ros.node.frame_worker import FrameWorker
 from rtmdnet_ros.node.heartbeat import Heartbeat, image_age
 from rtmdnet_ros.node.image_input import ImageInput, InputSettings
+from rtmdnet_ros.node.offload import offloaded
 from rtmdnet_ros.node.outputs import NodeOutputs
 from rtmdnet_ros.node.parameter_changes import ParameterChanges, TypeCheckedParameters
 from rtmdnet_ros.node.parameters import (
@@ -58,7 +60,6 @@ from rtmdnet_ros.srv import InitTarget, ResetTarget
 NODE_NAME = "rtmdnet_tracker"
 PARAMETER_LIST = ", ".join(PARAMETER_NAMES)
 WAITING_HINT_S = 3.0  # unconfigured this long without autostart: say what it waits for
-EXECUTOR_THREADS = 2  # a blocking service and the frames; more compete for the GIL (node.md)
 
 
 class TrackerNode(TypeCheckedParameters, LifecycleNode):
@@ -97,8 +98,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._worker: FrameWorker | None = None
         self._heartbeat: Heartbeat | None = None
         self._service_handles: list[Any] = []
-        # Reentrant: ~/reset is answered at once even while ~/init trains on the first frame.
-        self._service_group = ReentrantCallbackGroup()
+        self._service_group = ReentrantCallbackGroup()  # ~/reset while an ~/init runs
         ParameterChanges(self.get_logger(), lambda: self._all is not None,
                          self._apply).attach(self)
         # Without autostart: what it waits for, if nothing configured it (launch does at once).
@@ -161,7 +161,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._track.label, self._track.max_frame_age = p["label"], p["max_init_frame_age"]
         self._service_handles = [
             self.create_service(kind, name, handle, callback_group=self._service_group)
-            for kind, name, handle in ((InitTarget, "~/init", self._on_init),
+            for kind, name, handle in ((InitTarget, "~/init", offloaded(self, self._on_init)),
                                        (Trigger, "~/reset", self._on_reset),
                                        (ResetTarget, "~/reset_target", self._on_reset))]
         self._targets = TargetInputs(self, self._track, self._all.first, self._cache, p)
@@ -329,12 +329,12 @@ def main(args: list[str] | None = None) -> int:
     if code is not None:
         return code
     node: TrackerNode | None = None
-    executor: MultiThreadedExecutor | None = None
+    executor: SingleThreadedExecutor | None = None
     try:
         node = TrackerNode()
         if node.autostart:
             node.start()  # a failure is logged in one line; the node stays up, unconfigured
-        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_done(executor, node.finished)
     except (KeyboardInterrupt, ExternalShutdownException):
