@@ -334,12 +334,7 @@ def main(args: list[str] | None = None) -> int:
         node = TrackerNode()
         if node.autostart:
             node.start()  # a failure is logged in one line; the node stays up, unconfigured
-        import os as _os
-        if _os.environ.get("RTMDNET_EXEC") == "st":
-            from rclpy.executors import SingleThreadedExecutor
-            executor = SingleThreadedExecutor()
-        else:
-            executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
         executor.add_node(node)
         spin_until_done(executor, node.finished)
     except (KeyboardInterrupt, ExternalShutdownException):
