@@ -32,3 +32,22 @@ def _module_dds_domain():
     _DOMAINS.append(domain)
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     yield
+
+
+_SHM_BEFORE: set[str] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note the Fast DDS files in /dev/shm before any test process starts."""
+    from shm_segments import listing
+
+    _SHM_BEFORE.update(listing())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the segment files this session's killed processes left (test/shm_segments.py)."""
+    from shm_segments import remove_orphans
+
+    removed = remove_orphans(_SHM_BEFORE, settle_s=1.0)
+    if removed:
+        print(f"\nremoved {removed} Fast DDS shared-memory file(s) left by ended test processes")

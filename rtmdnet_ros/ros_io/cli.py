@@ -22,6 +22,8 @@ import sys
 import threading
 from typing import Any, NoReturn
 
+from rtmdnet_ros.ros_io.dds_segments import release_own_segments
+
 EXIT_USAGE = 2  # argparse's code for a bad command line; also used for bad --ros-args
 EXIT_FAILURE = 1  # a file, parameter or set-up problem
 
@@ -154,6 +156,7 @@ def stop_ros(executor: Any | None, nodes: list[Any], threads: list[Any] | None =
             print(f"[{getattr(node, 'get_name', lambda: '?')()}] destroy failed: {exc}",
                   file=sys.stderr)
     rclpy.try_shutdown()
+    release_own_segments()  # the participant itself may outlive the freeze below (its module)
     # Nothing is left to collect that matters: the interpreter's last full collection over a
     # loaded model's objects would only delay the exit a launch file is waiting for.
     gc.freeze()

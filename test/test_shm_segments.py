@@ -1,0 +1,45 @@
+# Copyright 2026 The rtmdnet_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The suite's clean-up of Fast DDS files in /dev/shm (test/shm_segments.py) on real files."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from shm_segments import PREFIX, SHM, listing, mapped_names, remove_orphans
+
+pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm on this machine")
+
+
+def make(name: str, size: int = 4096) -> Path:
+    path = SHM / name
+    path.write_bytes(b"\0" * size)
+    return path
+
+
+def test_only_new_unmapped_files_are_removed():
+    tag = uuid.uuid4().hex[:12]
+    old = make(f"{PREFIX}{tag}_old")  # there before: another run's, or a live node's
+    before = listing()
+    orphan, orphan_lock = make(f"{PREFIX}{tag}_orphan"), make(f"{PREFIX}{tag}_orphan_el")
+    held = make(f"{PREFIX}{tag}_held")
+    held_lock = make(f"{PREFIX}{tag}_held_el")  # its segment is mapped: it stays too
+    other = make(f"other_{tag}")  # not Fast DDS's
+    fd = os.open(held, os.O_RDWR)
+    view = mmap.mmap(fd, 4096)
+    try:
+        assert held.name in mapped_names()
+        assert remove_orphans(before, min_age_s=0.0, prefix=f"{PREFIX}{tag}") == 2
+        assert not orphan.exists() and not orphan_lock.exists()
+        assert old.exists() and held.exists() and held_lock.exists() and other.exists()
+        young = make(f"{PREFIX}{tag}_young")  # just created: maybe not mapped yet by its owner
+        assert remove_orphans(before, prefix=f"{PREFIX}{tag}") == 0 and young.exists()
+    finally:
+        view.close()
+        os.close(fd)
+        for path in (old, held, held_lock, other, SHM / f"{PREFIX}{tag}_young"):
+            path.unlink(missing_ok=True)
