@@ -289,6 +289,26 @@ class GraphClient:
         self.image_pub.publish(fill_image_msg(Image(), bgr, header))
         return header
 
+    def first_answer(self, bgr: np.ndarray, stamp_ns_value: int, timeout: float = 60.0) -> Any:
+        """Publish ``bgr`` until the node answers it; return the answered frame's header.
+
+        The publisher matching the node's subscription (``wait_connected``) does not mean the
+        node has matched the publisher yet, and the node's input then changes its QoS to the
+        publisher's: a lone first frame can be lost on the way. A test whose frames go one by
+        one starts after this. Each try has its own stamp (``stamp_ns_value`` upwards).
+        """
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            header = self.publish_bgr(bgr, stamp_ns_value=stamp_ns_value + attempt)
+            try:
+                self.detection_for(header, timeout=1.0)
+                return header
+            except AssertionError:
+                attempt += 1
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no frame answered within {timeout} s") from None
+
     def publish_raw(self, *, height: int, width: int, encoding: str, step: int, data: bytes,
                     is_bigendian: int = 0, frame_id: str = "camera") -> Any:
         from sensor_msgs.msg import Image
