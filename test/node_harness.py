@@ -4,8 +4,9 @@
 
 The tracker node runs as a subprocess started exactly as a user would start it
 (``python -m rtmdnet_ros.node.tracker_node --ros-args --params-file config/tracker.yaml``), so its
-log lines, memory and crashes are observed from outside. Each test session gets its own
-ROS_DOMAIN_ID and localhost-only discovery, so parallel runs on one machine do not see each other.
+log lines, memory and crashes are observed from outside. Each test module gets a ROS_DOMAIN_ID
+no other test run on the machine holds (test/conftest.py) and localhost-only discovery, so
+parallel runs on one machine do not see each other.
 """
 
 from __future__ import annotations
@@ -29,9 +30,6 @@ from rtmdnet_ros.ros_io.stamps import stamp_to_ns as stamp_ns  # noqa: F401 (tes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = REPO_ROOT / "config" / "tracker.yaml"
-
-# One domain per test process: 0 is everyone's default; stay in the range Fast DDS maps to ports.
-
 
 def domain_id() -> int:
     """This test module's DDS domain: test/conftest.py gives every module its own."""
