@@ -65,6 +65,16 @@ def require_ros() -> None:
         pytest.skip(reason, allow_module_level=True)
 
 
+CRASH_MARKERS = ("Traceback", "terminate called", "Segmentation fault", "core dumped")
+
+
+def assert_clean(code: int, output: str, what: str) -> None:
+    """Exit 0 and none of the signs of a crash at exit (an abort can still exit 0 in a child)."""
+    assert code == 0, f"{what}: exit code {code}\n{output[-3000:]}"
+    for marker in CRASH_MARKERS:
+        assert marker not in output, f"{what}: '{marker}' in the output\n{output[-3000:]}"
+
+
 CTRL_C_GAP_S = 0.02  # between the terminal's SIGINT and the one ros2 launch forwards
 
 
