@@ -217,13 +217,12 @@ def test_launch_reaches_active_answers_init_and_stops_on_sigint(workspace, tmp_p
                               "-p video:=clip.mp4 -p loop:=true -r image:=/camera/image_raw"),
             tmp_path, env=env, preexec_fn=_own_group)
         camera.wait_for_log(r"publishing \d+ frames", 60)
-        # Without a daemon each call discovers the graph anew, spending its whole spin time,
-        # and can miss the node within it on a busy machine: short calls, repeated until a
-        # deadline before the verdict.
+        # Without a daemon each call discovers the graph anew and can miss the node within its
+        # spin time on a busy machine, so calls are repeated until a deadline before the verdict.
         deadline = time.monotonic() + STARTUP_S
         while True:
             result = subprocess.run(
-                workspace.command("ros2 lifecycle get /rtmdnet_tracker --no-daemon --spin-time 1"),
+                workspace.command("ros2 lifecycle get /rtmdnet_tracker --no-daemon --spin-time 5"),
                 cwd=workspace.root, env=env, capture_output=True, text=True, timeout=CALL_S)
             state = result.stdout
             found = result.returncode == 0 and "Node not found" not in result.stderr
