@@ -187,42 +187,20 @@ def test_every_transition_through_ros2_lifecycle(managed, observer, workdir):
     managed.wait_for(r"tracker_node-1\]: process has finished cleanly", timeout=60)
 
 
-FAILING = {
-    "bad-model-path": ({"model_path": "/nonexistent.pt"},
-                       r"model_path '/nonexistent\.pt' does not exist"),
-    "cuda-without-fallback": ({"device": "cuda", "cuda_fallback": False},
-                              r"set device:=cpu or cuda_fallback:=true"),
-}
-
-
-@pytest.fixture(scope="module")
-def failing_nodes(workdir: Path) -> Iterator[dict[str, Background]]:
-    """One ``ros2 run`` node per failing configure, started together (each start is seconds of
-    imports); each test drives and stops its own, under a name of its own."""
+@pytest.mark.parametrize("params,reason", [
+    ({"model_path": "/nonexistent.pt"}, r"model_path '/nonexistent\.pt' does not exist"),
+    ({"device": "cuda", "cuda_fallback": False}, r"set device:=cpu or cuda_fallback:=true"),
+], ids=["bad-model-path", "cuda-without-fallback"])
+def test_failed_configure_leaves_the_node_up_and_unconfigured(params, reason, workdir):
     import torch
 
-    nodes: dict[str, Background] = {}
-    try:
-        for case, (params, _) in FAILING.items():
-            if "device" in params and torch.cuda.is_available():
-                continue  # the test skips: the refusal cannot happen here
-            command = f"{RUN_MANAGED} -r __node:=rtmdnet_failing_{case.replace('-', '_')}"
-            for key, value in params.items():
-                command += f" -p {key}:={str(value).lower()}"
-            nodes[case] = Background(command, workdir)
-        yield nodes
-    finally:
-        for node in nodes.values():
-            node.interrupt()
-
-
-@pytest.mark.parametrize("case", FAILING)
-def test_failed_configure_leaves_the_node_up_and_unconfigured(case, failing_nodes, workdir):
-    if case not in failing_nodes:
+    if "device" in params and torch.cuda.is_available():
         pytest.skip("CUDA present: the refusal cannot happen here")
-    reason = FAILING[case][1]
-    name = f"rtmdnet_failing_{case.replace('-', '_')}"
-    node = failing_nodes[case]
+    name = "rtmdnet_failing"
+    command = f"{RUN_MANAGED} -r __node:={name}"
+    for key, value in params.items():
+        command += f" -p {key}:={str(value).lower()}"
+    node = Background(command, workdir)
     try:
         node.wait_for(r"unconfigured: waiting for the configure and activate")
         wait_until_listed(f"/{name}", workdir)
