@@ -24,7 +24,7 @@ demo-detector: setup
 	@$(VPY) -m rtmdnet_ros.node.demo --from-detector $(ARGS)
 
 ## test: lint, then every test under test/ (exit 5 = no tests collected also fails)
-# Test nodes discover peers on this machine only (test/conftest.py also picks a random domain).
+# Test nodes discover peers on this machine only (test/conftest.py also claims a free domain).
 test: export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 test: setup
 	@status=0; \

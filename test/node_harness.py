@@ -4,8 +4,9 @@
 
 The tracker node runs as a subprocess started exactly as a user would start it
 (``python -m rtmdnet_ros.node.tracker_node --ros-args --params-file config/tracker.yaml``), so its
-log lines, memory and crashes are observed from outside. Each test session gets its own
-ROS_DOMAIN_ID and localhost-only discovery, so parallel runs on one machine do not see each other.
+log lines, memory and crashes are observed from outside. Each test module gets a ROS_DOMAIN_ID
+no other test run on the machine holds (test/conftest.py) and localhost-only discovery, so
+parallel runs on one machine do not see each other.
 """
 
 from __future__ import annotations
@@ -29,9 +30,6 @@ from rtmdnet_ros.ros_io.stamps import stamp_to_ns as stamp_ns  # noqa: F401 (tes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = REPO_ROOT / "config" / "tracker.yaml"
-
-# One domain per test process: 0 is everyone's default; stay in the range Fast DDS maps to ports.
-
 
 def domain_id() -> int:
     """This test module's DDS domain: test/conftest.py gives every module its own."""
@@ -65,6 +63,16 @@ def require_ros() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason, allow_module_level=True)
+
+
+CRASH_MARKERS = ("Traceback", "terminate called", "Segmentation fault", "core dumped")
+
+
+def assert_clean(code: int, output: str, what: str) -> None:
+    """Exit 0 and none of the signs of a crash at exit (an abort can still exit 0 in a child)."""
+    assert code == 0, f"{what}: exit code {code}\n{output[-3000:]}"
+    for marker in CRASH_MARKERS:
+        assert marker not in output, f"{what}: '{marker}' in the output\n{output[-3000:]}"
 
 
 CTRL_C_GAP_S = 0.02  # between the terminal's SIGINT and the one ros2 launch forwards
@@ -288,6 +296,26 @@ class GraphClient:
         header = self.header(frame_id, stamp_ns_value)
         self.image_pub.publish(fill_image_msg(Image(), bgr, header))
         return header
+
+    def first_answer(self, bgr: np.ndarray, stamp_ns_value: int, timeout: float = 60.0) -> Any:
+        """Publish ``bgr`` until the node answers it; return the answered frame's header.
+
+        The publisher matching the node's subscription (``wait_connected``) does not mean the
+        node has matched the publisher yet, and the node's input then changes its QoS to the
+        publisher's: a lone first frame can be lost on the way. A test whose frames go one by
+        one starts after this. Each try has its own stamp (``stamp_ns_value`` upwards).
+        """
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            header = self.publish_bgr(bgr, stamp_ns_value=stamp_ns_value + attempt)
+            try:
+                self.detection_for(header, timeout=1.0)
+                return header
+            except AssertionError:
+                attempt += 1
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no frame answered within {timeout} s") from None
 
     def publish_raw(self, *, height: int, width: int, encoding: str, step: int, data: bytes,
                     is_bigendian: int = 0, frame_id: str = "camera") -> Any:

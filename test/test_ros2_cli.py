@@ -184,6 +184,15 @@ def ros2(command: str, cwd: Path, timeout: float = CALL_S) -> str:
     return output
 
 
+def ros2_each(commands: list[str], cwd: Path) -> list[str]:
+    """Run independent ``ros2`` command lines side by side (each a Python start of its own);
+    return their outputs in order, failing as :func:`ros2` does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        return list(pool.map(lambda command: ros2(command, cwd), commands))
+
+
 def daemon_workdir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
     """A directory for the commands to run in, and the ros2 daemon the CLI calls share.
 
@@ -289,7 +298,8 @@ def test_every_readme_ros2_line_is_tested():
 
 
 def test_launch_starts_the_node_on_the_remapped_camera_topic(tracker, workdir):
-    info = ros2("ros2 node info /rtmdnet_tracker", workdir)
+    info, device = ros2_each(["ros2 node info /rtmdnet_tracker",
+                              "ros2 param get /rtmdnet_tracker device"], workdir)
     subscribers = info.split("Subscribers:")[1].split("Publishers:")[0]
     assert "/camera/image_raw: sensor_msgs/msg/Image" in subscribers  # image_topic:=
     for topic in ("/rtmdnet_tracker/detections", "/rtmdnet_tracker/status",
@@ -297,7 +307,7 @@ def test_launch_starts_the_node_on_the_remapped_camera_topic(tracker, workdir):
                   "/rtmdnet_tracker/reset"):
         assert topic in info
     # device:=auto: the parameter, and the device the node chose for it.
-    assert "String value is: auto" in ros2("ros2 param get /rtmdnet_tracker device", workdir)
+    assert "String value is: auto" in device
     tracker.wait_for(r"on device (cpu|cuda) \(requested auto")
 
 
@@ -319,9 +329,8 @@ def test_service_call_init_then_status_then_reset(tracker, camera, workdir):
     assert "lost before reaching the node" not in tracker.output(), tracker.output()[-3000:]
     stopped = ros2(RESET_TARGET, workdir)
     assert "success=True" in stopped and "track 1 stopped" in stopped, stopped
-    unknown = ros2(RESET_TARGET.replace("'1'", "'7'"), workdir)
+    unknown, again = ros2_each([RESET_TARGET.replace("'1'", "'7'"), RESET], workdir)
     assert "success=False" in unknown and "no target has track id '7'" in unknown, unknown
-    again = ros2(RESET, workdir)
     assert "success=True" in again and "already idle" in again, again
 
 
@@ -341,11 +350,11 @@ def test_service_call_init_by_point_and_by_class(tracker, camera, workdir):
 
 
 def test_param_describe_shows_the_descriptor(tracker, workdir):
-    described = ros2(DESCRIBE, workdir)
+    described, read_only = ros2_each([DESCRIBE, "ros2 param describe /rtmdnet_tracker device"],
+                                     workdir)
     assert "Type: double" in described
     assert "RT-MDNet" in field(described, "Description")
     assert field(described, "Min value") == "0.0" and field(described, "Max value") == "1.0"
-    read_only = ros2("ros2 param describe /rtmdnet_tracker device", workdir)
     assert "Read only: true" in read_only and "auto | cpu | cuda" in read_only
 
 
@@ -354,11 +363,11 @@ def test_param_set_applies_good_values_and_refuses_bad_ones(tracker, workdir):
         assert "Set parameter successful" in ros2(SET_OK, workdir)
         assert "Double value is: 0.6" in ros2(GET, workdir)
         tracker.wait_for(r"parameter lost_score_threshold set to 0\.6")
-        refused = ros2(SET_OUT_OF_RANGE, workdir)
+        refused, read_only, wrong_type = ros2_each(
+            [SET_OUT_OF_RANGE, SET_READ_ONLY,
+             "ros2 param set /rtmdnet_tracker frame_cache_seconds many"], workdir)
         assert "Setting parameter failed" in refused and "out of range" in refused, refused
-        read_only = ros2(SET_READ_ONLY, workdir)
         assert "Setting parameter failed" in read_only and "read-only" in read_only, read_only
-        wrong_type = ros2("ros2 param set /rtmdnet_tracker frame_cache_seconds many", workdir)
         assert "Setting parameter failed" in wrong_type, wrong_type
         assert "Double value is: 0.6" in ros2(GET, workdir)  # refusals changed nothing
     finally:
@@ -381,44 +390,64 @@ def test_every_launch_argument_takes_effect(cam1, workdir):
             in subscribers), info
     assert "/cam1/rtmdnet_tracker/status" in info and "/cam1/rtmdnet_tracker/init" in info
 
-    def get(name: str) -> str:
-        return ros2(f"ros2 param get /cam1/rtmdnet_tracker {name}", workdir).strip()
-
-    assert get("image_transport") == "String value is: compressed"
-    assert get("device") == "String value is: cpu"  # device:=
+    # Every parameter in one CLI call (a Python start per ``param get`` costs seconds).
+    dumped = yaml.safe_load(ros2("ros2 param dump /cam1/rtmdnet_tracker", workdir))
+    values = dumped["/cam1/rtmdnet_tracker"]["ros__parameters"]
+    assert values["image_transport"] == "compressed"
+    assert values["device"] == "cpu"  # device:=
     cam1.wait_for(r"on device cpu \(requested cpu")
-    assert get("publish_debug") == "Boolean value is: False"  # publish_debug:=
-    assert get("label") == "String value is: cam1_target"  # params_file:=
-    assert get("lost_score_threshold") == "Double value is: 0.25"
+    assert values["publish_debug"] is False  # publish_debug:=
+    assert values["label"] == "cam1_target"  # params_file:=
+    assert values["lost_score_threshold"] == 0.25
     # No camera on that topic: the node says where it listens (the remapped, namespaced name).
     answer = ros2(INIT.replace("/rtmdnet_tracker/", "/cam1/rtmdnet_tracker/"), workdir)
     assert "success=False" in answer and "/cam1/camera/image/compressed" in answer, answer
 
 
-@pytest.mark.parametrize("value,sentence", [
-    ('"many"', "parameter frame_cache_seconds takes a number with a decimal point (default "
-               "10.0), not a string ('many')"),
-    ("1000.0", "parameter frame_cache_seconds = 1000.0 is outside [0.5, 60]"),
-])
-def test_launch_stays_up_unconfigured_with_one_line_on_a_bad_params_file(workdir, value,
-                                                                         sentence):
+BAD_PARAMS = {
+    '"many"': "parameter frame_cache_seconds takes a number with a decimal point (default "
+              "10.0), not a string ('many')",
+    "1000.0": "parameter frame_cache_seconds = 1000.0 is outside [0.5, 60]",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_params_launches(workdir: Path) -> Iterator[dict[str, tuple[str, Background]]]:
+    """One launch per bad params file, started together (each start is seconds of imports),
+    each in a namespace of its own: {value: (namespace, launch)}. The module's README launch (an
+    active /rtmdnet_tracker) may still run beside them."""
+    launches: dict[str, tuple[str, Background]] = {}
+    try:
+        for index, value in enumerate(BAD_PARAMS):
+            namespace = f"badparams{index}"
+            params = workdir / f"bad_params{index}.yaml"
+            params.write_text(f"/**/rtmdnet_tracker:\n  ros__parameters:\n"
+                              f"    frame_cache_seconds: {value}\n")
+            launches[value] = (namespace, Background(
+                f"ros2 launch rtmdnet_ros tracker.launch.py params_file:={params} "
+                f"namespace:={namespace} device:=cpu", workdir))
+        yield launches
+    finally:
+        for _, launch in launches.values():
+            launch.interrupt()
+
+
+@pytest.mark.parametrize("value", BAD_PARAMS)
+def test_launch_stays_up_unconfigured_with_one_line_on_a_bad_params_file(bad_params_launches,
+                                                                         workdir, value):
     """One failure policy under `ros2 launch` and `ros2 run`: the node stays up, unconfigured,
     and says in one line which parameter, which value and what it takes; launch prints no
     exception of its own (an exiting node once made it print one, and launch_ros's
     "cannot use Destroyable")."""
-    params = workdir / "bad_params.yaml"
-    params.write_text(f"/**/rtmdnet_tracker:\n  ros__parameters:\n"
-                      f"    frame_cache_seconds: {value}\n")
-    # Its own namespace: the module's README launch (an active /rtmdnet_tracker) may still run.
-    launch = Background(f"ros2 launch rtmdnet_ros tracker.launch.py params_file:={params} "
-                        "namespace:=badparams device:=cpu", workdir)
+    sentence = BAD_PARAMS[value]
+    namespace, launch = bad_params_launches[value]
     try:
         line = launch.wait_for(r"configure failed: ")
         assert f"configure failed: {sentence} (from the params file or -p); the node stays " \
                "unconfigured" in line, line
         assert "ros2 param set" in line  # frame_cache_seconds may be fixed at run time
-        wait_until_listed("/badparams/rtmdnet_tracker", workdir)
-        state = ros2("ros2 lifecycle get /badparams/rtmdnet_tracker", workdir).strip()
+        wait_until_listed(f"/{namespace}/rtmdnet_tracker", workdir)
+        state = ros2(f"ros2 lifecycle get /{namespace}/rtmdnet_tracker", workdir).strip()
         assert state == "unconfigured [1]"
         assert launch.proc.poll() is None
     finally:

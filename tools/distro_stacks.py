@@ -87,11 +87,37 @@ def ensure_venv(name: str) -> Path | None:
     if venv.exists():
         shutil.rmtree(venv)
     log(f"{name}: creating {venv.name} with {base}")
-    subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-r", str(requirements)], check=True, timeout=1800)
+    install = ["install", "-q", "--disable-pip-version-check", "-r", str(requirements)]
+    outer = outer_pip()
+    if outer is None:
+        subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run([str(python), "-m", "pip", *install], check=True, timeout=1800)
+    else:
+        # ensurepip (installing and compiling pip in the new venv) is most of a venv's making:
+        # this interpreter's pip installs into it instead, pip itself included, uncompiled.
+        subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True,
+                       timeout=300)
+        subprocess.run([*outer, "--python", str(python), *install, "--no-compile", "pip"],
+                       check=True, timeout=1800)
     state.write_text(digest + "\n")
     return python
+
+
+def outer_pip() -> list[str] | None:
+    """Return the running interpreter's pip command when it can install elsewhere.
+
+    pip >= 22.3 takes ``--python`` (the environment to install into); None for an older pip.
+    """
+    probe = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True,
+                           text=True, timeout=120)
+    parts = probe.stdout.split()
+    if probe.returncode != 0 or len(parts) < 2:
+        return None
+    try:
+        version = tuple(int(p) for p in parts[1].split(".")[:2])
+    except ValueError:
+        return None
+    return [sys.executable, "-m", "pip"] if version >= (22, 3) else None
 
 
 def run_tests(name: str, python: Path, extra: list[str]) -> int:

@@ -61,7 +61,10 @@ def stage_venv(env: Environment) -> None:
 
 def stage_packages(env: Environment) -> None:
     """Install the pinned packages, then repair the wheels' CMake files."""
-    cmd = [str(env.python), "-m", "pip", "install", "--progress-bar", "off", "-q"]
+    # No bytecode at install: pip would compile every module of every package (torch, scipy,
+    # ... over ten thousand files); Python compiles the ones really imported on first use.
+    pip = [str(env.python), "-m", "pip", "install", "--progress-bar", "off", "-q", "--no-compile"]
+    cmd = list(pip)
     for name in REQUIREMENT_FILES:
         cmd += ["-r", str(REQUIREMENTS / name)]
     cmd += ["-c", str(REQUIREMENTS / CONSTRAINTS)]
@@ -83,7 +86,7 @@ def stage_packages(env: Environment) -> None:
     optional = REQUIREMENTS / OPTIONAL_REQUIREMENTS
     if optional.is_file():
         opt = subprocess.run(
-            [*cmd[:7], "-r", str(optional), "-c", str(REQUIREMENTS / CONSTRAINTS)],
+            [*pip, "-r", str(optional), "-c", str(REQUIREMENTS / CONSTRAINTS)],
             env=clean_env(),
             capture_output=True,
             text=True,

@@ -110,7 +110,7 @@ def stage_ros2_tools(env: Environment, tools: Path) -> None:
     start = time.monotonic()
     files = check_ros2_tools_checksums(tools)
     log(f"ROS 2 tools: installing {len(files) - 1} wheels from {tools}")
-    pip = [str(env.python), "-m", "pip", "install", "--progress-bar", "off", "-q"]
+    pip = [str(env.python), "-m", "pip", "install", "--progress-bar", "off", "-q", "--no-compile"]
     pip_log = env.build_dir / "ros2_tools.log"  # pip's output, shown only on failure
     pip_log.unlink(missing_ok=True)
     run([*pip, "-r", str(REQUIREMENTS / ROS2_TOOLS_REQUIREMENTS),
