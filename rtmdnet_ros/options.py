@@ -553,23 +553,23 @@ class CompositeOptions(_Group):
     # together: higher says LOST sooner when the target is gone and loses targets the Siamese
     # network sees weakly (docs/tracker.md, "The target leaves the view"). 0 = off.
     presence_prob: float = 0.8
-    # What the parts do on a LOST frame whose best Siamese peak is below the presence level
-    # (composite/rule.py). Below gone_prob the target is gone (nothing like the template in
-    # view): both parts wait where the proposer is. At or above it the Siamese network is only
-    # weak here: the verdict is LOST all the same, but the parts go on following the box a
-    # branch vouches for, or each searching on its own. 0.5: redetect_prob, the probability at
-    # which a peak counts as target-like at all. 1 = always wait, 0 = never.
-    gone_prob: float = 1.0
+    # What the parts do on a frame the presence test made LOST (composite/rule.py). Below
+    # gone_prob, or with no branch vouching for a box, the target is gone: both parts wait
+    # where the proposer is. At or above it, with a branch vouching for a box (the classifier
+    # confident or agreeing), the Siamese network is only weak here: the parts follow that box
+    # as on a tracked frame. 0.5: redetect_prob, the probability at which a peak counts as
+    # target-like at all. 1 = always wait, 0 = wait only when no branch vouches.
+    gone_prob: float = 0.5
     # While the track is LOST the best peak needs this probability to resume it (and a
     # re-detected candidate too): a look-alike in the scene that replaced the target reaches
     # presence_prob more often than the target's own return stays below this. 0.9: agree_prob,
     # the confidence the rule trusts on its own. 0 = presence_prob.
-    resume_prob: float = 0.0
+    resume_prob: float = 0.9
     # A LOST track that the rule finds again near the last place resumes at once while it has
     # been LOST for fewer than resume_after frames (a dropout); after that, anywhere, only once
     # the place has won redetect_confirm frames in a row, as a re-detection. 5: redetect_after,
     # where a loss stops being a dropout and the search starts. 0 = always at once (as before).
-    resume_after: int = 0
+    resume_after: int = 5
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
     # with probability >= redetect_prob (and present), the one the classifier scores highest

@@ -155,16 +155,14 @@ def test_a_weak_siamese_peak_on_a_vouched_box_is_lost_but_followed_a_gone_target
     alone = evidence(1.5, 1.0, [(FAR, -2.0)], prob=0.6)
     d = rule.decide(alone)
     assert (d.branch, d.hold, d.reset_proposer) == ("absent", False, True)
-    # Nothing like the template in view (a peak below gone_prob): gone, the parts wait, whether
-    # or not the classifier vouches for a box (in another scene it scores strangers high).
+    # Nothing like the template in view (a peak below gone_prob): gone, the parts wait, even
+    # where the classifier vouches for a box (in another scene it scores strangers high) ...
     d = rule.decide(evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.3))
     assert (d.branch, d.hold) == ("absent", True)
-    assert rule.decide(evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.3)).hold
-    # A middling peak no branch vouches for (both parts unsure of a target that is there): LOST,
-    # and the parts keep looking as on any LOST frame instead of freezing.
+    # ... and so when both parts dropped (no branch vouches for any box).
     d = rule.decide(evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.7))
-    assert (d.branch, d.success, d.hold) == ("lost", False, False)
-    # gone_prob 1 waits on every failed presence test, 0 on none.
+    assert (d.branch, d.success, d.hold) == ("lost", False, True)
+    # gone_prob 1 waits on every failed presence test, 0 only where no branch vouches.
     assert replace(rule, gone_prob=1.0).decide(weak).hold
     assert not replace(rule, gone_prob=0.0).decide(evidence(2.0, 1.0, [(NEAR, 1.5)],
                                                              prob=0.1)).hold

@@ -27,14 +27,14 @@ leaves the view, and there it scores strangers as high as the target. The networ
 is on one scale for every track, which the classifier's logits are not (docs/tracker.md, "The
 target leaves the view").
 
-What the parts do on a LOST frame depends on why it failed. *The target is gone* when the
-Siamese network's best peak is below ``gone_prob``: nothing like the template is in view, and
-both parts wait where the proposer is (``hold``) whatever the classifier says (in the scene that
-replaced the target it scores strangers at the target's own level, so its score cannot tell).
-*The Siamese network is weak here* when its peak is only middling (a fast, blurred or small
-target, or one among look-alikes): the verdict is LOST all the same, but the parts go on as on
-a tracked frame (following the box a branch vouches for) or as on any LOST frame (each searching
-on its own), so that a target that is still there is not left behind.
+What the parts do on such a frame depends on why it failed. *The target is gone* when both
+parts dropped (no branch vouches for a box) or the Siamese network's best peak is below
+``gone_prob`` (nothing like the template in view, whatever the classifier says: in the scene that
+replaced the target it scores strangers at the target's own level, so its score alone cannot
+tell); both parts then wait where the proposer is (``hold``). *The Siamese network is weak here*
+when a branch still vouches for a box and the peak is only middling (a fast, blurred or small
+target): the verdict is LOST all the same, but the parts follow that box as on a tracked frame,
+so that a target that is still there is not left behind.
 """
 
 from __future__ import annotations
@@ -123,14 +123,13 @@ class DecisionRule:
         needed = self.presence_level(lost)
         if best >= needed:
             return d
-        gone = best < self.gone_prob
         if not d.success:
-            return replace(d, hold=gone)
+            return replace(d, hold=True)  # both parts dropped: gone
         # The box stays the branch's; the verdict changes. The score is the network's, shifted
         # so that the presence level sits on the threshold.
         score = self.threshold + logit(best) - logit(needed)
         return replace(d, branch="absent", score=min(score, self.threshold), success=False,
-                       hold=gone)
+                       hold=best < self.gone_prob)
 
     def presence_level(self, lost: bool = False) -> float:
         """Return the Siamese probability a peak needs to say the target is in view (again)."""
