@@ -572,7 +572,7 @@ class CompositeOptions(_Group):
     resume_after: int = 5
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
-    # with probability >= redetect_prob (and present), the one the classifier scores highest
+    # with probability >= redetect_prob (and resume_prob), the one the classifier scores highest
     # is a candidate when its logit exceeds success_threshold + redetect_margin, or exceeds
     # success_threshold - redetect_margin and the classifier's own box by redetect_margin, and
     # exceeds every other such peak's by redetect_margin; the track resumes once a candidate has

@@ -339,7 +339,7 @@ class CompositePolicy:
                   img_wh: tuple[int, int]) -> Decision:
         """Search this frame's window; a peak the classifier confirms resumes the track.
 
-        Confirmed: among the window's peaks the Siamese network finds present, the one the
+        Confirmed: among the window's peaks present at the resume level, the one the
         classifier scores highest; its logit clears the threshold by the margin, or it is
         within the margin of the threshold and beats the classifier's own box by the margin
         (after a long loss the classifier's scores sink everywhere, so its preference is the
