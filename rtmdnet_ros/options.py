@@ -553,9 +553,26 @@ class CompositeOptions(_Group):
     # together: higher says LOST sooner when the target is gone and loses targets the Siamese
     # network sees weakly (docs/tracker.md, "The target leaves the view"). 0 = off.
     presence_prob: float = 0.8
+    # What the parts do on a frame the presence test made LOST (composite/rule.py). Below
+    # gone_prob, or with no branch vouching for a box, the target is gone: both parts wait
+    # where the proposer is. At or above it, with a branch vouching for a box (the classifier
+    # confident or agreeing), the Siamese network is only weak here: the parts follow that box
+    # as on a tracked frame. 0.5: redetect_prob, the probability at which a peak counts as
+    # target-like at all. 1 = always wait, 0 = wait only when no branch vouches.
+    gone_prob: float = 0.5
+    # While the track is LOST the best peak needs this probability to resume it (and a
+    # re-detected candidate too): a look-alike in the scene that replaced the target reaches
+    # presence_prob more often than the target's own return stays below this. 0.9: agree_prob,
+    # the confidence the rule trusts on its own. 0 = presence_prob.
+    resume_prob: float = 0.9
+    # A LOST track that the rule finds again near the last place resumes at once while it has
+    # been LOST for fewer than resume_after frames (a dropout); after that, anywhere, only once
+    # the place has won redetect_confirm frames in a row, as a re-detection. 5: redetect_after,
+    # where a loss stops being a dropout and the search starts. 0 = always at once (as before).
+    resume_after: int = 5
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
-    # with probability >= redetect_prob (and present), the one the classifier scores highest
+    # with probability >= redetect_prob (and resume_prob), the one the classifier scores highest
     # is a candidate when its logit exceeds success_threshold + redetect_margin, or exceeds
     # success_threshold - redetect_margin and the classifier's own box by redetect_margin, and
     # exceeds every other such peak's by redetect_margin; the track resumes once a candidate has
@@ -604,9 +621,12 @@ class CompositeOptions(_Group):
         if self.redetect_level < 0.0 or self.level_min_spread <= 0.0:
             raise ValueError("composite_redetect_level must be >= 0 (0 = the fixed threshold) "
                              "and composite_level_min_spread > 0")
-        if not 0.0 <= self.presence_prob < 1.0:
-            raise ValueError("composite_presence_prob must be in [0, 1)")
+        if not 0.0 <= self.presence_prob < 1.0 or not 0.0 <= self.resume_prob < 1.0:
+            raise ValueError("composite_presence_prob and composite_resume_prob must be in [0, 1)")
+        if not 0.0 <= self.gone_prob <= 1.0:
+            raise ValueError("composite_gone_prob must be in [0, 1]")
         self._check_at_least(0, "redetect_after", meaning=" (0 = never)")
+        self._check_at_least(0, "resume_after", meaning=" (0 = at once near the last place)")
         if not 0.0 <= self.verify_doubt_prob <= 1.0 or not 0.0 < self.verify_rival_ratio:
             raise ValueError("composite_verify_doubt_prob must be in [0, 1] and "
                              "composite_verify_rival_ratio > 0")

@@ -140,6 +140,51 @@ def test_a_target_the_siamese_network_does_not_see_is_absent_whatever_the_classi
     assert DecisionRule(presence_prob=0.0).decide(evidence(0.5, 0.1, [])).branch == "classifier"
 
 
+def test_a_weak_siamese_peak_on_a_vouched_box_is_lost_but_followed_a_gone_target_waits():
+    rule = DecisionRule(threshold=0.0, presence_prob=0.8, gone_prob=0.5)
+    # The Siamese network is weak here (a middling peak) but both parts are at one place: LOST,
+    # and the parts follow the branch's box and peak as on a tracked frame.
+    weak = evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.7)
+    tracked = RULE.decide(weak)
+    d = rule.decide(weak)
+    assert (d.branch, d.success, d.hold) == ("absent", False, False)
+    assert d.peak == tracked.peak == 0
+    np.testing.assert_allclose(d.search, tracked.search)
+    np.testing.assert_allclose(d.box, tracked.box)
+    # The classifier alone vouching for a box beside a middling peak it rejects: the same.
+    alone = evidence(1.5, 1.0, [(FAR, -2.0)], prob=0.6)
+    d = rule.decide(alone)
+    assert (d.branch, d.hold, d.reset_proposer) == ("absent", False, True)
+    # Nothing like the template in view (a peak below gone_prob): gone, the parts wait, even
+    # where the classifier vouches for a box (in another scene it scores strangers high) ...
+    d = rule.decide(evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.3))
+    assert (d.branch, d.hold) == ("absent", True)
+    # ... and so when both parts dropped (no branch vouches for any box).
+    d = rule.decide(evidence(-1.0, -2.0, [(FAR, -0.5)], prob=0.7))
+    assert (d.branch, d.success, d.hold) == ("lost", False, True)
+    # gone_prob 1 waits on every failed presence test, 0 only where no branch vouches.
+    assert replace(rule, gone_prob=1.0).decide(weak).hold
+    assert not replace(rule, gone_prob=0.0).decide(evidence(2.0, 1.0, [(NEAR, 1.5)],
+                                                             prob=0.1)).hold
+
+
+def test_a_lost_track_resumes_only_on_a_peak_at_the_resume_level():
+    rule = DecisionRule(threshold=0.0, presence_prob=0.8, gone_prob=0.5, resume_prob=0.9)
+    ev = evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.85)
+    # Tracking: 0.85 is present; LOST: a look-alike's middling peak does not end the loss.
+    assert (rule.decide(ev).branch, rule.decide(ev).success) == ("agree", True)
+    d = rule.decide(ev, lost=True)
+    assert (d.branch, d.success, d.hold) == ("absent", False, False)
+    # The score puts the resume level on the threshold: logit(0.85) - logit(0.9) = -0.46.
+    assert d.score == pytest.approx(math.log(0.85 / 0.15) - math.log(0.9 / 0.1))
+    assert rule.decide(evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.9), lost=True).success
+    assert rule.present(0.85) and not rule.present(0.85, lost=True)
+    # A resume level below the presence level is the presence level.
+    low = replace(rule, resume_prob=0.5)
+    assert low.presence_level(lost=True) == 0.8
+    assert not low.decide(evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.7), lost=True).success
+
+
 def test_the_target_level_measures_a_candidate_in_spreads_of_the_targets_own_logits():
     easy = TargetLevel(warmup=4, min_spread=1.0)
     assert math.isnan(easy.spreads_below(3.0))  # nothing agreed yet: not known
@@ -224,6 +269,10 @@ def test_composite_options_are_checked():
         TrackerOptions().replace(composite_redetect_level=-1.0)
     with pytest.raises(ValueError, match="composite_presence_prob"):
         TrackerOptions().replace(composite_presence_prob=1.0)
+    with pytest.raises(ValueError, match="composite_resume_prob"):
+        TrackerOptions().replace(composite_resume_prob=-0.1)
+    with pytest.raises(ValueError, match="composite_gone_prob"):
+        TrackerOptions().replace(composite_gone_prob=1.5)
 
 
 @pytest.mark.parametrize("threshold", [-1.0, 0.0, 0.5, 2.0, 5.0])
@@ -234,9 +283,11 @@ def test_success_is_always_score_above_the_threshold(threshold):
              evidence(1.0, 0.2, [(FAR, 2.5)]), evidence(1.5, 1.0, [(FAR, -2.0)]),
              evidence(-1.0, -2.0, [(FAR, -0.5)]), evidence(0.6, 0.4, [(NEAR, 0.5)], prob=0.99),
              evidence(3.0, 2.0, [(NEAR, 2.5)], prob=0.3)]
-    for presence in (0.0, 0.9):
+    for presence, gone, resume, lost in ((0.0, 1.0, 0.0, False), (0.9, 1.0, 0.0, False),
+                                         (0.8, 0.5, 0.9, False), (0.8, 0.5, 0.9, True)):
         for ev in cases:
-            d = replace(rule, presence_prob=presence).decide(ev)
+            d = replace(rule, presence_prob=presence, gone_prob=gone,
+                        resume_prob=resume).decide(ev, lost=lost)
             assert d.success == (d.score > threshold), (d.branch, d.score)
 
 

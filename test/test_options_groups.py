@@ -64,7 +64,8 @@ ADDED = {"composite_verify_every", "composite_verify_doubt_prob", "composite_ver
          "composite_verify_rival_iou", "composite_verify_max_shift", "composite_verify_max_resize",
          "first_frame", "composite_verify_aside", "composite_presence_prob",
          "composite_redetect_confirm", "composite_redetect_level", "composite_level_frames",
-         "composite_level_min_spread"}
+         "composite_level_min_spread", "composite_gone_prob", "composite_resume_prob",
+         "composite_resume_after"}
 
 
 def test_the_flat_dict_is_unchanged_by_the_grouping():

@@ -64,12 +64,14 @@ class CompositePolicy:
         self.verifier = Verifier(classifier)
         # The classifier's own success rule (RT-MDNet's threshold) is one of the rule's inputs.
         self.rule = DecisionRule(options.rtmdnet.success_threshold, o.agree_iou,
-                                 o.agree_prob, o.margin, o.presence_prob)
+                                 o.agree_prob, o.margin, o.presence_prob, o.gone_prob,
+                                 o.resume_prob)
         self.gate = UpdateGate(o.update_gate)
         self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin)
         self._candidate = Confirmation(o.redetect_confirm, o.agree_iou)
         self.level = TargetLevel(o.level_frames, o.level_min_spread)
         self._redetect_level = o.redetect_level
+        self._resume_after = o.resume_after
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
                                              o.verify_max_shift, o.verify_max_resize)
@@ -162,7 +164,7 @@ class CompositePolicy:
                 self._cls.follow(follow)
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
-        d = self.rule.decide(ev)
+        d = self.rule.decide(ev, lost=self._lost_for > 0)
         if d.branch == "agree":
             self.level.observe(float(ev.logits[d.peak]))
         if not d.success:
@@ -316,14 +318,17 @@ class CompositePolicy:
     def _resume(self, d: Decision) -> Decision:
         """Let a LOST track resume where the target was last seen, elsewhere once confirmed.
 
-        Elsewhere: once the same place has won ``redetect_confirm`` frames in a row. After the
-        target has left, the scene that replaced it offers look-alikes that both parts accept
-        for a frame or two; one such frame must not move the track (and the place the
-        re-detection searches first) onto them.
+        Elsewhere, or anywhere once the loss has lasted ``resume_after`` frames: once the same
+        place has won ``redetect_confirm`` frames in a row. After the target has left, the scene
+        that replaced it offers look-alikes that both parts accept for a frame or two, near the
+        last place too; one such frame must not move the track (and the place the re-detection
+        searches first) onto them. A short dropout resumes at once where the target was.
         """
         centre = d.box[:2] + d.box[2:] / 2.0
         reach = np.maximum(self.proposer.box[2:], d.box[2:])
-        if np.all(np.abs(centre - self._last_centre) <= reach) or self._candidate.see(d.box):
+        near = bool(np.all(np.abs(centre - self._last_centre) <= reach))
+        dropout = not self._resume_after or self._lost_for < self._resume_after
+        if (near and dropout) or self._candidate.see(d.box):
             self._candidate.clear()
             return d
         # Not yet: LOST, and the place searched first stays the last one; the parts follow the
@@ -334,7 +339,7 @@ class CompositePolicy:
                   img_wh: tuple[int, int]) -> Decision:
         """Search this frame's window; a peak the classifier confirms resumes the track.
 
-        Confirmed: among the window's peaks the Siamese network finds present, the one the
+        Confirmed: among the window's peaks present at the resume level, the one the
         classifier scores highest; its logit clears the threshold by the margin, or it is
         within the margin of the threshold and beats the classifier's own box by the margin
         (after a long loss the classifier's scores sink everywhere, so its preference is the
@@ -353,7 +358,7 @@ class CompositePolicy:
         with self._meter.timed("siamese"):
             peaks = self.proposer.search(image, window)
         found = [p for p in peaks
-                 if p.prob >= self.redetector.min_prob and self.rule.present(p.prob)]
+                 if p.prob >= self.redetector.min_prob and self.rule.present(p.prob, lost=True)]
         if not found:
             self._candidate.clear()
             return lost

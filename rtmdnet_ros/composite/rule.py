@@ -20,10 +20,21 @@ tested on its own. Branches, in order:
 
 Presence comes before identity: whatever branch won, the frame is LOST (branch ``absent``) when
 the Siamese network sees nothing like its template in its search region (best peak probability
-below ``presence_prob``). The classifier tells the target from what is around it; it was never
-shown the scene that replaces it when the target leaves the view, and there it scores strangers
-as high as the target. The network's probability is on one scale for every track, which the
-classifier's logits are not (docs/tracker.md, "The target leaves the view").
+below ``presence_prob``; below ``resume_prob`` while the track is LOST, so that a look-alike in
+the scene that replaced the target does not end a loss on a middling peak). The classifier tells
+the target from what is around it; it was never shown the scene that replaces it when the target
+leaves the view, and there it scores strangers as high as the target. The network's probability
+is on one scale for every track, which the classifier's logits are not (docs/tracker.md, "The
+target leaves the view").
+
+What the parts do on such a frame depends on why it failed. *The target is gone* when both
+parts dropped (no branch vouches for a box) or the Siamese network's best peak is below
+``gone_prob`` (nothing like the template in view, whatever the classifier says: in the scene that
+replaced the target it scores strangers at the target's own level, so its score alone cannot
+tell); both parts then wait where the proposer is (``hold``). *The Siamese network is weak here*
+when a branch still vouches for a box and the peak is only middling (a fast, blurred or small
+target): the verdict is LOST all the same, but the parts follow that box as on a tracked frame,
+so that a target that is still there is not left behind.
 """
 
 from __future__ import annotations
@@ -100,24 +111,33 @@ class DecisionRule:
     agree_prob: float = 0.9  # the Siamese head's probability that counts as confident
     margin: float = 0.0  # a peak beats the classifier's box when logit >= its logit + margin
     presence_prob: float = 0.0  # the Siamese probability the target needs to be present (0: off)
+    # Below this best-peak probability the target is gone and the parts wait (0: they always
+    # follow a box a branch vouches for; at presence_prob or above: they always wait).
+    gone_prob: float = 1.0
+    resume_prob: float = 0.0  # presence while the track is LOST (below presence_prob: the same)
 
-    def decide(self, ev: Evidence) -> Decision:
-        """Apply the branches above in order, then the presence test."""
+    def decide(self, ev: Evidence, lost: bool = False) -> Decision:
+        """Apply the branches above in order, then the presence test (``lost``: the track is)."""
         d = self._identify(ev)
         best = float(ev.probs[0]) if len(ev.probs) else 0.0
-        if self.present(best):
+        needed = self.presence_level(lost)
+        if best >= needed:
             return d
         if not d.success:
-            return replace(d, hold=True)
-        # The box stays the branch's; the verdict changes and the parts wait. The score is the
-        # network's, shifted so that presence_prob sits on the threshold.
-        score = self.threshold + logit(best) - logit(self.presence_prob)
+            return replace(d, hold=True)  # both parts dropped: gone
+        # The box stays the branch's; the verdict changes. The score is the network's, shifted
+        # so that the presence level sits on the threshold.
+        score = self.threshold + logit(best) - logit(needed)
         return replace(d, branch="absent", score=min(score, self.threshold), success=False,
-                       hold=True)
+                       hold=best < self.gone_prob)
 
-    def present(self, prob: float) -> bool:
+    def presence_level(self, lost: bool = False) -> float:
+        """Return the Siamese probability a peak needs to say the target is in view (again)."""
+        return max(self.presence_prob, self.resume_prob) if lost else self.presence_prob
+
+    def present(self, prob: float, lost: bool = False) -> bool:
         """Whether a Siamese peak of this probability says a target-like object is in view."""
-        return prob >= self.presence_prob
+        return prob >= self.presence_level(lost)
 
     def _identify(self, ev: Evidence) -> Decision:
         """Which box is the target's and whether one part vouches for it (the branches)."""
