@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import Any, NoReturn
 
-from rtmdnet_ros.ros_io.dds_segments import release_own_segments
+from rtmdnet_ros.ros_io.dds_segments import release_own_segments_at_exit
 
 EXIT_USAGE = 2  # argparse's code for a bad command line; also used for bad --ros-args
 EXIT_FAILURE = 1  # a file, parameter or set-up problem
@@ -156,7 +156,7 @@ def stop_ros(executor: Any | None, nodes: list[Any], threads: list[Any] | None =
             print(f"[{getattr(node, 'get_name', lambda: '?')()}] destroy failed: {exc}",
                   file=sys.stderr)
     rclpy.try_shutdown()
-    release_own_segments()  # the participant itself may outlive the freeze below (its module)
+    release_own_segments_at_exit()  # its segment file, which the freeze below would keep
     # Nothing is left to collect that matters: the interpreter's last full collection over a
     # loaded model's objects would only delay the exit a launch file is waiting for.
     gc.freeze()
