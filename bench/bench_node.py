@@ -39,10 +39,10 @@ def load_frames(count: int) -> tuple[list[np.ndarray], np.ndarray, str]:
     return frames, gt, "synthetic clip (matplotlib sample photo)"
 
 
-def timed(fn, repeats: int) -> float:
-    """Best-of-3 mean milliseconds of ``repeats`` calls (the machine is shared)."""
+def timed(fn, repeats: int, rounds: int = 3) -> float:
+    """Best-of-``rounds`` mean milliseconds of ``repeats`` calls (the machine is shared)."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(repeats):
             fn()

@@ -22,21 +22,20 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_node  # noqa: E402
+
 
 def timed(fn, repeats: int) -> float:
-    """Best-of-5 mean milliseconds of ``repeats`` calls (the machine is shared)."""
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        best = min(best, (time.perf_counter() - start) * 1000.0 / repeats)
-    return best
+    """Best-of-5 mean milliseconds of ``repeats`` calls (bench_node.py's timer)."""
+    return bench_node.timed(fn, repeats, rounds=5)
 
 
 def frame() -> np.ndarray:
