@@ -12,8 +12,8 @@ still runs its callbacks one at a time, now including the wait.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rclpy.task import Future
@@ -24,8 +24,13 @@ THREAD_NAME = "rtmdnet-start"
 def offloaded(node: Any, work: Callable[..., Any]) -> Callable[..., Any]:
     """Return an async callback that runs ``work(*args)`` off the executor and returns its value.
 
-    An exception in ``work`` is raised in the callback, as if it had run there.
+    An exception in ``work`` is raised in the callback, as if it had run there. One worker
+    thread per callback, kept between calls (a detector's arrays come at camera rate): calls
+    of one callback run one after the other, as they would in the callback itself. Its thread
+    is not a daemon: a start still inside torch when the interpreter exits could abort it, so
+    the exit waits for the start instead (a step and a first-frame template at most).
     """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME)
 
     async def callback(*args: Any) -> Any:
         future: Future = Future(executor=node.executor)
@@ -39,9 +44,7 @@ def offloaded(node: Any, work: Callable[..., Any]) -> Callable[..., Any]:
             except Exception as exc:  # handed to the awaiting callback
                 future.set_exception(exc)
 
-        # Not a daemon: a start still inside torch when the interpreter exits could abort it;
-        # the exit waits for the start instead (a step and a first-frame template at most).
-        threading.Thread(target=run, name=THREAD_NAME).start()
+        pool.submit(run)
         return await future
 
     return callback
