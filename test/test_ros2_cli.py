@@ -180,8 +180,21 @@ def ros2(command: str, cwd: Path, timeout: float = CALL_S) -> str:
             if attempt == attempts:
                 raise
     output = result.stdout + result.stderr  # refusals ("Setting parameter failed") go to stderr
+    if result.returncode == -signal.SIGSEGV and answered_in_full(argv, result.stdout):
+        # The CLI crashed tearing its node down after it printed the node's whole answer: what
+        # the test asserts (the answer) came back; the crash is the CLI's (docs/setup.md,
+        # "Margins in the tests").
+        print(f"[test] {command!r} crashed (SIGSEGV) after printing its answer", file=sys.stderr)
+        return output
     assert result.returncode == 0, f"{command}\nexit {result.returncode}\n{output}"
     return output
+
+
+def answered_in_full(argv: list[str], stdout: str) -> bool:
+    """Whether a ``ros2 service call`` printed the whole response it received: the last thing it
+    does before it destroys its node and exits."""
+    return (argv[1:3] == ["service", "call"]
+            and re.search(r"^response:\n\S+_Response\(.*\)\n", stdout, re.MULTILINE) is not None)
 
 
 def ros2_each(commands: list[str], cwd: Path) -> list[str]:
@@ -466,3 +479,13 @@ def test_launch_stops_cleanly_on_sigint(cam1):
     assert cam1.interrupt() == 0, cam1.output()[-3000:]
     assert re.search(r"tracker_node-1\]: process has finished cleanly", cam1.output()), \
         cam1.output()[-3000:]
+
+
+def test_only_a_printed_response_excuses_a_crashed_service_call():
+    call = ["ros2", "service", "call", "/rtmdnet_tracker/reset", "std_srvs/srv/Trigger"]
+    printed = ("requester: making request: std_srvs.srv.Trigger_Request()\n\nresponse:\n"
+               "std_srvs.srv.Trigger_Response(success=True, message='stopped')\n\n")
+    assert answered_in_full(call, printed)
+    assert not answered_in_full(call, printed.split("\n\n")[0] + "\n")
+    assert not answered_in_full(call, printed.replace("')\n\n", "'"))
+    assert not answered_in_full(["ros2", "param", "set", "/n", "p", "1"], printed)
