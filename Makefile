@@ -25,11 +25,14 @@ demo-detector: setup
 
 ## test: lint, then every test under test/ (exit 5 = no tests collected also fails)
 # Test nodes discover peers on this machine only (test/conftest.py also claims a free domain).
+# Modules run in TEST_WORKERS processes (whole modules: their launches are shared by their tests);
+# the suite mostly waits on nodes and DDS, so two workers fit two cores (docs/setup.md).
+TEST_WORKERS ?= 2
 test: export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 test: setup
 	@status=0; \
 	$(VPY) -m ruff check . || status=1; \
-	$(VPY) -m pytest test || status=1; \
+	$(VPY) -m pytest test -n $(TEST_WORKERS) --dist loadfile || status=1; \
 	exit $$status
 
 ## distro-stacks: the ROS-free core's tests under Humble's and Jazzy's Python/NumPy/OpenCV

@@ -14,10 +14,27 @@ import os
 
 import pytest
 from dds_domains import DomainPicker
+from shm_segments import clear_dead_ports
+
+# `make test` runs modules in two pytest-xdist workers on a 2-core machine: one compute thread per
+# worker (and per process it starts), or two workers' torch and OpenMP pools would fight over the
+# cores and spin at their barriers. Before anything imports torch; a value already set wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 _PICKER = DomainPicker()
+
+
+def _claim_domain() -> None:
+    """Claim a fresh domain for what starts next, with the ports dead processes left in it
+    removed first (test/shm_segments.py, ``clear_dead_ports``)."""
+    domain = _PICKER.next()
+    clear_dead_ports(domain)
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+
+
 # Claimed at import: anything that starts before the first module's fixture has a domain too.
-os.environ["ROS_DOMAIN_ID"] = str(_PICKER.next())
+_claim_domain()
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 # Deprecated since Jazzy in favour of the variable above; a stale value only adds warnings.
 os.environ.pop("ROS_LOCALHOST_ONLY", None)
@@ -27,7 +44,7 @@ os.environ.pop("ROS_LOCALHOST_ONLY", None)
 def _module_dds_domain():
     """A domain id free on this machine that no earlier module of this session used, held until
     the next module claims its own (ids cycle after 101 modules)."""
-    os.environ["ROS_DOMAIN_ID"] = str(_PICKER.next())
+    _claim_domain()
     yield
 
 

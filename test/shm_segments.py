@@ -12,6 +12,7 @@ sessions' running nodes and of anything started before stay.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -69,4 +70,56 @@ def remove_orphans(before: set[str], root: Path = SHM, settle_s: float = 0.0,
             removed += 1
         except OSError:  # gone meanwhile, or not ours
             pass
+    return removed
+
+
+# Fast DDS's port numbers for domain d (RTPS defaults: 7400 + 250 * d, then offsets below 250);
+# a shared-memory port is named after its number: fastdds_port<N>, its listener's lock file
+# fastdds_port<N>_el and its mutex sem.fastdds_port<N>_mutex.
+PORT_BASE, DOMAIN_GAIN = 7400, 250
+
+
+def _listener_alive(lock_file: Path) -> bool:
+    """Whether some process holds the listener's lock on ``lock_file`` (as Fast DDS's does)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this probe took
+    return False
+
+
+def clear_dead_ports(domain: int, root: Path = SHM) -> int:
+    """Remove the shared-memory ports of ``domain`` that no live process uses; their count.
+
+    Why: a process that died without closing its participant leaves its port behind. When the
+    next participant with the same number opens it, Fast DDS finds it abandoned and makes it
+    anew; a peer that had opened the old one a moment before writes into a removed file, and
+    everything it sends that participant is lost (a whole module's node never answering the
+    test's client). Called for a domain this run has just claimed, before any of its processes
+    start: a port nobody maps and nobody listens on is dead.
+    """
+    first = PORT_BASE + DOMAIN_GAIN * domain
+    live = mapped_names(root)
+    removed = 0
+    for port in range(first, first + DOMAIN_GAIN):
+        name = f"{PREFIX}port{port}"
+        files = [root / name, root / f"{name}_el", root / f"sem.{name}_mutex"]
+        if not any(path.exists() for path in files):
+            continue
+        if any(path.name in live for path in files) or _listener_alive(files[1]):
+            continue
+        for path in files:
+            try:
+                path.unlink()
+                removed += 1
+            except OSError:  # absent, or not ours
+                pass
     return removed

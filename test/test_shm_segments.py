@@ -43,3 +43,40 @@ def test_only_new_unmapped_files_are_removed():
         os.close(fd)
         for path in (old, held, held_lock, other, SHM / f"{PREFIX}{tag}_young"):
             path.unlink(missing_ok=True)
+
+
+def test_dead_ports_of_the_claimed_domain_are_removed_live_ones_stay(tmp_path):
+    import fcntl
+
+    from shm_segments import DOMAIN_GAIN, PORT_BASE, clear_dead_ports
+
+    domain = 7
+    first = PORT_BASE + DOMAIN_GAIN * domain
+
+    def port(number: int) -> list[Path]:
+        name = f"{PREFIX}port{number}"
+        files = [tmp_path / name, tmp_path / f"{name}_el", tmp_path / f"sem.{name}_mutex"]
+        for path in files:
+            path.write_bytes(b"\0" * 4096)
+        return files
+
+    dead, listened, mapped = port(first + 11), port(first + 13), port(first)
+    elsewhere = port(first + DOMAIN_GAIN)  # the next domain's first port: not this one's
+    listener = os.open(listened[1], os.O_RDONLY)
+    fcntl.flock(listener, fcntl.LOCK_EX)  # as a live Fast DDS listener holds it
+    fd = os.open(mapped[0], os.O_RDWR)
+    view = mmap.mmap(fd, 4096)  # a writer that opened the port
+    try:
+        assert clear_dead_ports(domain, root=tmp_path) == 3
+        assert not any(path.exists() for path in dead)
+        assert all(path.exists() for path in listened + mapped + elsewhere)
+        os.close(listener)  # the listener is gone; the writer still maps its port
+        listener = -1
+        assert clear_dead_ports(domain, root=tmp_path) == 3
+        assert not any(path.exists() for path in listened)
+        assert all(path.exists() for path in mapped)
+    finally:
+        view.close()
+        os.close(fd)
+        if listener >= 0:
+            os.close(listener)
