@@ -12,6 +12,7 @@ sessions' running nodes and of anything started before stay.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -81,8 +82,6 @@ PORT_BASE, DOMAIN_GAIN = 7400, 250
 
 def _listener_alive(lock_file: Path) -> bool:
     """Whether some process holds the listener's lock on ``lock_file`` (as Fast DDS's does)."""
-    import fcntl
-
     try:
         fd = os.open(lock_file, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

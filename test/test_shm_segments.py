@@ -4,13 +4,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import uuid
 from pathlib import Path
 
 import pytest
-from shm_segments import PREFIX, SHM, listing, mapped_names, remove_orphans
+from shm_segments import (
+    DOMAIN_GAIN,
+    PORT_BASE,
+    PREFIX,
+    SHM,
+    clear_dead_ports,
+    listing,
+    mapped_names,
+    remove_orphans,
+)
 
 pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm on this machine")
 
@@ -46,10 +56,6 @@ def test_only_new_unmapped_files_are_removed():
 
 
 def test_dead_ports_of_the_claimed_domain_are_removed_live_ones_stay(tmp_path):
-    import fcntl
-
-    from shm_segments import DOMAIN_GAIN, PORT_BASE, clear_dead_ports
-
     domain = 7
     first = PORT_BASE + DOMAIN_GAIN * domain
 
