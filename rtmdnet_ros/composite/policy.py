@@ -76,6 +76,7 @@ class CompositePolicy:
         self.peak_level = TargetLevel(o.level_frames, o.level_min_spread)
         self._resume_level = o.resume_level
         self._resume_cap = logit(o.resume_cap)
+        self._resume_level_redetect = o.resume_level_redetect
         self._resume_after = o.resume_after
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
@@ -378,9 +379,10 @@ class CompositePolicy:
             return lost
         with self._meter.timed("siamese"):
             peaks = self.proposer.search(image, window)
+        redetect_level = self._resume_prob() if self._resume_level_redetect else None
         found = [p for p in peaks
                  if p.prob >= self.redetector.min_prob
-                 and self.rule.present(p.prob, lost=True, resume=self._resume_prob())]
+                 and self.rule.present(p.prob, lost=True, resume=redetect_level)]
         if not found:
             self._candidate.clear()
             return lost
