@@ -77,6 +77,7 @@ class CompositePolicy:
         self._resume_level = o.resume_level
         self._resume_cap = logit(o.resume_cap)
         self._resume_level_redetect = o.resume_level_redetect
+        self._resume_level_relative = o.resume_level_relative
         self._resume_after = o.resume_after
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
@@ -395,8 +396,13 @@ class CompositePolicy:
         if self._redetect_level > 0.0 and np.isfinite(below):
             like_target = below <= self._redetect_level
         else:
-            like_target = (verified > thr + margin
-                           or (verified > thr - margin and verified > own_logit + margin))
+            # Only preferred by a classifier whose scores sank: the other part must vouch at the
+            # track's own level (resume_level_relative), not at the bare resume level.
+            preferred = verified > thr - margin and verified > own_logit + margin
+            if preferred and self._resume_level_relative and redetect_level is None:
+                own_level = self._resume_prob()
+                preferred = own_level is None or peak.prob >= own_level
+            like_target = verified > thr + margin or preferred
         if not (like_target and bool(np.all(verified >= rivals + margin))):
             self._candidate.clear()
             return lost
