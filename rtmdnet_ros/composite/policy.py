@@ -390,20 +390,20 @@ class CompositePolicy:
         logits = self.verifier.scores(image, c, np.array([p.box for p in found]))
         best = int(np.argmax(logits))
         verified, peak = float(logits[best]), found[best]
-        thr, margin = self.rule.threshold, self.redetector.margin
+        thr = self.rule.threshold
         rivals = np.delete(logits, best)
         below = self.level.spreads_below(verified)
         if self._redetect_level > 0.0 and np.isfinite(below):
-            like_target = below <= self._redetect_level
+            accepted = (below <= self._redetect_level
+                        and bool(np.all(verified >= rivals + self.redetector.margin)))
         else:
-            # Only preferred by a classifier whose scores sank: the other part must vouch at the
-            # track's own level (resume_level_relative), not at the bare resume level.
-            preferred = verified > thr - margin and verified > own_logit + margin
-            if preferred and self._resume_level_relative and redetect_level is None:
-                own_level = self._resume_prob()
-                preferred = own_level is None or peak.prob >= own_level
-            like_target = verified > thr + margin or preferred
-        if not (like_target and bool(np.all(verified >= rivals + margin))):
+            # Only preferred by a classifier whose scores sank: with resume_level_relative the
+            # other part must vouch at the track's own level, not at the bare resume level.
+            own_level = (self._resume_prob()
+                         if self._resume_level_relative and redetect_level is None else None)
+            accepted = self.redetector.accepts(verified, rivals, own_logit, self.rule.threshold,
+                                               peak.prob, own_level)
+        if not accepted:
             self._candidate.clear()
             return lost
         # Both parts vouch for it: the score is the more confident one's, above the threshold.
