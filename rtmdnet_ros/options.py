@@ -570,14 +570,16 @@ class CompositeOptions(_Group):
     # the place has won redetect_confirm frames in a row, as a re-detection. 5: redetect_after,
     # where a loss stops being a dropout and the search starts. 0 = always at once (as before).
     resume_after: int = 5
-    # Optionally, a loss that has lasted resume_after frames ends only on a peak within
+    # A loss that has lasted resume_after frames ends only on a peak within
     # resume_level spreads of this track's own level of agreed Siamese peaks (composite/
     # calibration.py on the network's probability as a logit, each capped at resume_cap),
     # never below resume_prob nor above resume_cap: a stranger that reaches 0.9 on a track whose
-    # target peaks at 1.0 is no return. 0 = off (resume_prob alone). resume_cap 0.99: the
-    # highest level asked, one step below the network's saturation (its peaks on a target sit
-    # at 0.95-1.0, see agree_prob).
-    resume_level: float = 0.0
+    # target peaks at 1.0 is no return. 0 = off (resume_prob alone). 1 (one spread): chosen
+    # from 1 and 2 on the development split, long-term over three seeds and short-term over
+    # five (docs/tracker.md, "Resumes measured against the track's own peaks"). resume_cap
+    # 0.99: the highest level asked, one step below the network's saturation (its peaks on a
+    # target sit at 0.95-1.0, see agree_prob).
+    resume_level: float = 1.0
     resume_cap: float = 0.99
     # Whether a re-detected candidate must reach that level too (True), or only resume_prob
     # (False: the re-detection has its own proof, the classifier's margin over the window's
