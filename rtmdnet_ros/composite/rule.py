@@ -20,8 +20,9 @@ tested on its own. Branches, in order:
 
 Presence comes before identity: whatever branch won, the frame is LOST (branch ``absent``) when
 the Siamese network sees nothing like its template in its search region (best peak probability
-below ``presence_prob``; below ``resume_prob`` while the track is LOST, so that a look-alike in
-the scene that replaced the target does not end a loss on a middling peak). The classifier tells
+below ``presence_prob``; below ``resume_prob`` while the track is LOST, or below the track's own
+level the policy passes after a long loss, so that a look-alike in the scene that replaced the
+target does not end a loss on a middling peak). The classifier tells
 the target from what is around it; it was never shown the scene that replaces it when the target
 leaves the view, and there it scores strangers as high as the target. The network's probability
 is on one scale for every track, which the classifier's logits are not (docs/tracker.md, "The
