@@ -570,6 +570,26 @@ class CompositeOptions(_Group):
     # the place has won redetect_confirm frames in a row, as a re-detection. 5: redetect_after,
     # where a loss stops being a dropout and the search starts. 0 = always at once (as before).
     resume_after: int = 5
+    # A loss that has lasted resume_after frames ends only on a peak within
+    # resume_level spreads of this track's own level of agreed Siamese peaks (composite/
+    # calibration.py on the network's probability as a logit, each capped at resume_cap),
+    # never below resume_prob nor above resume_cap: a stranger that reaches 0.9 on a track whose
+    # target peaks at 1.0 is no return. 0 = off (resume_prob alone). 1 (one spread): chosen
+    # from 1 and 2 on the development split, long-term over three seeds and short-term over
+    # five (docs/tracker.md, "Resumes measured against the track's own peaks"). resume_cap
+    # 0.99: the highest level asked, one step below the network's saturation (its peaks on a
+    # target sit at 0.95-1.0, see agree_prob).
+    resume_level: float = 1.0
+    resume_cap: float = 0.99
+    # Whether a re-detected candidate must reach that level too (True), or only resume_prob
+    # (False: the re-detection has its own proof, the classifier's margin over the window's
+    # other peaks, and a target whose appearance drifted since its agreed frames returns below
+    # its old level).
+    resume_level_redetect: bool = False
+    # Or only where the classifier confirms a re-detected candidate by its preference alone
+    # (within redetect_margin of the threshold, above its own box): after a long loss its
+    # scores sink everywhere and a stranger of the target's kind wins that comparison too.
+    resume_level_relative: bool = False
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
     # with probability >= redetect_prob (and resume_prob), the one the classifier scores highest
@@ -623,6 +643,9 @@ class CompositeOptions(_Group):
                              "and composite_level_min_spread > 0")
         if not 0.0 <= self.presence_prob < 1.0 or not 0.0 <= self.resume_prob < 1.0:
             raise ValueError("composite_presence_prob and composite_resume_prob must be in [0, 1)")
+        if self.resume_level < 0.0 or not 0.0 < self.resume_cap < 1.0:
+            raise ValueError("composite_resume_level must be >= 0 (0 = off) and "
+                             "composite_resume_cap in (0, 1)")
         if not 0.0 <= self.gone_prob <= 1.0:
             raise ValueError("composite_gone_prob must be in [0, 1]")
         self._check_at_least(0, "redetect_after", meaning=" (0 = never)")

@@ -211,6 +211,30 @@ def test_the_target_level_measures_a_candidate_in_spreads_of_the_targets_own_log
     assert same.count == 0 and math.isnan(same.spreads_below(5.0))
 
 
+def test_a_tracks_own_resume_level_lies_between_the_fixed_one_and_the_cap():
+    low, high = math.log(0.9 / 0.1), math.log(0.99 / 0.01)  # resume_prob 0.9, resume_cap 0.99
+    level = TargetLevel(warmup=4, min_spread=1.0)
+    assert level.floor(1.0, low, high) == low  # nothing agreed yet: the fixed level
+    for _ in range(3):  # a target the network always saw near certainty (capped at 0.99)
+        level.observe(high)
+    assert level.floor(1.0, low, high) == pytest.approx(high - 1.0)  # one spread below: 0.973
+    assert level.floor(0.0, low, high) == pytest.approx(high)
+    weak = TargetLevel(warmup=4, min_spread=1.0)
+    for p in (0.9, 0.95, 0.85):  # one it saw weakly: never asked more than the fixed level
+        weak.observe(math.log(p / (1.0 - p)))
+    assert weak.floor(1.0, low, high) == low
+    # A stranger at 0.93 ends the loss on the weak track's level, not on the sure track's.
+    rule = DecisionRule(threshold=0.0, presence_prob=0.8, gone_prob=0.5, resume_prob=0.9)
+    ev = evidence(2.0, 1.0, [(NEAR, 1.5)], prob=0.93)
+    sure = 1.0 / (1.0 + math.exp(-level.floor(1.0, low, high)))
+    assert rule.decide(ev, lost=True).success
+    d = rule.decide(ev, lost=True, resume=sure)
+    assert (d.branch, d.success, d.hold) == ("absent", False, False)
+    assert rule.present(0.93, lost=True) and not rule.present(0.93, lost=True, resume=sure)
+    # A tracked frame is judged on the presence level alone.
+    assert rule.decide(ev, resume=sure).success
+
+
 def test_the_gate_learns_only_when_both_parts_agree():
     gate = UpdateGate(enabled=True)
     agreed = evidence(2.0, 1.0, [(NEAR, 1.5)])
@@ -223,6 +247,24 @@ def test_the_gate_learns_only_when_both_parts_agree():
     lost = Decision("lost", CLS, -1.0, False)
     assert not gate.safe(lost, won) and not UpdateGate(enabled=False).safe(lost, won)
     assert UpdateGate(enabled=False).safe(RULE.decide(won), won)
+
+
+def test_a_window_candidate_needs_a_clear_margin_and_a_sunk_classifiers_needs_the_level():
+    r = ReDetector(margin=1.0)
+    none = np.zeros(0)
+    # Above the threshold by the margin: accepted; a rival within the margin: not.
+    assert r.accepts(1.5, none, own_logit=0.0, threshold=0.0, prob=0.92)
+    assert not r.accepts(1.5, np.array([0.8]), own_logit=0.0, threshold=0.0, prob=0.92)
+    assert r.accepts(1.5, np.array([0.4]), own_logit=0.0, threshold=0.0, prob=0.92)
+    # Within the margin of the threshold: only when it beats the classifier's own box by it.
+    assert r.accepts(-0.5, none, own_logit=-8.0, threshold=0.0, prob=0.92)
+    assert not r.accepts(-0.5, none, own_logit=-1.0, threshold=0.0, prob=0.92)
+    assert not r.accepts(-1.5, none, own_logit=-8.0, threshold=0.0, prob=0.92)
+    # That preference alone then needs the Siamese peak at the track's own level ...
+    assert not r.accepts(-0.5, none, own_logit=-8.0, threshold=0.0, prob=0.92, own_level=0.97)
+    assert r.accepts(-0.5, none, own_logit=-8.0, threshold=0.0, prob=0.98, own_level=0.97)
+    # ... which a candidate clearing the threshold does not.
+    assert r.accepts(1.5, none, own_logit=0.0, threshold=0.0, prob=0.92, own_level=0.97)
 
 
 def test_redetection_searches_the_last_place_and_sweeps_nearest_first_only_when_lost():
@@ -273,6 +315,10 @@ def test_composite_options_are_checked():
         TrackerOptions().replace(composite_resume_prob=-0.1)
     with pytest.raises(ValueError, match="composite_gone_prob"):
         TrackerOptions().replace(composite_gone_prob=1.5)
+    with pytest.raises(ValueError, match="composite_resume_level"):
+        TrackerOptions().replace(composite_resume_level=-1.0)
+    with pytest.raises(ValueError, match="composite_resume_cap"):
+        TrackerOptions().replace(composite_resume_cap=1.0)
 
 
 @pytest.mark.parametrize("threshold", [-1.0, 0.0, 0.5, 2.0, 5.0])

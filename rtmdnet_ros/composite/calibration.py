@@ -51,6 +51,16 @@ class TargetLevel:
                                                                              self.warmup)
         self.mean += (value - self.mean) / min(self.count, self.warmup)
 
+    def floor(self, spreads: float, low: float, high: float) -> float:
+        """Return the level less ``spreads`` spreads, kept within [low, high] (low: not known).
+
+        What a value must reach to count as this track's target, where a fixed bound alone is
+        too strict on a track scored low throughout and too lenient on one scored high.
+        """
+        if not self.count:
+            return low
+        return min(max(self.mean - spreads * self.spread, low), high)
+
     def spreads_below(self, value: float) -> float:
         """How many spreads ``value`` lies below the target's level (< 0: above it).
 

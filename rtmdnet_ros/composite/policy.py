@@ -27,7 +27,7 @@ from rtmdnet_ros.composite.verifier import Verifier
 from rtmdnet_ros.geometry import clip_box
 from rtmdnet_ros.options import TrackerOptions
 from rtmdnet_ros.packaged_models import siamese_dir
-from rtmdnet_ros.score_scale import logit
+from rtmdnet_ros.score_scale import logit, probability
 from rtmdnet_ros.track_types import Classification, Meter, TrackResult
 
 LOG = logging.getLogger(__name__)
@@ -71,6 +71,13 @@ class CompositePolicy:
         self._candidate = Confirmation(o.redetect_confirm, o.agree_iou)
         self.level = TargetLevel(o.level_frames, o.level_min_spread)
         self._redetect_level = o.redetect_level
+        # The same estimate on the Siamese side: the agreed best peak, as a logit capped at
+        # resume_cap (a network saturating at 1.0 would otherwise set a level no return meets).
+        self.peak_level = TargetLevel(o.level_frames, o.level_min_spread)
+        self._resume_level = o.resume_level
+        self._resume_cap = logit(o.resume_cap)
+        self._resume_level_redetect = o.resume_level_redetect
+        self._resume_level_relative = o.resume_level_relative
         self._resume_after = o.resume_after
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
@@ -101,6 +108,7 @@ class CompositePolicy:
         self._lost_for = 0
         self._candidate.clear()
         self.level.clear()
+        self.peak_level.clear()
         self._since_verified = 0
         self._verdict = "agree"
         self._warming = not self._cls.ready
@@ -164,9 +172,10 @@ class CompositePolicy:
                 self._cls.follow(follow)
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
-        d = self.rule.decide(ev, lost=self._lost_for > 0)
+        d = self.rule.decide(ev, lost=self._lost_for > 0, resume=self._resume_prob())
         if d.branch == "agree":
             self.level.observe(float(ev.logits[d.peak]))
+            self.peak_level.observe(min(logit(float(ev.probs[d.peak])), self._resume_cap))
         if not d.success:
             d = self._redetect(image, c, d, ev.cls_logit, img_wh)
         elif self._lost_for:
@@ -315,6 +324,20 @@ class CompositePolicy:
         return TrackResult(np.asarray(box, dtype=np.float64), score, score > self.rule.threshold,
                            "warmup")
 
+    def _resume_prob(self) -> float | None:
+        """Return the Siamese probability that ends a long loss here (None: ``resume_prob``).
+
+        After ``resume_after`` LOST frames, with ``resume_level`` set: the track's own level of
+        its agreed peaks less ``resume_level`` spreads, between ``resume_prob`` and
+        ``resume_cap``. One fixed level is too low on a track whose target the network always
+        saw near certainty (a stranger of the same kind reaches it) and too high on one it saw
+        weakly; the track's own peaks say which it is.
+        """
+        if not self._resume_level or self._lost_for < max(self._resume_after, 1):
+            return None
+        return probability(self.peak_level.floor(self._resume_level,
+                                                 logit(self.rule.resume_prob), self._resume_cap))
+
     def _resume(self, d: Decision) -> Decision:
         """Let a LOST track resume where the target was last seen, elsewhere once confirmed.
 
@@ -357,23 +380,30 @@ class CompositePolicy:
             return lost
         with self._meter.timed("siamese"):
             peaks = self.proposer.search(image, window)
+        redetect_level = self._resume_prob() if self._resume_level_redetect else None
         found = [p for p in peaks
-                 if p.prob >= self.redetector.min_prob and self.rule.present(p.prob, lost=True)]
+                 if p.prob >= self.redetector.min_prob
+                 and self.rule.present(p.prob, lost=True, resume=redetect_level)]
         if not found:
             self._candidate.clear()
             return lost
         logits = self.verifier.scores(image, c, np.array([p.box for p in found]))
         best = int(np.argmax(logits))
         verified, peak = float(logits[best]), found[best]
-        thr, margin = self.rule.threshold, self.redetector.margin
+        thr = self.rule.threshold
         rivals = np.delete(logits, best)
         below = self.level.spreads_below(verified)
         if self._redetect_level > 0.0 and np.isfinite(below):
-            like_target = below <= self._redetect_level
+            accepted = (below <= self._redetect_level
+                        and bool(np.all(verified >= rivals + self.redetector.margin)))
         else:
-            like_target = (verified > thr + margin
-                           or (verified > thr - margin and verified > own_logit + margin))
-        if not (like_target and bool(np.all(verified >= rivals + margin))):
+            # Only preferred by a classifier whose scores sank: with resume_level_relative the
+            # other part must vouch at the track's own level, not at the bare resume level.
+            own_level = (self._resume_prob()
+                         if self._resume_level_relative and redetect_level is None else None)
+            accepted = self.redetector.accepts(verified, rivals, own_logit, self.rule.threshold,
+                                               peak.prob, own_level)
+        if not accepted:
             self._candidate.clear()
             return lost
         # Both parts vouch for it: the score is the more confident one's, above the threshold.

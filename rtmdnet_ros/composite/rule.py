@@ -20,8 +20,9 @@ tested on its own. Branches, in order:
 
 Presence comes before identity: whatever branch won, the frame is LOST (branch ``absent``) when
 the Siamese network sees nothing like its template in its search region (best peak probability
-below ``presence_prob``; below ``resume_prob`` while the track is LOST, so that a look-alike in
-the scene that replaced the target does not end a loss on a middling peak). The classifier tells
+below ``presence_prob``; below ``resume_prob`` while the track is LOST, or below the track's own
+level the policy passes after a long loss, so that a look-alike in the scene that replaced the
+target does not end a loss on a middling peak). The classifier tells
 the target from what is around it; it was never shown the scene that replaces it when the target
 leaves the view, and there it scores strangers as high as the target. The network's probability
 is on one scale for every track, which the classifier's logits are not (docs/tracker.md, "The
@@ -116,11 +117,14 @@ class DecisionRule:
     gone_prob: float = 1.0
     resume_prob: float = 0.0  # presence while the track is LOST (below presence_prob: the same)
 
-    def decide(self, ev: Evidence, lost: bool = False) -> Decision:
-        """Apply the branches above in order, then the presence test (``lost``: the track is)."""
+    def decide(self, ev: Evidence, lost: bool = False, resume: float | None = None) -> Decision:
+        """Apply the branches above in order, then the presence test (``lost``: the track is).
+
+        ``resume``: this track's own resume level, in place of ``resume_prob`` (policy.py).
+        """
         d = self._identify(ev)
         best = float(ev.probs[0]) if len(ev.probs) else 0.0
-        needed = self.presence_level(lost)
+        needed = self.presence_level(lost, resume)
         if best >= needed:
             return d
         if not d.success:
@@ -131,13 +135,15 @@ class DecisionRule:
         return replace(d, branch="absent", score=min(score, self.threshold), success=False,
                        hold=best < self.gone_prob)
 
-    def presence_level(self, lost: bool = False) -> float:
+    def presence_level(self, lost: bool = False, resume: float | None = None) -> float:
         """Return the Siamese probability a peak needs to say the target is in view (again)."""
-        return max(self.presence_prob, self.resume_prob) if lost else self.presence_prob
+        if not lost:
+            return self.presence_prob
+        return max(self.presence_prob, self.resume_prob if resume is None else resume)
 
-    def present(self, prob: float, lost: bool = False) -> bool:
+    def present(self, prob: float, lost: bool = False, resume: float | None = None) -> bool:
         """Whether a Siamese peak of this probability says a target-like object is in view."""
-        return prob >= self.presence_level(lost)
+        return prob >= self.presence_level(lost, resume)
 
     def _identify(self, ev: Evidence) -> Decision:
         """Which box is the target's and whether one part vouches for it (the branches)."""
