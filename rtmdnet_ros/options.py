@@ -581,15 +581,6 @@ class CompositeOptions(_Group):
     # target sit at 0.95-1.0, see agree_prob).
     resume_level: float = 1.0
     resume_cap: float = 0.99
-    # Whether a re-detected candidate must reach that level too (True), or only resume_prob
-    # (False: the re-detection has its own proof, the classifier's margin over the window's
-    # other peaks, and a target whose appearance drifted since its agreed frames returns below
-    # its old level).
-    resume_level_redetect: bool = False
-    # Or only where the classifier confirms a re-detected candidate by its preference alone
-    # (within redetect_margin of the threshold, above its own box): after a long loss its
-    # scores sink everywhere and a stranger of the target's kind wins that comparison too.
-    resume_level_relative: bool = False
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
     # with probability >= redetect_prob (and resume_prob), the one the classifier scores highest

@@ -249,22 +249,17 @@ def test_the_gate_learns_only_when_both_parts_agree():
     assert UpdateGate(enabled=False).safe(RULE.decide(won), won)
 
 
-def test_a_window_candidate_needs_a_clear_margin_and_a_sunk_classifiers_needs_the_level():
+def test_a_window_candidate_needs_a_clear_margin_or_the_sunk_classifiers_preference():
     r = ReDetector(margin=1.0)
     none = np.zeros(0)
     # Above the threshold by the margin: accepted; a rival within the margin: not.
-    assert r.accepts(1.5, none, own_logit=0.0, threshold=0.0, prob=0.92)
-    assert not r.accepts(1.5, np.array([0.8]), own_logit=0.0, threshold=0.0, prob=0.92)
-    assert r.accepts(1.5, np.array([0.4]), own_logit=0.0, threshold=0.0, prob=0.92)
+    assert r.accepts(1.5, none, own_logit=0.0, threshold=0.0)
+    assert not r.accepts(1.5, np.array([0.8]), own_logit=0.0, threshold=0.0)
+    assert r.accepts(1.5, np.array([0.4]), own_logit=0.0, threshold=0.0)
     # Within the margin of the threshold: only when it beats the classifier's own box by it.
-    assert r.accepts(-0.5, none, own_logit=-8.0, threshold=0.0, prob=0.92)
-    assert not r.accepts(-0.5, none, own_logit=-1.0, threshold=0.0, prob=0.92)
-    assert not r.accepts(-1.5, none, own_logit=-8.0, threshold=0.0, prob=0.92)
-    # That preference alone then needs the Siamese peak at the track's own level ...
-    assert not r.accepts(-0.5, none, own_logit=-8.0, threshold=0.0, prob=0.92, own_level=0.97)
-    assert r.accepts(-0.5, none, own_logit=-8.0, threshold=0.0, prob=0.98, own_level=0.97)
-    # ... which a candidate clearing the threshold does not.
-    assert r.accepts(1.5, none, own_logit=0.0, threshold=0.0, prob=0.92, own_level=0.97)
+    assert r.accepts(-0.5, none, own_logit=-8.0, threshold=0.0)
+    assert not r.accepts(-0.5, none, own_logit=-1.0, threshold=0.0)
+    assert not r.accepts(-1.5, none, own_logit=-8.0, threshold=0.0)
 
 
 def test_redetection_searches_the_last_place_and_sweeps_nearest_first_only_when_lost():

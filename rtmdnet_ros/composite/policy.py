@@ -76,8 +76,6 @@ class CompositePolicy:
         self.peak_level = TargetLevel(o.level_frames, o.level_min_spread)
         self._resume_level = o.resume_level
         self._resume_cap = logit(o.resume_cap)
-        self._resume_level_redetect = o.resume_level_redetect
-        self._resume_level_relative = o.resume_level_relative
         self._resume_after = o.resume_after
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
@@ -380,10 +378,11 @@ class CompositePolicy:
             return lost
         with self._meter.timed("siamese"):
             peaks = self.proposer.search(image, window)
-        redetect_level = self._resume_prob() if self._resume_level_redetect else None
+        # Re-detected candidates keep resume_prob, not the track's own level: the classifier's
+        # margin over the window's other peaks is their proof, and a target whose appearance
+        # drifted since its agreed frames returns below its old level.
         found = [p for p in peaks
-                 if p.prob >= self.redetector.min_prob
-                 and self.rule.present(p.prob, lost=True, resume=redetect_level)]
+                 if p.prob >= self.redetector.min_prob and self.rule.present(p.prob, lost=True)]
         if not found:
             self._candidate.clear()
             return lost
@@ -397,12 +396,7 @@ class CompositePolicy:
             accepted = (below <= self._redetect_level
                         and bool(np.all(verified >= rivals + self.redetector.margin)))
         else:
-            # Only preferred by a classifier whose scores sank: with resume_level_relative the
-            # other part must vouch at the track's own level, not at the bare resume level.
-            own_level = (self._resume_prob()
-                         if self._resume_level_relative and redetect_level is None else None)
-            accepted = self.redetector.accepts(verified, rivals, own_logit, self.rule.threshold,
-                                               peak.prob, own_level)
+            accepted = self.redetector.accepts(verified, rivals, own_logit, self.rule.threshold)
         if not accepted:
             self._candidate.clear()
             return lost

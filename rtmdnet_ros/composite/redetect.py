@@ -56,21 +56,17 @@ class ReDetector:
         w, h = target_wh
         return np.array([cx - w / 2.0, cy - h / 2.0, w, h])
 
-    def accepts(self, verified: float, rivals: np.ndarray, own_logit: float, threshold: float,
-                prob: float, own_level: float | None = None) -> bool:
+    def accepts(self, verified: float, rivals: np.ndarray, own_logit: float,
+                threshold: float) -> bool:
         """Whether the classifier's favourite in a window wins this frame (before confirmation).
 
         ``verified``: its logit, ``rivals`` the window's other present peaks' logits, ``own_logit``
-        the classifier's own box's, ``prob`` its Siamese probability. It clears the threshold by
-        the margin, or it is within the margin of it and beats the classifier's own box by the
-        margin (after a long loss the classifier's scores sink everywhere, so its preference is
-        the evidence); either way it beats every rival by the margin. ``own_level``: where only
-        that preference vouches, the Siamese probability the candidate must reach as well (the
-        track's own level, policy.py; None: no more than it was found with).
+        the classifier's own box's. It clears the threshold by the margin, or it is within the
+        margin of it and beats the classifier's own box by the margin (after a long loss the
+        classifier's scores sink everywhere, so its preference is the evidence); either way it
+        beats every rival by the margin.
         """
         preferred = verified > threshold - self.margin and verified > own_logit + self.margin
-        if preferred and own_level is not None:
-            preferred = prob >= own_level
         return ((verified > threshold + self.margin or preferred)
                 and bool(np.all(verified >= np.asarray(rivals) + self.margin)))
 
