@@ -393,10 +393,9 @@ class CompositePolicy:
         rivals = np.delete(logits, best)
         below = self.level.spreads_below(verified)
         if self._redetect_level > 0.0 and np.isfinite(below):
-            accepted = (below <= self._redetect_level
-                        and bool(np.all(verified >= rivals + self.redetector.margin)))
+            accepted = below <= self._redetect_level and self.redetector.clear_of(verified, rivals)
         else:
-            accepted = self.redetector.accepts(verified, rivals, own_logit, self.rule.threshold)
+            accepted = self.redetector.accepts(verified, rivals, own_logit, thr)
         if not accepted:
             self._candidate.clear()
             return lost

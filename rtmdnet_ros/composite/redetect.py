@@ -68,7 +68,11 @@ class ReDetector:
         """
         preferred = verified > threshold - self.margin and verified > own_logit + self.margin
         return ((verified > threshold + self.margin or preferred)
-                and bool(np.all(verified >= np.asarray(rivals) + self.margin)))
+                and self.clear_of(verified, rivals))
+
+    def clear_of(self, verified: float, rivals: np.ndarray) -> bool:
+        """Whether the favourite's logit beats every rival's by the margin: no look-alike near."""
+        return bool(np.all(verified >= np.asarray(rivals) + self.margin))
 
 
 class Confirmation:
