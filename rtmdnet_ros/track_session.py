@@ -105,6 +105,9 @@ class SessionStatus:
     processing_ms: float
     frames_processed: int
     score: float = 0.0  # the detections' scale: a probability (1 on the init frame)
+    # Frames handed to this target and never answered (counted among its dropped frames): older
+    # than its init frame, of another size than its track, or voided by an init or reset.
+    frames_unanswered: int = 0
 
 
 # The smallest box side the tracker can draw training samples around, in pixels (its sample
@@ -254,16 +257,6 @@ class TrackSession:
             return None if self._tracking_box is None else self._tracking_box.copy()
 
     @property
-    def unanswered_frames(self) -> int:
-        """Frames handed to ``track`` and never answered (counted among the dropped ones).
-
-        Older than an init's frame, of another size than the track's, or voided by an init or
-        reset during their step.
-        """
-        with self._lock:
-            return self._unanswered
-
-    @property
     def catching_up(self) -> int:
         """Cached frames still to be tracked after the last init."""
         with self._lock:
@@ -279,7 +272,8 @@ class TrackSession:
         """Return the status fields, taken together."""
         with self._lock:
             return SessionStatus(self._state, self._last_raw, self._track_id,
-                                 self._processing_ms, self._frames_processed, self._last_score)
+                                 self._processing_ms, self._frames_processed, self._last_score,
+                                 self._unanswered)
 
     # ------------------------------------------------------------------ worker side
     def next_catch_up(self) -> Any | None:

@@ -10,6 +10,8 @@ message constants need ROS types (skipped without them, failing under CI=true).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from node_harness import require_ros
@@ -286,5 +288,61 @@ def test_diagnostics_array_in_each_lifecycle_state():
         diagnostics._tick()
         assert first not in node.timers and diagnostics._timer in node.timers
     finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_each_targets_status_counts_the_frames_it_left_unanswered():
+    """Frames no target saw are every target's drops; frames handed to one target and never
+    answered (voided, skipped) are that target's alone: two targets' statuses on one frame,
+    received over DDS, differ by exactly those."""
+    require_ros()
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rtmdnet_ros.msg import TrackerStatus
+    from std_msgs.msg import Header
+
+    from rtmdnet_ros.node.outputs import OUTPUT_QOS, NodeOutputs
+    from rtmdnet_ros.track_session import FrameOutcome, SessionStatus
+
+    context = Context()
+    rclpy.init(context=context)
+    node = Node("rtmdnet_tracker", context=context)
+    listener = Node("listener", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        received: list[TrackerStatus] = []
+        listener.create_subscription(TrackerStatus, "/rtmdnet_tracker/status", received.append,
+                                     OUTPUT_QOS)
+        outputs = NodeOutputs(node, "cpu", lambda: 5, lambda: 0.0, publish_debug=False)
+        outputs.open()
+        executor.add_node(listener)
+        header = Header()
+        header.stamp.sec = 1
+        answers = [(0, FrameOutcome(None, TRACKING, TRACKING, 0.9, 2.0, np.ones(4), "1"),
+                    SessionStatus(TRACKING, 2.0, "1", 10.0, 40, 0.9, 0)),
+                   (1, FrameOutcome(None, LOST, LOST, 0.2, -1.0, np.ones(4), "2"),
+                    SessionStatus(LOST, -1.0, "2", 10.0, 30, 0.2, 3))]
+        deadline = time.monotonic() + 30.0
+        while node.count_subscribers("/rtmdnet_tracker/status") < 1:
+            assert time.monotonic() < deadline, "the listener never matched"
+            executor.spin_once(timeout_sec=0.1)
+        assert outputs.answer_targets(header, answers)
+        while len(received) < 2:
+            assert time.monotonic() < deadline, f"{len(received)} of 2 statuses arrived"
+            executor.spin_once(timeout_sec=0.1)
+        dropped = {status.track_id: status.frames_dropped for status in received}
+        assert dropped == {"1": 5, "2": 8}
+        outputs.status(answers[1][2])  # the heartbeat's status alone counts the same way
+        while len(received) < 3:
+            assert time.monotonic() < deadline, "the heartbeat's status never arrived"
+            executor.spin_once(timeout_sec=0.1)
+        assert (received[2].track_id, received[2].frames_dropped) == ("2", 8)
+        outputs.close()
+    finally:
+        executor.shutdown()
+        listener.destroy_node()
         node.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -105,7 +105,7 @@ def test_real_tracker_init_on_a_cached_frame_catches_up_then_follows(tracker, cl
     # The worker may hold the init frame itself (taken before the init it waited for): it is
     # the track's first frame already, so it is skipped but not counted as lost.
     assert session.track(first.sequence, first.header, first.msg).skipped == "late"
-    assert session.unanswered_frames == 0
+    assert session.status().frames_unanswered == 0
 
 
 def test_reset_voids_a_step_and_numbering_continues(tracker, clip):
@@ -127,7 +127,7 @@ def test_reset_voids_a_step_and_numbering_continues(tracker, clip):
     assert session.init(frames[2], tuple(boxes[2]), frame.sequence + 2, "h", "b",
                         lambda: []).track_id == "2"
     late = session.track(frame.sequence + 1, "h", frames[1])
-    assert late.skipped == "late" and session.unanswered_frames == 1
+    assert late.skipped == "late" and session.status().frames_unanswered == 1
 
 
 def test_reset_during_init_cancels_the_track(tracker, clip):
@@ -216,7 +216,7 @@ def test_state_is_the_trackers_decision_and_size_changes_are_skipped():
     assert out.state == LOST and 0.57 < out.score < 0.58
     wrong = session.track(5, "h", np.zeros((10, 10, 3), np.uint8))
     assert wrong.skipped == "size" and wrong.track_shape == (48, 64)
-    assert session.unanswered_frames == 1  # counted among the node's dropped frames
+    assert session.status().frames_unanswered == 1  # counted among the node's dropped frames
     assert session.track(6, "h", image).state == TRACKING
     swapped = FixedScoreTracker([])
     session.replace_tracker(lambda old: swapped)
@@ -239,7 +239,7 @@ def test_a_reset_during_a_tracking_step_voids_its_answer():
     slow.gate.set()
     worker.join(timeout=10)
     assert results[0].skipped == "void" and session.state == IDLE
-    assert session.unanswered_frames == 1  # never answered: counted among the dropped frames
+    assert session.status().frames_unanswered == 1  # counted among the dropped frames
 
 
 def test_close_stops_the_trackers_update_worker(clip):

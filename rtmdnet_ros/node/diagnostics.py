@@ -182,7 +182,8 @@ class NodeDiagnostics:
             status = session.status()
             window = self._windows.setdefault(name, HealthWindow(limits.window_s))
             window.window_s = limits.window_s
-            figures = window.update(now, arrived, dropped, answers.snapshot(), age, status.state)
+            figures = window.update(now, arrived, dropped + status.frames_unanswered,
+                                    answers.snapshot(), age, status.state)
             level, reasons = assess(figures, limits, topic)
             message = "; ".join(reasons) if reasons else summary(figures, status.state)
             entry = self._status(name, level, message, hardware)

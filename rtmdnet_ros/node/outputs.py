@@ -89,7 +89,12 @@ class NodeOutputs:
 
     def __init__(self, node: Node, device: str, frames_dropped: Callable[[], int],
                  image_age: Callable[[], float], publish_debug: bool = True) -> None:
-        """``image_age()``: seconds since the last image arrived (-1 before the first)."""
+        """Take the shared counters the statuses report.
+
+        ``frames_dropped()``: frames no target was handed (each status adds its target's
+        ``frames_unanswered``); ``image_age()``: seconds since the last image arrived (-1
+        before the first).
+        """
         self._node = node
         self._device = device
         self._frames_dropped = frames_dropped
@@ -141,6 +146,10 @@ class NodeOutputs:
         self._newest_ns, self.last_header = stamp, header
         return stamp
 
+    def _dropped(self, status: SessionStatus) -> int:
+        """Frames never answered for ``status``'s target: the shared drops and its own."""
+        return self._frames_dropped() + status.frames_unanswered
+
     def answer(self, header: Any, answer: FrameOutcome, status: SessionStatus) -> bool:
         """Publish a frame's (or an init's) detections and status; False when out of order."""
         with self._lock:
@@ -148,7 +157,7 @@ class NodeOutputs:
             if stamp is None:
                 return False
             detections, status_msg = answer_messages(
-                header, answer, status, self._frames_dropped(), self._device,
+                header, answer, status, self._dropped(status), self._device,
                 seconds_since_image=self._image_age())
             self._publish(Output.DETECTIONS, detections)
             self._publish(Output.STATUS, status_msg)
@@ -176,7 +185,7 @@ class NodeOutputs:
             array, statuses = None, []
             for _, outcome, status in answers:
                 detections, status_msg = answer_messages(
-                    header, outcome, status, self._frames_dropped(), self._device,
+                    header, outcome, status, self._dropped(status), self._device,
                     seconds_since_image=self._image_age())
                 if array is None:
                     array = detections
@@ -200,7 +209,7 @@ class NodeOutputs:
                 header = Header()
             self._publish(Output.STATUS, build_status(
                 header, status.state, status.raw, status.track_id, status.processing_ms,
-                status.frames_processed, self._frames_dropped(), self._device,
+                status.frames_processed, self._dropped(status), self._device,
                 score=status.score, seconds_since_image=self._image_age(), message=message))
 
     def debug_image(self, rgb: np.ndarray, header: Any, answer: FrameOutcome) -> None:

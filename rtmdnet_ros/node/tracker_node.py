@@ -292,10 +292,9 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
 
     @property
     def frames_dropped(self) -> int:
-        """Frames never answered: replaced, outdated, voided, skipped, or lost in transport."""
-        cache, session = self._cache, self._all.first if self._all else None
+        """Frames no target saw; each status adds its own ``frames_unanswered``."""
+        cache = self._cache
         return ((cache.dropped if cache is not None else 0)
-                + (session.unanswered_frames if session is not None else 0)
                 + (self._input.lost if self._input is not None else 0))
 
     def destroy_node(self) -> None:
