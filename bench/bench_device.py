@@ -13,9 +13,12 @@ both take the same sample stream) and the script prints:
 - a paced stream on CUDA (asynchronous updates, as the node runs): frames offered at 30 and 60 Hz
   into a depth-1 slot that a tracking thread empties, as the node's frame cache does. Answered
   fraction and offer-to-result latency p50/p95. This is the node's threading without DDS: the
-  ROS wheels are CPython 3.11 only, the GPU machine's Python is 3.12.
+  ROS wheels are CPython 3.11 only, the GPU machine's Python is 3.12;
+- ``--targets 1 2 4``: that many trackers sharing the device, stepped in turn on every frame as
+  the node steps its targets: frames per second for them all and the peak device memory.
 
-    python bench/bench_device.py --data DIR --sequences Crossing bag [--frames 150]
+    python bench/bench_device.py --data DIR --sequences Crossing bag [--frames 150] \
+        [--targets 1 2 4]
 """
 
 from __future__ import annotations
@@ -148,6 +151,33 @@ def paced_stream(images, gt, rate_hz: float, seed: int, device: str) -> dict:
             "p95_ms": float(np.percentile(lat, 95))}
 
 
+def shared_device(images, gt, targets: int, seed: int, device: str) -> dict:
+    """Track ``targets`` trackers on every frame, one after the other, as the node steps its
+    targets (one worker, each target its own tracker); all start on the first frame's box, with
+    seeds of their own. Frame time for them all, and the device memory they hold."""
+    trackers = [Tracker(device=device, seed=seed + k, overrides={"update_mode": "async"})
+                for k in range(targets)]
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    for tracker in trackers:
+        tracker.init(images[0], gt[0])
+    for tracker in trackers:
+        tracker.wait_until_ready()
+    times = []
+    for image in images[1:]:
+        t0 = time.perf_counter()
+        for tracker in trackers:
+            tracker.update(image)
+        times.append(time.perf_counter() - t0)
+    for tracker in trackers:
+        tracker.close()
+    ms = 1000 * np.asarray(times)
+    memory = torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")
+    return {"fps": 1000 / ms.mean(), "p50_ms": float(np.median(ms)),
+            "p95_ms": float(np.percentile(ms, 95)), "memory_mb": memory}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of sequence folders")
@@ -157,6 +187,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="also print torch.profiler's top ops over 25 frames (first sequence)")
     parser.add_argument("--device", default="cuda", help="compared with cpu (cpu: a dry run)")
+    parser.add_argument("--targets", type=int, nargs="*", default=[1, 2, 4],
+                        help="target counts sharing the device (first sequence; none: skip)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -173,6 +205,14 @@ def main() -> int:
             compare(name, args)
         except Exception:  # one sequence's failure must not hide the others' figures
             print(f"\n{name}: FAILED\n{traceback.format_exc()}")
+    if args.targets:
+        images, gt = frames_of(args.data / args.sequences[0], args.frames)
+        print(f"\n{args.sequences[0]}: targets sharing {args.device}, stepped in turn")
+        for n in args.targets:
+            r = shared_device(images, gt, n, args.seed, args.device)
+            print(f"  {n} target(s): {r['fps']:.1f} frames/s for all, frame p50 "
+                  f"{r['p50_ms']:.1f} / p95 {r['p95_ms']:.1f} ms, peak device memory "
+                  f"{r['memory_mb']:.0f} MB")
     return 0
 
 

@@ -11,7 +11,7 @@ round: RSS, seconds, and how many different input sizes RT-MDNet's backbone has 
 (onnxruntime's memory arena keeps the largest working set of any of them).
 
 Run: ``.venv/bin/python bench/bench_memory_rounds.py [--sequence boat1] [--frames 300]
-[--rounds 6]``.
+[--rounds 6] [--keep-backbone-memory]``.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--sequence", default="boat1")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--keep-backbone-memory", action="store_true",
+                        help="release_backbone_memory false (the node's default is true)")
     args = parser.parse_args()
     print("malloc settings:", limit_allocator_growth())
     params = yaml.safe_load((REPO / "config" / "tracker.yaml").read_text())
@@ -76,7 +78,11 @@ def main() -> None:
         frames.append(cv2.resize(image, SIZE))
     sizes = count_backbone_sizes()
     print(f"{len(frames)} frames loaded: RSS {rss_mb():.0f} MB")
-    tracker = Tracker(seed=0, overrides=tracker_option_overrides(values))
+    overrides = tracker_option_overrides(values)
+    if args.keep_backbone_memory:
+        overrides["release_backbone_memory"] = False
+    tracker = Tracker(seed=0, overrides=overrides)
+    print("release_backbone_memory:", tracker.options.execution.release_backbone_memory)
     print(f"tracker built: RSS {rss_mb():.0f} MB")
     start = time.perf_counter()
     for round_ in range(args.rounds):

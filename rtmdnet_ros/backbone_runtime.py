@@ -224,18 +224,24 @@ class OnnxFeatureMap:
     trains it: only fc4-fc6 learn online). Not thread-safe for concurrent calls.
     """
 
-    def __init__(self, net: Any, threads: int | None = None) -> None:
-        """Find or export the graph for ``net`` and open a session with the frame threads."""
+    def __init__(self, net: Any, threads: int | None = None,
+                 release_memory: bool = False) -> None:
+        """Find or export the graph for ``net`` and open a session with the frame threads.
+
+        ``release_memory``: give the runtime's working memory back after every pass
+        (``ExecutionOptions.release_backbone_memory``).
+        """
         source = graph_for(net)
         self.source = source if isinstance(source, Path) else None
         self.session = onnx_runtime.create_session(source, threads=threads)
+        self._run_options = onnx_runtime.run_options(release_memory)
 
     def __call__(self, images: np.ndarray) -> torch.Tensor:
         """(N, 3, H, W) float32 RGB 0..255 -> (N, C, H', W') map, channel-last in memory."""
         x = np.ascontiguousarray(images, dtype=np.float32)
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected (B, 3, H, W) RGB images, got {tuple(x.shape)}")
-        (nhwc,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        (nhwc,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x}, self._run_options)
         return torch.from_numpy(nhwc).permute(0, 3, 1, 2)
 
 

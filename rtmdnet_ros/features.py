@@ -35,7 +35,8 @@ class FeatureExtractor:
         self._device = device
         self._meter = meter
         self.runtime = choose_runtime(options.execution.runtime, device)
-        self._onnx = OnnxFeatureMap(net) if self.runtime == "onnxruntime" else None
+        self._onnx = (OnnxFeatureMap(net, release_memory=options.execution.release_backbone_memory)
+                      if self.runtime == "onnxruntime" else None)
         LOG.info("backbone runtime: %s", self.runtime)
 
     @property

@@ -34,6 +34,10 @@ API (all CPU; onnxruntime is imported only when a session is made):
     The rewrite ``free_spatial_dims=True`` applies, for callers that cache the bytes.
 ``run(session, feeds) -> dict[str, np.ndarray]``
     Every output by name, for ``feeds`` of C-contiguous float32 (or int64) arrays.
+``run_options(release_memory=False)``
+    The ``RunOptions`` to pass to ``session.run``: with ``release_memory`` the CPU memory arena
+    gives back what a run allocated beyond its first chunk once the run ends (onnxruntime's
+    ``memory.enable_memory_arena_shrinkage``), for graphs fed inputs of changing sizes.
 
 Spinning: onnxruntime's worker threads busy-wait after each op by default. That lowers latency
 on an idle machine but burns a core between frames, which on a robot's shared CPU is taken
@@ -151,6 +155,14 @@ def create_session(model: str | Path | bytes, threads: int | None = None,
         raise ValueError(f"onnxruntime cannot load {name}: {exc}") from exc
     LOG.debug("onnxruntime session for %s: %d thread(s), spinning %s", name, n, spin)
     return session
+
+
+def run_options(release_memory: bool = False) -> Any:
+    """Return ``RunOptions`` for ``session.run``; see the module's API notes."""
+    options = _ort().RunOptions()
+    if release_memory:
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
 
 
 def run(session: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

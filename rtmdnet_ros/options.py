@@ -335,6 +335,12 @@ class ExecutionOptions(_Group):
     # classifier trains in a thread while frames are answered from the Siamese network alone
     # (branch "warmup"), and verification starts once it is ready. Other modes: always inline.
     first_frame: str = "inline"
+    # Return the backbone runtime's (onnxruntime) working memory after every pass. Its arena
+    # otherwise keeps the largest working set of any crop size it was fed, and the classifier's
+    # crop changes size with the target: a long-running process creeps up to the largest crop
+    # any track needed. Releasing costs fresh pages on every pass (a slower backbone pass), so it
+    # is for the node, which runs for hours; evaluations keep the arena (docs/node.md, soak).
+    release_backbone_memory: bool = False
 
     def __post_init__(self) -> None:
         check_device_name(self.device)  # the one device rule (rtmdnet_ros/device.py)

@@ -165,3 +165,33 @@ def test_other_network_is_exported_once_and_cached(tmp_path, monkeypatch):
     with torch.no_grad():
         net.backbone._conv_stem.weight.mul_(1.01)
     assert br.fingerprint(net) != fp
+
+
+def rss_mb() -> float:
+    """This process's resident set, MB (Linux)."""
+    import re
+    from pathlib import Path
+
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def test_released_memory_leaves_the_process_and_the_maps_unchanged(packaged):
+    """``release_backbone_memory``: one large crop's working set (about 100 MB at 960x720) is
+    given back after its pass instead of staying in onnxruntime's arena for the process's life;
+    the maps are the same either way."""
+    rng = np.random.default_rng(0)
+    small = rng.uniform(0, 255, (1, 3, 240, 320)).astype(np.float32)
+    large = rng.uniform(0, 255, (1, 3, 720, 960)).astype(np.float32)
+    grown, maps = {}, {}
+    for release in (True, False):  # released first: a kept arena would stay in the process
+        feature_map = br.OnnxFeatureMap(packaged, threads=1, release_memory=release)
+        first = feature_map(small).clone()
+        before = rss_mb()
+        feature_map(large)
+        again = feature_map(small)
+        grown[release] = rss_mb() - before
+        assert torch.equal(first, again)
+        maps[release] = again
+    assert torch.equal(maps[True], maps[False])
+    assert grown[True] < 40 and grown[False] > 60, grown

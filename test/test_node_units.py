@@ -194,7 +194,7 @@ def test_parameter_table_rules():
 
     from rtmdnet_ros.node import parameters as table
 
-    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 39
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 40
     assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
     for spec in table.SPECS:
         desc = spec.descriptor()
@@ -233,8 +233,9 @@ def test_parameter_table_rules():
     assert table.tracker_option_overrides(
         {"n_candidates": 0, "long_term_interval": 0, "update_mode": "sync", "box_refiner": "none"}
     ) == {"update_mode": "sync", "box_refiner": "none"}
-    assert table.tracker_option_overrides({"composite_verify_aside": False}) == {
-        "composite_verify_aside": False}
+    assert table.tracker_option_overrides(
+        {"composite_verify_aside": False, "release_backbone_memory": True}) == {
+        "composite_verify_aside": False, "release_backbone_memory": True}
 
 
 def test_parameter_choices_are_the_options_own():

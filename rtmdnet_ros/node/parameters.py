@@ -108,6 +108,11 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "which answers every frame from the Siamese network and applies each verdict "
                   "from the frame it judged (a rejection makes the next answer LOST); false = "
                   "verification inside the frame, as offline. Fixed at start.", read_only=True),
+        ParamSpec("release_backbone_memory", True,
+                  "true = the classifier's backbone gives its working memory back after every "
+                  "pass (a slower pass, on verification frames only), so the node's memory does "
+                  "not creep up to the largest crop any track needed; false = keep it, as the "
+                  "evaluation tools do. Fixed at start.", read_only=True),
         ParamSpec("siamese_dir", "",
                   "Folder of the composite's Siamese network (nanotrack_backbone.onnx + "
                   "nanotrack_head.onnx); empty = the one shipped in the package. Fixed at start.",
@@ -374,8 +379,9 @@ def tracker_option_overrides(values: dict[str, Any]) -> dict[str, Any]:
                  "refiner_dir"):
         if name in values:
             overrides[name] = str(values[name])
-    if "composite_verify_aside" in values:
-        overrides["composite_verify_aside"] = bool(values["composite_verify_aside"])
+    for name in ("composite_verify_aside", "release_backbone_memory"):
+        if name in values:
+            overrides[name] = bool(values[name])
     if "lost_score_threshold" in values:
         overrides["success_threshold"] = lost_threshold_to_raw(values["lost_score_threshold"])
     return overrides
