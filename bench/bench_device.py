@@ -210,9 +210,10 @@ def main() -> int:
         print(f"\n{args.sequences[0]}: targets sharing {args.device}, stepped in turn")
         for n in args.targets:
             r = shared_device(images, gt, n, args.seed, args.device)
+            memory = "" if np.isnan(r["memory_mb"]) else (
+                f", peak device memory {r['memory_mb']:.0f} MB")
             print(f"  {n} target(s): {r['fps']:.1f} frames/s for all, frame p50 "
-                  f"{r['p50_ms']:.1f} / p95 {r['p95_ms']:.1f} ms, peak device memory "
-                  f"{r['memory_mb']:.0f} MB")
+                  f"{r['p50_ms']:.1f} / p95 {r['p95_ms']:.1f} ms{memory}")
     return 0
 
 
