@@ -32,6 +32,10 @@ from .reference_policy import ReferencePolicy
 from .track_types import Classification, Meter, TrackResult
 
 LOG = logging.getLogger(__name__)
+# How long a cancelled first-frame training may take to stop before the wait is said in the log:
+# it stops at its next step, which on a loaded or swapping machine can take seconds, and a
+# process that ignores Ctrl-C meanwhile must say why.
+TRAINING_STOP_NOTICE_S = 5.0
 
 
 class FramePolicy(Protocol):
@@ -187,7 +191,11 @@ class Tracker:
         training, self._training = self._training, None
         if training is not None:
             self._training_cancel.set()
-            training.join()
+            training.join(TRAINING_STOP_NOTICE_S)
+            if training.is_alive():
+                LOG.warning("waiting for the first frame's training to stop: cancelled, it "
+                            "ends after the step in progress (slow on a loaded machine)")
+                training.join()
 
     def update(self, image: np.ndarray) -> TrackResult:
         """Track one frame and return its box, score and the one TRACKING/LOST decision."""

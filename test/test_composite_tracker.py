@@ -181,9 +181,13 @@ def test_a_failed_background_training_surfaces_at_the_next_frame():
     tracker.close()
 
 
-def test_close_or_a_new_init_cancels_a_background_training():
-    """A replaced or dropped target's training stops at its next step; a new one completes."""
+def test_close_or_a_new_init_cancels_a_background_training(monkeypatch, caplog):
+    """A replaced or dropped target's training stops at its next step; a new one completes. A
+    step that outlasts the notice delay is waited for, and the wait is said in the log."""
     import threading
+    import time
+
+    import rtmdnet_ros.tracker as tracker_module
 
     require_siamese()
     frames, gt = frames_of("Crossing", 3)
@@ -202,6 +206,8 @@ def test_close_or_a_new_init_cancels_a_background_training():
         if len(held) < 1 or (len(held) == 1 and hold_second.is_set()):
             held.append(cancel)
             assert cancel.wait(60), "the training was never cancelled"
+            if len(held) == 2:
+                time.sleep(1.0)  # the step in progress outlasts the notice delay
         return sample(*args, **kwargs)
 
     hold_second = threading.Event()
@@ -215,7 +221,13 @@ def test_close_or_a_new_init_cancels_a_background_training():
     assert tracker.update(frames[2]).success
     hold_second.set()
     tracker.init(frames[1], gt[1])
-    tracker.close()  # cancels the held training: the classifier is left not ready
+    notices = [r for r in caplog.records if "waiting for the first frame" in r.message]
+    assert notices == []  # the first cancel stopped at once
+    monkeypatch.setattr(tracker_module, "TRAINING_STOP_NOTICE_S", 0.2)
+    with caplog.at_level("WARNING", logger="rtmdnet_ros.tracker"):
+        tracker.close()  # cancels the held training: the classifier is left not ready
+    notices = [r for r in caplog.records if "waiting for the first frame" in r.message]
+    assert len(notices) == 1 and notices[0].levelname == "WARNING"
     assert len(held) == 2 and not tracker.verifier_ready
     with pytest.raises(ValueError, match="before init"):
         tracker.update(frames[2])
