@@ -276,7 +276,9 @@ class OnlineClassifier:
         if r.reuse_candidate_crop:
             both = np.concatenate([pos, neg])
             feats = self.features.pool(c.fmap, self.features.rois(both, c.scene[:2], c.target_wh))
-            pos_f, neg_f = feats[: len(pos)], feats[len(pos) :]
+            # Copies, not slices: a slice keeps the whole pooled block alive, and the positive
+            # memory holds five times as many frames as the negative one.
+            pos_f, neg_f = feats[: len(pos)].clone(), feats[len(pos) :].clone()
         else:
             (pos_f, _), (neg_f, _) = self.features.sample_features(image, [pos, neg], target[2:],
                                                                    self._rng)

@@ -55,6 +55,11 @@ def test_synthetic_clip_tracked(tracker, clip):
     for key in ("crop", "backbone", "roi", "head", "init"):
         assert tracker.timings[key] > 0
     assert tracker.counters["long_updates"] >= 4  # every 10 frames on success (reference 7)
+    # The sample memories hold their own features and nothing more (no slices of larger blocks).
+    memories = [*tracker.classifier._pos_memory, *tracker.classifier._neg_memory]
+    held = {m.untyped_storage().data_ptr(): m.untyped_storage().nbytes() for m in memories}
+    assert len(tracker.classifier._pos_memory) > len(tracker.classifier._neg_memory)
+    assert sum(held.values()) == sum(m.numel() * m.element_size() for m in memories)
 
 
 def test_async_updates_run_off_the_frame_loop_and_are_swapped_in(clip):
