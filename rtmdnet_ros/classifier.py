@@ -135,6 +135,8 @@ class OnlineClassifier:
             self._update_optimizer = self._learner.optimizer(r.lr_update)
         self._frame = 0
         self._last_short = -(10**9)
+        self._collected = 0  # frames whose samples entered the memories
+        self._collected_at_short = -1  # that count at the last short-term update
         self.search = SearchArea(self._options, target, self._meter)
 
     def forget(self) -> None:
@@ -228,10 +230,13 @@ class OnlineClassifier:
             self._collect(image, target, c)
         with self._meter.timed("update"):
             if not success:
-                if self._frame - self._last_short >= r.short_term_interval:
+                fresh = self._collected != self._collected_at_short
+                if (self._frame - self._last_short >= r.short_term_interval
+                        and (fresh or not r.short_term_needs_new_samples)):
                     n = min(r.short_term_frames, len(self._pos_memory))
                     self._update(list(self._pos_memory)[-n:] if n else [], "short_updates")
                     self._last_short = self._frame
+                    self._collected_at_short = self._collected
             elif self._frame % r.long_term_interval == 0:
                 self._update(list(self._pos_memory), "long_updates")
 
@@ -284,6 +289,7 @@ class OnlineClassifier:
                                                                    self._rng)
         self._pos_memory.append(pos_f)
         self._neg_memory.append(neg_f)
+        self._collected += 1
 
     def _update(self, pos: list[torch.Tensor], counter: str) -> None:
         """Online update on these positive blocks and the negative memory (reference 7)."""

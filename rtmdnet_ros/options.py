@@ -473,6 +473,11 @@ class RTMDNetOptions(_Group):
     # Speed knob (not in the reference, which updates on every failed frame): at most one
     # short-term update per this many frames. 1 = reference behaviour.
     short_term_interval: int = 3  # reference: 1 (docs/tracker.md)
+    # Speed knob (not in the reference, which repeats the short-term update on every failed
+    # frame from memories that only change on success): a short-term update only when samples
+    # entered the memories since the last one, so a long loss trains nothing twice.
+    # False = reference behaviour.
+    short_term_needs_new_samples: bool = False
     # Speed knob (not in the reference): pool the 50/200 update samples from the candidate
     # crop's feature map instead of a second crop + backbone pass, keeping only samples whose
     # padded box lies at least reuse_min_inside inside that crop. False = reference behaviour.
