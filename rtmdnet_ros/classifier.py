@@ -230,9 +230,10 @@ class OnlineClassifier:
             self._collect(image, target, c)
         with self._meter.timed("update"):
             if not success:
-                fresh = self._collected != self._collected_at_short
-                if (self._frame - self._last_short >= r.short_term_interval
-                        and (fresh or not r.short_term_needs_new_samples)):
+                stale = self._collected == self._collected_at_short
+                wait = (r.short_term_stale_interval if stale and r.short_term_stale_interval
+                        else r.short_term_interval)
+                if self._frame - self._last_short >= wait:
                     n = min(r.short_term_frames, len(self._pos_memory))
                     self._update(list(self._pos_memory)[-n:] if n else [], "short_updates")
                     self._last_short = self._frame

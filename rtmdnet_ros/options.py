@@ -474,10 +474,11 @@ class RTMDNetOptions(_Group):
     # short-term update per this many frames. 1 = reference behaviour.
     short_term_interval: int = 3  # reference: 1 (docs/tracker.md)
     # Speed knob (not in the reference, which repeats the short-term update on every failed
-    # frame from memories that only change on success): a short-term update only when samples
-    # entered the memories since the last one, so a long loss trains nothing twice.
-    # False = reference behaviour.
-    short_term_needs_new_samples: bool = False
+    # frame from memories that only change on success): while no samples entered the memories
+    # since the last short-term update, the next waits this many frames instead of
+    # short_term_interval, so a long loss trains on the same samples less often.
+    # 0 = reference behaviour (short_term_interval throughout).
+    short_term_stale_interval: int = 0
     # Speed knob (not in the reference): pool the 50/200 update samples from the candidate
     # crop's feature map instead of a second crop + backbone pass, keeping only samples whose
     # padded box lies at least reuse_min_inside inside that crop. False = reference behaviour.
@@ -503,6 +504,7 @@ class RTMDNetOptions(_Group):
         if not self.jitter:
             raise ValueError("jitter needs at least one entry (the original crop)")
         self._check_at_least(1, "n_candidates", "top_k", "batch_pos", "eval_chunk")
+        self._check_at_least(0, "short_term_stale_interval", meaning=" (0 = off)")
         if self.top_k > self.n_candidates:
             raise ValueError("top_k cannot exceed n_candidates")
 

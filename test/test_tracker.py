@@ -94,26 +94,26 @@ def test_async_updates_run_off_the_frame_loop_and_are_swapped_in(clip):
     assert t.counters["long_updates"] >= 3
 
 
-def test_a_long_loss_repeats_no_short_term_update_on_unchanged_memories(clip):
-    """``short_term_needs_new_samples``: while the target stays lost nothing enters the
-    memories, so the reference's update every ``short_term_interval`` failed frames trains on the
-    same samples again and again; with the option one update follows the loss, and the next
-    waits for new samples."""
+def test_a_long_loss_repeats_short_term_updates_on_unchanged_memories_less_often(clip):
+    """``short_term_stale_interval``: while the target stays lost nothing enters the memories,
+    and the reference's update every ``short_term_interval`` failed frames trains on the same
+    samples again and again; with the option those repeats wait that many frames."""
     frames, gt = clip
     gone = [np.full_like(frames[0], 127) for _ in range(15)]  # the camera sees a blank wall
 
-    def short_updates(needs_new: bool) -> tuple[int, int]:
-        t = Tracker(options=OPTS.replace(short_term_needs_new_samples=needs_new),
+    def short_updates(stale_interval: int) -> tuple[int, int]:
+        t = Tracker(options=OPTS.replace(short_term_stale_interval=stale_interval),
                     device="cpu", seed=3)
         t.init(frames[0], gt[0])
         failed = sum(not t.update(f).success for f in [*frames[1:10], *gone])
         return t.counters["short_updates"], failed
 
-    repeated, failed = short_updates(False)
-    once, failed_too = short_updates(True)
-    assert failed >= 12 and failed_too >= 12, (failed, failed_too)
+    repeated, failed = short_updates(0)
+    spaced, failed_spaced = short_updates(10)
+    once, failed_once = short_updates(1000)
+    assert min(failed, failed_spaced, failed_once) >= 12, (failed, failed_spaced, failed_once)
     assert repeated >= failed // OPTS.rtmdnet.short_term_interval - 1, repeated
-    assert once == 1, once
+    assert spaced == 2 and once == 1, (spaced, once)
 
 
 def test_same_seed_same_boxes(clip):
