@@ -24,6 +24,7 @@ from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule
 from rtmdnet_ros.composite.schedule import VerificationSchedule
 from rtmdnet_ros.composite.verifier import Verifier
+from rtmdnet_ros.composite.witness import FirstFrameWitness
 from rtmdnet_ros.geometry import clip_box
 from rtmdnet_ros.options import TrackerOptions
 from rtmdnet_ros.packaged_models import siamese_dir
@@ -77,6 +78,7 @@ class CompositePolicy:
         self._resume_level = o.resume_level
         self._resume_cap = logit(o.resume_cap)
         self._resume_after = o.resume_after
+        self.witness = FirstFrameWitness(o.witness_spreads, o.level_frames, o.level_min_spread)
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
                                              o.verify_max_shift, o.verify_max_resize)
@@ -107,6 +109,7 @@ class CompositePolicy:
         self._candidate.clear()
         self.level.clear()
         self.peak_level.clear()
+        self.witness.clear()
         self._since_verified = 0
         self._verdict = "agree"
         self._warming = not self._cls.ready
@@ -168,16 +171,19 @@ class CompositePolicy:
             self._cls.begin_frame()  # the newest learnt head, between two of its frames
             if follow is not None:
                 self._cls.follow(follow)
+        # Before this frame's conclusion: no online update has changed the head yet.
+        self.witness.take(self._cls)
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev, lost=self._lost_for > 0, resume=self._resume_prob())
         if d.branch == "agree":
             self.level.observe(float(ev.logits[d.peak]))
             self.peak_level.observe(min(logit(float(ev.probs[d.peak])), self._resume_cap))
+            self.witness.observe(image, self._cls, c, d.box)
         if not d.success:
             d = self._redetect(image, c, d, ev.cls_logit, img_wh)
         elif self._lost_for:
-            d = self._resume(d)
+            d = self._resume(d, image, c)
         box = clip_box(d.box, *img_wh)
         if box[2] < 1.0 or box[3] < 1.0:
             box = c.box
@@ -336,7 +342,7 @@ class CompositePolicy:
         return probability(self.peak_level.floor(self._resume_level,
                                                  logit(self.rule.resume_prob), self._resume_cap))
 
-    def _resume(self, d: Decision) -> Decision:
+    def _resume(self, d: Decision, image: np.ndarray, c: Classification) -> Decision:
         """Let a LOST track resume where the target was last seen, elsewhere once confirmed.
 
         Elsewhere, or anywhere once the loss has lasted ``resume_after`` frames: once the same
@@ -349,9 +355,13 @@ class CompositePolicy:
         reach = np.maximum(self.proposer.box[2:], d.box[2:])
         near = bool(np.all(np.abs(centre - self._last_centre) <= reach))
         dropout = not self._resume_after or self._lost_for < self._resume_after
-        if (near and dropout) or self._candidate.see(d.box):
+        if near and dropout:
             self._candidate.clear()
             return d
+        if self._candidate.see(d.box):
+            self._candidate.clear()
+            if self._witnessed(image, c, d.box, "resume"):
+                return d
         # Not yet: LOST, and the place searched first stays the last one; the parts follow the
         # candidate (a held proposer would lose a moving one before it could be confirmed).
         return replace(d, branch="lost", score=min(d.score, self.rule.threshold), success=False)
@@ -407,4 +417,24 @@ class CompositePolicy:
         if not self._candidate.see(peak.box):
             return lost
         self._candidate.clear()
+        if not self._witnessed(image, c, peak.box, "redetect"):
+            return lost
         return Decision("redetect", peak.box.copy(), score, True)
+
+    def _witnessed(self, image: np.ndarray, c: Classification, box: np.ndarray,
+                   kind: str) -> bool:
+        """Whether the first frame's head lets a confirmed candidate end a long loss.
+
+        A refused candidate starts its confirmation again: a stranger is refused on every
+        round, a target that was judged on a bad frame is taken on the next.
+        """
+        accepted, value = self.witness.judge(image, self._cls, c, box)
+        if self.witness.enabled:
+            self._meter.count(f"witness_{kind}_{'accepted' if accepted else 'refused'}")
+            if LOG.isEnabledFor(logging.DEBUG):
+                online = float(self.verifier.scores(image, c, box)[0])
+                LOG.debug("witness %s box=%s logit=%.3f level=%.3f spread=%.3f accepted=%s "
+                          "online=%.3f online_level=%.3f", kind, np.round(box, 1).tolist(), value,
+                          self.witness.level.mean, self.witness.level.spread, accepted, online,
+                          self.level.mean)
+        return accepted
