@@ -603,12 +603,12 @@ class CompositeOptions(_Group):
     level_frames: int = 10
     level_min_spread: float = 1.0
     # A third witness where a long loss would end (a resume confirmed after resume_after LOST
-    # frames, an accepted re-detection): a copy of the classifier's head taken when the first
-    # frame's training ends, which no online update has changed (composite/witness.py). The
-    # candidate's logit on it must lie at most witness_spreads spreads below the target's level
-    # on it (calibration.py, from the agreed frames, with level_frames and level_min_spread).
-    # 0 = off.
+    # frames, an accepted re-detection): the RoI features of the target's last level_frames
+    # agreed boxes (composite/witness.py). The candidate's cosine similarity to the nearest of
+    # them must lie at most witness_spreads spreads below the target's own level of that
+    # similarity (calibration.py; its spread never below witness_min_spread). 0 = off.
     witness_spreads: float = 0.0
+    witness_min_spread: float = 0.01
     # Verification schedule (composite/schedule.py; docs/tracker.md "Verification schedule"):
     # the classifier runs every verify_every-th frame (1 = every frame), at once when the
     # proposer is in doubt, and on every frame while LOST; between verifications the Siamese
@@ -636,8 +636,9 @@ class CompositeOptions(_Group):
 
     def __post_init__(self) -> None:
         self._check_at_least(1, "peaks", "verify_every", "redetect_confirm", "level_frames")
-        if self.witness_spreads < 0.0:
-            raise ValueError("composite_witness_spreads must be >= 0 (0 = off)")
+        if self.witness_spreads < 0.0 or self.witness_min_spread <= 0.0:
+            raise ValueError("composite_witness_spreads must be >= 0 (0 = off) and "
+                             "composite_witness_min_spread > 0")
         if self.redetect_level < 0.0 or self.level_min_spread <= 0.0:
             raise ValueError("composite_redetect_level must be >= 0 (0 = the fixed threshold) "
                              "and composite_level_min_spread > 0")

@@ -24,7 +24,7 @@ from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule
 from rtmdnet_ros.composite.schedule import VerificationSchedule
 from rtmdnet_ros.composite.verifier import Verifier
-from rtmdnet_ros.composite.witness import FirstFrameWitness
+from rtmdnet_ros.composite.witness import FeatureWitness
 from rtmdnet_ros.geometry import clip_box
 from rtmdnet_ros.options import TrackerOptions
 from rtmdnet_ros.packaged_models import siamese_dir
@@ -78,7 +78,7 @@ class CompositePolicy:
         self._resume_level = o.resume_level
         self._resume_cap = logit(o.resume_cap)
         self._resume_after = o.resume_after
-        self.witness = FirstFrameWitness(o.witness_spreads, o.level_frames, o.level_min_spread)
+        self.witness = FeatureWitness(o.witness_spreads, o.level_frames, o.witness_min_spread)
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
                                              o.verify_max_shift, o.verify_max_resize)
@@ -171,8 +171,6 @@ class CompositePolicy:
             self._cls.begin_frame()  # the newest learnt head, between two of its frames
             if follow is not None:
                 self._cls.follow(follow)
-        # Before this frame's conclusion: no online update has changed the head yet.
-        self.witness.take(self._cls)
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev, lost=self._lost_for > 0, resume=self._resume_prob())
@@ -425,7 +423,7 @@ class CompositePolicy:
 
     def _witnessed(self, image: np.ndarray, c: Classification, box: np.ndarray,
                    kind: str) -> bool:
-        """Whether the first frame's head lets a confirmed candidate end a long loss.
+        """Whether the target's recent features let a confirmed candidate end a long loss.
 
         A refused candidate starts its confirmation again: a stranger is refused on every
         round, a target that was judged on a bad frame is taken on the next.
@@ -433,10 +431,7 @@ class CompositePolicy:
         accepted, value = self.witness.judge(image, self._cls, c, box)
         if self.witness.enabled:
             self._meter.count(f"witness_{kind}_{'accepted' if accepted else 'refused'}")
-            if LOG.isEnabledFor(logging.DEBUG):
-                online = float(self.verifier.scores(image, c, box)[0])
-                LOG.debug("witness %s box=%s logit=%.3f level=%.3f spread=%.3f accepted=%s "
-                          "online=%.3f online_level=%.3f", kind, np.round(box, 1).tolist(), value,
-                          self.witness.level.mean, self.witness.level.spread, accepted, online,
-                          self.level.mean)
+            LOG.debug("witness %s box=%s similarity=%.4f level=%.4f spread=%.4f accepted=%s",
+                      kind, np.round(box, 1).tolist(), value, self.witness.level.mean,
+                      self.witness.level.spread, accepted)
         return accepted

@@ -1,47 +1,51 @@
 # Copyright 2026 The rtmdnet_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""A third witness for a track that resumes after a long loss: the first frame's classifier.
+"""A third witness for a track that resumes after a long loss: the target's own recent features.
 
 The two parts that vote every frame can both be fooled by a stranger after the target has left:
-the Siamese network scores another object of the same kind near certainty, and the online
-classifier, updated on the track since, scores whatever its updates drifted towards at the
-target's own level. A copy of the classifier's head taken when the first frame's training ends
-has learnt the target from the one box the user gave and never anything since, so it cannot have
-drifted onto what the updates learnt; it is asked only where a loss would end (a resume confirmed
-after a long loss, an accepted re-detection), so a track that is held is judged as before.
+the Siamese network scores another object of the same kind near certainty (its template is the
+first frame's, and it knows the kind, not the instance), and the online classifier, which tells
+the target from the background it was shown, scores an object of the same kind from elsewhere at
+the target's own level. The witness keeps the RoI features of the target's last agreed boxes (a
+small gallery, learnt only from agreements that stand, never from a frame it judges) and asks
+how close a candidate's feature comes to the nearest of them, against how close the target's own
+successive features come to each other (calibration.py's level and spread of that similarity):
+an instance that is not the target lies far below, however target-like its kind. A head kept
+from the first frame was tried first and forgets the target as it changes (docs/tracker.md, "A
+third witness").
 
-Its scores are on the classifier's logit scale but not the online head's level: the witness
-keeps the target's own level on its scale (calibration.py, from the frames both parts agreed on)
-and refuses a candidate more than ``spreads`` spreads below it.
+It is asked only where a loss would end (a resume confirmed after a long loss, an accepted
+re-detection), so a track that is held is judged as before.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+from collections import deque
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from rtmdnet_ros.classifier import OnlineClassifier
 from rtmdnet_ros.composite.calibration import TargetLevel
 from rtmdnet_ros.track_types import Classification
 
 
-class FirstFrameWitness:
-    """The classifier's head as the first frame left it, and the target's level on it.
+class FeatureWitness:
+    """The last ``frames`` agreed target features, and the level of their mutual similarity.
 
-    ``spreads``: how far below the target's level a candidate may score (0 = the witness is off:
-    nothing is copied, scored or refused). ``warmup`` / ``min_spread``: the level's
-    (calibration.TargetLevel).
+    ``spreads``: how far below that level a candidate's similarity may lie (0 = the witness is
+    off: nothing is pooled, kept or refused). ``min_spread``: the level's smallest spread, in
+    cosine similarity (successive features of one target can agree closely for a while).
     """
 
-    def __init__(self, spreads: float, warmup: int = 10, min_spread: float = 1.0) -> None:
+    def __init__(self, spreads: float, frames: int = 10, min_spread: float = 0.01) -> None:
         if spreads < 0.0:
             raise ValueError(f"the witness's spreads must be >= 0 (0 = off), got {spreads}")
         self.spreads = spreads
-        self.level = TargetLevel(warmup, min_spread)
-        self._head: torch.nn.Module | None = None
+        self.level = TargetLevel(frames, min_spread)
+        self._gallery: deque[torch.Tensor] = deque(maxlen=max(int(frames), 1))
 
     @property
     def enabled(self) -> bool:
@@ -49,52 +53,48 @@ class FirstFrameWitness:
         return self.spreads > 0.0
 
     @property
-    def taken(self) -> bool:
-        """Whether the first frame's head has been copied (after the first-frame training)."""
-        return self._head is not None
+    def size(self) -> int:
+        """How many agreed features the gallery holds."""
+        return len(self._gallery)
 
     def clear(self) -> None:
-        """Forget the head and the level (a new target is being learnt)."""
-        self._head = None
+        """Forget the target (a new one is being learnt)."""
+        self._gallery.clear()
         self.level.clear()
 
-    def take(self, cls: OnlineClassifier) -> None:
-        """Copy the classifier's head now, before any online update has changed it.
-
-        The backbone is shared, not copied: it is frozen while tracking and only the head learns.
-        """
-        if not self.enabled or self._head is not None:
-            return
-        net = cls.net
-        head = copy.deepcopy(net, memo={id(net.backbone): net.backbone})
-        head.eval()
-        for p in head.parameters():
-            p.requires_grad_(False)
-        self._head = head
-
-    def scores(self, image: np.ndarray, cls: OnlineClassifier, c: Classification,
-               boxes: np.ndarray) -> np.ndarray:
-        """Return the first frame's head's logit for each box (N, 4) of this frame."""
-        if self._head is None:
-            raise RuntimeError("FirstFrameWitness.scores before take()")
-        feats = cls.box_features(image, c, boxes)
-        with torch.no_grad():
-            return self._head.head(feats)[:, 1].cpu().numpy().astype(np.float64)
+    def similarity(self, image: np.ndarray, cls: OnlineClassifier, c: Classification,
+                   box: np.ndarray) -> float:
+        """Return the cosine similarity of ``box``'s feature to the nearest kept target feature."""
+        if not self._gallery:
+            return math.nan
+        return self._nearest(self._feature(image, cls, c, box))
 
     def observe(self, image: np.ndarray, cls: OnlineClassifier, c: Classification,
                 box: np.ndarray) -> None:
-        """Add the witness's logit of a box both parts agreed was the target to its level."""
-        if self.enabled and self._head is not None:
-            self.level.observe(float(self.scores(image, cls, c, box)[0]))
+        """Keep the feature of a box both parts agreed was the target (the level learns first)."""
+        if not self.enabled:
+            return
+        feature = self._feature(image, cls, c, box)
+        if self._gallery:
+            self.level.observe(self._nearest(feature))
+        self._gallery.append(feature)
 
     def judge(self, image: np.ndarray, cls: OnlineClassifier, c: Classification,
               box: np.ndarray) -> tuple[bool, float]:
-        """Whether ``box`` may be the target the track resumes on, and the witness's logit.
+        """Whether ``box`` may be the target the track resumes on, and its similarity.
 
-        Before the level is known (no agreed frame yet) it is not asked: True. Off: True, NaN.
+        Before the level is known (fewer than two agreed frames) it is not asked: True. Off:
+        True, NaN.
         """
-        if not self.enabled or self._head is None:
+        if not self.enabled or not self._gallery:
             return True, math.nan
-        value = float(self.scores(image, cls, c, box)[0])
+        value = self.similarity(image, cls, c, box)
         below = self.level.spreads_below(value)
         return bool(not np.isfinite(below) or below <= self.spreads), value
+
+    def _feature(self, image: np.ndarray, cls: OnlineClassifier, c: Classification,
+                 box: np.ndarray) -> torch.Tensor:
+        return F.normalize(cls.box_features(image, c, box)[0], dim=0)
+
+    def _nearest(self, feature: torch.Tensor) -> float:
+        return float((torch.stack(list(self._gallery)) @ feature).max())
