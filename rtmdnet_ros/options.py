@@ -606,11 +606,11 @@ class CompositeOptions(_Group):
     # frames, an accepted re-detection): the RoI features of the target's last level_frames
     # agreed boxes (composite/witness.py). The candidate's cosine similarity to the nearest of
     # them must lie at most witness_spreads spreads below the target's own level of that
-    # similarity (calibration.py; its spread never below witness_min_spread). 0 = off. 4: from
-    # the ends of long losses on the long-term development cuts, three seeds: the returning
-    # targets lay at most 3.6 spreads below, the strangers that both parts accepted mostly
-    # 4.3-8.7 (docs/tracker.md, "A third witness"). witness_min_spread 0.01: successive
-    # features of one target agree to about 0.01-0.04 in cosine similarity.
+    # similarity (calibration.py; its spread never below witness_min_spread). 0 = off. 4: read
+    # off the ends of long losses on the long-term development cuts over three seeds, in the
+    # gap between the returning targets and the strangers both parts accepted (docs/tracker.md,
+    # "A third witness"). witness_min_spread 0.01: the order of the smallest spread the
+    # successive features of one target showed there, in cosine similarity.
     witness_spreads: float = 4.0
     witness_min_spread: float = 0.01
     # Verification schedule (composite/schedule.py; docs/tracker.md "Verification schedule"):
