@@ -179,30 +179,49 @@ class OnlineClassifier:
 
     def score_boxes(self, image: np.ndarray, c: Classification, boxes: np.ndarray
                     ) -> np.ndarray:
-        """Return the classifier's logit for each box (N, 4): one box, one RoI, one score.
+        """Return the classifier's logit for each box (N, 4): one box, one RoI, one score."""
+        boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
+        out = np.zeros(len(boxes))
+        for mask, feats in self._pooled(image, c, boxes):
+            with self._meter.timed("head"):
+                out[mask] = self._learner.scores(feats).cpu().numpy()
+        return out
+
+    def box_features(self, image: np.ndarray, c: Classification, boxes: np.ndarray
+                     ) -> torch.Tensor:
+        """Return the pooled RoI feature of each box (N, D), as ``score_boxes`` pools them.
+
+        For a head other than the online one (composite/witness.py) to judge the same boxes.
+        """
+        boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
+        out = self.features.empty().new_zeros((len(boxes), self.features.dim))
+        for mask, feats in self._pooled(image, c, boxes):
+            out[torch.as_tensor(mask)] = feats
+        return out
+
+    def _pooled(self, image: np.ndarray, c: Classification, boxes: np.ndarray
+                ) -> list[tuple[np.ndarray, torch.Tensor]]:
+        """Pool boxes (N, 4) in groups: (mask of the group's boxes, their features).
 
         Boxes mostly inside this frame's scene crop are pooled from its feature map; the others
         from one more crop around them at the target's scale, so a far box costs one small
         backbone pass instead of a crop spanning both.
         """
-        padding = self._options.network.padding
-        boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
-        out = np.zeros(len(boxes))
         if not len(boxes):
-            return out
+            return []
+        padding = self._options.network.padding
         min_inside = self._options.rtmdnet.reuse_min_inside
         inside = fraction_inside(pad_boxes(boxes, padding), c.scene) >= min_inside
         groups = [(inside, c.fmap, c.scene)]
         if (~inside).any():
             scene = scene_box(boxes[~inside], padding)
             groups.append((~inside, self.features.scene_map(image, scene, c.target_wh), scene))
+        pooled = []
         for mask, fmap, scene in groups:
-            if not mask.any():
-                continue
-            rois = self.features.rois(boxes[mask], scene[:2], c.target_wh)
-            with self._meter.timed("head"):
-                out[mask] = self._learner.scores(self.features.pool(fmap, rois)).cpu().numpy()
-        return out
+            if mask.any():
+                rois = self.features.rois(boxes[mask], scene[:2], c.target_wh)
+                pooled.append((mask, self.features.pool(fmap, rois)))
+        return pooled
 
     def regress(self, image: np.ndarray, c: Classification) -> np.ndarray | None:
         """Return reference 8's box for the top candidates, or None when it is not fitted."""

@@ -615,6 +615,17 @@ class CompositeOptions(_Group):
     # reference 7); its spread is never below level_min_spread (one logit).
     level_frames: int = 10
     level_min_spread: float = 1.0
+    # A third witness where a long loss would end (a resume confirmed after resume_after LOST
+    # frames, an accepted re-detection): the RoI features of the target's last level_frames
+    # agreed boxes (composite/witness.py). The candidate's cosine similarity to the nearest of
+    # them must lie at most witness_spreads spreads below the target's own level of that
+    # similarity (calibration.py; its spread never below witness_min_spread). 0 = off. 4: read
+    # off the ends of long losses on the long-term development cuts over three seeds, in the
+    # gap between the returning targets and the strangers both parts accepted (docs/tracker.md,
+    # "A third witness"). witness_min_spread 0.01: the order of the smallest spread the
+    # successive features of one target showed there, in cosine similarity.
+    witness_spreads: float = 4.0
+    witness_min_spread: float = 0.01
     # Verification schedule (composite/schedule.py; docs/tracker.md "Verification schedule"):
     # the classifier runs every verify_every-th frame (1 = every frame), at once when the
     # proposer is in doubt, and on every frame while LOST; between verifications the Siamese
@@ -642,6 +653,9 @@ class CompositeOptions(_Group):
 
     def __post_init__(self) -> None:
         self._check_at_least(1, "peaks", "verify_every", "redetect_confirm", "level_frames")
+        if self.witness_spreads < 0.0 or self.witness_min_spread <= 0.0:
+            raise ValueError("composite_witness_spreads must be >= 0 (0 = off) and "
+                             "composite_witness_min_spread > 0")
         if self.redetect_level < 0.0 or self.level_min_spread <= 0.0:
             raise ValueError("composite_redetect_level must be >= 0 (0 = the fixed threshold) "
                              "and composite_level_min_spread > 0")

@@ -314,6 +314,8 @@ def test_composite_options_are_checked():
         TrackerOptions().replace(composite_resume_level=-1.0)
     with pytest.raises(ValueError, match="composite_resume_cap"):
         TrackerOptions().replace(composite_resume_cap=1.0)
+    with pytest.raises(ValueError, match="composite_witness_spreads"):
+        TrackerOptions().replace(composite_witness_spreads=-0.5)
 
 
 @pytest.mark.parametrize("threshold", [-1.0, 0.0, 0.5, 2.0, 5.0])

@@ -24,6 +24,7 @@ from rtmdnet_ros.composite.redetect import Confirmation, ReDetector
 from rtmdnet_ros.composite.rule import Decision, DecisionRule
 from rtmdnet_ros.composite.schedule import VerificationSchedule
 from rtmdnet_ros.composite.verifier import Verifier
+from rtmdnet_ros.composite.witness import FeatureWitness
 from rtmdnet_ros.geometry import clip_box
 from rtmdnet_ros.options import TrackerOptions
 from rtmdnet_ros.packaged_models import siamese_dir
@@ -77,6 +78,7 @@ class CompositePolicy:
         self._resume_level = o.resume_level
         self._resume_cap = logit(o.resume_cap)
         self._resume_after = o.resume_after
+        self.witness = FeatureWitness(o.witness_spreads, o.level_frames, o.witness_min_spread)
         self.schedule = VerificationSchedule(o.verify_every, o.verify_doubt_prob,
                                              o.verify_rival_ratio, o.verify_rival_iou,
                                              o.verify_max_shift, o.verify_max_resize)
@@ -107,6 +109,7 @@ class CompositePolicy:
         self._candidate.clear()
         self.level.clear()
         self.peak_level.clear()
+        self.witness.clear()
         self._since_verified = 0
         self._verdict = "agree"
         self._warming = not self._cls.ready
@@ -177,7 +180,10 @@ class CompositePolicy:
         if not d.success:
             d = self._redetect(image, c, d, ev.cls_logit, img_wh)
         elif self._lost_for:
-            d = self._resume(d)
+            d = self._resume(d, image, c)
+        if d.branch == "agree":
+            # Only an agreement that stands: not a candidate's frame while it is being confirmed.
+            self.witness.observe(image, self._cls, c, d.box)
         box = clip_box(d.box, *img_wh)
         if box[2] < 1.0 or box[3] < 1.0:
             box = c.box
@@ -336,7 +342,7 @@ class CompositePolicy:
         return probability(self.peak_level.floor(self._resume_level,
                                                  logit(self.rule.resume_prob), self._resume_cap))
 
-    def _resume(self, d: Decision) -> Decision:
+    def _resume(self, d: Decision, image: np.ndarray, c: Classification) -> Decision:
         """Let a LOST track resume where the target was last seen, elsewhere once confirmed.
 
         Elsewhere, or anywhere once the loss has lasted ``resume_after`` frames: once the same
@@ -349,9 +355,13 @@ class CompositePolicy:
         reach = np.maximum(self.proposer.box[2:], d.box[2:])
         near = bool(np.all(np.abs(centre - self._last_centre) <= reach))
         dropout = not self._resume_after or self._lost_for < self._resume_after
-        if (near and dropout) or self._candidate.see(d.box):
+        if near and dropout:
             self._candidate.clear()
             return d
+        if self._candidate.see(d.box):
+            self._candidate.clear()
+            if self._witnessed(image, c, d.box, "resume"):
+                return d
         # Not yet: LOST, and the place searched first stays the last one; the parts follow the
         # candidate (a held proposer would lose a moving one before it could be confirmed).
         return replace(d, branch="lost", score=min(d.score, self.rule.threshold), success=False)
@@ -407,4 +417,21 @@ class CompositePolicy:
         if not self._candidate.see(peak.box):
             return lost
         self._candidate.clear()
+        if not self._witnessed(image, c, peak.box, "redetect"):
+            return lost
         return Decision("redetect", peak.box.copy(), score, True)
+
+    def _witnessed(self, image: np.ndarray, c: Classification, box: np.ndarray,
+                   kind: str) -> bool:
+        """Whether the target's recent features let a confirmed candidate end a long loss.
+
+        A refused candidate starts its confirmation again: a stranger is refused on every
+        round, a target that was judged on a bad frame is taken on the next.
+        """
+        accepted, value = self.witness.judge(image, self._cls, c, box)
+        if self.witness.enabled:
+            self._meter.count(f"witness_{kind}_{'accepted' if accepted else 'refused'}")
+            LOG.debug("witness %s box=%s similarity=%.4f level=%.4f spread=%.4f accepted=%s",
+                      kind, np.round(box, 1).tolist(), value, self.witness.level.mean,
+                      self.witness.level.spread, accepted)
+        return accepted
