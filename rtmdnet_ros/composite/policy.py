@@ -174,15 +174,14 @@ class CompositePolicy:
         c = self._cls.classify(image)
         ev = self.verifier.evidence(image, c, peaks)
         d = self.rule.decide(ev, lost=self._lost_for > 0, resume=self._resume_prob())
-        if d.branch == "agree":
-            self.level.observe(float(ev.logits[d.peak]))
-            self.peak_level.observe(min(logit(float(ev.probs[d.peak])), self._resume_cap))
         if not d.success:
             d = self._redetect(image, c, d, ev.cls_logit, img_wh)
         elif self._lost_for:
             d = self._resume(d, image, c)
         if d.branch == "agree":
             # Only an agreement that stands: not a candidate's frame while it is being confirmed.
+            self.level.observe(float(ev.logits[d.peak]))
+            self.peak_level.observe(min(logit(float(ev.probs[d.peak])), self._resume_cap))
             self.witness.observe(image, self._cls, c, d.box)
         box = clip_box(d.box, *img_wh)
         if box[2] < 1.0 or box[3] < 1.0:
