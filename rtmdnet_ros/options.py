@@ -477,7 +477,8 @@ class RTMDNetOptions(_Group):
     # frame from memories that only change on success): while no samples entered the memories
     # since the last short-term update, the next waits this many frames instead of
     # short_term_interval, so a long loss trains on the same samples less often.
-    # 0 = reference behaviour (short_term_interval throughout).
+    # 0 = reference behaviour (short_term_interval throughout), the default: spacing them cost
+    # long-term accuracy (docs/tracker.md, "Short-term updates during a long loss").
     short_term_stale_interval: int = 0
     # Speed knob (not in the reference): pool the 50/200 update samples from the candidate
     # crop's feature map instead of a second crop + backbone pass, keeping only samples whose
