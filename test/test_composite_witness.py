@@ -122,6 +122,6 @@ def test_an_unset_witness_keeps_nothing_and_accepts_everything():
     assert not any(k.startswith("witness") for k in tracker.counters)
     tracker.close()
     with pytest.raises(ValueError, match="spreads must be >= 0"):
-        FeatureWitness(-1.0)
+        FeatureWitness(-1.0, frames=10, min_spread=0.01)
     with pytest.raises(ValueError, match="composite_witness_min_spread"):
         TrackerOptions().replace(composite_witness_min_spread=0.0)

@@ -40,7 +40,7 @@ class FeatureWitness:
     cosine similarity (successive features of one target can agree closely for a while).
     """
 
-    def __init__(self, spreads: float, frames: int = 10, min_spread: float = 0.01) -> None:
+    def __init__(self, spreads: float, frames: int, min_spread: float) -> None:
         if spreads < 0.0:
             raise ValueError(f"the witness's spreads must be >= 0 (0 = off), got {spreads}")
         self.spreads = spreads
@@ -62,13 +62,6 @@ class FeatureWitness:
         self._gallery.clear()
         self.level.clear()
 
-    def similarity(self, image: np.ndarray, cls: OnlineClassifier, c: Classification,
-                   box: np.ndarray) -> float:
-        """Return the cosine similarity of ``box``'s feature to the nearest kept target feature."""
-        if not self._gallery:
-            return math.nan
-        return self._nearest(self._feature(image, cls, c, box))
-
     def observe(self, image: np.ndarray, cls: OnlineClassifier, c: Classification,
                 box: np.ndarray) -> None:
         """Keep the feature of a box both parts agreed was the target (the level learns first)."""
@@ -88,7 +81,7 @@ class FeatureWitness:
         """
         if not self.enabled or not self._gallery:
             return True, math.nan
-        value = self.similarity(image, cls, c, box)
+        value = self._nearest(self._feature(image, cls, c, box))
         below = self.level.spreads_below(value)
         return bool(not np.isfinite(below) or below <= self.spreads), value
 
@@ -97,4 +90,5 @@ class FeatureWitness:
         return F.normalize(cls.box_features(image, c, box)[0], dim=0)
 
     def _nearest(self, feature: torch.Tensor) -> float:
+        """Cosine similarity to the nearest kept target feature (all are unit vectors)."""
         return float((torch.stack(list(self._gallery)) @ feature).max())
