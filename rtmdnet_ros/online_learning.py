@@ -96,7 +96,7 @@ class HeadTrainer:
 
     def __init__(self, net: Any, options: RTMDNetOptions, rng: np.random.Generator,
                  device: torch.device):
-        self.net = net  # anything with head(), train(), eval() and named_parameters()
+        self.net = net  # anything with fc4/fc5/fc6, head() and named_parameters()
         self.options = options  # the RT-MDNet group: the training step's numbers
         self.rng = rng
         self.device = device
@@ -156,10 +156,10 @@ class HeadTrainer:
                 p = pos[torch.as_tensor(pos_idx[it * n_pos : (it + 1) * n_pos])]
                 cand = neg[torch.as_tensor(neg_idx[it * n_cand : (it + 1) * n_cand])]
                 if n_hard < n_cand:
-                    self.net.eval()
+                    self._set_training(False)
                     hard = torch.topk(self.scores(cand), n_hard).indices
                     cand = cand[hard]
-                self.net.train()
+                self._set_training(True)
                 out = self.net.head(torch.cat([p, cand], 0))
                 labels = torch.cat(
                     [
@@ -174,8 +174,17 @@ class HeadTrainer:
                 clip_grad_norm(params, o.grad_clip)
                 optimizer.step()
                 loss_value = float(loss.detach())
-        self.net.eval()
+        self._set_training(False)
         return loss_value
+
+    def _set_training(self, mode: bool) -> None:
+        """Switch the head alone (looked up each time: a new target's init replaces fc6).
+
+        Toggling the whole network walks every backbone module twice a step, and a backbone
+        left in train mode would be wrong for anyone reading it.
+        """
+        for module in (self.net.fc4, self.net.fc5, self.net.fc6):
+            module.train(mode)
 
 
 class HeadCopy(nn.Module):

@@ -115,9 +115,14 @@ def init_ros(prog: str, args: list[str] | None) -> int | None:
 
     ``None`` means rclpy is initialised and the caller goes on.
     """
+    import faulthandler
     import signal
 
     import rclpy
+
+    # A crash inside a native library (DDS, onnxruntime, torch) would otherwise leave a launch
+    # log with no line saying where: every thread's Python stack goes to stderr first.
+    faulthandler.enable()
 
     # A process started in the background of a non-interactive shell (`cmd &`, nohup, some
     # service managers) inherits SIGINT *ignored*; Python then installs no KeyboardInterrupt
