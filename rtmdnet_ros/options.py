@@ -595,6 +595,12 @@ class CompositeOptions(_Group):
     # target sit at 0.95-1.0, see agree_prob).
     resume_level: float = 1.0
     resume_cap: float = 0.99
+    # A target whose first box is smaller than this (px, the square root of its area) is
+    # followed without the presence and resume tests: a few pixels upsampled to the template
+    # leave the Siamese network's probability no presence signal (it sinks on the target and
+    # rises on look-alikes), so the state comes from the two witnesses' identity branches alone
+    # (docs/tracker.md, "Targets of a few pixels"). 0 = the tests apply to every target.
+    presence_min_size: float = 6.0
     # Re-detection: after this many LOST frames (0 = never) the Siamese network searches one
     # window per frame, the last place and a sweep of the frame in turn; among the window's peaks
     # with probability >= redetect_prob (and resume_prob), the one the classifier scores highest
@@ -667,6 +673,7 @@ class CompositeOptions(_Group):
                              "composite_resume_cap in (0, 1)")
         if not 0.0 <= self.gone_prob <= 1.0:
             raise ValueError("composite_gone_prob must be in [0, 1]")
+        self._check_at_least(0, "presence_min_size", meaning=" (0 = every target tested)")
         self._check_at_least(0, "redetect_after", meaning=" (0 = never)")
         self._check_at_least(0, "resume_after", meaning=" (0 = at once near the last place)")
         if not 0.0 <= self.verify_doubt_prob <= 1.0 or not 0.0 < self.verify_rival_ratio:

@@ -7,6 +7,7 @@
 - Re-detection: boat5 with the frame rolled by a third of its width from frame 10 on (the target
   leaves the search area): the composite reports LOST, searches, confirms the target with the
   classifier on several frames and resumes there; with re-detection off it stays lost.
+- A target of a few pixels (truck4_1) followed without the Siamese presence tests.
 - A scene cut (another sequence's frames spliced in, as ``rtmdnet-eval --long-term`` does): LOST
   throughout, nothing claimed in the cut, the target found again when it returns.
 - Boxes kept as they were: for seed 0 on three sequences, the reference mode's equal those
@@ -344,3 +345,22 @@ def test_a_fresh_install_tracks_exactly_as_the_development_checkout(monkeypatch,
     away = run()
     np.testing.assert_array_equal(here, away)
     assert iou(away, boxes[1:]).mean() > 0.6
+
+
+def test_a_target_of_a_few_pixels_is_followed_without_the_presence_tests():
+    """truck4_1's truck, 5x4 px: the Siamese network's probability sinks on it and rises on
+    look-alikes, so its presence and resume tests would call it gone on frame 4 and never let the
+    track resume; below ``composite_presence_min_size`` the witnesses' identity branches alone
+    decide, and the track is still on the truck 40-60 frames later (RT-MDNet alone is there too).
+    """
+    require_siamese()
+    frames, gt = frames_of("truck4_1", 60)
+    assert np.sqrt(gt[0, 2] * gt[0, 3]) < 6.0
+    kept, _ = track(frames, gt)
+    overlap = iou(np.array([r.box_xywh for r in kept]), gt[1:])
+    assert overlap[-20:].mean() > 0.3, overlap.round(2)
+    assert sum(r.success for r in kept) > len(kept) / 2
+    tested, _ = track(frames, gt, composite_presence_min_size=0)
+    overlap = iou(np.array([r.box_xywh for r in tested]), gt[1:])
+    assert overlap[-20:].mean() < 0.1, overlap.round(2)
+    assert "absent" in [r.branch for r in tested[:10]]

@@ -67,7 +67,7 @@ ADDED = {"composite_verify_every", "composite_verify_doubt_prob", "composite_ver
          "composite_level_min_spread", "composite_gone_prob", "composite_resume_prob",
          "composite_resume_after", "composite_resume_level", "composite_resume_cap",
          "release_backbone_memory", "short_term_stale_interval", "composite_witness_spreads",
-         "composite_witness_min_spread"}
+         "composite_witness_min_spread", "composite_presence_min_size"}
 
 
 def test_the_flat_dict_is_unchanged_by_the_grouping():

@@ -64,9 +64,11 @@ class CompositePolicy:
         self._meter = meter
         self.verifier = Verifier(classifier)
         # The classifier's own success rule (RT-MDNet's threshold) is one of the rule's inputs.
-        self.rule = DecisionRule(options.rtmdnet.success_threshold, o.agree_iou,
-                                 o.agree_prob, o.margin, o.presence_prob, o.gone_prob,
-                                 o.resume_prob)
+        self._full_rule = DecisionRule(options.rtmdnet.success_threshold, o.agree_iou,
+                                       o.agree_prob, o.margin, o.presence_prob, o.gone_prob,
+                                       o.resume_prob)
+        self._presence_min_size = o.presence_min_size
+        self.rule = self._full_rule  # this track's: init() drops the presence tests on a tiny one
         self.gate = UpdateGate(o.update_gate)
         self.redetector = ReDetector(o.redetect_after, o.redetect_prob, o.redetect_margin)
         self._candidate = Confirmation(o.redetect_confirm, o.agree_iou)
@@ -106,6 +108,9 @@ class CompositePolicy:
         with self._meter.timed("siamese"):
             self.proposer.init(image, box)
         self._lost_for = 0
+        tiny = float(np.sqrt(max(box[2], 0.0) * max(box[3], 0.0))) < self._presence_min_size
+        self.rule = (replace(self._full_rule, presence_prob=0.0, resume_prob=0.0) if tiny
+                     else self._full_rule)
         self._candidate.clear()
         self.level.clear()
         self.peak_level.clear()
@@ -336,7 +341,8 @@ class CompositePolicy:
         saw near certainty (a stranger of the same kind reaches it) and too high on one it saw
         weakly; the track's own peaks say which it is.
         """
-        if not self._resume_level or self._lost_for < max(self._resume_after, 1):
+        if (not self._resume_level or not self.rule.resume_prob
+                or self._lost_for < max(self._resume_after, 1)):
             return None
         return probability(self.peak_level.floor(self._resume_level,
                                                  logit(self.rule.resume_prob), self._resume_cap))

@@ -26,7 +26,8 @@ target does not end a loss on a middling peak). The classifier tells
 the target from what is around it; it was never shown the scene that replaces it when the target
 leaves the view, and there it scores strangers as high as the target. The network's probability
 is on one scale for every track, which the classifier's logits are not (docs/tracker.md, "The
-target leaves the view").
+target leaves the view"). Except on a target of a few pixels, where that probability says
+nothing: the policy gives such a track a rule without the tests (``presence_min_size``).
 
 What the parts do on such a frame depends on why it failed. *The target is gone* when both
 parts dropped (no branch vouches for a box) or the Siamese network's best peak is below
