@@ -12,6 +12,8 @@ camera must be able to rely on:
   running track as it was, same state and track id, and says why in the user's words;
 - with the camera stopped, ``~/status`` still arrives at least once a second, saying for how
   long no image came; an init without a stamp on the stale newest frame is refused with its age.
+- a cap on the frame cache's memory set at run time bounds how far back an init reaches, and
+  the log says how far.
 One node process serves the module (the checks share its start-up).
 """
 
@@ -247,3 +249,45 @@ def test_refused_inits_keep_the_running_track_and_a_stopped_camera_is_heard(grap
                                what="a status")[-1][1]
     assert (status.state, status.track_id) == (status.TRACKING, track)
     assert client.reset().success
+
+
+def set_parameter(client: GraphClient, name: str, value: float) -> None:
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    setter = client.node.create_client(SetParameters, "/rtmdnet_tracker/set_parameters")
+    try:
+        assert setter.wait_for_service(timeout_sec=30)
+        request = SetParameters.Request(parameters=[Parameter(
+            name=name, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                            double_value=value))])
+        result = client.call(setter, request, 30).results[0]
+        assert result.successful, result.reason
+    finally:
+        client.node.destroy_client(setter)
+
+
+def test_a_frame_cache_cap_in_megabytes_bounds_how_far_back_an_init_reaches(graph, clip):
+    """``frame_cache_max_mb`` set at run time: 4 MB hold about 17 of the clip's 230 kB frames
+    (1.7 s at 10 Hz) although ``frame_cache_seconds`` asks for 10 s; the log says so, an init on
+    a frame 3 s back is refused as not cached, one on a frame half a second back starts."""
+    node, client = graph
+    with Camera(client, clip, 10.0) as camera:
+        camera.wait_frames(40)
+        said = node.log_count(r"frame cache: ")
+        set_parameter(client, "frame_cache_max_mb", 4.0)
+        try:
+            line = node.wait_for_log(r"frame cache: .*capped at 4 MB \(frame_cache_max_mb\): "
+                                     r"an init reaches \d+\.\d s back", timeout=30)
+            assert node.log_count(r"frame cache: ") == said + 1, line
+            reach = float(re.search(r"reaches (\d+\.\d) s back", line).group(1))
+            assert 1.0 <= reach <= 2.5, line
+            header, index = camera.frame_ago(3.0)
+            refused = client.init(tuple(clip[1][index]), stamp=header.stamp)
+            assert not refused.success and "is not in the frame cache" in refused.message
+            header, index = camera.frame_ago(0.5)
+            started = client.init(tuple(clip[1][index]), stamp=header.stamp, timeout=120)
+            assert started.success, started.message
+        finally:
+            set_parameter(client, "frame_cache_max_mb", 1024.0)
+        assert client.reset().success

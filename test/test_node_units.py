@@ -194,7 +194,7 @@ def test_parameter_table_rules():
 
     from rtmdnet_ros.node import parameters as table
 
-    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 40
+    assert len(set(table.PARAMETER_NAMES)) == len(table.SPECS) == 41
     assert set(table.TRACKER_OPTION_PARAMETERS) <= set(table.PARAMETER_NAMES)
     for spec in table.SPECS:
         desc = spec.descriptor()
@@ -265,3 +265,23 @@ def test_frame_cache_uncounts_a_dropped_frame_caught_up_later():
     cache.tracked_late(cache.find(2))  # once only
     cache.tracked_late(cache.find(4))  # still pending, never counted
     assert cache.dropped == 2
+
+
+def test_frame_cache_cap_in_megabytes_keeps_the_newest_frames_that_fit():
+    clock = Clock()
+    cache = FrameCache(60.0, max_mb=2.5, clock=clock)
+    for i in range(1, 6):  # five 1 MB frames, a second apart: within the 60 s window
+        clock.now += 1.0
+        cache.put(i, None, SimpleNamespace(data=bytes(1_000_000)))
+    assert cache.stamp_range() == (2, 4, 5) and cache.footprint().bytes == 2_000_000
+    cache.resize(max_mb=0.0)  # no cap: the seconds decide again
+    for i in range(6, 9):
+        clock.now += 1.0
+        cache.put(i, None, SimpleNamespace(data=bytes(1_000_000)))
+    assert cache.stamp_range() == (5, 4, 8) and cache.seconds == 60.0
+    cache.resize(max_mb=0.5)  # a cap below one frame still keeps the newest
+    assert cache.stamp_range() == (1, 8, 8) and cache.footprint().bytes == 1_000_000
+    cache.resize(seconds=0.5, max_mb=3.0)
+    assert cache.max_mb == 3.0 and cache.seconds == 0.5
+    with pytest.raises(ValueError, match=">= 0 MB"):
+        FrameCache(10.0, max_mb=-1.0)

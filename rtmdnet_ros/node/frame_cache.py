@@ -9,7 +9,9 @@ lock; keeping it free of rclpy makes that logic testable on its own.
 
 The history is measured in seconds of arrival time, not frames: a person typing a service call
 needs the same few seconds whatever the camera's rate. Frames are stored as received (raw
-message objects): converting every frame would cost time for frames that are then dropped.
+message objects): converting every frame would cost time for frames that are then dropped. A
+cap in bytes bounds it too: ten seconds of a 1080p camera are about 2 GB, more than a small
+robot can spare, and there the cap, not the seconds, decides how far back an init can reach.
 """
 
 from __future__ import annotations
@@ -55,12 +57,16 @@ class FrameCache:
     pending frame once. ``find`` looks a stamp up in the history for a stamped init.
     """
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._check(seconds)
+    def __init__(self, seconds: float, max_mb: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Keep ``seconds`` of frames, and at most ``max_mb`` megabytes of them (0: no cap)."""
+        self._check(seconds, max_mb)
         self._seconds = float(seconds)
+        self._max_bytes = int(max_mb * 1e6)
         self._clock = clock
         self._lock = threading.Condition()
         self._history: deque[CachedFrame] = deque(maxlen=MAX_FRAMES)
+        self._bytes = 0  # image bytes held by the history
         self._pending: CachedFrame | None = None
         self._sequence = 0
         self._received = 0
@@ -69,27 +75,44 @@ class FrameCache:
         self._closed = False
 
     @staticmethod
-    def _check(seconds: float) -> None:
+    def _check(seconds: float, max_mb: float) -> None:
         if not seconds > 0:
             raise ValueError(f"frame cache length must be > 0 s, got {seconds}")
+        if not max_mb >= 0:
+            raise ValueError(f"frame cache cap must be >= 0 MB (0 = none), got {max_mb}")
 
     @property
     def seconds(self) -> float:
         """How far back (arrival time) frames are kept for a stamped init."""
         return self._seconds
 
-    def resize(self, seconds: float) -> None:
-        """Change how many seconds of frames are kept (the newest stay)."""
-        self._check(seconds)
+    @property
+    def max_mb(self) -> float:
+        """The cap on the history's image bytes, in megabytes (0: none)."""
+        return self._max_bytes / 1e6
+
+    def resize(self, seconds: float | None = None, max_mb: float | None = None) -> None:
+        """Change how many seconds, or megabytes, of frames are kept (the newest stay)."""
+        seconds = self._seconds if seconds is None else seconds
+        max_mb = self.max_mb if max_mb is None else max_mb
+        self._check(seconds, max_mb)
         with self._lock:
             self._seconds = float(seconds)
+            self._max_bytes = int(max_mb * 1e6)
             self._evict(self._clock())
 
     def _evict(self, now: float) -> None:
-        """Drop frames older than the window, always keeping the newest (lock held)."""
+        """Drop frames older than the window or beyond the cap, always keeping the newest."""
         history = self._history
-        while len(history) > 1 and now - history[0].received > self._seconds:
-            self._replaced.discard(history.popleft().sequence)
+        cap = self._max_bytes
+        while len(history) > 1 and (now - history[0].received > self._seconds
+                                    or (cap and self._bytes > cap)):
+            self._forget(history.popleft())
+
+    def _forget(self, frame: CachedFrame) -> None:
+        """Account for a frame leaving the history (lock held)."""
+        self._bytes -= frame.size
+        self._replaced.discard(frame.sequence)
 
     def put(self, stamp_ns: int, header: Any, msg: Any, compressed: bool = False) -> bool:
         """Store a new frame as the pending newest one; return True when one was dropped."""
@@ -100,8 +123,9 @@ class FrameCache:
             self._sequence += 1
             frame = CachedFrame(stamp_ns, header, msg, compressed, self._sequence, now, size)
             if len(self._history) == self._history.maxlen:
-                self._replaced.discard(self._history[0].sequence)
+                self._forget(self._history[0])  # the deque drops it on the append
             self._history.append(frame)
+            self._bytes += size
             self._evict(now)
             dropped = self._pending is not None
             if dropped:
@@ -188,7 +212,7 @@ class FrameCache:
             if not self._history:
                 return Footprint(0, 0, 0.0)
             span = self._history[-1].received - self._history[0].received
-            return Footprint(len(self._history), sum(f.size for f in self._history), span)
+            return Footprint(len(self._history), self._bytes, span)
 
     @property
     def received(self) -> int:

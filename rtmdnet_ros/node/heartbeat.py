@@ -37,7 +37,7 @@ class Heartbeat:
         self._cache = cache
         self._topic = topic
         self._timer: Any = None
-        self._memory_said = 0  # the frame size the cache's memory was last said for
+        self._memory_said = (0, -1.0)  # (frame size, cap) the cache's memory was last said for
         self.set_rate(rate_hz)
 
     def set_rate(self, rate_hz: float) -> None:
@@ -70,17 +70,23 @@ class Heartbeat:
             self._outputs.status(status, message)
 
     def _say_memory(self) -> None:
-        """Log once per frame size the memory the cache takes when full, at the rate seen."""
+        """Log the memory the cache takes when full, at the rate seen (once per size and cap)."""
         footprint = self._cache.footprint()
         if footprint.frames < 2 or footprint.span_s < 1.0:
             return
         frame_bytes = footprint.bytes // footprint.frames
-        if abs(frame_bytes - self._memory_said) <= 0.25 * self._memory_said:
-            return  # said already for about this size
-        self._memory_said = frame_bytes
+        said_bytes, said_cap = self._memory_said
+        cap = self._cache.max_mb * 1e6
+        if abs(frame_bytes - said_bytes) <= 0.25 * said_bytes and cap == said_cap:
+            return  # said already for about this size and this cap
+        self._memory_said = (frame_bytes, cap)
         rate = (footprint.frames - 1) / footprint.span_s
         seconds = self._cache.seconds
         full = frame_bytes * rate * seconds
-        self._node.get_logger().info(
-            f"frame cache: {seconds:g} s of frames at {rate:.1f} Hz and {frame_bytes / 1e3:.0f} "
-            f"kB per frame take up to {full / 1e6:.0f} MB (frame_cache_seconds)")
+        line = (f"frame cache: {seconds:g} s of frames at {rate:.1f} Hz and "
+                f"{frame_bytes / 1e3:.0f} kB per frame take up to {full / 1e6:.0f} MB "
+                "(frame_cache_seconds)")
+        if cap and full > cap:
+            line += (f"; capped at {cap / 1e6:g} MB (frame_cache_max_mb): an init reaches "
+                     f"{cap / (frame_bytes * rate):.1f} s back")
+        self._node.get_logger().info(line)

@@ -145,6 +145,11 @@ def _specs(defaults: TrackerOptions) -> tuple[ParamSpec, ...]:
                   "Seconds of recent frames kept so ~/init can start on the frame a box was "
                   "drawn on (the memory this takes at the camera's size and rate is logged).",
                   float_range=(0.5, 60.0)),
+        ParamSpec("frame_cache_max_mb", 1024.0,
+                  "The most memory the frame cache may take, in MB (0 = no cap): with a large "
+                  "camera image this, not frame_cache_seconds, sets how far back an init reaches "
+                  "(logged). 640x480 at 30 Hz: 10 s take about 280 MB; 1080p: about 1.9 GB.",
+                  float_range=(0.0, 65536.0)),
         ParamSpec("max_init_frame_age", 2.0,
                   "An ~/init without a stamp starts on the newest frame only if it arrived at "
                   "most this many seconds ago (a stopped camera is refused, not tracked).",

@@ -154,7 +154,7 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
         self._diagnostics.problem = ""
         self._factory, self._device = factory, factory.device
         self._all = Targets(p["max_targets"], session_builder(tracker, factory))
-        self._cache = FrameCache(p["frame_cache_seconds"])
+        self._cache = FrameCache(p["frame_cache_seconds"], p["frame_cache_max_mb"])
         self._input = ImageInput(self, self._cache, InputSettings(transport=p["image_transport"]))
         self._track = TrackServices(self._all, self._cache, factory, self,
                                        lambda: self._input.topic_name if self._input else "")
@@ -261,8 +261,8 @@ class TrackerNode(TypeCheckedParameters, LifecycleNode):
             self._track.label = str(value)
         elif name == "publish_debug" and self._outputs is not None:
             self._outputs.publish_debug = bool(value)
-        elif name == "frame_cache_seconds" and self._cache is not None:
-            self._cache.resize(float(value))
+        elif name in ("frame_cache_seconds", "frame_cache_max_mb") and self._cache is not None:
+            self._cache.resize(**{name.removeprefix("frame_cache_"): float(value)})
         elif name == "max_init_frame_age" and self._track is not None:
             self._track.max_frame_age = float(value)
         elif name == "status_rate" and self._heartbeat is not None:
