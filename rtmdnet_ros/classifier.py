@@ -203,10 +203,9 @@ class OnlineClassifier:
                 ) -> list[tuple[np.ndarray, torch.Tensor]]:
         """Pool boxes (N, 4) in groups: (mask of the group's boxes, their features).
 
-        Boxes mostly inside this frame's scene crop are pooled from its feature map; each of
-        the others from a crop of its own at the target's scale, so a far box costs one small
-        backbone pass: one crop spanning far boxes on both sides of the frame would cost a pass
-        over the frame at the target's scale (hundreds of megabytes on a small target).
+        Boxes mostly inside this frame's scene crop are pooled from its feature map; the others
+        from one more crop around them at the target's scale, so a far box costs one small
+        backbone pass instead of a crop spanning both.
         """
         if not len(boxes):
             return []
@@ -214,10 +213,9 @@ class OnlineClassifier:
         min_inside = self._options.rtmdnet.reuse_min_inside
         inside = fraction_inside(pad_boxes(boxes, padding), c.scene) >= min_inside
         groups = [(inside, c.fmap, c.scene)]
-        for i in np.flatnonzero(~inside):
-            alone = np.arange(len(boxes)) == i
-            scene = scene_box(boxes[alone], padding)
-            groups.append((alone, self.features.scene_map(image, scene, c.target_wh), scene))
+        if (~inside).any():
+            scene = scene_box(boxes[~inside], padding)
+            groups.append((~inside, self.features.scene_map(image, scene, c.target_wh), scene))
         pooled = []
         for mask, fmap, scene in groups:
             if mask.any():

@@ -116,35 +116,6 @@ def test_a_long_loss_repeats_short_term_updates_on_unchanged_memories_less_often
     assert spaced == 2 and once == 1, (spaced, once)
 
 
-def test_far_boxes_are_pooled_each_from_a_crop_of_its_own(clip):
-    """Boxes outside the frame's scene crop (re-detection candidates, far peaks), one near the
-    top and one near the bottom of the frame: each is pooled from a crop of its own at the
-    target's scale, so its score is the one it gets alone; one crop spanning both would cover the
-    frame between them (on a small target, a pass of hundreds of megabytes)."""
-    frames, gt = clip
-    t = Tracker(options=OPTS, device="cpu", seed=3)
-    t.init(frames[0], gt[0])
-    c = t.classifier.classify(frames[1])
-    far = np.array([[250.0, 5.0, 48.0, 40.0], [250.0, 190.0, 48.0, 40.0]])
-    sizes: list[tuple[int, int]] = []
-    features = t.classifier.features
-    scene_map = features.scene_map
-
-    def recorded(image, scene, target_wh):
-        fmap = scene_map(image, scene, target_wh)
-        sizes.append(fmap.shape[-2:])
-        return fmap
-
-    features.scene_map = recorded
-    both = t.classifier.score_boxes(frames[1], c, far)
-    assert len(sizes) == 2, sizes
-    alone = [t.classifier.score_boxes(frames[1], c, box[None])[0] for box in far]
-    np.testing.assert_allclose(both, alone, rtol=1e-5, atol=1e-5)
-    # One box's crop: its padded box at the target's scale, the same for both.
-    assert sizes[0] == sizes[1] == sizes[2], sizes
-    t.close()
-
-
 def test_same_seed_same_boxes(clip):
     frames, gt = clip
 
