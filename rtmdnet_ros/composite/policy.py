@@ -108,7 +108,7 @@ class CompositePolicy:
         with self._meter.timed("siamese"):
             self.proposer.init(image, box)
         self._lost_for = 0
-        tiny = float(np.sqrt(max(box[2], 0.0) * max(box[3], 0.0))) < self._presence_min_size
+        tiny = np.sqrt(box[2] * box[3]) < self._presence_min_size  # a checked box: w, h > 0
         self.rule = (replace(self._full_rule, presence_prob=0.0, resume_prob=0.0) if tiny
                      else self._full_rule)
         self._candidate.clear()
